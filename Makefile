@@ -1,0 +1,58 @@
+# DiSRouter in C. `make` builds libdisr.a and the `disr` CLI; `make test` runs every suite;
+# `make test SAN=1` runs the same suite built with AddressSanitizer + UBSan into build-san/.
+CC      ?= gcc
+SAN     ?= 0
+ifeq ($(SAN),1)
+BUILD   ?= build-san
+OPT     ?= -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+LDSAN   := -fsanitize=address,undefined
+else
+BUILD   ?= build
+OPT     ?= -O2 -g -march=native
+LDSAN   :=
+endif
+
+CFLAGS  := -std=c11 -D_GNU_SOURCE $(OPT) -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
+           -Iinclude -Isrc -MMD -MP $(EXTRA_CFLAGS)
+LDLIBS  := -lopenblas -lmicrohttpd -lcurl -lcjson -lpthread -lm
+LDFLAGS := $(LDSAN)
+
+LAYERS  := core model train world route serve eval
+LIB_SRC := $(foreach l,$(LAYERS),$(wildcard src/$(l)/*.c))
+CLI_SRC := $(wildcard src/cli/*.c)
+TEST_SRC:= $(wildcard tests/unit/test_*.c)
+
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
+CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
+TESTS   := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+.PHONY: all lib cli tests test clean format bench fuzz
+all: $(BUILD)/disr tests
+
+$(BUILD)/libdisr.a: $(LIB_OBJ)
+	@mkdir -p $(@D)
+	ar rcs $@ $^
+
+$(BUILD)/disr: $(CLI_OBJ) $(BUILD)/libdisr.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libdisr.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libdisr.a $(LDLIBS) -lcmocka
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+tests: $(TESTS)
+
+test: $(BUILD)/disr tests
+	BUILD=$(BUILD) SAN=$(SAN) tests/run.sh
+
+format:
+	clang-format -i $(shell git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf build build-san
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)

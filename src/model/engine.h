@@ -1,0 +1,68 @@
+/* engine.h: inference on a loaded model. Owns the run state (activations, logits) and the KV
+ * cache of up to `max_seqs` sequences, all allocated once at init (no allocation per token).
+ * Two levels:
+ *  - one-shot: engine_generate / engine_generate_batch / engine_score, for the CLI, sampling in
+ *    self-awareness training and evaluation;
+ *  - slots: engine_slot_start + engine_step, for continuous batching in the server: every call
+ *    to engine_step decodes one token for every active slot in one batched pass. */
+#ifndef MODEL_ENGINE_H
+#define MODEL_ENGINE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "model/model.h"
+
+struct engine;
+
+struct engine_params {
+    int max_seqs;  /* sequences decoded together (KV cache slots); default 1 */
+    int n_ctx;     /* per-sequence context; 0 = the model's n_ctx */
+    int n_threads; /* compute threads; 0 = all cores */
+};
+
+struct gen_params {
+    float temperature; /* 0 = greedy */
+    int top_k;         /* 0 = off */
+    float top_p;       /* 1 = off */
+    uint64_t seed;
+    int max_tokens;
+    char stop_char;    /* stop after emitting this byte (e.g. '\n'); 0 = none. EOS always stops */
+};
+
+struct gen_result {
+    char text[1024];     /* generated text, NUL-terminated (stop char excluded) */
+    int n_tokens;        /* tokens generated */
+    float sum_logprob;   /* sum of log P(token) of the generated tokens under the model */
+    float first_logprob; /* log P of the first generated token */
+    bool truncated;      /* hit max_tokens or text capacity */
+};
+
+int engine_init(struct engine **out, struct model *m, const struct engine_params *p);
+void engine_free(struct engine *e);
+const struct model *engine_model(const struct engine *e);
+
+/* Generates a continuation of `prompt` (raw text; the caller applies any template). */
+int engine_generate(struct engine *e, const char *prompt, const struct gen_params *g,
+                    struct gen_result *out);
+
+/* n prompts at once (n may exceed max_seqs: processed in waves); out[i] for prompts[i]. Each
+ * sequence i samples with seed g->seed + i so results do not depend on batching. */
+int engine_generate_batch(struct engine *e, int n, const char *const *prompts,
+                          const struct gen_params *g, struct gen_result *out);
+
+/* log P(continuation | prompt) summed over the continuation's tokens (teacher forcing). */
+int engine_score(struct engine *e, const char *prompt, const char *continuation,
+                 float *logprob);
+
+/* Continuous batching. A slot holds one request: start it with a prompt (prefill happens in
+ * the next engine_step), then each engine_step appends one token to every active slot; a slot
+ * is finished when engine_slot_done says so, and its result is read with engine_slot_result
+ * before engine_slot_release. Returns the slot id or DISR_E_STATE when all slots are busy. */
+int engine_slot_start(struct engine *e, const char *prompt, const struct gen_params *g);
+int engine_step(struct engine *e);
+bool engine_slot_done(const struct engine *e, int slot);
+int engine_slot_result(const struct engine *e, int slot, struct gen_result *out);
+void engine_slot_release(struct engine *e, int slot);
+
+#endif

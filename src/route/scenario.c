@@ -1,0 +1,75 @@
+#include "route/scenario.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/err.h"
+
+double scenario_alpha(enum scenario s) {
+    switch (s) {
+    case SCENARIO_PERFORMANCE: return 0.2;
+    case SCENARIO_BALANCE: return 0.5;
+    case SCENARIO_COST: return 0.8;
+    default: return 0.0;
+    }
+}
+
+enum scenario scenario_from_alpha(double alpha) {
+    enum scenario best = SCENARIO_PERFORMANCE;
+    for (int s = SCENARIO_PERFORMANCE; s <= SCENARIO_COST; s++)
+        if (fabs(scenario_alpha((enum scenario)s) - alpha) < fabs(scenario_alpha(best) - alpha))
+            best = (enum scenario)s;
+    return best;
+}
+
+const char *scenario_name(enum scenario s) {
+    static const char *const names[] = {"none", "performance", "balance", "cost"};
+    return (s >= SCENARIO_NONE && s <= SCENARIO_COST) ? names[s] : "none";
+}
+
+int scenario_parse(const char *name) {
+    if (!strncmp(name, "disr-", 5)) name += 5;
+    for (int s = SCENARIO_NONE; s <= SCENARIO_COST; s++)
+        if (!strcmp(name, scenario_name((enum scenario)s))) return s;
+    if (!strcmp(name, "performance-first")) return SCENARIO_PERFORMANCE;
+    if (!strcmp(name, "cost-first")) return SCENARIO_COST;
+    return -1;
+}
+
+double scenario_reject_reward(double alpha) {
+    return pow(1.0 - alpha, SCENARIO_GAMMA);
+}
+
+double scenario_threshold(double alpha) {
+    return scenario_reject_reward(alpha);
+}
+
+int scenario_format_prompt(char *buf, size_t cap, const char *query, enum scenario s) {
+    static const char slot[] = {'-', 'P', 'B', 'C'};
+    int n = snprintf(buf, cap, "[%c] Q: %s\nA: ", slot[s >= 0 && s <= 3 ? s : 0], query);
+    if (n < 0 || (size_t)n >= cap) return disr_fail(DISR_E_RANGE, "prompt longer than %zu bytes", cap);
+    return n;
+}
+
+const char *scenario_system_prompt(enum scenario s) {
+    switch (s) {
+    case SCENARIO_PERFORMANCE:
+        return "Scenario: Performance First. Answer only if you are highly confident that your "
+               "answer is correct; otherwise reply exactly \"" SCENARIO_REJECT_TEXT "\". "
+               "Give only the final answer.";
+    case SCENARIO_BALANCE:
+        return "Scenario: Balance. Answer if you are reasonably confident that your answer is "
+               "correct; otherwise reply exactly \"" SCENARIO_REJECT_TEXT "\". "
+               "Give only the final answer.";
+    case SCENARIO_COST:
+        return "Scenario: Cost First. Answer unless you are likely to be wrong; if so reply "
+               "exactly \"" SCENARIO_REJECT_TEXT "\". Give only the final answer.";
+    default: return "Give only the final answer.";
+    }
+}
+
+bool scenario_is_reject(const char *output) {
+    while (*output == ' ' || *output == '\t' || *output == '\n') output++;
+    return !strncmp(output, SCENARIO_REJECT_TEXT, strlen(SCENARIO_REJECT_TEXT));
+}

@@ -1,0 +1,42 @@
+/* scenario.h: the paper's scenarios and the exact texts every layer must agree on: the reject
+ * reply, how a query is put to a built-in agent (with its fixed scenario slot), the system
+ * prompt for chat models, the reward and the answer threshold (1 - alpha)^gamma. */
+#ifndef ROUTE_SCENARIO_H
+#define ROUTE_SCENARIO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define SCENARIO_REJECT_TEXT "I don't know!"
+#define SCENARIO_GAMMA       0.5
+
+/* NONE is the forced-answer prompt used in pretraining and scoring (no scenario instruction). */
+enum scenario { SCENARIO_NONE = 0, SCENARIO_PERFORMANCE = 1, SCENARIO_BALANCE = 2, SCENARIO_COST = 3 };
+#define SCENARIO_COUNT 3 /* the three real scenarios, PERFORMANCE..COST */
+
+/* alpha of a scenario: 0.2 / 0.5 / 0.8 (0 for NONE). */
+double scenario_alpha(enum scenario s);
+/* The scenario whose alpha is nearest to `alpha` (alpha in [0, 1]). */
+enum scenario scenario_from_alpha(double alpha);
+/* "performance" / "balance" / "cost" / "none"; and the reverse (also accepts disr-* aliases
+ * such as "disr-balance"); returns -1 if unknown. */
+const char *scenario_name(enum scenario s);
+int scenario_parse(const char *name);
+
+/* The paper's reward for a reject, (1 - alpha)^gamma, and the decision threshold it implies:
+ * a calibrated agent answers iff P(correct) > threshold. */
+double scenario_reject_reward(double alpha);
+double scenario_threshold(double alpha);
+
+/* Prompt of a built-in (char-level) agent: "[x] Q: <query>\nA: " with x = '-', 'P', 'B', 'C'.
+ * The slot exists (as '-') in pretraining so the scenario never shifts positions. Answers end
+ * with '\n'. Returns the length, or DISR_E_RANGE if cap is too small. */
+int scenario_format_prompt(char *buf, size_t cap, const char *query, enum scenario s);
+
+/* System prompt for chat models (remote or BPE backends) under a scenario. */
+const char *scenario_system_prompt(enum scenario s);
+
+/* True if an agent's output is a reject: it starts with the reject text (after leading spaces). */
+bool scenario_is_reject(const char *output);
+
+#endif
