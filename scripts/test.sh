@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 JOBS=${JOBS:-2}
+bash scripts/install-deps.sh
 make -j"$JOBS" all
 make test
 make -j"$JOBS" all SAN=1

@@ -26,7 +26,9 @@ static int set_value(const char *cmd, const struct cli_opt *o, const char *val) 
     char *end = NULL;
     errno = 0;
     switch (o->kind) {
-    case OPT_STR: *(const char **)o->dst = val; return 0;
+    case OPT_STR:
+        *(const char **)o->dst = val;
+        return 0;
     case OPT_INT: {
         long v = strtol(val, &end, 10);
         if (errno || end == val || *end || v < -2147483647L || v > 2147483647L) break;
@@ -39,7 +41,9 @@ static int set_value(const char *cmd, const struct cli_opt *o, const char *val) 
         *(double *)o->dst = v;
         return 0;
     }
-    case OPT_FLAG: *(int *)o->dst = 1; return 0;
+    case OPT_FLAG:
+        *(int *)o->dst = 1;
+        return 0;
     }
     fprintf(stderr, "disr %s: option %s expects a %s, got '%s'\n", cmd, o->name,
             o->kind == OPT_INT ? "whole number" : "number", val);
@@ -97,4 +101,9 @@ int cli_fail(const char *what, int status) {
     const char *detail = disr_last_error();
     fprintf(stderr, "disr: %s: %s\n", what, detail[0] ? detail : disr_strerror(status));
     return 1;
+}
+
+int cli_pending(const char *name) {
+    fprintf(stderr, "disr %s: not available in this build yet\n", name);
+    return 3;
 }

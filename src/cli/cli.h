@@ -28,11 +28,31 @@ int cli_parse(int argc, char **argv, const struct cli_opt *opts, const char *usa
 /* Prints "disr: <what>: <last error detail or status text>" and returns exit code 1. */
 int cli_fail(const char *what, int status);
 
-/* Every command, defined in src/cli/cmd_*.c. Add new ones to the table in main.c. */
-#define CLI_COMMANDS(X)                                                                            \
-    X(version, "print the version")
+/* For a command whose layer has not landed yet: says so and returns exit code 3. */
+int cli_pending(const char *name);
 
-#define CLI_DECLARE(name, summary) int cmd_##name(int argc, char **argv);
+/* Every command: X(c identifier, command name, summary); cmd_<ident> lives in
+ * src/cli/cmd_<ident>.c. */
+#define CLI_COMMANDS(X)                                                                            \
+    X(generate, "generate", "generate text from a GGUF model")                                     \
+    X(info, "info", "show a GGUF file's metadata and tensor table")                                \
+    X(quantize, "quantize", "convert a GGUF model to F16 / Q8_0 / Q4_0")                           \
+    X(train, "train", "train (or resume) a model on a text or JSONL corpus")                       \
+    X(bench, "bench", "measure prefill, decode and training speed")                                \
+    X(world, "world", "generate the synthetic world and its JSONL splits")                         \
+    X(zoo, "zoo", "train the agent family on the world")                                           \
+    X(score, "score", "forced-answer accuracy of a model per task family")                         \
+    X(sa_sft, "sa-sft", "self-awareness stage 1: supervised fine-tuning")                          \
+    X(sa_rl, "sa-rl", "self-awareness stage 2: reinforcement learning (GRPO)")                     \
+    X(sa_report, "sa-report", "answer rate, precision and F1 of self-aware agents")                \
+    X(serve, "serve", "run one agent node (OpenAI-compatible HTTP API)")                           \
+    X(up, "up", "start a whole chain of agent nodes from a network file")                          \
+    X(ask, "ask", "send one query to a chain and print the answer and route")                      \
+    X(eval, "eval", "evaluate DiSRouter against the baselines and write the report")               \
+    X(demo, "demo", "from nothing to the utility table: world, agents, training, network, report") \
+    X(version, "version", "print the version")
+
+#define CLI_DECLARE(ident, name, summary) int cmd_##ident(int argc, char **argv);
 CLI_COMMANDS(CLI_DECLARE)
 #undef CLI_DECLARE
 

@@ -5,7 +5,7 @@
 #include "cli/cli.h"
 #include "disr.h"
 
-#define CLI_ENTRY(name, summary) {#name, summary, cmd_##name},
+#define CLI_ENTRY(ident, name, summary) {name, summary, cmd_##ident},
 static const struct cli_command commands[] = {CLI_COMMANDS(CLI_ENTRY){NULL, NULL, NULL}};
 #undef CLI_ENTRY
 
@@ -13,7 +13,8 @@ static void print_help(void) {
     printf("disr %s: distributed self-routing LLM agents (DiSRouter) in C\n\n"
            "usage: disr <command> [options]   (disr <command> --help for details)\n\ncommands:\n",
            DISR_VERSION);
-    for (const struct cli_command *c = commands; c->name; c++) printf("  %-10s %s\n", c->name, c->summary);
+    for (const struct cli_command *c = commands; c->name; c++)
+        printf("  %-10s %s\n", c->name, c->summary);
 }
 
 int main(int argc, char **argv) {
