@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs every Debian package DiSRouter needs to build, test, plot and benchmark.
 set -euo pipefail
-PKGS="build-essential clang pkg-config libopenblas-dev libmicrohttpd-dev libcurl4-openssl-dev
+PKGS="build-essential clang libclang-rt-14-dev pkg-config libopenblas-dev libmicrohttpd-dev libcurl4-openssl-dev
       libcjson-dev libcmocka-dev gnuplot-nox python3-torch python3-numpy nginx iproute2 curl
       nodejs"
 missing=""
