@@ -1,8 +1,10 @@
 # DiSRouter in C. `make` builds libdisr.a and the `disr` CLI; `make test` runs every suite;
-# `make test SAN=1` runs the same suite built with AddressSanitizer + UBSan into build-san/.
+# `make test SAN=1` runs the same suite built by clang with AddressSanitizer + UBSan into
+# build-san/ (so every commit is also clang-clean).
 CC      ?= gcc
 SAN     ?= 0
 ifeq ($(SAN),1)
+CC      := clang
 BUILD   ?= build-san
 OPT     ?= -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 LDSAN   := -fsanitize=address,undefined
