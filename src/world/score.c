@@ -17,8 +17,7 @@ static int family_slot(struct score_result *r, const char *name) {
 }
 
 int world_score(const struct qa_set *s, score_answer_fn answer, void *ctx, int batch,
-                struct score_result *out, bool *correct,
-                void (*progress)(void *ctx, int done, int total)) {
+                struct score_result *out, bool *correct, struct progress *progress) {
     if (!s || !answer || !out || batch < 1)
         return disr_fail(DISR_E_ARG, "world_score: bad arguments");
     memset(out, 0, sizeof *out);
@@ -48,7 +47,11 @@ int world_score(const struct qa_set *s, score_answer_fn answer, void *ctx, int b
             out->n++, out->correct += ok;
             if (correct) correct[i0 + i] = ok;
         }
-        if (progress) progress(ctx, i0 + n, s->n);
+        if (progress) {
+            char extra[32];
+            snprintf(extra, sizeof extra, "acc %.3f", (double)out->correct / out->n);
+            progress_update(progress, i0 + n, extra);
+        }
     }
 out:
     free(queries), free(replies), free(store);

@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 
+#include "core/log.h"
 #include "world/dataset.h"
 
 #define SCORE_MAX_FAMILIES 32
@@ -29,10 +30,10 @@ typedef int (*score_answer_fn)(void *ctx, int n, const char *const *queries, cha
 
 /* Asks `answer` for every item (in batches of `batch`, >= 1) and grades the replies. `correct`
  * (may be NULL) receives one flag per item. Families beyond SCORE_MAX_FAMILIES are pooled
- * under "other". Calls `progress` (may be NULL) after each batch with the items done. */
+ * under "other". `progress` (may be NULL, see core/log.h) is updated after each batch with the
+ * items done and the running accuracy. */
 int world_score(const struct qa_set *s, score_answer_fn answer, void *ctx, int batch,
-                struct score_result *out, bool *correct,
-                void (*progress)(void *ctx, int done, int total));
+                struct score_result *out, bool *correct, struct progress *progress);
 
 /* Accuracy of a family (by name) or of the whole set (name NULL); -1 if it has no items. */
 double score_accuracy(const struct score_result *r, const char *family);
