@@ -12,6 +12,7 @@
 #include "core/err.h"
 #include "route/scenario.h"
 #include "train/sa_grpo.h"
+#include "train/sa_pack.h"
 #include "train/sa_target.h"
 
 static void test_min_correct_matches_thresholds(void **state) {
@@ -226,6 +227,50 @@ static void test_grpo_token_weights_are_the_loss_gradient(void **state) {
         assert_float_equal(w[t], adv, 1e-7);
 }
 
+/* Two sequences share a row, a third that does not fit opens the next row; weights sit exactly
+ * on the predictions of response tokens, targets are inputs shifted by one. */
+static void test_pack_layout(void **state) {
+    (void)state;
+    struct sa_pack p;
+    assert_int_equal(sa_pack_init(&p, 8, 2, 99), DISR_OK);
+    int32_t a[4] = {10, 11, 12, 13}; /* prompt 10 11, response 12 13 */
+    int32_t b[3] = {20, 21, 22};     /* prompt 20 21, response 22 */
+    int32_t c[6] = {30, 31, 32, 33, 34, 35};
+    float wb[1] = {-0.5f};
+    int row, off;
+    assert_int_equal(sa_pack_add(&p, a, 4, 2, NULL, &row, &off), DISR_OK);
+    assert_int_equal(row, 0);
+    assert_int_equal(off, 0);
+    assert_int_equal(sa_pack_add(&p, b, 3, 2, wb, &row, &off), DISR_OK);
+    assert_int_equal(row, 0);
+    assert_int_equal(off, 4);
+    assert_true(sa_pack_fits(&p, 6));
+    assert_int_equal(sa_pack_add(&p, c, 6, 5, NULL, &row, &off), DISR_OK);
+    assert_int_equal(row, 1);
+    assert_int_equal(off, 0);
+    int32_t in0[8] = {10, 11, 12, 13, 20, 21, 22, 99}, tg0[8] = {11, 12, 13, 20, 21, 22, 99, 99};
+    float w0[8] = {0, 1, 1, 0, 0, -0.5f, 0, 0};
+    assert_memory_equal(p.inputs, in0, sizeof in0);
+    assert_memory_equal(p.targets, tg0, sizeof tg0);
+    for (int i = 0; i < 8; i++)
+        assert_float_equal(p.weights[i], w0[i], 0);
+    assert_int_equal(p.targets[8 + 4], 35);
+    assert_float_equal(p.weights[8 + 4], 1, 0);
+    assert_float_equal(p.weights[8 + 3], 0, 0);
+    /* a 9-token sequence fills a row of T = 8 exactly (T+1 stream tokens); 10 does not fit */
+    int32_t big[10] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+    assert_false(sa_pack_fits(&p, 9)); /* both rows used */
+    sa_pack_reset(&p);
+    assert_int_equal(p.weights[1], 0);
+    assert_int_equal(sa_pack_add(&p, big, 9, 1, NULL, &row, &off), DISR_OK);
+    assert_int_equal(p.targets[7], 9);
+    assert_int_equal(sa_pack_add(&p, big, 10, 1, NULL, &row, &off), DISR_E_RANGE);
+    assert_int_equal(sa_pack_add(&p, big, 3, 0, NULL, &row, &off), DISR_E_RANGE);
+    assert_int_equal(sa_pack_add(&p, big, 9, 1, NULL, &row, &off), DISR_OK);
+    assert_int_equal(sa_pack_add(&p, big, 2, 1, NULL, &row, &off), DISR_E_NOMEM);
+    sa_pack_free(&p);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_min_correct_matches_thresholds),
@@ -237,6 +282,7 @@ int main(void) {
         cmocka_unit_test(test_reward_values),
         cmocka_unit_test(test_grpo_advantages),
         cmocka_unit_test(test_grpo_token_weights_are_the_loss_gradient),
+        cmocka_unit_test(test_pack_layout),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
