@@ -43,13 +43,17 @@ int cmd_serve(int argc, char **argv) {
         {"--host", NULL, OPT_STR, &host, "IPv4 address to bind (default 127.0.0.1)"},
         {"--port", "-p", OPT_INT, &port, "port (default 8080; 0 = any free port)"},
         {"--port-file", NULL, OPT_STR, &port_file, "write the bound port to this file"},
-        {"--api-key", NULL, OPT_STR, &keys_s, "accepted client keys, comma-separated (env DISR_API_KEYS)"},
-        {"--hop-secret", NULL, OPT_STR, &secret, "secret shared by the agents (env DISR_HOP_SECRET)"},
+        {"--api-key", NULL, OPT_STR, &keys_s,
+         "accepted client keys, comma-separated (env DISR_API_KEYS)"},
+        {"--hop-secret", NULL, OPT_STR, &secret,
+         "secret shared by the agents (env DISR_HOP_SECRET)"},
         {"--max-body", NULL, OPT_INT, &max_body, "request body limit in bytes (default 1048576)"},
         {"--max-tokens", NULL, OPT_INT, &max_tokens, "largest max_tokens accepted (default 1024)"},
         {"--max-hops", NULL, OPT_INT, &max_hops, "hop limit of a query (default 8)"},
-        {"--hop-timeout-ms", NULL, OPT_INT, &hop_timeout, "wait for the next agent (default 30000)"},
-        {"--connect-timeout-ms", NULL, OPT_INT, &connect_timeout, "connect to the next agent (default 500)"},
+        {"--hop-timeout-ms", NULL, OPT_INT, &hop_timeout,
+         "wait for the next agent (default 30000)"},
+        {"--connect-timeout-ms", NULL, OPT_INT, &connect_timeout,
+         "connect to the next agent (default 500)"},
         {"--idle-timeout", NULL, OPT_INT, &conn_timeout, "idle connection timeout, s (default 10)"},
         {"--slots", NULL, OPT_INT, &slots, "engine: sequences decoded together (default 8)"},
         {"--threads", "-t", OPT_INT, &threads, "engine: compute threads (default cores - 1)"},
@@ -95,13 +99,20 @@ int cmd_serve(int argc, char **argv) {
     if (secret && !*secret) secret = NULL;
     char *keys_copy = keys_s ? strdup(keys_s) : NULL;
     const char *next[MAX_LIST], *keys[MAX_LIST];
-    struct server_config cfg = {
-        .host = host, .port = port, .agent = &agent, .next = next,
-        .n_next = next_copy ? split_list(next_copy, next) : 0, .api_keys = keys,
-        .n_api_keys = keys_copy ? split_list(keys_copy, keys) : 0, .hop_secret = secret,
-        .max_body = (size_t)max_body, .limits = {.max_tokens = max_tokens},
-        .max_hops = max_hops, .hop_timeout_ms = hop_timeout,
-        .connect_timeout_ms = connect_timeout, .conn_timeout_s = conn_timeout};
+    struct server_config cfg = {.host = host,
+                                .port = port,
+                                .agent = &agent,
+                                .next = next,
+                                .n_next = next_copy ? split_list(next_copy, next) : 0,
+                                .api_keys = keys,
+                                .n_api_keys = keys_copy ? split_list(keys_copy, keys) : 0,
+                                .hop_secret = secret,
+                                .max_body = (size_t)max_body,
+                                .limits = {.max_tokens = max_tokens},
+                                .max_hops = max_hops,
+                                .hop_timeout_ms = hop_timeout,
+                                .connect_timeout_ms = connect_timeout,
+                                .conn_timeout_s = conn_timeout};
 
     /* block the stop signals before any thread starts, so only sigwait sees them */
     sigset_t set;

@@ -9,9 +9,12 @@
 
 const char *agent_mode_name(enum agent_mode m) {
     switch (m) {
-    case AGENT_TRAINED: return "trained";
-    case AGENT_CONFIDENCE: return "confidence";
-    case AGENT_ALWAYS: return "always";
+    case AGENT_TRAINED:
+        return "trained";
+    case AGENT_CONFIDENCE:
+        return "confidence";
+    case AGENT_ALWAYS:
+        return "always";
     }
     return "?";
 }
@@ -54,7 +57,8 @@ static int watch_text(void *ctx, const char *piece, size_t len) {
     w->n_seen += take;
     w->seen[w->n_seen] = '\0';
     const char *t = w->seen;
-    while (*t == ' ' || *t == '\t' || *t == '\n') t++;
+    while (*t == ' ' || *t == '\t' || *t == '\n')
+        t++;
     size_t tl = strlen(t), rl = strlen(SCENARIO_REJECT_TEXT);
     if (tl < rl && !strncmp(t, SCENARIO_REJECT_TEXT, tl) && take == len) return 0; /* undecided */
     if (tl >= rl && !strncmp(t, SCENARIO_REJECT_TEXT, rl)) {
@@ -70,9 +74,13 @@ static int watch_text(void *ctx, const char *piece, size_t len) {
 
 static int gen_forced(const struct agent *a, const struct agent_query *q, struct agent_result *out,
                       int (*cb)(void *, const char *, size_t), void *ctx) {
-    struct gen_request rq = {.query = q->query, .scenario = SCENARIO_NONE,
-                             .max_tokens = q->max_tokens, .temperature = 0, .seed = q->seed,
-                             .on_text = cb, .ctx = ctx};
+    struct gen_request rq = {.query = q->query,
+                             .scenario = SCENARIO_NONE,
+                             .max_tokens = q->max_tokens,
+                             .temperature = 0,
+                             .seed = q->seed,
+                             .on_text = cb,
+                             .ctx = ctx};
     return backend_generate(a->backend, &rq, &out->gen);
 }
 
@@ -92,7 +100,8 @@ int agent_decide(const struct agent *a, const struct agent_query *q, struct agen
     double t0 = time_now();
     out->confidence = -1;
     switch (a->mode) {
-    case AGENT_ALWAYS: return agent_answer_forced(a, q, out);
+    case AGENT_ALWAYS:
+        return agent_answer_forced(a, q, out);
     case AGENT_CONFIDENCE: {
         /* the whole answer is needed for its probability, so nothing streams before the end */
         DISR_TRY(gen_forced(a, q, out, NULL, NULL));
@@ -108,9 +117,13 @@ int agent_decide(const struct agent *a, const struct agent_query *q, struct agen
     }
     case AGENT_TRAINED: {
         struct prefix_watch w = {.q = q};
-        struct gen_request rq = {.query = q->query, .scenario = scenario_from_alpha(q->alpha),
-                                 .max_tokens = q->max_tokens, .temperature = q->temperature,
-                                 .seed = q->seed, .on_text = watch_text, .ctx = &w};
+        struct gen_request rq = {.query = q->query,
+                                 .scenario = scenario_from_alpha(q->alpha),
+                                 .max_tokens = q->max_tokens,
+                                 .temperature = q->temperature,
+                                 .seed = q->seed,
+                                 .on_text = watch_text,
+                                 .ctx = &w};
         DISR_TRY(backend_generate(a->backend, &rq, &out->gen));
         out->decision = scenario_is_reject(out->gen.text) ? HOP_REJECT : HOP_ANSWER;
         /* a short answer that never left the reject prefix ("I don") was never flushed */
@@ -118,7 +131,8 @@ int agent_decide(const struct agent *a, const struct agent_query *q, struct agen
             q->on_answer_text(q->ctx, w.seen, w.n_seen);
         break;
     }
-    default: return disr_fail(DISR_E_ARG, "agent %s: unknown mode %d", a->name, (int)a->mode);
+    default:
+        return disr_fail(DISR_E_ARG, "agent %s: unknown mode %d", a->name, (int)a->mode);
     }
     out->latency_ms = (time_now() - t0) * 1e3;
     return DISR_OK;

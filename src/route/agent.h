@@ -88,9 +88,9 @@ int route_trace_add(struct route_trace *t, const char *agent, enum hop_decision 
 struct chain_result {
     struct route_trace trace;
     char answer[BACKEND_TEXT_CAP];
-    double cost;        /* cost of the agent that answered */
-    int answerer;       /* index of that agent in the chain */
-    int n_tokens;       /* tokens generated over all hops */
+    double cost;  /* cost of the agent that answered */
+    int answerer; /* index of that agent in the chain */
+    int n_tokens; /* tokens generated over all hops */
 };
 
 /* Runs `q` along agents[0..n-1] in order. The last agent always answers (forced answer if its

@@ -36,8 +36,10 @@ static int remote_parse(const char *url, const char *body, struct gen_output *ou
         out->has_logprob = true;
         cJSON_ArrayForEach(t, lpc) {
             const cJSON *v = cJSON_GetObjectItemCaseSensitive(t, "logprob");
-            if (!cJSON_IsNumber(v)) out->has_logprob = false;
-            else sum += v->valuedouble;
+            if (!cJSON_IsNumber(v))
+                out->has_logprob = false;
+            else
+                sum += v->valuedouble;
         }
         out->sum_logprob = sum;
     }
@@ -53,7 +55,8 @@ done:
     return st;
 }
 
-static int remote_generate(struct backend *b, const struct gen_request *rq, struct gen_output *out) {
+static int remote_generate(struct backend *b, const struct gen_request *rq,
+                           struct gen_output *out) {
     struct remote *r = (struct remote *)b;
     memset(out, 0, sizeof *out);
     cJSON *req = cJSON_CreateObject(), *msgs = cJSON_AddArrayToObject(req, "messages");
@@ -107,12 +110,14 @@ int backend_remote_create(struct backend **out, const char *url, const char *mod
     if (!r) return disr_fail(DISR_E_NOMEM, "remote backend: out of memory");
     r->base.ops = &remote_ops;
     size_t n = strlen(url);
-    while (n > 0 && url[n - 1] == '/') n--;
+    while (n > 0 && url[n - 1] == '/')
+        n--;
     const char *suffix = "/chat/completions";
     int full = n >= strlen(suffix) && !strncmp(url + n - strlen(suffix), suffix, strlen(suffix));
     /* "http://h:p" -> ".../v1/chat/completions"; "http://h:p/v1" -> ".../chat/completions" */
-    const char *add = full ? "" : (n >= 3 && !strncmp(url + n - 3, "/v1", 3)) ? suffix
-                                                                             : "/v1/chat/completions";
+    const char *add = full                                          ? ""
+                      : (n >= 3 && !strncmp(url + n - 3, "/v1", 3)) ? suffix
+                                                                    : "/v1/chat/completions";
     r->url = malloc(n + 32);
     if (r->url) snprintf(r->url, n + 32, "%.*s%s", (int)n, url, add);
     r->model = strdup(model ? model : "default");

@@ -80,8 +80,10 @@ static int scripted_generate(struct backend *b, const struct gen_request *rq,
     int max_tokens = rq->max_tokens > 0 ? rq->max_tokens : 1 << 30;
     for (const char *w = text; *w && out->n_tokens < max_tokens;) {
         const char *e = w;
-        while (*e == ' ') e++;
-        while (*e && *e != ' ') e++;
+        while (*e == ' ')
+            e++;
+        while (*e && *e != ' ')
+            e++;
         gen_output_append(out, w, (size_t)(e - w));
         out->n_tokens++;
         if (rq->on_text && rq->on_text(rq->ctx, w, (size_t)(e - w))) {
@@ -162,7 +164,8 @@ static int rule_from_json(const cJSON *j, struct script_rule *r, const char *pat
             return disr_fail(DISR_E_FORMAT, "%s:%d: unknown scenario", path, line);
     }
     if ((v = cJSON_GetObjectItemCaseSensitive(j, "p"))) {
-        if (!cJSON_IsNumber(v)) return disr_fail(DISR_E_FORMAT, "%s:%d: \"p\" must be a number", path, line);
+        if (!cJSON_IsNumber(v))
+            return disr_fail(DISR_E_FORMAT, "%s:%d: \"p\" must be a number", path, line);
         r->p = v->valuedouble;
     }
     if ((v = cJSON_GetObjectItemCaseSensitive(j, "delay_ms"))) {
@@ -171,7 +174,8 @@ static int rule_from_json(const cJSON *j, struct script_rule *r, const char *pat
         r->delay_ms = (int)v->valuedouble;
     }
     if ((v = cJSON_GetObjectItemCaseSensitive(j, "fail"))) {
-        if (!cJSON_IsBool(v)) return disr_fail(DISR_E_FORMAT, "%s:%d: \"fail\" must be true/false", path, line);
+        if (!cJSON_IsBool(v))
+            return disr_fail(DISR_E_FORMAT, "%s:%d: \"fail\" must be true/false", path, line);
         r->fail = cJSON_IsTrue(v);
     }
     return DISR_OK;
@@ -186,7 +190,8 @@ int backend_scripted_load(struct backend *b, const char *path) {
     while (st == DISR_OK && getline(&line, &cap, f) > 0) {
         lineno++;
         char *p = line;
-        while (*p == ' ' || *p == '\t') p++;
+        while (*p == ' ' || *p == '\t')
+            p++;
         if (*p == '\n' || *p == '\0' || *p == '#') continue;
         cJSON *j = cJSON_Parse(p);
         if (!j) {

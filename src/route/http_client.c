@@ -42,7 +42,8 @@ static void handle_give(CURL *h) {
 
 void http_client_cleanup(void) {
     pthread_mutex_lock(&pool_mu);
-    while (pool_n > 0) curl_easy_cleanup(pool[--pool_n]);
+    while (pool_n > 0)
+        curl_easy_cleanup(pool[--pool_n]);
     pthread_mutex_unlock(&pool_mu);
 }
 
@@ -63,7 +64,8 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *ud) {
     }
     if (s->len + n + 1 > s->cap) {
         size_t cap = s->cap ? s->cap : 4096;
-        while (cap < s->len + n + 1) cap *= 2;
+        while (cap < s->len + n + 1)
+            cap *= 2;
         char *nb = realloc(s->buf, cap);
         if (!nb) return 0;
         s->buf = nb;

@@ -8,8 +8,8 @@
 #include <stddef.h>
 
 struct http_response {
-    long status;  /* HTTP status; 0 if no response arrived */
-    char *body;   /* NUL-terminated body (owned; free with http_response_free) */
+    long status; /* HTTP status; 0 if no response arrived */
+    char *body;  /* NUL-terminated body (owned; free with http_response_free) */
     size_t len;
 };
 

@@ -44,12 +44,14 @@ char *api_error_json(const struct api_error *e) {
 static int content_text(const cJSON *c, char **out, size_t max, struct api_error *err) {
     if (cJSON_IsString(c)) {
         size_t n = strlen(c->valuestring);
-        if (n > max) return api_err(err, 413, "invalid_request_error", "query_too_long",
-                                    "message content is %zu bytes; the limit is %zu", n, max);
+        if (n > max)
+            return api_err(err, 413, "invalid_request_error", "query_too_long",
+                           "message content is %zu bytes; the limit is %zu", n, max);
         *out = strdup(c->valuestring);
         return *out ? 0 : api_err(err, 500, "server_error", NULL, "out of memory");
     }
-    if (!cJSON_IsArray(c)) return BAD("invalid_type", "messages[].content must be a string or an array of text parts");
+    if (!cJSON_IsArray(c))
+        return BAD("invalid_type", "messages[].content must be a string or an array of text parts");
     size_t n = 0;
     const cJSON *part;
     cJSON_ArrayForEach(part, c) {
@@ -57,10 +59,12 @@ static int content_text(const cJSON *c, char **out, size_t max, struct api_error
         const cJSON *ty = cJSON_GetObjectItemCaseSensitive(part, "type");
         if (!cJSON_IsObject(part) || !cJSON_IsString(ty) || strcmp(ty->valuestring, "text") ||
             !cJSON_IsString(t))
-            return BAD("invalid_type", "content parts must be {\"type\":\"text\",\"text\":\"...\"}");
+            return BAD("invalid_type",
+                       "content parts must be {\"type\":\"text\",\"text\":\"...\"}");
         n += strlen(t->valuestring);
-        if (n > max) return api_err(err, 413, "invalid_request_error", "query_too_long",
-                                    "message content exceeds %zu bytes", max);
+        if (n > max)
+            return api_err(err, 413, "invalid_request_error", "query_too_long",
+                           "message content exceeds %zu bytes", max);
     }
     char *s = malloc(n + 1);
     if (!s) return api_err(err, 500, "server_error", NULL, "out of memory");
@@ -89,7 +93,8 @@ static int parse_fields(const cJSON *j, const struct api_limits *lim, struct cha
             if (s <= SCENARIO_NONE)
                 return api_err(err, 404, "invalid_request_error", "model_not_found",
                                "model '%.60s' does not exist; use disr-performance, disr-balance "
-                               "or disr-cost", v->valuestring);
+                               "or disr-cost",
+                               v->valuestring);
             r->alpha = scenario_alpha((enum scenario)s);
             alias = true;
         }
@@ -108,7 +113,8 @@ static int parse_fields(const cJSON *j, const struct api_limits *lim, struct cha
         } else if (sc) {
             int s = cJSON_IsString(sc) ? scenario_parse(sc->valuestring) : -1;
             if (s <= SCENARIO_NONE)
-                return BAD("invalid_value", "\"disr.scenario\" must be performance, balance or cost");
+                return BAD("invalid_value",
+                           "\"disr.scenario\" must be performance, balance or cost");
             r->alpha = scenario_alpha((enum scenario)s);
         }
     } else if (!alias) {
@@ -116,7 +122,8 @@ static int parse_fields(const cJSON *j, const struct api_limits *lim, struct cha
     }
     const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(j, "messages");
     if (!cJSON_IsArray(msgs) || cJSON_GetArraySize(msgs) == 0)
-        return BAD(msgs ? "invalid_type" : "missing_field", "\"messages\" must be a non-empty array");
+        return BAD(msgs ? "invalid_type" : "missing_field",
+                   "\"messages\" must be a non-empty array");
     const cJSON *m, *last_user = NULL;
     cJSON_ArrayForEach(m, msgs) {
         const cJSON *role = cJSON_GetObjectItemCaseSensitive(m, "role");
@@ -163,7 +170,8 @@ static int parse_fields(const cJSON *j, const struct api_limits *lim, struct cha
         r->stream = cJSON_IsTrue(v);
     }
     v = cJSON_GetObjectItemCaseSensitive(j, "stream_options");
-    if (v && cJSON_IsObject(v)) r->include_usage = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(v, "include_usage"));
+    if (v && cJSON_IsObject(v))
+        r->include_usage = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(v, "include_usage"));
     v = cJSON_GetObjectItemCaseSensitive(j, "n");
     if (v && !cJSON_IsNull(v) && !(cJSON_IsNumber(v) && v->valuedouble == 1))
         return BAD("invalid_value", "only \"n\": 1 is supported");

@@ -31,9 +31,9 @@ int api_err(struct api_error *e, int status, const char *type, const char *code,
 char *api_error_json(const struct api_error *e);
 
 struct chat_request {
-    char *query;        /* text of the last user message (owned) */
-    char model[96];     /* as sent (echoed back) */
-    double alpha;       /* from "disr":{"alpha"}, else the model alias, else 0.5 */
+    char *query;    /* text of the last user message (owned) */
+    char model[96]; /* as sent (echoed back) */
+    double alpha;   /* from "disr":{"alpha"}, else the model alias, else 0.5 */
     bool stream;
     bool include_usage; /* stream_options.include_usage */
     int max_tokens;
@@ -57,7 +57,7 @@ void *api_trace_json(const struct route_trace *t, double alpha);
 int api_trace_parse(const void *disr_json, struct route_trace *t);
 
 struct chat_reply {
-    const char *id;      /* "chatcmpl-..." */
+    const char *id; /* "chatcmpl-..." */
     const char *model;
     int64_t created;
     const char *content;

@@ -25,18 +25,18 @@ struct histogram {
 };
 
 struct metrics {
-    atomic_ulong requests;     /* chat completions received (valid or not) */
-    atomic_ulong answers;      /* answered by this agent (including fallbacks) */
-    atomic_ulong rejects;      /* rejected by this agent */
-    atomic_ulong forwards;     /* sent on to a next agent (each attempt) */
-    atomic_ulong skips;        /* next agents skipped because they failed */
-    atomic_ulong fallbacks;    /* answered here because no next agent was reachable */
+    atomic_ulong requests;  /* chat completions received (valid or not) */
+    atomic_ulong answers;   /* answered by this agent (including fallbacks) */
+    atomic_ulong rejects;   /* rejected by this agent */
+    atomic_ulong forwards;  /* sent on to a next agent (each attempt) */
+    atomic_ulong skips;     /* next agents skipped because they failed */
+    atomic_ulong fallbacks; /* answered here because no next agent was reachable */
     atomic_ulong errors[ERR_KIND_COUNT];
     atomic_ulong prompt_tokens, completion_tokens;
     atomic_long in_flight;
-    struct histogram request_seconds;  /* whole request, including downstream */
-    struct histogram decide_seconds;   /* this agent's own decision/answer */
-    struct histogram forward_seconds;  /* waiting for the downstream chain */
+    struct histogram request_seconds; /* whole request, including downstream */
+    struct histogram decide_seconds;  /* this agent's own decision/answer */
+    struct histogram forward_seconds; /* waiting for the downstream chain */
 };
 
 void metrics_init(struct metrics *m);

@@ -66,7 +66,8 @@ static int stream_put(struct stream *s, const char *data, size_t n, bool done) {
     if (!gone && data && n) {
         if (s->len + n > s->cap) {
             size_t cap = s->cap ? s->cap : 4096;
-            while (cap < s->len + n) cap *= 2;
+            while (cap < s->len + n)
+                cap *= 2;
             char *nb = realloc(s->buf, cap);
             if (nb) {
                 s->buf = nb;
@@ -88,7 +89,8 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
     (void)pos;
     struct stream *s = cls;
     pthread_mutex_lock(&s->mu);
-    while (s->off == s->len && !s->done) pthread_cond_wait(&s->cv, &s->mu);
+    while (s->off == s->len && !s->done)
+        pthread_cond_wait(&s->cv, &s->mu);
     ssize_t n;
     if (s->off < s->len) {
         size_t k = s->len - s->off < max ? s->len - s->off : max;
@@ -115,8 +117,8 @@ static void stream_closed(void *cls) {
 struct job {
     struct server *srv;
     struct chat_request req;
-    int hops;          /* hops before this node */
-    char path[1024];   /* agent names before this node */
+    int hops;        /* hops before this node */
+    char path[1024]; /* agent names before this node */
     char id[48];
     int64_t created;
     struct route_trace trace;
@@ -171,12 +173,14 @@ static int job_forward_to(struct job *j, const char *url) {
         snprintf(h_secret, sizeof h_secret, "X-Disr-Hop-Secret: %s", s->c.hop_secret);
         hdr[nh++] = h_secret;
     }
-    if (s->c.n_api_keys > 0) { /* lets a chain whose nodes share client keys work without a secret */
+    if (s->c.n_api_keys >
+        0) { /* lets a chain whose nodes share client keys work without a secret */
         snprintf(h_auth, sizeof h_auth, "Authorization: Bearer %s", s->c.api_keys[0]);
         hdr[nh++] = h_auth;
     }
     size_t n = strlen(url);
-    while (n > 0 && url[n - 1] == '/') n--;
+    while (n > 0 && url[n - 1] == '/')
+        n--;
     snprintf(full, sizeof full, "%.*s%s", (int)n, url,
              strstr(url, "/chat/completions") ? "" : "/v1/chat/completions");
     struct http_options o = {.headers = hdr,
@@ -212,10 +216,13 @@ static int job_forward_to(struct job *j, const char *url) {
 static void job_run(struct job *j) {
     struct server *s = j->srv;
     const struct agent *a = s->c.agent;
-    struct agent_query q = {.query = j->req.query, .alpha = j->req.alpha,
+    struct agent_query q = {.query = j->req.query,
+                            .alpha = j->req.alpha,
                             .max_tokens = j->req.max_tokens,
-                            .temperature = (float)j->req.temperature, .seed = j->req.seed,
-                            .on_answer_text = job_emit, .ctx = j};
+                            .temperature = (float)j->req.temperature,
+                            .seed = j->req.seed,
+                            .on_answer_text = job_emit,
+                            .ctx = j};
     struct agent_result r;
     double t0 = time_now();
     int st = agent_decide(a, &q, &r);
@@ -273,8 +280,8 @@ static void job_run(struct job *j) {
     }
 backend_failed:
     atomic_fetch_add(&s->m.errors[ERR_BACKEND], 1);
-    api_err(&j->err, 502, "server_error", "no_agent_available",
-            "no agent could answer: %s", disr_last_error());
+    api_err(&j->err, 502, "server_error", "no_agent_available", "no agent could answer: %s",
+            disr_last_error());
 }
 
 static void job_free(struct job *j) {
@@ -283,10 +290,14 @@ static void job_free(struct job *j) {
 }
 
 static char *job_reply_json(struct job *j) {
-    struct chat_reply r = {.id = j->id, .model = j->req.model, .created = j->created,
-                           .content = j->content, .finish_reason = j->finish,
+    struct chat_reply r = {.id = j->id,
+                           .model = j->req.model,
+                           .created = j->created,
+                           .content = j->content,
+                           .finish_reason = j->finish,
                            .prompt_tokens = j->prompt_tokens,
-                           .completion_tokens = j->completion_tokens, .trace = &j->trace,
+                           .completion_tokens = j->completion_tokens,
+                           .trace = &j->trace,
                            .alpha = j->req.alpha};
     return api_chat_reply_json(&r);
 }
@@ -294,10 +305,14 @@ static char *job_reply_json(struct job *j) {
 static void *stream_worker(void *arg) {
     struct job *j = arg;
     job_run(j);
-    struct chat_reply r = {.id = j->id, .model = j->req.model, .created = j->created,
-                           .content = j->content, .finish_reason = j->finish,
+    struct chat_reply r = {.id = j->id,
+                           .model = j->req.model,
+                           .created = j->created,
+                           .content = j->content,
+                           .finish_reason = j->finish,
                            .prompt_tokens = j->prompt_tokens,
-                           .completion_tokens = j->completion_tokens, .trace = &j->trace,
+                           .completion_tokens = j->completion_tokens,
+                           .trace = &j->trace,
                            .alpha = j->req.alpha};
     if (j->err.status) {
         char *e = api_error_json(&j->err);
@@ -333,9 +348,10 @@ struct conn {
 static enum MHD_Result send_text(struct MHD_Connection *c, int status, const char *ctype,
                                  char *text /* owned */) {
     if (!text) {
-        static const char oom[] = "{\"error\":{\"message\":\"out of memory\",\"type\":\"server_error\",\"code\":null}}";
-        struct MHD_Response *r = MHD_create_response_from_buffer(sizeof oom - 1, (void *)oom,
-                                                                 MHD_RESPMEM_PERSISTENT);
+        static const char oom[] =
+            "{\"error\":{\"message\":\"out of memory\",\"type\":\"server_error\",\"code\":null}}";
+        struct MHD_Response *r =
+            MHD_create_response_from_buffer(sizeof oom - 1, (void *)oom, MHD_RESPMEM_PERSISTENT);
         MHD_add_response_header(r, "Content-Type", "application/json");
         enum MHD_Result ret = MHD_queue_response(c, 500, r);
         MHD_destroy_response(r);
@@ -358,7 +374,8 @@ static enum MHD_Result send_error(struct server *s, struct MHD_Connection *c,
 static bool secure_eq(const char *a, const char *b) {
     size_t la = strlen(a), lb = strlen(b);
     unsigned char diff = la != lb;
-    for (size_t i = 0; i < la; i++) diff |= (unsigned char)(a[i] ^ b[i % (lb ? lb : 1)]);
+    for (size_t i = 0; i < la; i++)
+        diff |= (unsigned char)(a[i] ^ b[i % (lb ? lb : 1)]);
     return diff == 0;
 }
 
@@ -367,7 +384,8 @@ static bool client_key_ok(struct server *s, struct MHD_Connection *c) {
     const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
     if (!h || strncasecmp(h, "Bearer ", 7)) return false;
     bool ok = false;
-    for (int i = 0; i < s->c.n_api_keys; i++) ok |= secure_eq(h + 7, s->c.api_keys[i]);
+    for (int i = 0; i < s->c.n_api_keys; i++)
+        ok |= secure_eq(h + 7, s->c.api_keys[i]);
     return ok;
 }
 
@@ -416,7 +434,8 @@ static enum MHD_Result handle_chat(struct server *s, struct MHD_Connection *c, s
         if ((h_hops && (end == h_hops || *end)) || hops < 0 || hops > 1000 ||
             (h_path && strlen(h_path) >= sizeof j->path)) {
             free(j);
-            api_err(&e, 400, "invalid_request_error", "bad_hop_header", "malformed X-Disr-Hops/Path");
+            api_err(&e, 400, "invalid_request_error", "bad_hop_header",
+                    "malformed X-Disr-Hops/Path");
             return send_error(s, c, &e, ERR_BAD_REQUEST);
         }
         j->hops = (int)hops;
@@ -432,9 +451,10 @@ static enum MHD_Result handle_chat(struct server *s, struct MHD_Connection *c, s
     int st = api_parse_chat(cs->body, cs->len, &s->c.limits, &j->req, &e);
     if (st) {
         free(j);
-        return send_error(s, c, &e, e.status == 404 ? ERR_NOT_FOUND
-                                    : e.status == 413 ? ERR_TOO_LARGE
-                                                      : ERR_BAD_REQUEST);
+        return send_error(s, c, &e,
+                          e.status == 404   ? ERR_NOT_FOUND
+                          : e.status == 413 ? ERR_TOO_LARGE
+                                            : ERR_BAD_REQUEST);
     }
     snprintf(j->id, sizeof j->id, "chatcmpl-%llx-%lx", (unsigned long long)s->started,
              atomic_fetch_add(&s->next_id, 1));
@@ -480,7 +500,9 @@ static enum MHD_Result handle_chat(struct server *s, struct MHD_Connection *c, s
 static char *health_json(struct server *s) {
     char *buf = malloc(512 + 1100);
     if (!buf) return NULL;
-    int n = snprintf(buf, 512, "{\"status\":\"ok\",\"agent\":\"%s\",\"cost\":%g,\"mode\":\"%s\",\"backend\":\"%s\",\"next\":[",
+    int n = snprintf(buf, 512,
+                     "{\"status\":\"ok\",\"agent\":\"%s\",\"cost\":%g,\"mode\":\"%s\",\"backend\":"
+                     "\"%s\",\"next\":[",
                      s->c.agent->name, s->c.agent->cost, agent_mode_name(s->c.agent->mode),
                      s->c.agent->backend->ops->kind);
     for (int i = 0; i < s->c.n_next && n < 1500; i++)
@@ -518,7 +540,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         }
         if (cs->len + n + 1 > cs->cap) {
             size_t cap = cs->cap ? cs->cap : 4096;
-            while (cap < cs->len + n + 1) cap *= 2;
+            while (cap < cs->len + n + 1)
+                cap *= 2;
             char *nb = realloc(cs->body, cap);
             if (!nb) return MHD_NO;
             cs->body = nb;
@@ -531,13 +554,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
     struct api_error e;
     bool get = !strcmp(method, "GET"), post = !strcmp(method, "POST");
-    if (!strcmp(url, "/health") && get) return send_text(c, 200, "application/json", health_json(s));
+    if (!strcmp(url, "/health") && get)
+        return send_text(c, 200, "application/json", health_json(s));
     if (!strcmp(url, "/metrics") && get)
         return send_text(c, 200, "text/plain; version=0.0.4",
                          metrics_render(&s->m, s->c.agent->name));
     if (!strcmp(url, "/v1/models") && get) {
         if (!client_key_ok(s, c)) {
-            api_err(&e, 401, "authentication_error", "invalid_api_key", "missing or invalid API key");
+            api_err(&e, 401, "authentication_error", "invalid_api_key",
+                    "missing or invalid API key");
             return send_error(s, c, &e, ERR_AUTH);
         }
         return send_text(c, 200, "application/json", api_models_json(s->c.agent->name));
@@ -547,8 +572,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         api_err(&e, 405, "invalid_request_error", "method_not_allowed", "use POST");
         return send_error(s, c, &e, ERR_NOT_FOUND);
     }
-    api_err(&e, 404, "invalid_request_error", "not_found", "no such endpoint: %.100s %.200s", method,
-            url);
+    api_err(&e, 404, "invalid_request_error", "not_found", "no such endpoint: %.100s %.200s",
+            method, url);
     return send_error(s, c, &e, ERR_NOT_FOUND);
 }
 
@@ -564,7 +589,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 
 int server_start(struct server **out, const struct server_config *c) {
     if (!c->agent || !c->agent->backend) return disr_fail(DISR_E_ARG, "server: no agent");
-    if (c->port < 0 || c->port > 65535) return disr_fail(DISR_E_RANGE, "port %d out of range", c->port);
+    if (c->port < 0 || c->port > 65535)
+        return disr_fail(DISR_E_RANGE, "port %d out of range", c->port);
     if (strchr(c->agent->name, ',') || !c->agent->name[0])
         return disr_fail(DISR_E_ARG, "agent name must be non-empty and contain no comma");
     struct server *s = calloc(1, sizeof *s);
@@ -587,10 +613,9 @@ int server_start(struct server **out, const struct server_config *c) {
     s->d = MHD_start_daemon(
         MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0,
         NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->c.max_connections,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->c.conn_timeout_s,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
-        MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->c.max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)s->c.conn_timeout_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_END);
     if (!s->d) {
         free(s);
         return disr_fail(DISR_E_NET, "cannot listen on %s:%d (port in use?)", host, c->port);

@@ -16,9 +16,9 @@
 #include "serve/metrics.h"
 
 struct server_config {
-    const char *host;   /* address to bind; NULL = 127.0.0.1 ("0.0.0.0" for all) */
-    int port;           /* 0 = any free port (see server_port) */
-    struct agent *agent; /* not owned; its name identifies this node on the path */
+    const char *host;        /* address to bind; NULL = 127.0.0.1 ("0.0.0.0" for all) */
+    int port;                /* 0 = any free port (see server_port) */
+    struct agent *agent;     /* not owned; its name identifies this node on the path */
     const char *const *next; /* the agents after this one, in chain order */
     int n_next;
     const char *const *api_keys; /* accepted client bearer keys; none = open */
