@@ -422,7 +422,8 @@ static void quant_chunk(void *vctx, int chunk, int thread) {
 }
 
 int matmul_tasks(struct pool *pool, const float *x, int n, int cols,
-                 const struct matmul_task *tasks, int n_tasks, void *scratch, size_t scratch_size) {
+                 const struct matmul_task *tasks, int n_tasks, void *scratch, size_t scratch_size,
+                 unsigned flags) {
     if (n <= 0 || cols <= 0 || n_tasks <= 0 || n_tasks > MATMUL_MAX_TASKS)
         return disr_fail(DISR_E_ARG, "matmul: bad shape (n %d, cols %d, %d tasks)", n, cols,
                          n_tasks);
@@ -455,7 +456,7 @@ int matmul_tasks(struct pool *pool, const float *x, int n, int cols,
     job.chunk_start[0] = 0;
     for (int t = 0; t < n_tasks; t++) {
         const struct mat *w = tasks[t].w;
-        if (w->type == DTYPE_F32 && n >= SGEMM_MIN_N) {
+        if (w->type == DTYPE_F32 && n >= SGEMM_MIN_N && !(flags & MATMUL_NO_BLAS)) {
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, w->rows, cols, 1.0f, x, cols,
                         w->data, cols, 0.0f, tasks[t].out, w->rows);
             if (tasks[t].bias)
@@ -481,5 +482,5 @@ int matmul_tasks(struct pool *pool, const float *x, int n, int cols,
 int matmul_apply(struct pool *pool, float *out, const float *x, int n, const struct mat *w,
                  void *scratch, size_t scratch_size) {
     struct matmul_task t = {w, out, NULL};
-    return matmul_tasks(pool, x, n, w->cols, &t, 1, scratch, scratch_size);
+    return matmul_tasks(pool, x, n, w->cols, &t, 1, scratch, scratch_size, 0);
 }

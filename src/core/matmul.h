@@ -30,11 +30,16 @@ struct matmul_task {
     const float *bias;
 };
 
+/* Flags. MATMUL_NO_BLAS keeps large F32 products on our kernels, whose result for one input row
+ * does not depend on n (batch invariance: a sequence decodes to the same bits alone or batched). */
+enum { MATMUL_NO_BLAS = 1 };
+
 /* Runs several products that share x (e.g. Q, K, V) as one pool job, so x is quantized once
  * and the threads are woken once. All w->cols must equal cols. Errors: unsupported type, shape
  * mismatch (cols not a multiple of 32 for a quantized type), scratch too small. */
 int matmul_tasks(struct pool *pool, const float *x, int n, int cols,
-                 const struct matmul_task *tasks, int n_tasks, void *scratch, size_t scratch_size);
+                 const struct matmul_task *tasks, int n_tasks, void *scratch, size_t scratch_size,
+                 unsigned flags);
 
 /* The one-matrix case: out[n][w->rows] = x[n][w->cols] · Wᵀ. */
 int matmul_apply(struct pool *pool, float *out, const float *x, int n, const struct mat *w,

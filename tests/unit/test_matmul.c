@@ -212,8 +212,9 @@ static void test_matmul_all_types_and_shapes(void **state) {
                         void *scratch = malloc(ss);
                         int old = matmul_force_scalar(scalar);
                         struct matmul_task t = {&m, out, (ri & 1) ? bias : NULL};
-                        assert_int_equal(
-                            matmul_tasks(pools[(ci + ni) & 1], x, n, cols, &t, 1, scratch, ss), 0);
+                        assert_int_equal(matmul_tasks(pools[(ci + ni) & 1], x, n, cols, &t, 1,
+                                                      scratch, ss, (unsigned)(ri >> 1)),
+                                         0);
                         matmul_force_scalar(old);
                         check_product(out, x, w, t.bias, n, rows, cols, quant);
                         free(scratch);
@@ -252,12 +253,46 @@ static void test_matmul_tasks_share_input(void **state) {
     }
     char scratch[4096];
     assert_true(matmul_scratch_size(n, cols) <= sizeof scratch);
-    assert_int_equal(matmul_tasks(p, x, n, cols, t, 3, scratch, sizeof scratch), 0);
+    assert_int_equal(matmul_tasks(p, x, n, cols, t, 3, scratch, sizeof scratch, 0), 0);
     for (int k = 0; k < 3; k++) {
         check_product(out[k], x, w[k], NULL, n, rows[k], cols, types[k] != DTYPE_F32);
         free(out[k]);
         free(w[k]);
         free(data[k]);
+    }
+    pool_free(p);
+}
+
+/* With MATMUL_NO_BLAS, row i of a batched product is bit-identical to the product of row i
+ * alone, for every type: the property batched decoding relies on. */
+static void test_matmul_batch_invariant(void **state) {
+    (void)state;
+    struct rng r;
+    rng_init(&r, 5);
+    struct pool *p;
+    assert_int_equal(pool_init(&p, 2), 0);
+    const enum dtype types[] = {DTYPE_F32, DTYPE_F16, DTYPE_Q8_0, DTYPE_Q4_0};
+    enum { N = 20, COLS = 160, ROWS = 70 };
+    static float x[N * COLS], big[N * ROWS], one[ROWS];
+    static char scratch[N * COLS * 2];
+    for (int i = 0; i < N * COLS; i++)
+        x[i] = rng_normal(&r);
+    for (int ti = 0; ti < 4; ti++) {
+        struct mat m;
+        float *w;
+        void *data = make_mat(&m, types[ti], ROWS, COLS, &r, &w);
+        struct matmul_task t = {&m, big, NULL};
+        assert_int_equal(
+            matmul_tasks(p, x, N, COLS, &t, 1, scratch, sizeof scratch, MATMUL_NO_BLAS), 0);
+        for (int i = 0; i < N; i++) {
+            t.out = one;
+            assert_int_equal(matmul_tasks(p, x + i * COLS, 1, COLS, &t, 1, scratch, sizeof scratch,
+                                          MATMUL_NO_BLAS),
+                             0);
+            assert_memory_equal(one, big + i * ROWS, sizeof one);
+        }
+        free(w);
+        free(data);
     }
     pool_free(p);
 }
@@ -317,7 +352,7 @@ static void test_matmul_refuses_bad_shapes(void **state) {
     struct mat q2 = {DTYPE_Q8_0, 2, 64, w};
     assert_int_equal(matmul_apply(NULL, out, x, 1, &q2, scratch, 8), DISR_E_ARG);
     struct matmul_task t = {&m, out, NULL};
-    assert_int_equal(matmul_tasks(NULL, x, 1, 65, &t, 1, NULL, 0), DISR_E_RANGE);
+    assert_int_equal(matmul_tasks(NULL, x, 1, 65, &t, 1, NULL, 0, 0), DISR_E_RANGE);
     struct mat bad = {(enum dtype)3, 2, 64, w};
     assert_int_equal(matmul_apply(NULL, out, x, 1, &bad, scratch, sizeof scratch),
                      DISR_E_UNSUPPORTED);
@@ -329,6 +364,7 @@ int main(void) {
         cmocka_unit_test(test_pool_runs_every_chunk_once),
         cmocka_unit_test(test_matmul_all_types_and_shapes),
         cmocka_unit_test(test_matmul_tasks_share_input),
+        cmocka_unit_test(test_matmul_batch_invariant),
         cmocka_unit_test(test_block_layout_matches_ggml),
         cmocka_unit_test(test_matmul_refuses_bad_shapes),
     };
