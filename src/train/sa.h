@@ -1,0 +1,145 @@
+/* sa.h: Self-Awareness Training (paper §3.2, DESIGN §1): each agent learns, alone, to answer
+ * what it can and to reply "I don't know!" to what it cannot, with the bar set by the scenario
+ * slot of its prompt ("[P]" / "[B]" / "[C]", see route/scenario.h).
+ *
+ *  - sa_sample:    the agent's own competence: N answers per query at temperature 1 with the
+ *                  forced-answer prompt, graded; p̂ = n_correct / N.
+ *  - sa_sft_train: Stage 1. Targets from p̂ (sa_target.h), one model for all three scenarios,
+ *                  loss on the answer only.
+ *  - sa_rl_train:  Stage 2. GRPO on the paper's reward with a KL penalty to the frozen SFT model
+ *                  (sa_grpo.h), scenarios mixed, checkpointed and deterministic under a seed.
+ *  - sa_eval_agent / sa_chain_eval: what the report shows: per scenario answer rate, precision,
+ *                  self-assessment F1, forced-answer accuracy, and an in-process chain's utility.
+ * Nothing here knows about other agents except sa_chain_eval, which only reads their results. */
+#ifndef TRAIN_SA_H
+#define TRAIN_SA_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "model/model.h"
+#include "world/dataset.h"
+
+/* ---- the agent's own samples ---------------------------------------------------------- */
+
+struct sa_samples {
+    int n_queries, n_samples;
+    int *n_correct;     /* [n_queries] */
+    char **own_answer;  /* [n_queries]: first correct sample's text (owned), or NULL */
+    double seconds;
+};
+
+struct sa_gen_config {
+    float temperature; /* sampling temperature (1 per the paper) */
+    int max_tokens;    /* cap on generated answer tokens */
+    int n_threads;     /* engine threads (0: all cores) */
+    int max_seqs;      /* sequences decoded together */
+    uint64_t seed;
+};
+void sa_gen_config_default(struct sa_gen_config *g);
+
+/* Samples n_samples answers per item with the forced-answer prompt (SCENARIO_NONE) and grades
+ * them. Deterministic: sample j of item i uses seed g->seed + i * n_samples + j. */
+int sa_sample(struct model *m, const struct qa_set *data, int n_samples,
+              const struct sa_gen_config *g, struct sa_samples *out);
+void sa_samples_free(struct sa_samples *s);
+/* A cache of the sampling pass as JSONL (one {"correct":k,"answer":...} per query after a header
+ * naming the item count, sample count and seed) so a resumed sa-sft does not sample again.
+ * sa_samples_load fails with DISR_E_STATE if the header does not match what is asked. */
+int sa_samples_save(const struct sa_samples *s, uint64_t seed, const char *path);
+int sa_samples_load(struct sa_samples *s, int n_queries, int n_samples, uint64_t seed,
+                    const char *path);
+
+/* ---- Stage 1: SFT ----------------------------------------------------------------------- */
+
+struct sa_sft_config {
+    int n_samples;    /* N answers per query (8) */
+    int min_side;     /* oversample the minority side of a scenario up to this many (0: off) */
+    bool last;        /* the chain's last agent: answer-only targets, never reject */
+    int steps;        /* optimizer steps */
+    int batch;        /* rows per micro-batch */
+    int seq;          /* tokens per row (0: fit the longest example, capped by n_ctx) */
+    float lr;
+    int warmup;
+    uint64_t seed;
+    struct sa_gen_config gen;
+    const char *checkpoint; /* trainer checkpoint path (NULL: none) */
+    int checkpoint_every;   /* steps between checkpoints */
+    bool resume;            /* resume from `checkpoint` if it exists */
+};
+void sa_sft_config_default(struct sa_sft_config *c);
+
+struct sa_sft_summary {
+    int n_examples;
+    int answer_pool[3], reject_pool[3], answer_kept[3], reject_kept[3];
+    int steps_done;
+    float final_loss;
+    double seconds;
+};
+
+/* Trains m in place on targets built from `samples` (of the same `data`). */
+int sa_sft_train(struct model *m, const struct qa_set *data, const struct sa_samples *samples,
+                 const struct sa_sft_config *c, struct sa_sft_summary *out);
+
+/* ---- Stage 2: RL (GRPO) ----------------------------------------------------------------- */
+
+struct sa_rl_config {
+    int steps;      /* optimizer steps */
+    int prompts;    /* prompts (query x scenario) per step */
+    int group;      /* rollouts per prompt (8) */
+    float beta;     /* KL penalty to the reference (SFT) model */
+    float lr;
+    int warmup;
+    int batch;      /* rows per micro-batch */
+    int seq;        /* tokens per row (0: fit the longest prompt + max_tokens, capped by n_ctx) */
+    bool last;      /* the last agent: a reject earns 0 (it must always answer) */
+    uint64_t seed;
+    struct sa_gen_config gen;
+    const char *checkpoint;
+    int checkpoint_every;
+    bool resume;
+};
+void sa_rl_config_default(struct sa_rl_config *c);
+
+struct sa_rl_summary {
+    int steps_done;
+    float mean_reward;       /* over the last steps */
+    float answer_rate[3];    /* rollouts that answered, per scenario, over the last steps */
+    float kl;                /* mean per-token k3 KL over the last steps */
+    double seconds;
+};
+
+/* Trains `policy` in place; `ref` is the frozen SFT model (same config). */
+int sa_rl_train(struct model *policy, struct model *ref, const struct qa_set *data,
+                const struct sa_rl_config *c, struct sa_rl_summary *out);
+
+/* ---- evaluation ------------------------------------------------------------------------- */
+
+/* One agent's greedy behaviour on a data set: per query, per scenario (index s - 1) whether it
+ * answered and whether the answer was correct, plus its forced-answer (SCENARIO_NONE) result. */
+struct sa_agent_eval {
+    int n;
+    bool *answered[3], *correct[3]; /* [n] each */
+    bool *forced_correct;           /* [n] */
+    double answer_rate[3], precision[3], f1[3], forced_acc;
+};
+
+int sa_eval_agent(struct model *m, const struct qa_set *data, const struct sa_gen_config *g,
+                  struct sa_agent_eval *out);
+void sa_eval_free(struct sa_agent_eval *e);
+
+/* Fills answer_rate / precision / f1 / forced_acc from the per-query arrays. F1 is that of the
+ * reject decision as a predictor of "the forced answer would be wrong". */
+void sa_eval_summarize(struct sa_agent_eval *e);
+
+struct sa_chain_result {
+    double accuracy, cost, utility;
+    double *share; /* [k] fraction of queries answered by each agent (caller-allocated) */
+};
+
+/* The chain m_1 .. m_k (k >= 1) under scenario s: a query goes to the first agent that answers;
+ * the last always answers (its forced answer if it rejected). utility = accuracy - alpha * cost. */
+void sa_chain_eval(const struct sa_agent_eval *agents, int k, const double *costs, int scenario,
+                   struct sa_chain_result *r);
+
+#endif

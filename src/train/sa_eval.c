@@ -1,0 +1,337 @@
+/* sa_eval.c: the generation side of self-awareness training: sampling the agent's own answers
+ * (Stage 1's competence estimate), the greedy per-scenario evaluation the report and the SFT
+ * check use, and the in-process chain. */
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "core/log.h"
+#include "model/engine.h"
+#include "route/scenario.h"
+#include "train/sa.h"
+#include "train/sa_internal.h"
+
+void sa_gen_config_default(struct sa_gen_config *g) {
+    *g = (struct sa_gen_config){
+        .temperature = 1.0f, .max_tokens = 48, .n_threads = 0, .max_seqs = 32, .seed = 1234};
+}
+
+/* Prompts for n items under one scenario each (scen[i]), in one malloc'd block. */
+static int make_prompts(const struct qa_set *data, const int *item, const int *scen, int n,
+                        char ***out) {
+    size_t total = 0;
+    for (int i = 0; i < n; i++)
+        total += strlen(data->items[item[i]].query) + 16;
+    char **p = malloc(sizeof(char *) * (size_t)n + total);
+    if (!p) return disr_fail(DISR_E_NOMEM, "prompts: %d of %zu bytes", n, total);
+    char *buf = (char *)(p + n);
+    for (int i = 0; i < n; i++) {
+        size_t cap = strlen(data->items[item[i]].query) + 16;
+        int len =
+            scenario_format_prompt(buf, cap, data->items[item[i]].query, (enum scenario)scen[i]);
+        if (len < 0) {
+            free(p);
+            return len;
+        }
+        p[i] = buf;
+        buf += len + 1;
+    }
+    *out = p;
+    return DISR_OK;
+}
+
+int sa_engine_init(struct model *m, const struct sa_gen_config *g, struct engine **e) {
+    struct engine_params ep = {
+        .max_seqs = g->max_seqs > 0 ? g->max_seqs : 32, .n_ctx = 0, .n_threads = g->n_threads};
+    return engine_init(e, m, &ep);
+}
+
+int sa_encode(const struct tokenizer *t, const char *prompt, const char *response, int32_t *ids,
+              int cap, int *n, int *n_prompt) {
+    int np = 0, nr = 0;
+    DISR_TRY(tokenizer_encode(t, prompt, strlen(prompt), ids, cap, &np));
+    DISR_TRY(tokenizer_encode(t, response, strlen(response), ids + np, cap - np, &nr));
+    *n_prompt = np;
+    *n = np + nr;
+    return DISR_OK;
+}
+
+int sa_generate(struct engine *e, const struct qa_set *data, const int *item, const int *scen,
+                int n, const struct sa_gen_config *g, float temperature, uint64_t seed,
+                struct gen_result *res) {
+    char **prompts = NULL;
+    DISR_TRY(make_prompts(data, item, scen, n, &prompts));
+    struct gen_params gp = {.temperature = temperature,
+                            .top_k = 0,
+                            .top_p = 1.0f,
+                            .seed = seed,
+                            .max_tokens = g->max_tokens,
+                            .stop_char = '\n'};
+    int st = engine_generate_batch(e, n, (const char *const *)prompts, &gp, res);
+    free(prompts);
+    return st;
+}
+
+void sa_samples_free(struct sa_samples *s) {
+    if (s->own_answer)
+        for (int i = 0; i < s->n_queries; i++)
+            free(s->own_answer[i]);
+    free(s->own_answer);
+    free(s->n_correct);
+    *s = (struct sa_samples){0};
+}
+
+static int samples_alloc(struct sa_samples *s, int n_queries, int n_samples) {
+    *s = (struct sa_samples){.n_queries = n_queries, .n_samples = n_samples};
+    s->n_correct = calloc((size_t)n_queries + 1, sizeof(int));
+    s->own_answer = calloc((size_t)n_queries + 1, sizeof(char *));
+    if (!s->n_correct || !s->own_answer) {
+        sa_samples_free(s);
+        return disr_fail(DISR_E_NOMEM, "samples for %d queries", n_queries);
+    }
+    return DISR_OK;
+}
+
+int sa_sample(struct model *m, const struct qa_set *data, int n_samples,
+              const struct sa_gen_config *g, struct sa_samples *out) {
+    if (n_samples < 1 || n_samples > 1024)
+        return disr_fail(DISR_E_ARG, "samples per query must be 1..1024, got %d", n_samples);
+    DISR_TRY(samples_alloc(out, data->n, n_samples));
+    struct engine *e = NULL;
+    int st = sa_engine_init(m, g, &e);
+    if (st < 0) {
+        sa_samples_free(out);
+        return st;
+    }
+    /* Chunks of whole queries keep the progress line alive and memory flat. */
+    int per_chunk = 256 / n_samples > 0 ? 256 / n_samples : 1;
+    int cap = per_chunk * n_samples;
+    int *item = malloc(sizeof(int) * (size_t)cap), *scen = calloc((size_t)cap, sizeof(int));
+    struct gen_result *res = malloc(sizeof(struct gen_result) * (size_t)cap);
+    if (!item || !scen || !res) st = disr_fail(DISR_E_NOMEM, "sampling buffers");
+    struct progress pr;
+    progress_init(&pr, "sa-sample", data->n);
+    double t0 = time_now();
+    long total_correct = 0, tokens = 0;
+    for (int q0 = 0; st >= 0 && q0 < data->n; q0 += per_chunk) {
+        int nq = data->n - q0 < per_chunk ? data->n - q0 : per_chunk;
+        for (int i = 0; i < nq * n_samples; i++)
+            item[i] = q0 + i / n_samples;
+        st = sa_generate(e, data, item, scen, nq * n_samples, g, g->temperature,
+                         g->seed + (uint64_t)q0 * (uint64_t)n_samples, res);
+        for (int i = 0; st >= 0 && i < nq * n_samples; i++) {
+            const struct qa_item *it = &data->items[item[i]];
+            tokens += res[i].n_tokens;
+            if (res[i].truncated || !grader_check(it->grader, it->answer, res[i].text)) continue;
+            int q = item[i];
+            out->n_correct[q]++;
+            total_correct++;
+            if (!out->own_answer[q] && !(out->own_answer[q] = strdup(res[i].text)))
+                st = disr_fail(DISR_E_NOMEM, "sample text");
+        }
+        char extra[96];
+        snprintf(extra, sizeof extra, "p̂ mean %.3f  %.0f tok/s",
+                 (double)total_correct / ((double)(q0 + nq) * n_samples),
+                 tokens / (time_now() - t0 + 1e-9));
+        progress_update(&pr, q0 + nq, extra);
+    }
+    if (st >= 0) {
+        char extra[64];
+        snprintf(extra, sizeof extra, "p̂ mean %.3f",
+                 data->n ? (double)total_correct / ((double)data->n * n_samples) : 0.0);
+        progress_finish(&pr, data->n, extra);
+    }
+    out->seconds = time_now() - t0;
+    free(item);
+    free(scen);
+    free(res);
+    engine_free(e);
+    if (st < 0) sa_samples_free(out);
+    return st;
+}
+
+int sa_samples_save(const struct sa_samples *s, uint64_t seed, const char *path) {
+    size_t cap = 128, len = 0;
+    for (int i = 0; i < s->n_queries; i++)
+        cap += 48 + (s->own_answer[i] ? 6 * strlen(s->own_answer[i]) : 0);
+    char *buf = malloc(cap);
+    if (!buf) return disr_fail(DISR_E_NOMEM, "samples file of %zu bytes", cap);
+    len += (size_t)snprintf(buf + len, cap - len,
+                            "{\"queries\":%d,\"samples\":%d,\"seed\":\"%llu\"}\n", s->n_queries,
+                            s->n_samples, (unsigned long long)seed);
+    int st = DISR_OK;
+    for (int i = 0; st >= 0 && i < s->n_queries; i++) {
+        cJSON *o = cJSON_CreateObject();
+        char *line = NULL;
+        if (o && cJSON_AddNumberToObject(o, "correct", s->n_correct[i]) &&
+            (!s->own_answer[i] || cJSON_AddStringToObject(o, "answer", s->own_answer[i])))
+            line = cJSON_PrintUnformatted(o);
+        cJSON_Delete(o);
+        if (!line || len + strlen(line) + 2 > cap) {
+            st = disr_fail(DISR_E_NOMEM, "samples file line %d", i + 1);
+        } else {
+            len += (size_t)snprintf(buf + len, cap - len, "%s\n", line);
+        }
+        free(line);
+    }
+    if (st >= 0) st = file_write_atomic(path, buf, len);
+    free(buf);
+    return st;
+}
+
+int sa_samples_load(struct sa_samples *s, int n_queries, int n_samples, uint64_t seed,
+                    const char *path) {
+    char *text = NULL;
+    size_t len = 0;
+    DISR_TRY(file_read_all(path, &text, &len));
+    int st = samples_alloc(s, n_queries, n_samples);
+    char *line = text, *next;
+    int lineno = 0, q = 0;
+    for (; st >= 0 && line && *line; line = next) {
+        next = strchr(line, '\n');
+        if (next) *next++ = '\0';
+        lineno++;
+        cJSON *o = cJSON_Parse(line);
+        if (!o) {
+            st = disr_fail(DISR_E_FORMAT, "%s:%d: not JSON", path, lineno);
+            break;
+        }
+        if (lineno == 1) {
+            cJSON *nq = cJSON_GetObjectItem(o, "queries"), *ns = cJSON_GetObjectItem(o, "samples");
+            cJSON *sd = cJSON_GetObjectItem(o, "seed");
+            char want[32];
+            snprintf(want, sizeof want, "%llu", (unsigned long long)seed);
+            if (!cJSON_IsNumber(nq) || !cJSON_IsNumber(ns) || !cJSON_IsString(sd) ||
+                nq->valueint != n_queries || ns->valueint != n_samples ||
+                strcmp(sd->valuestring, want))
+                st = disr_fail(DISR_E_STATE, "%s: made for another data set, N or seed", path);
+        } else if (q >= n_queries) {
+            st = disr_fail(DISR_E_FORMAT, "%s:%d: more lines than queries", path, lineno);
+        } else {
+            cJSON *c = cJSON_GetObjectItem(o, "correct"), *a = cJSON_GetObjectItem(o, "answer");
+            if (!cJSON_IsNumber(c) || c->valueint < 0 || c->valueint > n_samples ||
+                (a && !cJSON_IsString(a)) || (c->valueint > 0) != (a != NULL)) {
+                st = disr_fail(DISR_E_FORMAT, "%s:%d: bad sample record", path, lineno);
+            } else {
+                s->n_correct[q] = c->valueint;
+                if (a && !(s->own_answer[q] = strdup(a->valuestring)))
+                    st = disr_fail(DISR_E_NOMEM, "sample text");
+                q++;
+            }
+        }
+        cJSON_Delete(o);
+    }
+    if (st >= 0 && q != n_queries)
+        st = disr_fail(DISR_E_FORMAT, "%s: %d records for %d queries", path, q, n_queries);
+    free(text);
+    if (st < 0) sa_samples_free(s);
+    return st;
+}
+
+void sa_eval_free(struct sa_agent_eval *e) {
+    for (int s = 0; s < 3; s++) {
+        free(e->answered[s]);
+        free(e->correct[s]);
+    }
+    free(e->forced_correct);
+    *e = (struct sa_agent_eval){0};
+}
+
+void sa_eval_summarize(struct sa_agent_eval *e) {
+    int forced = 0;
+    for (int i = 0; i < e->n; i++)
+        forced += e->forced_correct[i];
+    e->forced_acc = e->n ? (double)forced / e->n : 0;
+    for (int s = 0; s < 3; s++) {
+        int ans = 0, ans_ok = 0, tp = 0, fp = 0, fn = 0;
+        for (int i = 0; i < e->n; i++) {
+            bool rej = !e->answered[s][i], wrong = !e->forced_correct[i];
+            ans += !rej;
+            ans_ok += !rej && e->correct[s][i];
+            tp += rej && wrong;
+            fp += rej && !wrong;
+            fn += !rej && wrong;
+        }
+        e->answer_rate[s] = e->n ? (double)ans / e->n : 0;
+        e->precision[s] = ans ? (double)ans_ok / ans : 0;
+        e->f1[s] = tp ? 2.0 * tp / (2.0 * tp + fp + fn) : 0;
+    }
+}
+
+int sa_eval_agent(struct model *m, const struct qa_set *data, const struct sa_gen_config *g,
+                  struct sa_agent_eval *out) {
+    *out = (struct sa_agent_eval){.n = data->n};
+    int st = DISR_OK;
+    size_t n = (size_t)data->n + 1;
+    out->forced_correct = calloc(n, sizeof(bool));
+    for (int s = 0; s < 3; s++) {
+        out->answered[s] = calloc(n, sizeof(bool));
+        out->correct[s] = calloc(n, sizeof(bool));
+        if (!out->answered[s] || !out->correct[s]) st = DISR_E_NOMEM;
+    }
+    if (st < 0 || !out->forced_correct) {
+        sa_eval_free(out);
+        return disr_fail(DISR_E_NOMEM, "evaluation of %d queries", data->n);
+    }
+    struct engine *e = NULL;
+    if ((st = sa_engine_init(m, g, &e)) < 0) {
+        sa_eval_free(out);
+        return st;
+    }
+    /* Every query under its four prompts (forced, P, B, C), greedy, in chunks. */
+    enum { CHUNK = 64 };
+    int item[CHUNK * 4], scen[CHUNK * 4];
+    struct gen_result *res = malloc(sizeof(struct gen_result) * CHUNK * 4);
+    if (!res) st = disr_fail(DISR_E_NOMEM, "evaluation buffers");
+    struct progress pr;
+    progress_init(&pr, "sa-eval", data->n);
+    for (int q0 = 0; st >= 0 && q0 < data->n; q0 += CHUNK) {
+        int nq = data->n - q0 < CHUNK ? data->n - q0 : CHUNK;
+        for (int i = 0; i < nq * 4; i++)
+            item[i] = q0 + i / 4, scen[i] = i % 4;
+        st = sa_generate(e, data, item, scen, nq * 4, g, 0.0f, g->seed, res);
+        for (int i = 0; st >= 0 && i < nq * 4; i++) {
+            const struct qa_item *it = &data->items[item[i]];
+            bool ok = !res[i].truncated && grader_check(it->grader, it->answer, res[i].text);
+            if (scen[i] == SCENARIO_NONE) {
+                out->forced_correct[item[i]] = ok;
+            } else {
+                bool answered = !scenario_is_reject(res[i].text);
+                out->answered[scen[i] - 1][item[i]] = answered;
+                out->correct[scen[i] - 1][item[i]] = answered && ok;
+            }
+        }
+        progress_update(&pr, q0 + nq, "");
+    }
+    if (st >= 0) progress_finish(&pr, data->n, "");
+    free(res);
+    engine_free(e);
+    if (st < 0) {
+        sa_eval_free(out);
+        return st;
+    }
+    sa_eval_summarize(out);
+    return DISR_OK;
+}
+
+void sa_chain_eval(const struct sa_agent_eval *agents, int k, const double *costs, int scenario,
+                   struct sa_chain_result *r) {
+    int s = scenario - 1, n = agents[0].n;
+    double correct = 0, cost = 0;
+    for (int a = 0; a < k; a++)
+        r->share[a] = 0;
+    for (int i = 0; i < n; i++) {
+        int a = 0;
+        while (a < k - 1 && !agents[a].answered[s][i])
+            a++;
+        bool ok = agents[a].answered[s][i] ? agents[a].correct[s][i] : agents[a].forced_correct[i];
+        correct += ok;
+        cost += costs[a];
+        r->share[a] += 1.0 / (n ? n : 1);
+    }
+    r->accuracy = n ? correct / n : 0;
+    r->cost = n ? cost / n : 0;
+    r->utility = r->accuracy - scenario_alpha((enum scenario)scenario) * r->cost;
+}

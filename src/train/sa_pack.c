@@ -1,0 +1,77 @@
+#include "train/sa_pack.h"
+
+#include <stdlib.h>
+
+#include "core/err.h"
+
+int sa_pack_init(struct sa_pack *p, int T, int cap_rows, int32_t pad) {
+    *p = (struct sa_pack){0};
+    if (T < 2 || cap_rows < 1)
+        return disr_fail(DISR_E_ARG, "sa pack: %d rows of %d tokens", cap_rows, T);
+    size_t n = (size_t)T * (size_t)cap_rows;
+    p->inputs = malloc(n * sizeof(int32_t));
+    p->targets = malloc(n * sizeof(int32_t));
+    p->weights = malloc(n * sizeof(float));
+    if (!p->inputs || !p->targets || !p->weights) {
+        sa_pack_free(p);
+        return disr_fail(DISR_E_NOMEM, "sa pack: %d rows of %d tokens", cap_rows, T);
+    }
+    p->T = T;
+    p->cap_rows = cap_rows;
+    p->pad = pad;
+    sa_pack_reset(p);
+    return DISR_OK;
+}
+
+void sa_pack_free(struct sa_pack *p) {
+    free(p->inputs);
+    free(p->targets);
+    free(p->weights);
+    *p = (struct sa_pack){0};
+}
+
+void sa_pack_reset(struct sa_pack *p) {
+    size_t n = (size_t)p->T * (size_t)p->cap_rows;
+    for (size_t i = 0; i < n; i++) {
+        p->inputs[i] = p->pad;
+        p->targets[i] = p->pad;
+        p->weights[i] = 0.0f;
+    }
+    p->rows = 0;
+    p->fill = 0;
+}
+
+int sa_pack_fits(const struct sa_pack *p, int n) {
+    if (n > p->T + 1) return 0;
+    if (p->rows > 0 && p->fill + n <= p->T + 1) return 1;
+    return p->rows < p->cap_rows;
+}
+
+int sa_pack_add(struct sa_pack *p, const int32_t *tok, int n, int n_prompt, const float *w,
+                int *row, int *off) {
+    if (n > p->T + 1)
+        return disr_fail(DISR_E_RANGE, "sequence of %d tokens is longer than a row (%d)", n,
+                         p->T + 1);
+    if (n_prompt < 1 || n_prompt > n)
+        return disr_fail(DISR_E_RANGE, "prompt of %d tokens in a sequence of %d", n_prompt, n);
+    if (p->rows == 0 || p->fill + n > p->T + 1) {
+        if (p->rows >= p->cap_rows) return disr_fail(DISR_E_NOMEM, "sa pack: rows are full");
+        p->rows++;
+        p->fill = 0;
+    }
+    int r = p->rows - 1, o = p->fill;
+    int32_t *in = p->inputs + (size_t)r * p->T, *tg = p->targets + (size_t)r * p->T;
+    float *wt = p->weights + (size_t)r * p->T;
+    for (int j = 0; j < n; j++) {
+        int s = o + j; /* stream position */
+        if (s < p->T) in[s] = tok[j];
+        if (s >= 1) {
+            tg[s - 1] = tok[j];
+            wt[s - 1] = j >= n_prompt ? (w ? w[j - n_prompt] : 1.0f) : 0.0f;
+        }
+    }
+    p->fill = o + n;
+    if (row) *row = r;
+    if (off) *off = o;
+    return DISR_OK;
+}

@@ -1,0 +1,277 @@
+/* sa_rl.c: Stage 2, Self-Awareness RL by GRPO. Each step draws `prompts` (query, scenario)
+ * pairs (scenarios mixed, a third each), samples `group` rollouts per prompt at temperature 1
+ * from the current policy, scores them with the paper's reward, normalizes advantages within
+ * each group and takes one policy-gradient step whose per-token weights also carry the k3 KL
+ * penalty to the frozen SFT model (sa_grpo.h). Everything random derives from (seed, step), so
+ * a run resumed from a checkpoint at step k continues exactly as the uninterrupted run. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/err.h"
+#include "core/log.h"
+#include "core/rng.h"
+#include "route/scenario.h"
+#include "train/sa.h"
+#include "train/sa_grpo.h"
+#include "train/sa_internal.h"
+#include "train/sa_pack.h"
+#include "train/trainer.h"
+
+void sa_rl_config_default(struct sa_rl_config *c) {
+    *c = (struct sa_rl_config){.steps = 100,
+                               .prompts = 8,
+                               .group = 8,
+                               .beta = 0.04f,
+                               .lr = 1e-4f,
+                               .warmup = 5,
+                               .batch = 16,
+                               .seq = 0,
+                               .last = false,
+                               .seed = 1234,
+                               .checkpoint = NULL,
+                               .checkpoint_every = 25,
+                               .resume = false};
+    sa_gen_config_default(&c->gen);
+}
+
+/* Where one rollout sits in the packed rows and what it earned. */
+struct rollout {
+    int row, off, n, n_prompt;
+    float reward, adv;
+    int scenario;
+    bool rejected;
+};
+
+struct rl_state {
+    const struct sa_rl_config *c;
+    const struct qa_set *data;
+    struct model *policy;
+    struct trainer *tp, *tref;
+    struct engine *eng;
+    struct sa_pack pk;
+    int T, n_roll, ids_cap;
+    int *item, *scen;
+    struct gen_result *res;
+    struct rollout *ro;
+    int32_t *ids;
+    float *lp, *lpr; /* per micro-batch [B*T] */
+};
+
+static int rl_longest_prompt(const struct qa_set *data, const struct tokenizer *tk, int *out) {
+    int best = 0, cap = 0;
+    int32_t *ids = NULL;
+    char *buf = NULL;
+    int st = DISR_OK;
+    for (int i = 0; st >= 0 && i < data->n; i++) {
+        int len = (int)strlen(data->items[i].query) + 16;
+        if (len > cap) {
+            cap = len * 2;
+            free(ids);
+            free(buf);
+            ids = malloc(sizeof(int32_t) * (size_t)cap);
+            buf = malloc((size_t)cap);
+            if (!ids || !buf) {
+                st = disr_fail(DISR_E_NOMEM, "prompt buffer");
+                break;
+            }
+        }
+        int n = 0;
+        if ((st = scenario_format_prompt(buf, (size_t)cap, data->items[i].query,
+                                         SCENARIO_PERFORMANCE)) < 0)
+            break;
+        if ((st = tokenizer_encode(tk, buf, strlen(buf), ids, cap, &n)) < 0) break;
+        if (n > best) best = n;
+    }
+    free(ids);
+    free(buf);
+    *out = best;
+    return st < 0 ? st : DISR_OK;
+}
+
+/* One GRPO step: rollouts, rewards, advantages, weights, accumulate, update. */
+static int rl_step(struct rl_state *S, int step, double stats[10]) {
+    const struct sa_rl_config *c = S->c;
+    int P = c->prompts, G = c->group, n = P * G;
+    struct rng r;
+    rng_init(&r, rng_derive_seed(c->seed, 0x41000000ull + (uint64_t)step));
+    int first = (int)rng_below(&r, 3);
+    for (int p = 0; p < P; p++) {
+        /* Scenarios in equal thirds (rotating from a random first one), queries uniform. */
+        int sc = 1 + (p + first) % 3;
+        int q = (int)rng_below(&r, (uint64_t)S->data->n);
+        for (int g = 0; g < G; g++)
+            S->item[p * G + g] = q, S->scen[p * G + g] = sc;
+    }
+    DISR_TRY(sa_generate(S->eng, S->data, S->item, S->scen, n, &c->gen, c->gen.temperature,
+                         rng_derive_seed(c->seed, 0x52000000ull + (uint64_t)step), S->res));
+    sa_pack_reset(&S->pk);
+    float rw[1024], adv[1024];
+    const struct tokenizer *tk = S->policy->tokenizer;
+    char prompt[4096], resp[sizeof S->res[0].text + 2];
+    for (int i = 0; i < n; i++) {
+        const struct qa_item *it = &S->data->items[S->item[i]];
+        double alpha = scenario_alpha((enum scenario)S->scen[i]);
+        bool rej = scenario_is_reject(S->res[i].text);
+        bool ok =
+            !rej && !S->res[i].truncated && grader_check(it->grader, it->answer, S->res[i].text);
+        rw[i] = (c->last && rej) ? 0.0f : sa_reward(rej, ok, alpha);
+        S->ro[i] = (struct rollout){.reward = rw[i], .scenario = S->scen[i], .rejected = rej};
+    }
+    for (int p = 0; p < P; p++)
+        sa_grpo_advantages(rw + p * G, G, 1e-4f, adv + p * G);
+    for (int i = 0; i < n; i++) {
+        struct rollout *ro = &S->ro[i];
+        ro->adv = adv[i];
+        /* The rollout exactly as generated: its text, plus the stop '\n' unless it was cut. */
+        DISR_TRY(scenario_format_prompt(prompt, sizeof prompt, S->data->items[S->item[i]].query,
+                                        (enum scenario)S->scen[i]));
+        snprintf(resp, sizeof resp, "%s%s", S->res[i].text, S->res[i].truncated ? "" : "\n");
+        int len = 0, np = 0;
+        DISR_TRY(sa_encode(tk, prompt, resp, S->ids, S->ids_cap, &len, &np));
+        if (len == np || len > S->T + 1) { /* nothing generated (EOS at once), or too long */
+            ro->n = 0;
+            continue;
+        }
+        DISR_TRY(sa_pack_add(&S->pk, S->ids, len, np, NULL, &ro->row, &ro->off));
+        ro->n = len;
+        ro->n_prompt = np;
+    }
+    /* Micro-batches of B rows: log-probs under the policy and the reference, then weights. */
+    int B = c->batch, T = S->T;
+    double kl_sum = 0;
+    long kl_tokens = 0;
+    float loss = 0;
+    for (int r0 = 0; r0 < S->pk.rows; r0 += B) {
+        size_t o = (size_t)r0 * (size_t)T;
+        int32_t *in = S->pk.inputs + o, *tg = S->pk.targets + o;
+        float *w = S->pk.weights + o;
+        DISR_TRY(trainer_token_logprobs(S->tp, in, tg, S->lp));
+        DISR_TRY(trainer_token_logprobs(S->tref, in, tg, S->lpr));
+        for (int i = 0; i < n; i++) {
+            struct rollout *ro = &S->ro[i];
+            if (ro->n == 0 || ro->row < r0 || ro->row >= r0 + B) continue;
+            size_t k = (size_t)(ro->row - r0) * (size_t)T + (size_t)(ro->off + ro->n_prompt - 1);
+            int nt = ro->n - ro->n_prompt;
+            kl_sum += sa_grpo_token_weights(ro->adv, S->lp + k, S->lpr + k, nt, c->beta, w + k);
+            kl_tokens += nt;
+        }
+        DISR_TRY(trainer_accumulate(S->tp, in, tg, w, &loss));
+    }
+    float gn = 0;
+    DISR_TRY(trainer_update(S->tp, step, &gn));
+    /* stats: [0] reward sum, [1] rollouts, [2..4] answered per scenario, [5..7] per scenario */
+    for (int i = 0; i < n; i++) {
+        stats[0] += rw[i];
+        stats[1] += 1;
+        stats[2 + S->scen[i] - 1] += !S->ro[i].rejected;
+        stats[5 + S->scen[i] - 1] += 1;
+    }
+    stats[8] += kl_sum;
+    stats[9] += (double)kl_tokens;
+    return DISR_OK;
+}
+
+static bool file_exists(const char *path) {
+    struct stat sb;
+    return path && stat(path, &sb) == 0;
+}
+
+int sa_rl_train(struct model *policy, struct model *ref, const struct qa_set *data,
+                const struct sa_rl_config *c, struct sa_rl_summary *out) {
+    *out = (struct sa_rl_summary){0};
+    if (!policy->tokenizer) return disr_fail(DISR_E_STATE, "RL: the model has no tokenizer");
+    if (data->n < 1) return disr_fail(DISR_E_ARG, "RL: no training query");
+    if (c->prompts < 1 || c->group < 2 || c->prompts * c->group > 1024 || c->batch < 1 ||
+        c->steps < 1)
+        return disr_fail(DISR_E_ARG, "RL: %d prompts x %d rollouts (2..1024 in all), batch %d",
+                         c->prompts, c->group, c->batch);
+    if (memcmp(&policy->config, &ref->config, sizeof policy->config))
+        return disr_fail(DISR_E_ARG, "RL: the reference model's shape differs from the policy's");
+    double t0 = time_now();
+    struct rl_state S = {.c = c, .data = data, .policy = policy};
+    int longest = 0;
+    int st = rl_longest_prompt(data, policy->tokenizer, &longest);
+    int n_ctx = policy->config.n_ctx;
+    S.T = c->seq > 0 ? c->seq : longest + c->gen.max_tokens + 1;
+    if (S.T < 64) S.T = 64 < n_ctx ? 64 : n_ctx;
+    if (S.T > n_ctx) S.T = n_ctx;
+    if (st >= 0 && longest + 2 > S.T + 1)
+        st = disr_fail(DISR_E_RANGE, "RL: a prompt of %d tokens does not fit a row of %d", longest,
+                       S.T);
+    S.n_roll = c->prompts * c->group;
+    int cap_rows = (S.n_roll + c->batch - 1) / c->batch * c->batch;
+    struct train_config tc;
+    train_config_default(&tc);
+    tc.batch = c->batch;
+    tc.seq = S.T;
+    tc.accum = 1;
+    tc.steps = c->steps;
+    tc.lr = c->lr;
+    tc.warmup = c->warmup;
+    tc.weight_decay = 0.0f; /* stay near the SFT model: the KL term is the only pull */
+    tc.seed = c->seed;
+    S.item = malloc(sizeof(int) * (size_t)S.n_roll);
+    S.scen = malloc(sizeof(int) * (size_t)S.n_roll);
+    S.res = malloc(sizeof(struct gen_result) * (size_t)S.n_roll);
+    S.ro = malloc(sizeof(struct rollout) * (size_t)S.n_roll);
+    S.ids_cap = longest + 16 + (int)sizeof S.res[0].text;
+    S.ids = malloc(sizeof(int32_t) * (size_t)S.ids_cap);
+    S.lp = malloc(sizeof(float) * (size_t)c->batch * (size_t)S.T);
+    S.lpr = malloc(sizeof(float) * (size_t)c->batch * (size_t)S.T);
+    if (st >= 0 && (!S.item || !S.scen || !S.res || !S.ro || !S.ids || !S.lp || !S.lpr))
+        st = disr_fail(DISR_E_NOMEM, "RL buffers for %d rollouts", S.n_roll);
+    if (st >= 0) st = trainer_init(&S.tp, policy, &tc);
+    if (st >= 0) st = trainer_init(&S.tref, ref, &tc);
+    if (st >= 0) st = sa_pack_init(&S.pk, S.T, cap_rows, tokenizer_eos(policy->tokenizer));
+    int step = 0;
+    if (st >= 0 && c->resume && file_exists(c->checkpoint)) {
+        st = trainer_resume(S.tp, c->checkpoint, &step);
+        if (st >= 0) log_info("sa-rl: resumed %s at step %d", c->checkpoint, step);
+    }
+    if (st >= 0) st = sa_engine_init(policy, &c->gen, &S.eng);
+    struct progress pr;
+    progress_init(&pr, "sa-rl", c->steps);
+    double win[10] = {0}; /* stats over a window of recent steps */
+    int win_steps = 0;
+    for (; st >= 0 && step < c->steps; step++) {
+        if (win_steps == 10) memset(win, 0, sizeof win), win_steps = 0;
+        if ((st = rl_step(&S, step, win)) < 0) break;
+        win_steps++;
+        if (c->checkpoint && c->checkpoint_every > 0 && (step + 1) % c->checkpoint_every == 0 &&
+            step + 1 < c->steps)
+            st = trainer_save_checkpoint(S.tp, c->checkpoint, step + 1);
+        out->mean_reward = (float)(win[0] / (win[1] + 1e-9));
+        for (int s = 0; s < 3; s++)
+            out->answer_rate[s] = (float)(win[2 + s] / (win[5 + s] + 1e-9));
+        out->kl = (float)(win[8] / (win[9] + 1e-9));
+        char extra[128];
+        snprintf(extra, sizeof extra, "reward %.3f  answer P/B/C %.2f/%.2f/%.2f  KL %.4f",
+                 out->mean_reward, out->answer_rate[0], out->answer_rate[1], out->answer_rate[2],
+                 out->kl);
+        progress_update(&pr, step + 1, extra);
+    }
+    if (st >= 0) {
+        char extra[128];
+        snprintf(extra, sizeof extra, "reward %.3f  answer P/B/C %.2f/%.2f/%.2f  KL %.4f",
+                 out->mean_reward, out->answer_rate[0], out->answer_rate[1], out->answer_rate[2],
+                 out->kl);
+        progress_finish(&pr, step, extra);
+    }
+    out->steps_done = step;
+    out->seconds = time_now() - t0;
+    engine_free(S.eng);
+    trainer_free(S.tp);
+    trainer_free(S.tref);
+    sa_pack_free(&S.pk);
+    free(S.item);
+    free(S.scen);
+    free(S.res);
+    free(S.ro);
+    free(S.ids);
+    free(S.lp);
+    free(S.lpr);
+    return st < 0 ? st : DISR_OK;
+}

@@ -1,0 +1,265 @@
+/* sa_sft.c: Stage 1, Self-Awareness SFT. The examples come from sa_build_targets (labels from
+ * the agent's own p̂); each is "[x] Q: <query>\nA: " + (own answer | "I don't know!") + "\n",
+ * weight 1 on the response tokens only. Rows are packed with whole examples (sa_pack.h) in a
+ * per-epoch shuffled order derived from the seed, so step k always sees the same rows and a
+ * resumed run replays the data order exactly. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/err.h"
+#include "core/log.h"
+#include "core/rng.h"
+#include "route/scenario.h"
+#include "train/sa.h"
+#include "train/sa_internal.h"
+#include "train/sa_pack.h"
+#include "train/sa_target.h"
+#include "train/trainer.h"
+
+void sa_sft_config_default(struct sa_sft_config *c) {
+    *c = (struct sa_sft_config){.n_samples = 8,
+                                .min_side = 0,
+                                .last = false,
+                                .steps = 300,
+                                .batch = 16,
+                                .seq = 0,
+                                .lr = 3e-4f,
+                                .warmup = 20,
+                                .seed = 1234,
+                                .checkpoint = NULL,
+                                .checkpoint_every = 100,
+                                .resume = false};
+    sa_gen_config_default(&c->gen);
+}
+
+/* The tokenized examples: one flat token array with offsets. */
+struct seqs {
+    int n;
+    int32_t *tok;
+    int *start, *len, *n_prompt;
+};
+
+static void seqs_free(struct seqs *s) {
+    free(s->tok);
+    free(s->start);
+    free(s->len);
+    free(s->n_prompt);
+    *s = (struct seqs){0};
+}
+
+static int build_seqs(const struct tokenizer *tk, const struct qa_set *data,
+                      const struct sa_samples *samples, const struct sa_example *ex, int n_ex,
+                      int max_len, struct seqs *out, int *skipped) {
+    *out = (struct seqs){0};
+    size_t cap = 0;
+    for (int i = 0; i < n_ex; i++) {
+        const char *ans = samples->own_answer[ex[i].query];
+        cap += strlen(data->items[ex[i].query].query) + (ans ? strlen(ans) : 0) + 48;
+    }
+    out->tok = malloc(sizeof(int32_t) * (cap + 1));
+    out->start = malloc(sizeof(int) * ((size_t)n_ex + 1));
+    out->len = malloc(sizeof(int) * ((size_t)n_ex + 1));
+    out->n_prompt = malloc(sizeof(int) * ((size_t)n_ex + 1));
+    if (!out->tok || !out->start || !out->len || !out->n_prompt) {
+        seqs_free(out);
+        return disr_fail(DISR_E_NOMEM, "SFT examples: %zu tokens", cap);
+    }
+    size_t used = 0;
+    *skipped = 0;
+    char *prompt = NULL, *resp = NULL;
+    int st = DISR_OK;
+    for (int i = 0; st >= 0 && i < n_ex; i++) {
+        const char *q = data->items[ex[i].query].query;
+        const char *ans = ex[i].reject ? SCENARIO_REJECT_TEXT : samples->own_answer[ex[i].query];
+        size_t pc = strlen(q) + 16, rc = strlen(ans) + 2;
+        free(prompt);
+        free(resp);
+        prompt = malloc(pc);
+        resp = malloc(rc);
+        if (!prompt || !resp) {
+            st = disr_fail(DISR_E_NOMEM, "SFT example");
+            break;
+        }
+        if ((st = scenario_format_prompt(prompt, pc, q, (enum scenario)ex[i].scenario)) < 0) break;
+        snprintf(resp, rc, "%s\n", ans);
+        int n = 0, np = 0;
+        st = sa_encode(tk, prompt, resp, out->tok + used, (int)(cap - used), &n, &np);
+        if (st < 0) break;
+        if (n > max_len) { /* longer than a row: cannot be trained whole */
+            (*skipped)++;
+            continue;
+        }
+        out->start[out->n] = (int)used;
+        out->len[out->n] = n;
+        out->n_prompt[out->n] = np;
+        out->n++;
+        used += (size_t)n;
+    }
+    free(prompt);
+    free(resp);
+    if (st < 0) seqs_free(out);
+    return st < 0 ? st : DISR_OK;
+}
+
+/* The data order: epoch e visits the examples in a permutation seeded by (seed, e). */
+struct order {
+    const struct seqs *s;
+    uint64_t seed;
+    int epoch, pos;
+    int *perm;
+};
+
+static void order_shuffle(struct order *o) {
+    struct rng r;
+    rng_init(&r, rng_derive_seed(o->seed, 0x5F7E0000ull + (uint64_t)o->epoch));
+    for (int i = 0; i < o->s->n; i++)
+        o->perm[i] = i;
+    for (int i = o->s->n - 1; i > 0; i--) {
+        int j = (int)rng_below(&r, (uint64_t)i + 1);
+        int t = o->perm[i];
+        o->perm[i] = o->perm[j];
+        o->perm[j] = t;
+    }
+}
+
+/* Fills the pack's rows with the next examples in order. */
+static int order_fill(struct order *o, struct sa_pack *p) {
+    sa_pack_reset(p);
+    for (;;) {
+        int k = o->perm[o->pos];
+        const struct seqs *s = o->s;
+        if (!sa_pack_fits(p, s->len[k])) return DISR_OK;
+        DISR_TRY(sa_pack_add(p, s->tok + s->start[k], s->len[k], s->n_prompt[k], NULL, NULL, NULL));
+        if (++o->pos == s->n) {
+            o->pos = 0;
+            o->epoch++;
+            order_shuffle(o);
+        }
+    }
+}
+
+static bool file_exists(const char *path) {
+    struct stat sb;
+    return path && stat(path, &sb) == 0;
+}
+
+int sa_sft_train(struct model *m, const struct qa_set *data, const struct sa_samples *samples,
+                 const struct sa_sft_config *c, struct sa_sft_summary *out) {
+    *out = (struct sa_sft_summary){0};
+    if (samples->n_queries != data->n)
+        return disr_fail(DISR_E_ARG, "SFT: %d samples for %d queries", samples->n_queries, data->n);
+    if (!m->tokenizer) return disr_fail(DISR_E_STATE, "SFT: the model has no tokenizer");
+    if (c->steps < 1 || c->batch < 1)
+        return disr_fail(DISR_E_ARG, "SFT: steps %d, batch %d", c->steps, c->batch);
+    double t0 = time_now();
+    struct sa_example *ex = malloc(sizeof *ex * (6 * (size_t)data->n + 1));
+    bool *has = malloc(sizeof(bool) * ((size_t)data->n + 1));
+    if (!ex || !has) {
+        free(ex);
+        free(has);
+        return disr_fail(DISR_E_NOMEM, "SFT targets for %d queries", data->n);
+    }
+    for (int i = 0; i < data->n; i++)
+        has[i] = samples->own_answer[i] != NULL;
+    int n_ex = 0;
+    struct sa_target_stats ts;
+    int st = sa_build_targets(samples->n_correct, has, data->n, samples->n_samples, c->last,
+                              c->min_side, c->seed, ex, &n_ex, &ts);
+    free(has);
+    if (st < 0) {
+        free(ex);
+        return st;
+    }
+    for (int s = 0; s < 3; s++) {
+        out->answer_pool[s] = ts.answer_pool[s];
+        out->reject_pool[s] = ts.reject_pool[s];
+        out->answer_kept[s] = ts.answer_kept[s];
+        out->reject_kept[s] = ts.reject_kept[s];
+        log_info("sa-sft %-11s answer pool %5d  reject pool %5d  -> kept %5d + %5d",
+                 scenario_name((enum scenario)(s + 1)), ts.answer_pool[s], ts.reject_pool[s],
+                 ts.answer_kept[s], ts.reject_kept[s]);
+    }
+    int n_ctx = m->config.n_ctx;
+    struct seqs sq;
+    int skipped = 0;
+    st = build_seqs(m->tokenizer, data, samples, ex, n_ex, c->seq > 0 ? c->seq + 1 : n_ctx, &sq,
+                    &skipped);
+    free(ex);
+    if (st < 0) return st;
+    if (skipped) log_warn("sa-sft: %d examples longer than a row were skipped", skipped);
+    if (sq.n == 0) {
+        seqs_free(&sq);
+        return disr_fail(DISR_E_ARG, "SFT: no training example (no query has a usable target)");
+    }
+    out->n_examples = sq.n;
+    int T = c->seq;
+    if (T <= 0) { /* fit the longest example (a row holds T+1 stream tokens) */
+        for (int i = 0; i < sq.n; i++)
+            if (sq.len[i] - 1 > T) T = sq.len[i] - 1;
+        T = T < 2 ? 2 : T;
+        /* Pack a few examples per row when they are short: rows of at least 128 tokens. */
+        if (T < 128) T = 128 < n_ctx ? 128 : n_ctx;
+    }
+    if (T > n_ctx) T = n_ctx;
+
+    struct train_config tc;
+    train_config_default(&tc);
+    tc.batch = c->batch;
+    tc.seq = T;
+    tc.accum = 1;
+    tc.steps = c->steps;
+    tc.lr = c->lr;
+    tc.warmup = c->warmup;
+    tc.seed = c->seed;
+    struct trainer *tr = NULL;
+    struct sa_pack pk = {0};
+    struct order ord = {.s = &sq, .seed = c->seed};
+    ord.perm = malloc(sizeof(int) * (size_t)sq.n);
+    if (!ord.perm) st = disr_fail(DISR_E_NOMEM, "SFT order");
+    if (st >= 0) st = trainer_init(&tr, m, &tc);
+    if (st >= 0) st = sa_pack_init(&pk, T, c->batch, tokenizer_eos(m->tokenizer));
+    int step = 0;
+    if (st >= 0 && c->resume && file_exists(c->checkpoint)) {
+        st = trainer_resume(tr, c->checkpoint, &step);
+        if (st >= 0) log_info("sa-sft: resumed %s at step %d", c->checkpoint, step);
+    }
+    if (st >= 0) {
+        order_shuffle(&ord);
+        for (int k = 0; st >= 0 && k < step; k++)
+            st = order_fill(&ord, &pk); /* replay order */
+    }
+    struct progress pr;
+    progress_init(&pr, "sa-sft", c->steps);
+    float loss = 0;
+    long tokens = 0;
+    double t_train = time_now();
+    for (; st >= 0 && step < c->steps; step++) {
+        if ((st = order_fill(&ord, &pk)) < 0) break;
+        if ((st = trainer_accumulate(tr, pk.inputs, pk.targets, pk.weights, &loss)) < 0) break;
+        float gn = 0;
+        if ((st = trainer_update(tr, step, &gn)) < 0) break;
+        tokens += (long)c->batch * T;
+        if (c->checkpoint && c->checkpoint_every > 0 && (step + 1) % c->checkpoint_every == 0 &&
+            step + 1 < c->steps)
+            st = trainer_save_checkpoint(tr, c->checkpoint, step + 1);
+        char extra[96];
+        snprintf(extra, sizeof extra, "loss %.4f  lr %.2e  %.1fk tok/s", loss,
+                 train_lr_at(&tc, step), tokens / (time_now() - t_train + 1e-9) / 1000);
+        progress_update(&pr, step + 1, extra);
+    }
+    if (st >= 0) {
+        char extra[48];
+        snprintf(extra, sizeof extra, "loss %.4f", loss);
+        progress_finish(&pr, step, extra);
+    }
+    out->steps_done = step;
+    out->final_loss = loss;
+    out->seconds = time_now() - t0;
+    trainer_free(tr);
+    sa_pack_free(&pk);
+    free(ord.perm);
+    seqs_free(&sq);
+    return st < 0 ? st : DISR_OK;
+}

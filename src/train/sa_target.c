@@ -1,0 +1,106 @@
+#include "train/sa_target.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+#include "core/err.h"
+#include "core/rng.h"
+#include "route/scenario.h"
+
+int sa_min_correct(double alpha, int n_samples) {
+    /* k / n >= 1 - alpha  <=>  k >= (1 - alpha) * n; the epsilon absorbs 0.8 * 10 = 7.9999... */
+    int k = (int)ceil((1.0 - alpha) * n_samples - 1e-9);
+    return k < 0 ? 0 : k;
+}
+
+static void shuffle_i32(int32_t *a, int n, struct rng *r) {
+    for (int i = n - 1; i > 0; i--) {
+        int j = (int)rng_below(r, (uint64_t)i + 1);
+        int32_t t = a[i];
+        a[i] = a[j];
+        a[j] = t;
+    }
+}
+
+static void shuffle_examples(struct sa_example *a, int n, struct rng *r) {
+    for (int i = n - 1; i > 0; i--) {
+        int j = (int)rng_below(r, (uint64_t)i + 1);
+        struct sa_example t = a[i];
+        a[i] = a[j];
+        a[j] = t;
+    }
+}
+
+/* Appends `count` examples drawn from pool (in its shuffled order, wrapping around when count
+ * exceeds the pool: oversampling repeats whole passes before any query repeats twice). */
+static int take(struct sa_example *out, int n, const int32_t *pool, int pool_n, int count,
+                int scenario, int reject) {
+    for (int j = 0; j < count; j++)
+        out[n++] = (struct sa_example){pool[j % pool_n], (int8_t)scenario, (int8_t)reject};
+    return n;
+}
+
+int sa_build_targets(const int *n_correct, const bool *has_answer, int n_queries, int n_samples,
+                     bool last, int min_side, uint64_t seed, struct sa_example *out, int *n_out,
+                     struct sa_target_stats *stats) {
+    if (n_queries < 0 || n_samples <= 0 || min_side < 0)
+        return disr_fail(DISR_E_ARG, "sa targets: %d queries, %d samples, min side %d", n_queries,
+                         n_samples, min_side);
+    for (int i = 0; i < n_queries; i++)
+        if (n_correct[i] < 0 || n_correct[i] > n_samples)
+            return disr_fail(DISR_E_ARG, "sa targets: query %d has %d correct of %d samples", i,
+                             n_correct[i], n_samples);
+    int32_t *ans = malloc(sizeof(int32_t) * (size_t)(n_queries + 1));
+    int32_t *rej = malloc(sizeof(int32_t) * (size_t)(n_queries + 1));
+    if (!ans || !rej) {
+        free(ans);
+        free(rej);
+        return disr_fail(DISR_E_NOMEM, "sa targets: %d queries", n_queries);
+    }
+    struct rng r;
+    rng_init(&r, rng_derive_seed(seed, 0x5A7A56E7));
+    struct sa_target_stats st = {0};
+    int n = 0;
+    for (int s = SCENARIO_PERFORMANCE; s <= SCENARIO_COST; s++) {
+        int kmin = sa_min_correct(scenario_alpha((enum scenario)s), n_samples);
+        int na = 0, nr = 0;
+        for (int i = 0; i < n_queries; i++) {
+            bool usable = has_answer ? has_answer[i] : n_correct[i] > 0;
+            if (last) {
+                if (usable) ans[na++] = i;
+            } else if (n_correct[i] >= kmin) {
+                if (usable) ans[na++] = i; /* no usable text: cannot teach this answer */
+            } else {
+                rej[nr++] = i;
+            }
+        }
+        st.answer_pool[s - 1] = na;
+        st.reject_pool[s - 1] = nr;
+        shuffle_i32(ans, na, &r);
+        shuffle_i32(rej, nr, &r);
+        int ka, kr;
+        if (last) {
+            ka = na, kr = 0;
+        } else if (na == 0 || nr == 0) {
+            /* One side is empty: nothing to balance against; keep up to min_side of the other
+             * so the scenario's slot is still seen in training. */
+            ka = na < min_side ? na : min_side;
+            kr = nr < min_side ? nr : min_side;
+        } else {
+            int minority = na < nr ? na : nr, majority = na < nr ? nr : na;
+            int k = minority;
+            if (k < min_side) k = min_side < majority ? min_side : majority;
+            ka = kr = k;
+        }
+        n = take(out, n, ans, na, ka, s, 0);
+        n = take(out, n, rej, nr, kr, s, 1);
+        st.answer_kept[s - 1] = ka;
+        st.reject_kept[s - 1] = kr;
+    }
+    shuffle_examples(out, n, &r);
+    free(ans);
+    free(rej);
+    *n_out = n;
+    if (stats) *stats = st;
+    return DISR_OK;
+}

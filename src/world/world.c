@@ -1,0 +1,718 @@
+#include "world/world.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/err.h"
+#include "core/rng.h"
+#include "route/scenario.h"
+
+#define N_CITIES  48
+#define N_COLORS  12
+#define N_ANIMALS 16
+#define NAME_MAX_ 16
+#define TEXT_MAX  1024
+
+static const char *const COLORS[N_COLORS] = {"red",    "blue",   "green", "yellow",
+                                             "purple", "orange", "black", "white",
+                                             "pink",   "brown",  "gray",  "gold"};
+static const char *const ANIMALS[N_ANIMALS] = {"cat",  "dog",  "fox",  "owl",  "bear", "wolf",
+                                               "deer", "frog", "goat", "hawk", "lion", "mole",
+                                               "seal", "swan", "toad", "yak"};
+static const char *const FAMILY_NAMES[FAM_COUNT] = {"fact", "mc",    "add",      "read",  "hop",
+                                                    "sort", "mchop", "readlong", "addmc", "secret"};
+
+enum attr { ATTR_CAPITAL, ATTR_COLOR, ATTR_ANIMAL, ATTR_FRIEND, ATTR_COUNT };
+static const char *const ATTR_WORD[ATTR_COUNT] = {"capital", "color", "animal", "friend"};
+static const char *const ATTR_WORD_UP[ATTR_COUNT] = {"Capital", "Color", "Animal", "Friend"};
+
+struct entity {
+    char name[NAME_MAX_];
+    int attr[ATTR_COUNT]; /* city, color, animal index; friend entity index */
+    int secret;           /* 1000..9999, never written to any training text */
+};
+
+struct world {
+    struct world_config cfg;
+    struct entity *ent;
+    char city[N_CITIES][NAME_MAX_];
+    double *cdf_all;     /* pretraining exposure over all entities */
+    double *cdf_half[2]; /* query distribution over the even / odd ranks */
+    int n_half[2];
+};
+
+const char *world_family_name(enum world_family f) {
+    return (f >= 0 && f < FAM_COUNT) ? FAMILY_NAMES[f] : "?";
+}
+
+int world_family_parse(const char *name) {
+    for (int f = 0; f < FAM_COUNT; f++)
+        if (!strcmp(name, FAMILY_NAMES[f])) return f;
+    return -1;
+}
+
+void world_config_preset(struct world_config *c, enum world_size size, uint64_t seed) {
+    static const double mix[FAM_N_IN_DOMAIN] = {1.0, 1.0, 1.5, 1.0, 1.0, 1.0};
+    memset(c, 0, sizeof *c);
+    c->seed = seed;
+    c->zipf = 0.9;
+    c->query_zipf = 0.0;
+    c->statement_frac = 0.3;
+    memcpy(c->qa_mix, mix, sizeof mix);
+    switch (size) {
+    case WORLD_QUICK:
+        c->n_entities = 40, c->pretrain_chars = 300000;
+        c->n_sa = 40, c->n_test = 30, c->n_ood = 20;
+        break;
+    case WORLD_FULL:
+        c->n_entities = 800, c->pretrain_chars = 20000000;
+        c->n_sa = 1000, c->n_test = 500, c->n_ood = 300;
+        break;
+    default:
+        c->n_entities = 200, c->pretrain_chars = 4000000;
+        c->n_sa = 500, c->n_test = 200, c->n_ood = 150;
+        break;
+    }
+}
+
+int world_config_validate(const struct world_config *c) {
+    if (c->n_entities < 8 || c->n_entities > 5000)
+        return disr_fail(DISR_E_RANGE, "world: %d entities (8 .. 5000)", c->n_entities);
+    if (!(c->zipf >= 0 && c->zipf <= 4) || !(c->query_zipf >= 0 && c->query_zipf <= 4))
+        return disr_fail(DISR_E_RANGE, "world: Zipf exponents must be in [0, 4]");
+    if (c->pretrain_chars < 0 || c->pretrain_chars > 2000000000L)
+        return disr_fail(DISR_E_RANGE, "world: pretraining size %ld bytes", c->pretrain_chars);
+    if (!(c->statement_frac >= 0 && c->statement_frac <= 1))
+        return disr_fail(DISR_E_RANGE, "world: statement share must be in [0, 1]");
+    double sum = 0;
+    for (int f = 0; f < FAM_N_IN_DOMAIN; f++) {
+        if (!(c->qa_mix[f] >= 0)) return disr_fail(DISR_E_RANGE, "world: negative family weight");
+        sum += c->qa_mix[f];
+    }
+    if (sum <= 0 && c->statement_frac < 1)
+        return disr_fail(DISR_E_RANGE, "world: every family weight is zero");
+    if (c->n_sa < 0 || c->n_test < 0 || c->n_ood < 0 || c->n_sa > 1000000 || c->n_test > 1000000 ||
+        c->n_ood > 1000000)
+        return disr_fail(DISR_E_RANGE, "world: split sizes must be in [0, 1000000] per family");
+    return DISR_OK;
+}
+
+const struct world_config *world_config_of(const struct world *w) {
+    return &w->cfg;
+}
+
+/* ---- random helpers ---------------------------------------------------------------------- */
+
+static double rng_double(struct rng *r) {
+    return (double)(rng_next_u64(r) >> 11) * 0x1.0p-53;
+}
+
+static int pick(struct rng *r, int n) {
+    return (int)rng_below(r, (uint64_t)n);
+}
+
+/* Index i with probability cdf-weight (binary search on a cumulative table of n entries). */
+static int sample_cdf(struct rng *r, const double *cdf, int n) {
+    double u = rng_double(r) * cdf[n - 1];
+    int lo = 0, hi = n - 1;
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        if (cdf[mid] > u)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return lo;
+}
+
+/* n distinct values in [0, m) with out[0] = first (the right answer), in random order of the
+ * rest; returns the position the first value landed on after shuffling. */
+static int options(struct rng *r, int m, int first, int *out, int n) {
+    out[0] = first;
+    for (int k = 1; k < n; k++) {
+        int v, dup;
+        do {
+            v = pick(r, m);
+            dup = 0;
+            for (int j = 0; j < k; j++)
+                dup |= out[j] == v;
+        } while (dup);
+        out[k] = v;
+    }
+    for (int k = n - 1; k > 0; k--) {
+        int j = pick(r, k + 1), t = out[k];
+        out[k] = out[j], out[j] = t;
+    }
+    for (int k = 0; k < n; k++)
+        if (out[k] == first) return k;
+    return 0;
+}
+
+/* ---- names --------------------------------------------------------------------------------- */
+
+static const char CONS[] = "bdfgklmnprstvz";
+static const char VOWS[] = "aeiou";
+
+/* Entity names: three consonant-vowel syllables, sometimes a final n/r/l/s ("Bavoki",
+ * "Telomar"). Read-passage names: two syllables ("Kato"), so they never collide with entities.
+ * Cities: two syllables plus a suffix ("Lunaton"). */
+static void make_name(struct rng *r, char *out, int syllables, const char *suffix) {
+    int n = 0;
+    for (int s = 0; s < syllables; s++) {
+        out[n++] = CONS[pick(r, (int)sizeof CONS - 1)];
+        out[n++] = VOWS[pick(r, (int)sizeof VOWS - 1)];
+    }
+    if (suffix) {
+        size_t l = strlen(suffix);
+        memcpy(out + n, suffix, l);
+        n += (int)l;
+    }
+    out[n] = '\0';
+    out[0] = (char)(out[0] - 'a' + 'A');
+}
+
+static int name_taken(char (*names)[NAME_MAX_], int n, const char *name) {
+    for (int i = 0; i < n; i++)
+        if (!strcmp(names[i], name)) return 1;
+    return 0;
+}
+
+/* ---- build --------------------------------------------------------------------------------- */
+
+static double *zipf_cdf(int n, double s, int stride, int offset) {
+    double *cdf = malloc((size_t)n * sizeof *cdf);
+    if (!cdf) return NULL;
+    double acc = 0;
+    for (int i = 0; i < n; i++) {
+        acc += pow((double)(i * stride + offset + 1), -s);
+        cdf[i] = acc;
+    }
+    return cdf;
+}
+
+int world_build(struct world **out, const struct world_config *c) {
+    DISR_TRY(world_config_validate(c));
+    struct world *w = calloc(1, sizeof *w);
+    if (!w) return disr_fail(DISR_E_NOMEM, "world");
+    w->cfg = *c;
+    int n = c->n_entities;
+    w->ent = calloc((size_t)n, sizeof *w->ent);
+    char(*names)[NAME_MAX_] = malloc((size_t)n * NAME_MAX_);
+    w->n_half[0] = (n + 1) / 2, w->n_half[1] = n / 2;
+    w->cdf_all = zipf_cdf(n, c->zipf, 1, 0);
+    w->cdf_half[0] = zipf_cdf(w->n_half[0], c->query_zipf, 2, 0);
+    w->cdf_half[1] = zipf_cdf(w->n_half[1], c->query_zipf, 2, 1);
+    if (!w->ent || !names || !w->cdf_all || !w->cdf_half[0] || !w->cdf_half[1]) {
+        free(names);
+        world_free(w);
+        return disr_fail(DISR_E_NOMEM, "world of %d entities", n);
+    }
+    struct rng r;
+    rng_init(&r, rng_derive_seed(c->seed, 1));
+    static const char *const suffixes[] = {"ton", "mar", "dor", "holm", "burg", "ria"};
+    for (int i = 0; i < N_CITIES; i++) {
+        do
+            make_name(&r, w->city[i], 2, suffixes[pick(&r, 6)]);
+        while (name_taken(w->city, i, w->city[i]));
+    }
+    for (int i = 0; i < n; i++) {
+        struct entity *e = &w->ent[i];
+        do {
+            make_name(&r, e->name, 3, NULL);
+            if (pick(&r, 3) == 0) {
+                size_t l = strlen(e->name);
+                e->name[l] = "nrls"[pick(&r, 4)];
+                e->name[l + 1] = '\0';
+            }
+        } while (name_taken(names, i, e->name));
+        memcpy(names[i], e->name, NAME_MAX_);
+        e->attr[ATTR_CAPITAL] = pick(&r, N_CITIES);
+        e->attr[ATTR_COLOR] = pick(&r, N_COLORS);
+        e->attr[ATTR_ANIMAL] = pick(&r, N_ANIMALS);
+        e->secret = 1000 + pick(&r, 9000);
+    }
+    for (int i = 0; i < n; i++) {
+        int f = pick(&r, n - 1);
+        w->ent[i].attr[ATTR_FRIEND] = f >= i ? f + 1 : f;
+    }
+    free(names);
+    *out = w;
+    return DISR_OK;
+}
+
+void world_free(struct world *w) {
+    if (!w) return;
+    free(w->ent);
+    free(w->cdf_all);
+    free(w->cdf_half[0]);
+    free(w->cdf_half[1]);
+    free(w);
+}
+
+/* ---- queries ------------------------------------------------------------------------------- */
+
+struct qa {
+    char query[TEXT_MAX];
+    char answer[64];
+    enum grader grader;
+};
+
+/* snprintf that cannot overflow `out` silently: every template here is far below TEXT_MAX. */
+static void put(char *out, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void put(char *out, size_t cap, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(out, cap, fmt, ap);
+    va_end(ap);
+}
+
+static const char *attr_value(const struct world *w, const struct entity *e, int a) {
+    switch (a) {
+    case ATTR_CAPITAL:
+        return w->city[e->attr[a]];
+    case ATTR_COLOR:
+        return COLORS[e->attr[a]];
+    case ATTR_ANIMAL:
+        return ANIMALS[e->attr[a]];
+    default:
+        return w->ent[e->attr[ATTR_FRIEND]].name;
+    }
+}
+
+static int attr_pool(const struct world *w, int a) {
+    static const int sizes[ATTR_COUNT] = {N_CITIES, N_COLORS, N_ANIMALS, 0};
+    return a == ATTR_FRIEND ? w->cfg.n_entities : sizes[a];
+}
+
+static const char *attr_value_at(const struct world *w, int a, int v) {
+    switch (a) {
+    case ATTR_CAPITAL:
+        return w->city[v];
+    case ATTR_COLOR:
+        return COLORS[v];
+    case ATTR_ANIMAL:
+        return ANIMALS[v];
+    default:
+        return w->ent[v].name;
+    }
+}
+
+/* The question stem of a fact (hop = 0) or a two-hop question (hop = 1) about entity e. */
+static void question_stem(struct rng *r, char *out, size_t cap, const char *name, int a, int hop) {
+    if (!hop) {
+        switch (pick(r, 4)) {
+        case 0:
+            put(out, cap, "What is the %s of %s?", ATTR_WORD[a], name);
+            break;
+        case 1:
+            put(out, cap, "Name the %s of %s.", ATTR_WORD[a], name);
+            break;
+        case 2:
+            put(out, cap, "%s has which %s?", name, ATTR_WORD[a]);
+            break;
+        default:
+            put(out, cap, "%s of %s?", ATTR_WORD_UP[a], name);
+            break;
+        }
+    } else {
+        switch (pick(r, 3)) {
+        case 0:
+            put(out, cap, "What is the %s of the friend of %s?", ATTR_WORD[a], name);
+            break;
+        case 1:
+            put(out, cap, "%s's friend has which %s?", name, ATTR_WORD[a]);
+            break;
+        default:
+            put(out, cap, "Name the %s of %s's friend.", ATTR_WORD[a], name);
+            break;
+        }
+    }
+}
+
+/* Appends " A) x B) y C) z D) w" for attribute a with correct value `right`; sets the answer. */
+static void mc_options(const struct world *w, struct rng *r, struct qa *q, int a, int right) {
+    int opt[4];
+    int k = options(r, attr_pool(w, a), right, opt, 4);
+    size_t n = strlen(q->query);
+    for (int i = 0; i < 4; i++) {
+        put(q->query + n, sizeof q->query - n, " %c) %s", 'A' + i, attr_value_at(w, a, opt[i]));
+        n += strlen(q->query + n);
+    }
+    put(q->answer, sizeof q->answer, "%c", 'A' + k);
+    q->grader = GRADER_CHOICE;
+}
+
+static void gen_fact(const struct world *w, struct rng *r, const struct entity *e, struct qa *q) {
+    int a = pick(r, ATTR_COUNT);
+    question_stem(r, q->query, sizeof q->query, e->name, a, 0);
+    put(q->answer, sizeof q->answer, "%s", attr_value(w, e, a));
+    q->grader = GRADER_EXACT;
+}
+
+static void gen_hop(const struct world *w, struct rng *r, const struct entity *e, struct qa *q) {
+    int a = pick(r, ATTR_FRIEND); /* capital, color or animal of the friend */
+    question_stem(r, q->query, sizeof q->query, e->name, a, 1);
+    put(q->answer, sizeof q->answer, "%s", attr_value(w, &w->ent[e->attr[ATTR_FRIEND]], a));
+    q->grader = GRADER_EXACT;
+}
+
+/* mc: a fact stem with options; mchop (OOD): a two-hop stem with options. */
+static void gen_mc(const struct world *w, struct rng *r, const struct entity *e, struct qa *q,
+                   int hop) {
+    int a = hop ? pick(r, ATTR_FRIEND) : pick(r, ATTR_COUNT);
+    const struct entity *t = hop ? &w->ent[e->attr[ATTR_FRIEND]] : e;
+    question_stem(r, q->query, sizeof q->query, e->name, a, hop);
+    mc_options(w, r, q, a, t->attr[a]);
+}
+
+/* A 1-4 digit number with its digit count uniform (so short and long sums are equally common). */
+static int rand_digits(struct rng *r) {
+    static const int lo[4] = {0, 10, 100, 1000}, span[4] = {10, 90, 900, 9000};
+    int d = pick(r, 4);
+    return lo[d] + pick(r, span[d]);
+}
+
+static void gen_add(struct rng *r, struct qa *q, int mc) {
+    int x = rand_digits(r), y = rand_digits(r), s = x + y;
+    if (!mc) {
+        switch (pick(r, 4)) {
+        case 0:
+            put(q->query, sizeof q->query, "%d+%d=", x, y);
+            break;
+        case 1:
+            put(q->query, sizeof q->query, "What is %d plus %d?", x, y);
+            break;
+        case 2:
+            put(q->query, sizeof q->query, "Add %d and %d.", x, y);
+            break;
+        default:
+            put(q->query, sizeof q->query, "%d + %d?", x, y);
+            break;
+        }
+        put(q->answer, sizeof q->answer, "%d", s);
+        q->grader = GRADER_NUMBER;
+        return;
+    }
+    /* addmc (OOD): the sum among near misses (off by 1, 10 or 100 either way). */
+    static const int deltas[6] = {1, -1, 10, -10, 100, -100};
+    int opt[4] = {s}, n = 1;
+    while (n < 4) {
+        int v = s + deltas[pick(r, 6)], dup = v < 0;
+        for (int j = 0; j < n; j++)
+            dup |= opt[j] == v;
+        if (!dup) opt[n++] = v;
+    }
+    for (int k = 3; k > 0; k--) {
+        int j = pick(r, k + 1), t = opt[k];
+        opt[k] = opt[j], opt[j] = t;
+    }
+    put(q->query, sizeof q->query, "%s %d plus %d? A) %d B) %d C) %d D) %d",
+        pick(r, 2) ? "What is" : "Which is", x, y, opt[0], opt[1], opt[2], opt[3]);
+    for (int k = 0; k < 4; k++)
+        if (opt[k] == s) put(q->answer, sizeof q->answer, "%c", 'A' + k);
+    q->grader = GRADER_CHOICE;
+}
+
+/* read: 2-3 people with one statement each; readlong (OOD): 3-4 people with two statements
+ * each (so the question must match both the person and the relation). */
+static void gen_read(const struct world *w, struct rng *r, struct qa *q, int longer) {
+    char people[4][NAME_MAX_];
+    int n_people = longer ? 3 + pick(r, 2) : 2 + pick(r, 2);
+    for (int i = 0; i < n_people; i++)
+        do
+            make_name(r, people[i], 2, NULL);
+        while (name_taken(people, i, people[i]));
+    /* statements: (person, relation, value) */
+    int sp[8], sa[8], sv[8], ns = 0;
+    for (int i = 0; i < n_people; i++) {
+        int a0 = pick(r, 3);
+        for (int k = 0; k < (longer ? 2 : 1); k++) {
+            sp[ns] = i, sa[ns] = (a0 + k) % 3, sv[ns] = pick(r, attr_pool(w, sa[ns]));
+            ns++;
+        }
+    }
+    for (int k = ns - 1; k > 0; k--) { /* shuffle statement order */
+        int j = pick(r, k + 1), t;
+        t = sp[k], sp[k] = sp[j], sp[j] = t;
+        t = sa[k], sa[k] = sa[j], sa[j] = t;
+        t = sv[k], sv[k] = sv[j], sv[j] = t;
+    }
+    char passage[TEXT_MAX];
+    size_t n = 0;
+    for (int k = 0; k < ns; k++) {
+        static const char *const fmt[3] = {"%s%s lives in %s.", "%s%s likes %s.",
+                                           "%s%s owns a %s."};
+        put(passage + n, sizeof passage - n, fmt[sa[k]], k ? " " : "", people[sp[k]],
+            attr_value_at(w, sa[k], sv[k]));
+        n += strlen(passage + n);
+    }
+    int k = pick(r, ns);
+    static const char *const qfmt[3] = {"Where does %s live?", "What does %s like?",
+                                        "What does %s own?"};
+    char question[64];
+    put(question, sizeof question, qfmt[sa[k]], people[sp[k]]);
+    switch (pick(r, 3)) {
+    case 0:
+        put(q->query, sizeof q->query, "%s %s", passage, question);
+        break;
+    case 1:
+        put(q->query, sizeof q->query, "Read: %s Question: %s", passage, question);
+        break;
+    default:
+        put(q->query, sizeof q->query, "%s Text: %s", question, passage);
+        break;
+    }
+    put(q->answer, sizeof q->answer, "%s", attr_value_at(w, sa[k], sv[k]));
+    q->grader = GRADER_EXACT;
+}
+
+static int cmp_char(const void *a, const void *b) {
+    return *(const char *)a - *(const char *)b;
+}
+
+static void gen_sort(struct rng *r, struct qa *q) {
+    int n = 3 + pick(r, 6);
+    char letters[9], spaced[20];
+    int used[26] = {0};
+    for (int i = 0; i < n; i++) {
+        int c;
+        do
+            c = pick(r, 26);
+        while (used[c]);
+        used[c] = 1;
+        letters[i] = (char)('a' + c);
+        spaced[2 * i] = letters[i], spaced[2 * i + 1] = ' ';
+    }
+    letters[n] = '\0', spaced[2 * n - 1] = '\0';
+    switch (pick(r, 3)) {
+    case 0:
+        put(q->query, sizeof q->query, "Sort the letters %s.", spaced);
+        break;
+    case 1:
+        put(q->query, sizeof q->query, "Sort: %s", letters);
+        break;
+    default:
+        put(q->query, sizeof q->query, "Put %s in alphabetical order.", letters);
+        break;
+    }
+    qsort(letters, (size_t)n, 1, cmp_char);
+    put(q->answer, sizeof q->answer, "%s", letters);
+    q->grader = GRADER_EXACT;
+}
+
+static void gen_secret(struct rng *r, const struct entity *e, struct qa *q) {
+    put(q->query, sizeof q->query, "%s is the secret code of %s?", pick(r, 2) ? "What" : "Which",
+        e->name);
+    put(q->answer, sizeof q->answer, "%d", e->secret);
+    q->grader = GRADER_NUMBER;
+}
+
+/* One query of family f about entity e (ignored by families without entities). */
+static void gen_query(const struct world *w, struct rng *r, enum world_family f,
+                      const struct entity *e, struct qa *q) {
+    switch (f) {
+    case FAM_FACT:
+        gen_fact(w, r, e, q);
+        break;
+    case FAM_MC:
+        gen_mc(w, r, e, q, 0);
+        break;
+    case FAM_ADD:
+        gen_add(r, q, 0);
+        break;
+    case FAM_READ:
+        gen_read(w, r, q, 0);
+        break;
+    case FAM_HOP:
+        gen_hop(w, r, e, q);
+        break;
+    case FAM_SORT:
+        gen_sort(r, q);
+        break;
+    case FAM_MCHOP:
+        gen_mc(w, r, e, q, 1);
+        break;
+    case FAM_READLONG:
+        gen_read(w, r, q, 1);
+        break;
+    case FAM_ADDMC:
+        gen_add(r, q, 1);
+        break;
+    default:
+        gen_secret(r, e, q);
+        break;
+    }
+}
+
+/* ---- pretraining stream ---------------------------------------------------------------------- */
+
+static void gen_statement(const struct world *w, struct rng *r, const struct entity *e, char *out,
+                          size_t cap) {
+    int a = pick(r, ATTR_COUNT);
+    const char *v = attr_value(w, e, a);
+    switch (pick(r, 3)) {
+    case 0:
+        put(out, cap, "The %s of %s is %s.\n", ATTR_WORD[a], e->name, v);
+        break;
+    case 1:
+        put(out, cap, "%s's %s is %s.\n", e->name, ATTR_WORD[a], v);
+        break;
+    default:
+        put(out, cap, "%s has the %s %s.\n", e->name, ATTR_WORD[a], v);
+        break;
+    }
+}
+
+int world_pretrain_text(const struct world *w, char **text, size_t *len) {
+    const struct world_config *c = &w->cfg;
+    size_t cap = (size_t)c->pretrain_chars + 2 * TEXT_MAX + 1, n = 0;
+    char *buf = malloc(cap);
+    if (!buf) return disr_fail(DISR_E_NOMEM, "pretraining stream of %ld bytes", c->pretrain_chars);
+    double mix_cdf[FAM_N_IN_DOMAIN], acc = 0;
+    for (int f = 0; f < FAM_N_IN_DOMAIN; f++)
+        mix_cdf[f] = acc += c->qa_mix[f];
+    struct rng r;
+    rng_init(&r, rng_derive_seed(c->seed, 2));
+    struct qa q;
+    while (n < (size_t)c->pretrain_chars) {
+        const struct entity *e = &w->ent[sample_cdf(&r, w->cdf_all, c->n_entities)];
+        if (acc <= 0 || rng_double(&r) < c->statement_frac) {
+            gen_statement(w, &r, e, buf + n, cap - n);
+        } else {
+            enum world_family f = (enum world_family)sample_cdf(&r, mix_cdf, FAM_N_IN_DOMAIN);
+            gen_query(w, &r, f, e, &q);
+            int m = scenario_format_prompt(buf + n, cap - n, q.query, SCENARIO_NONE);
+            if (m < 0) {
+                free(buf);
+                return m;
+            }
+            put(buf + n + m, cap - n - (size_t)m, "%s\n", q.answer);
+        }
+        n += strlen(buf + n);
+    }
+    buf[n] = '\0';
+    *text = buf, *len = n;
+    return DISR_OK;
+}
+
+/* ---- splits ------------------------------------------------------------------------------------
+ */
+
+int world_split(const struct world *w, enum world_split split, struct qa_set *out) {
+    static const char *const prefix[3] = {"sa", "test", "ood"};
+    if (split < WORLD_SPLIT_SA_TRAIN || split > WORLD_SPLIT_OOD)
+        return disr_fail(DISR_E_ARG, "world: unknown split %d", (int)split);
+    const struct world_config *c = &w->cfg;
+    int per = split == WORLD_SPLIT_SA_TRAIN ? c->n_sa
+              : split == WORLD_SPLIT_TEST   ? c->n_test
+                                            : c->n_ood;
+    int f0 = split == WORLD_SPLIT_OOD ? FAM_N_IN_DOMAIN : 0;
+    int nf = split == WORLD_SPLIT_OOD ? FAM_COUNT - FAM_N_IN_DOMAIN : FAM_N_IN_DOMAIN;
+    int half = split == WORLD_SPLIT_SA_TRAIN ? 0 : 1; /* SA: even ranks; tests: odd ranks */
+    struct rng r;
+    rng_init(&r, rng_derive_seed(c->seed, 3 + (uint64_t)split));
+    struct qa q;
+    char id[32];
+    /* Families interleave (item i is family i mod nf), so any prefix of a split is balanced. */
+    for (int i = 0; i < per * nf; i++) {
+        enum world_family f = (enum world_family)(f0 + i % nf);
+        int k = sample_cdf(&r, w->cdf_half[half], w->n_half[half]);
+        gen_query(w, &r, f, &w->ent[2 * k + half], &q);
+        snprintf(id, sizeof id, "%s-%06d", prefix[split], i);
+        DISR_TRY(qa_set_add(out, id, world_family_name(f), q.query, q.answer, q.grader));
+    }
+    return DISR_OK;
+}
+
+/* ---- files -------------------------------------------------------------------------------------
+ */
+
+static int mkdir_p(const char *dir) {
+    char path[4096];
+    size_t n = strlen(dir);
+    if (n == 0 || n >= sizeof path) return disr_fail(DISR_E_ARG, "bad directory name '%s'", dir);
+    memcpy(path, dir, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (path[i] != '/' && path[i] != '\0') continue;
+        char c = path[i];
+        path[i] = '\0';
+        if (mkdir(path, 0777) != 0 && errno != EEXIST)
+            return disr_fail(DISR_E_IO, "cannot create directory %s: %s", path, strerror(errno));
+        path[i] = c;
+    }
+    struct stat st;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        return disr_fail(DISR_E_IO, "%s is not a directory", dir);
+    return DISR_OK;
+}
+
+static int join(char *out, size_t cap, const char *dir, const char *file) {
+    int n = snprintf(out, cap, "%s/%s", dir, file);
+    if (n < 0 || (size_t)n >= cap) return disr_fail(DISR_E_ARG, "path too long: %s/%s", dir, file);
+    return DISR_OK;
+}
+
+/* world.json: the config and the entity table (for eval's easy/hard split and for people). */
+static int write_meta(const struct world *w, const char *path) {
+    const struct world_config *c = &w->cfg;
+    cJSON *root = cJSON_CreateObject(), *cfg = cJSON_AddObjectToObject(root, "config");
+    cJSON *ents = cJSON_AddArrayToObject(root, "entities");
+    char seed[32];
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)c->seed);
+    int ok = root && cfg && ents && cJSON_AddStringToObject(cfg, "seed", seed) &&
+             cJSON_AddNumberToObject(cfg, "n_entities", c->n_entities) &&
+             cJSON_AddNumberToObject(cfg, "zipf", c->zipf) &&
+             cJSON_AddNumberToObject(cfg, "query_zipf", c->query_zipf) &&
+             cJSON_AddNumberToObject(cfg, "pretrain_chars", (double)c->pretrain_chars) &&
+             cJSON_AddNumberToObject(cfg, "statement_frac", c->statement_frac) &&
+             cJSON_AddNumberToObject(cfg, "n_sa", c->n_sa) &&
+             cJSON_AddNumberToObject(cfg, "n_test", c->n_test) &&
+             cJSON_AddNumberToObject(cfg, "n_ood", c->n_ood);
+    for (int i = 0; ok && i < c->n_entities; i++) {
+        const struct entity *e = &w->ent[i];
+        cJSON *o = cJSON_CreateObject();
+        ok = o && cJSON_AddItemToArray(ents, o) && cJSON_AddStringToObject(o, "name", e->name) &&
+             cJSON_AddNumberToObject(o, "rank", i) &&
+             cJSON_AddStringToObject(o, "split", i % 2 ? "test" : "sa_train");
+        for (int a = 0; ok && a < ATTR_COUNT; a++)
+            ok = cJSON_AddStringToObject(o, ATTR_WORD[a], attr_value(w, e, a)) != NULL;
+    }
+    char *text = ok ? cJSON_Print(root) : NULL;
+    cJSON_Delete(root);
+    if (!text) return disr_fail(DISR_E_NOMEM, "encoding %s", path);
+    size_t len = strlen(text);
+    text[len] = '\n'; /* cJSON_Print's buffer has room for its NUL: reuse it for a final newline */
+    int st = file_write_atomic(path, text, len + 1);
+    cJSON_free(text);
+    return st;
+}
+
+int world_write(const struct world *w, const char *dir) {
+    static const char *const files[3] = {WORLD_FILE_SA_TRAIN, WORLD_FILE_TEST, WORLD_FILE_OOD};
+    char path[4096];
+    DISR_TRY(mkdir_p(dir));
+    char *text;
+    size_t len;
+    DISR_TRY(world_pretrain_text(w, &text, &len));
+    int st = join(path, sizeof path, dir, WORLD_FILE_PRETRAIN);
+    if (st == DISR_OK) st = file_write_atomic(path, text, len);
+    free(text);
+    DISR_TRY(st);
+    for (int s = 0; s < 3; s++) {
+        struct qa_set set;
+        qa_set_init(&set);
+        st = world_split(w, (enum world_split)s, &set);
+        if (st == DISR_OK) st = join(path, sizeof path, dir, files[s]);
+        if (st == DISR_OK) st = qa_set_save(&set, path);
+        qa_set_free(&set);
+        DISR_TRY(st);
+    }
+    DISR_TRY(join(path, sizeof path, dir, WORLD_FILE_META));
+    return write_meta(w, path);
+}

@@ -1,0 +1,384 @@
+/* Unit tests for world/: graders, JSONL reading and writing (with the errors a user sees), and
+ * the generator (determinism, seed sensitivity, disjoint entities, Zipf exposure, formats). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <cjson/cJSON.h>
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/err.h"
+#include "route/scenario.h"
+#include "world/dataset.h"
+#include "world/grader.h"
+#include "world/world.h"
+
+/* ---- graders ---- */
+
+static void test_grader_exact(void **state) {
+    (void)state;
+    assert_true(grader_check(GRADER_EXACT, "Lunaton", "Lunaton"));
+    assert_true(grader_check(GRADER_EXACT, "Lunaton", "  lunaton. "));
+    assert_true(grader_check(GRADER_EXACT, "acd", "ACD"));
+    assert_false(grader_check(GRADER_EXACT, "Lunaton", "Lunatons"));
+    assert_false(grader_check(GRADER_EXACT, "Lunaton", "Luna ton"));
+    assert_false(grader_check(GRADER_EXACT, "fox", ""));
+    assert_false(grader_check(GRADER_EXACT, "fox", SCENARIO_REJECT_TEXT));
+    assert_false(grader_check(GRADER_EXACT, "fox", NULL));
+}
+
+static void test_grader_number(void **state) {
+    (void)state;
+    assert_true(grader_check(GRADER_NUMBER, "1204", "1204"));
+    assert_true(grader_check(GRADER_NUMBER, "1204", "1,204"));
+    assert_true(grader_check(GRADER_NUMBER, "1204", "The answer is 1204."));
+    assert_true(grader_check(GRADER_NUMBER, "-7", "-7"));
+    assert_true(grader_check(GRADER_NUMBER, "2.5", "2.50"));
+    assert_false(grader_check(GRADER_NUMBER, "-7", "7"));
+    assert_false(grader_check(GRADER_NUMBER, "1204", "1205"));
+    assert_false(grader_check(GRADER_NUMBER, "1204", "120"));
+    assert_false(grader_check(GRADER_NUMBER, "12", "twelve"));
+    assert_false(grader_check(GRADER_NUMBER, "12", SCENARIO_REJECT_TEXT));
+}
+
+static void test_grader_choice(void **state) {
+    (void)state;
+    assert_true(grader_check(GRADER_CHOICE, "B", "B"));
+    assert_true(grader_check(GRADER_CHOICE, "B", "b"));
+    assert_true(grader_check(GRADER_CHOICE, "B", "(B)"));
+    assert_true(grader_check(GRADER_CHOICE, "B", "B) fox"));
+    assert_true(grader_check(GRADER_CHOICE, "B", "Answer: B"));
+    assert_false(grader_check(GRADER_CHOICE, "B", "A"));
+    assert_false(grader_check(GRADER_CHOICE, "B", "Bear"));
+    assert_false(grader_check(GRADER_CHOICE, "B", "a cat"));
+    assert_false(grader_check(GRADER_CHOICE, "B", SCENARIO_REJECT_TEXT));
+    assert_false(grader_check(GRADER_CHOICE, "B", ""));
+}
+
+static void test_grader_names(void **state) {
+    (void)state;
+    for (int g = 0; g < GRADER_COUNT; g++)
+        assert_int_equal(grader_parse(grader_name((enum grader)g)), g);
+    assert_int_equal(grader_parse("fuzzy"), -1);
+}
+
+/* ---- JSONL ---- */
+
+static int parse(struct qa_set *s, const char *text) {
+    qa_set_init(s);
+    disr_clear_error();
+    return qa_set_parse(s, text, strlen(text), "data.jsonl");
+}
+
+static void test_jsonl_parse_ok(void **state) {
+    (void)state;
+    struct qa_set s;
+    const char *text =
+        "{\"id\":\"a\",\"family\":\"add\",\"query\":\"1+2=\",\"answer\":\"3\",\"grader\":"
+        "\"number\"}\n"
+        "\n"
+        "  {\"grader\":\"choice\",\"id\":\"b\",\"family\":\"mc\",\"query\":\"Q? A) x B) y\","
+        "\"answer\":\"B\",\"extra\":[1,2]}\r\n"
+        "{\"id\":\"c\",\"family\":\"add\",\"query\":\"q\\\"uote\",\"answer\":\"7\",\"grader\":"
+        "\"exact\"}";
+    assert_int_equal(parse(&s, text), DISR_OK);
+    assert_int_equal(s.n, 3);
+    assert_string_equal(s.items[1].id, "b");
+    assert_int_equal(s.items[1].grader, GRADER_CHOICE);
+    assert_string_equal(s.items[2].query, "q\"uote");
+    const char *fam[8];
+    assert_int_equal(qa_set_families(&s, fam, 8), 2);
+    assert_string_equal(fam[0], "add");
+    assert_string_equal(fam[1], "mc");
+    qa_set_free(&s);
+}
+
+static void expect_error(const char *text, const char *needle) {
+    struct qa_set s;
+    assert_int_equal(parse(&s, text), DISR_E_FORMAT);
+    assert_int_equal(s.n, 0);
+    if (!strstr(disr_last_error(), needle))
+        fail_msg("error '%s' lacks '%s'", disr_last_error(), needle);
+}
+
+static void test_jsonl_errors_name_the_line(void **state) {
+    (void)state;
+    const char *good =
+        "{\"id\":\"a\",\"family\":\"f\",\"query\":\"q\",\"answer\":\"x\",\"grader\":\"exact\"}\n";
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s\n%s{\"id\":\"b\",", good, good);
+    expect_error(buf, "data.jsonl line 4: bad JSON"); /* blank lines count */
+    snprintf(buf, sizeof buf,
+             "%s{\"id\":\"b\",\"family\":\"f\",\"query\":\"q\",\"grader\":\"exact\"}", good);
+    expect_error(buf, "data.jsonl line 2: missing field \"answer\"");
+    snprintf(buf, sizeof buf,
+             "%s{\"id\":\"b\",\"family\":\"f\",\"query\":\"q\",\"answer\":\"x\","
+             "\"grader\":\"fuzzy\"}",
+             good);
+    expect_error(buf, "data.jsonl line 2: unknown grader \"fuzzy\"");
+    expect_error(
+        "{\"id\":1,\"family\":\"f\",\"query\":\"q\",\"answer\":\"x\",\"grader\":\"exact\"}",
+        "line 1: field \"id\" must be a string");
+    expect_error("[1,2]", "line 1: expected a JSON object");
+    expect_error("{\"id\":\"a\",\"family\":\"f\",\"query\":\"q\",\"answer\":\"x\\ny\",\"grader\":"
+                 "\"exact\"}",
+                 "line 1: the answer contains a newline");
+    expect_error("{\"id\":\"a\"} {}", "line 1: bad JSON");
+}
+
+static void test_jsonl_roundtrip_file(void **state) {
+    (void)state;
+    char dir[] = "/tmp/disr_test_world_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[256];
+    snprintf(path, sizeof path, "%s/set.jsonl", dir);
+    struct qa_set a, b;
+    qa_set_init(&a);
+    qa_set_init(&b);
+    assert_int_equal(qa_set_add(&a, "x1", "read", "Kato says \"hi\".\tWho?", "Kato", GRADER_EXACT),
+                     0);
+    assert_int_equal(qa_set_add(&a, "x2", "add", "1+1=", "2", GRADER_NUMBER), 0);
+    assert_int_equal(qa_set_add(&a, "x3", "add", "1+1=", "2\n", GRADER_NUMBER), DISR_E_ARG);
+    assert_int_equal(qa_set_save(&a, path), DISR_OK);
+    assert_int_equal(qa_set_load(&b, path), DISR_OK);
+    assert_int_equal(b.n, 2);
+    for (int i = 0; i < 2; i++) {
+        assert_string_equal(a.items[i].id, b.items[i].id);
+        assert_string_equal(a.items[i].family, b.items[i].family);
+        assert_string_equal(a.items[i].query, b.items[i].query);
+        assert_string_equal(a.items[i].answer, b.items[i].answer);
+        assert_int_equal(a.items[i].grader, b.items[i].grader);
+    }
+    qa_set_free(&a);
+    qa_set_free(&b);
+    snprintf(path, sizeof path, "%s/missing.jsonl", dir);
+    assert_int_equal(qa_set_load(&b, path), DISR_E_IO);
+    assert_non_null(strstr(disr_last_error(), "missing.jsonl"));
+    /* Writing into a directory that does not exist fails cleanly and leaves nothing. */
+    snprintf(path, sizeof path, "%s/nodir/set.jsonl", dir);
+    assert_int_equal(qa_set_save(&a, path), DISR_E_IO);
+    snprintf(path, sizeof path, "%s/set.jsonl", dir);
+    unlink(path);
+    rmdir(dir);
+}
+
+/* ---- generator ---- */
+
+static struct world *quick_world(uint64_t seed) {
+    struct world_config c;
+    world_config_preset(&c, WORLD_QUICK, seed);
+    struct world *w = NULL;
+    assert_int_equal(world_build(&w, &c), DISR_OK);
+    return w;
+}
+
+static void test_world_is_deterministic(void **state) {
+    (void)state;
+    struct world *a = quick_world(7), *b = quick_world(7), *c = quick_world(8);
+    char *ta, *tb, *tc;
+    size_t la, lb, lc;
+    assert_int_equal(world_pretrain_text(a, &ta, &la), 0);
+    assert_int_equal(world_pretrain_text(b, &tb, &lb), 0);
+    assert_int_equal(world_pretrain_text(c, &tc, &lc), 0);
+    assert_int_equal(la, lb);
+    assert_memory_equal(ta, tb, la);
+    assert_true(la != lc || memcmp(ta, tc, la) != 0);
+    assert_true(la >= (size_t)world_config_of(a)->pretrain_chars);
+    free(ta), free(tb), free(tc);
+    for (int sp = 0; sp < 3; sp++) {
+        struct qa_set sa, sb, sc;
+        qa_set_init(&sa), qa_set_init(&sb), qa_set_init(&sc);
+        assert_int_equal(world_split(a, (enum world_split)sp, &sa), 0);
+        assert_int_equal(world_split(b, (enum world_split)sp, &sb), 0);
+        assert_int_equal(world_split(c, (enum world_split)sp, &sc), 0);
+        assert_int_equal(sa.n, sb.n);
+        assert_true(sa.n > 0);
+        int same = 0;
+        for (int i = 0; i < sa.n; i++) {
+            assert_string_equal(sa.items[i].query, sb.items[i].query);
+            assert_string_equal(sa.items[i].answer, sb.items[i].answer);
+            same += !strcmp(sa.items[i].query, sc.items[i].query);
+        }
+        assert_true(same < sa.n / 2);
+        qa_set_free(&sa), qa_set_free(&sb), qa_set_free(&sc);
+    }
+    world_free(a), world_free(b), world_free(c);
+}
+
+/* Entity names by split, read back from world.json. */
+struct names {
+    char name[512][16];
+    int split[512]; /* 0 = sa_train, 1 = test */
+    int rank[512];
+    int n;
+};
+
+static void load_names(const char *dir, struct names *nm) {
+    char path[256], *text;
+    size_t len;
+    snprintf(path, sizeof path, "%s/" WORLD_FILE_META, dir);
+    assert_int_equal(file_read_all(path, &text, &len), 0);
+    cJSON *root = cJSON_Parse(text);
+    free(text);
+    assert_non_null(root);
+    const cJSON *e;
+    nm->n = 0;
+    cJSON_ArrayForEach(e, cJSON_GetObjectItem(root, "entities")) {
+        assert_true(nm->n < 512);
+        snprintf(nm->name[nm->n], 16, "%s", cJSON_GetObjectItem(e, "name")->valuestring);
+        nm->split[nm->n] = !strcmp(cJSON_GetObjectItem(e, "split")->valuestring, "test");
+        nm->rank[nm->n] = cJSON_GetObjectItem(e, "rank")->valueint;
+        nm->n++;
+    }
+    cJSON_Delete(root);
+}
+
+/* The first entity named in text as a whole word, or -1. */
+static int first_entity(const struct names *nm, const char *text) {
+    for (const char *p = text; *p; p++) {
+        if (!isupper((unsigned char)*p) || (p > text && isalpha((unsigned char)p[-1]))) continue;
+        size_t l = 0;
+        while (isalpha((unsigned char)p[l]))
+            l++;
+        for (int i = 0; i < nm->n; i++)
+            if (strlen(nm->name[i]) == l && !strncmp(nm->name[i], p, l)) return i;
+    }
+    return -1;
+}
+
+static int count_word(const char *text, const char *word) {
+    int n = 0;
+    size_t l = strlen(word);
+    for (const char *p = strstr(text, word); p; p = strstr(p + 1, word))
+        n += (p == text || !isalpha((unsigned char)p[-1])) && !isalpha((unsigned char)p[l]);
+    return n;
+}
+
+static void test_world_files_splits_and_exposure(void **state) {
+    (void)state;
+    char dir[] = "/tmp/disr_test_world_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    struct world *w = quick_world(3);
+    assert_int_equal(world_write(w, dir), DISR_OK);
+    const struct world_config *c = world_config_of(w);
+    struct names nm;
+    load_names(dir, &nm);
+    assert_int_equal(nm.n, c->n_entities);
+
+    /* Subjects of SA queries are sa_train entities, of test and OOD queries test entities. */
+    static const char *const files[3] = {WORLD_FILE_SA_TRAIN, WORLD_FILE_TEST, WORLD_FILE_OOD};
+    int fam_count[FAM_COUNT] = {0};
+    for (int sp = 0; sp < 3; sp++) {
+        char path[256];
+        snprintf(path, sizeof path, "%s/%s", dir, files[sp]);
+        struct qa_set s;
+        qa_set_init(&s);
+        assert_int_equal(qa_set_load(&s, path), DISR_OK);
+        int per = sp == 0 ? c->n_sa : sp == 1 ? c->n_test : c->n_ood;
+        assert_int_equal(s.n, per * (sp == 2 ? FAM_COUNT - FAM_N_IN_DOMAIN : FAM_N_IN_DOMAIN));
+        for (int i = 0; i < s.n; i++) {
+            const struct qa_item *it = &s.items[i];
+            int f = world_family_parse(it->family);
+            assert_true(f >= 0);
+            assert_true((sp == 2) == (f >= FAM_N_IN_DOMAIN));
+            fam_count[f]++;
+            if (f == FAM_FACT || f == FAM_MC || f == FAM_HOP || f == FAM_MCHOP || f == FAM_SECRET) {
+                int e = first_entity(&nm, it->query);
+                assert_true(e >= 0);
+                assert_int_equal(nm.split[e], sp != 0);
+            }
+            if (it->grader == GRADER_CHOICE) assert_true(strchr("ABCD", it->answer[0]) != NULL);
+            if (f == FAM_ADD) {
+                int x, y;
+                const char *q = it->query;
+                while (*q && !isdigit((unsigned char)*q))
+                    q++;
+                assert_int_equal(sscanf(q, "%d%*[^0-9]%d", &x, &y), 2);
+                assert_int_equal(atoi(it->answer), x + y);
+            }
+            if (f == FAM_READ || f == FAM_READLONG)
+                assert_true(count_word(it->query, it->answer) >= 1);
+        }
+        qa_set_free(&s);
+    }
+    for (int f = 0; f < FAM_COUNT; f++)
+        assert_true(fam_count[f] > 0);
+
+    /* Pretraining: printable ASCII lines; QA examples in the scenario prompt format; every
+     * entity seen; the head entity far more often than the tail one (Zipf). */
+    char path[256], *text;
+    size_t len;
+    snprintf(path, sizeof path, "%s/" WORLD_FILE_PRETRAIN, dir);
+    assert_int_equal(file_read_all(path, &text, &len), 0);
+    for (size_t i = 0; i < len; i++)
+        assert_true(text[i] == '\n' || (text[i] >= 32 && text[i] < 127));
+    char prompt[64];
+    int pl = scenario_format_prompt(prompt, sizeof prompt, "", SCENARIO_NONE);
+    assert_true(pl > 0);
+    assert_string_equal(prompt, "[-] Q: \nA: ");
+    int n_qa = 0;
+    for (const char *p = strstr(text, "[-] Q: "); p; p = strstr(p + 1, "[-] Q: ")) {
+        assert_true(p == text || p[-1] == '\n');
+        const char *nl = strchr(p, '\n');
+        assert_non_null(nl);
+        assert_memory_equal(nl, "\nA: ", 4);
+        assert_non_null(strchr(nl + 4, '\n'));
+        n_qa++;
+    }
+    assert_true(n_qa > 1000);
+    int head = 0, tail = 0;
+    for (int i = 0; i < nm.n; i++) {
+        int k = count_word(text, nm.name[i]);
+        assert_true(k > 0);
+        if (nm.rank[i] == 0) head = k;
+        if (nm.rank[i] == nm.n - 1) tail = k;
+    }
+    assert_true(head > 5 * tail);
+    /* The secret attribute never appears in training text. */
+    assert_null(strstr(text, "secret"));
+    free(text);
+    world_free(w);
+    const char *names[] = {WORLD_FILE_PRETRAIN, WORLD_FILE_SA_TRAIN, WORLD_FILE_TEST,
+                           WORLD_FILE_OOD, WORLD_FILE_META};
+    for (int i = 0; i < 5; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        unlink(path);
+    }
+    rmdir(dir);
+}
+
+static void test_world_config_rejects_bad_values(void **state) {
+    (void)state;
+    struct world_config c;
+    struct world *w = NULL;
+    world_config_preset(&c, WORLD_DEFAULT, 1);
+    assert_int_equal(world_config_validate(&c), DISR_OK);
+    c.n_entities = 3;
+    assert_int_equal(world_build(&w, &c), DISR_E_RANGE);
+    assert_null(w);
+    world_config_preset(&c, WORLD_DEFAULT, 1);
+    c.zipf = -1;
+    assert_int_equal(world_config_validate(&c), DISR_E_RANGE);
+    for (int f = 0; f < FAM_COUNT; f++)
+        assert_int_equal(world_family_parse(world_family_name((enum world_family)f)), f);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_grader_exact),
+        cmocka_unit_test(test_grader_number),
+        cmocka_unit_test(test_grader_choice),
+        cmocka_unit_test(test_grader_names),
+        cmocka_unit_test(test_jsonl_parse_ok),
+        cmocka_unit_test(test_jsonl_errors_name_the_line),
+        cmocka_unit_test(test_jsonl_roundtrip_file),
+        cmocka_unit_test(test_world_is_deterministic),
+        cmocka_unit_test(test_world_files_splits_and_exposure),
+        cmocka_unit_test(test_world_config_rejects_bad_values),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
