@@ -26,4 +26,45 @@ void swiglu_forward(float *out, const float *gate, const float *up, int n);
 /* log-sum-exp of n logits (for log-probs and cross-entropy). */
 float logsumexp(const float *x, int n);
 
+/* ---- backward passes (training). Unless said otherwise they ACCUMULATE (+=) into their
+ * gradient outputs, so callers zero those first; the saved forward values are inputs. ---- */
+
+/* Gradient of rmsnorm_forward for `rows` rows of `n`: dx += d/dx, dw += d/dw, given the
+ * forward input x, gain w, and the rstd the forward saved. */
+void rmsnorm_backward(float *dx, float *dw, const float *dout, const float *x, const float *w,
+                      const float *rstd, int rows, int n);
+
+/* Gradient of rope_forward, IN PLACE: a rotation's Jacobian is the rotation itself, so the
+ * gradient w.r.t. the input is the output gradient rotated back by -theta. */
+void rope_backward(float *dx, int n_heads, int head_dim, int pos, float base, int style);
+
+/* Gradient of softmax_forward: dx += y * (dy - dot(dy, y)), y = the forward's output. */
+void softmax_backward(float *dx, const float *dy, const float *y, int n);
+
+/* Gradient of swiglu_forward: dgate += dout * up * silu'(gate), dup += dout * silu(gate). */
+void swiglu_backward(float *dgate, float *dup, const float *dout, const float *gate,
+                     const float *up, int n);
+
+/* Causal multi-head attention of one sequence of T tokens, grouped-query: query head h reads
+ * key/value head h / (n_head / n_head_kv). q is [T][q_stride] with head h at column h*hd, k and
+ * v are [T][kv_stride]; out is [T][q_stride]. att receives the probabilities [n_head][T][T]
+ * (row t only filled up to t; the rest is zeroed) for the backward pass; scale = 1/sqrt(hd). */
+void attention_forward(float *out, float *att, const float *q, const float *k, const float *v,
+                       int T, int n_head, int n_head_kv, int hd, int q_stride, int kv_stride);
+
+/* Gradient of attention_forward: dq, dk, dv accumulate; datt is scratch of [T] floats. */
+void attention_backward(float *dq, float *dk, float *dv, float *datt, const float *dout,
+                        const float *att, const float *q, const float *k, const float *v, int T,
+                        int n_head, int n_head_kv, int hd, int q_stride, int kv_stride);
+
+/* Cross-entropy per row: losses[r] = logsumexp(logits[r]) - logits[r][targets[r]]. */
+void crossentropy_forward(float *losses, const float *logits, const int32_t *targets, int rows,
+                          int V);
+
+/* Fused softmax + cross-entropy gradient: dlogits[r] = (softmax(logits[r]) - onehot(target))
+ * * dlosses[r]. OVERWRITES (does not accumulate) so it can run in place (dlogits == logits),
+ * which lets the trainer keep one [B*T][V] buffer. A weight of 0 gives a zero row. */
+void crossentropy_softmax_backward(float *dlogits, const float *logits, const int32_t *targets,
+                                   const float *dlosses, int rows, int V);
+
 #endif

@@ -23,11 +23,12 @@ struct train_config {
     int warmup;         /* linear warmup steps */
     float weight_decay; /* AdamW decoupled decay (applied to 2-D weights only) */
     float beta1, beta2, eps;
-    float grad_clip;    /* global L2 norm clip; 0 = off */
+    float grad_clip; /* global L2 norm clip; 0 = off */
     uint64_t seed;
 };
 
-/* Sensible defaults for a tiny model (lr 1e-3, warmup 5 %, cosine to 10 %, wd 0.1, clip 1). */
+/* Sensible defaults for a tiny model (lr 1e-3, warmup 5 %, cosine to 10 %, wd 0.1, clip 1).
+ * warmup < 0 means 5 % of `steps`. */
 void train_config_default(struct train_config *c);
 
 struct trainer;
@@ -37,9 +38,13 @@ int trainer_init(struct trainer **out, struct model *m, const struct train_confi
 void trainer_free(struct trainer *t);
 
 /* Forward + backward of one micro-batch, accumulating gradients. inputs/targets/weights are
- * [B*T]; weights may be NULL (all 1). *loss receives the micro-batch's loss. */
+ * [B*T]; weights may be NULL (all 1). *loss receives the micro-batch's loss. The gradient is
+ * scaled by 1/accum, so `accum` calls then one trainer_update equal one batch of accum*B. */
 int trainer_accumulate(struct trainer *t, const int32_t *inputs, const int32_t *targets,
                        const float *weights, float *loss);
+
+/* The accumulated gradients (views into the trainer's canonical F32 gradient block). */
+const struct model_weights *trainer_grads(const struct trainer *t);
 
 /* Clips, applies one AdamW update at the scheduled learning rate for step `step` (0-based),
  * zeroes the gradients. *grad_norm (may be NULL) receives the pre-clip global norm. */

@@ -1,0 +1,321 @@
+#include "model/transformer.h"
+
+#include <cblas.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "core/ops.h"
+
+/* Below this many multiply-adds a product is done by a plain loop: OpenBLAS's thread start and
+ * packing cost more than the arithmetic on the tiny shapes of unit tests and small heads. */
+#define TF_BLAS_MIN_MACS 32768.0
+
+void tf_linear_forward(float *out, const float *inp, const float *w, const float *bias, int N,
+                       int IC, int OC) {
+    if ((double)N * IC * OC >= TF_BLAS_MIN_MACS) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, IC, 1.0f, inp, IC, w, IC, 0.0f,
+                    out, OC);
+    } else {
+        for (int n = 0; n < N; n++)
+            for (int o = 0; o < OC; o++) {
+                const float *a = inp + (int64_t)n * IC, *b = w + (int64_t)o * IC;
+                float s = 0;
+                for (int i = 0; i < IC; i++)
+                    s += a[i] * b[i];
+                out[(int64_t)n * OC + o] = s;
+            }
+    }
+    if (bias)
+        for (int n = 0; n < N; n++)
+            for (int o = 0; o < OC; o++)
+                out[(int64_t)n * OC + o] += bias[o];
+}
+
+void tf_linear_backward(float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
+                        const float *w, int N, int IC, int OC) {
+    int blas = (double)N * IC * OC >= TF_BLAS_MIN_MACS;
+    if (dinp) {
+        if (blas) {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, IC, OC, 1.0f, dout, OC, w, IC,
+                        1.0f, dinp, IC);
+        } else {
+            for (int n = 0; n < N; n++)
+                for (int o = 0; o < OC; o++) {
+                    float d = dout[(int64_t)n * OC + o];
+                    const float *wr = w + (int64_t)o * IC;
+                    float *di = dinp + (int64_t)n * IC;
+                    for (int i = 0; i < IC; i++)
+                        di[i] += d * wr[i];
+                }
+        }
+    }
+    if (dw) {
+        if (blas) {
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, IC, N, 1.0f, dout, OC, inp, IC,
+                        1.0f, dw, IC);
+        } else {
+            for (int n = 0; n < N; n++)
+                for (int o = 0; o < OC; o++) {
+                    float d = dout[(int64_t)n * OC + o];
+                    const float *in = inp + (int64_t)n * IC;
+                    float *dwr = dw + (int64_t)o * IC;
+                    for (int i = 0; i < IC; i++)
+                        dwr[i] += d * in[i];
+                }
+        }
+    }
+    if (dbias)
+        for (int n = 0; n < N; n++)
+            for (int o = 0; o < OC; o++)
+                dbias[o] += dout[(int64_t)n * OC + o];
+}
+
+double transformer_flops(const struct model_config *c, int B, int T) {
+    double C = c->n_embd, F = c->n_ff, KV = model_kv_dim(c), V = c->n_vocab;
+    double per_layer = C * C * 2 + C * KV * 2 + 3 * C * F;
+    double mm_params = c->n_layer * per_layer + V * C; /* the output head (tied or not) */
+    double tokens = (double)B * T;
+    /* Attention: QK^T and AV, each 2*T*T/2*C flops per sequence forward (causal half),
+     * backward twice that: 3 * 2 * 2 * (T^2/2) * C per layer. */
+    double attn = (double)c->n_layer * B * 3.0 * 2.0 * 2.0 * ((double)T * T / 2.0) * C;
+    return 6.0 * mm_params * tokens + attn;
+}
+
+int transformer_init(struct transformer **out, const struct model_config *c, int B, int T) {
+    *out = NULL;
+    DISR_TRY(model_config_validate(c));
+    if (B <= 0 || T <= 0 || T > c->n_ctx)
+        return disr_fail(DISR_E_ARG, "transformer: batch %d x %d tokens (context is %d)", B, T,
+                         c->n_ctx);
+    struct transformer *tf = calloc(1, sizeof *tf);
+    if (!tf) return disr_fail(DISR_E_NOMEM, "transformer: out of memory");
+    tf->c = *c;
+    tf->B = B;
+    tf->T = T;
+    const size_t BT = (size_t)B * T, C = c->n_embd, KV = model_kv_dim(c), F = c->n_ff,
+                 V = c->n_vocab, H = c->n_head, L = c->n_layer;
+    /* Two passes over one list: count, then point (the layout cannot drift between them). */
+    for (int pass = 0; pass < 2; pass++) {
+        size_t off = 0;
+        float *base = tf->acts;
+#define TAKE(ptr, n)                                                                               \
+    do {                                                                                           \
+        if (pass) (ptr) = base + off;                                                              \
+        off += (size_t)(n);                                                                        \
+    } while (0)
+        for (size_t l = 0; l <= L; l++)
+            TAKE(tf->res[l], BT * C);
+        for (size_t l = 0; l < L; l++) {
+            struct tf_layer_acts *a = &tf->layer[l];
+            TAKE(a->ln1, BT * C);
+            TAKE(a->ln1_rstd, BT);
+            TAKE(a->q, BT * C);
+            TAKE(a->k, BT * KV);
+            TAKE(a->v, BT * KV);
+            TAKE(a->att, (size_t)B * H * T * T);
+            TAKE(a->atty, BT * C);
+            TAKE(a->res_mid, BT * C);
+            TAKE(a->ln2, BT * C);
+            TAKE(a->ln2_rstd, BT);
+            TAKE(a->gate, BT * F);
+            TAKE(a->up, BT * F);
+            TAKE(a->act, BT * F);
+        }
+        TAKE(tf->lnf, BT * C);
+        TAKE(tf->lnf_rstd, BT);
+        TAKE(tf->logits, BT * V);
+        TAKE(tf->losses, BT);
+        TAKE(tf->dres, BT * C);
+        TAKE(tf->dln, BT * C);
+        TAKE(tf->dq, BT * C);
+        TAKE(tf->dk, BT * KV);
+        TAKE(tf->dv, BT * KV);
+        TAKE(tf->datty, BT * C);
+        TAKE(tf->dgate, BT * F);
+        TAKE(tf->dup, BT * F);
+        TAKE(tf->dact, BT * F);
+        TAKE(tf->datt_row, (size_t)T);
+#undef TAKE
+        if (!pass) {
+            tf->n_acts = off;
+            tf->acts = calloc(off, sizeof(float));
+            if (!tf->acts) {
+                free(tf);
+                return disr_fail(DISR_E_NOMEM, "transformer: cannot allocate %zu MB of activations",
+                                 off * sizeof(float) >> 20);
+            }
+        }
+    }
+    *out = tf;
+    return DISR_OK;
+}
+
+void transformer_free(struct transformer *tf) {
+    if (!tf) return;
+    free(tf->acts);
+    free(tf);
+}
+
+static int check_f32(const struct model_weights *w, const struct model_config *c) {
+    if (w->token_embd.type != DTYPE_F32 || w->output.type != DTYPE_F32)
+        return disr_fail(DISR_E_STATE, "transformer: training needs F32 weights");
+    for (int l = 0; l < c->n_layer; l++) {
+        const struct layer_weights *lw = &w->layer[l];
+        if (lw->wq.type || lw->wk.type || lw->wv.type || lw->wo.type || lw->w_gate.type ||
+            lw->w_up.type || lw->w_down.type)
+            return disr_fail(DISR_E_STATE, "transformer: layer %d is not F32", l);
+    }
+    return DISR_OK;
+}
+
+/* RoPE over the rows of a [B*T][n_heads*hd] buffer: row b*T+t is at position t. */
+static void rope_rows(float *x, int B, int T, int n_heads, int hd, float base, int style,
+                      int backward) {
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++) {
+            float *row = x + ((int64_t)b * T + t) * n_heads * hd;
+            if (backward)
+                rope_backward(row, n_heads, hd, t, base, style);
+            else
+                rope_forward(row, n_heads, hd, t, base, style);
+        }
+}
+
+int transformer_forward(struct transformer *tf, const struct model_weights *w,
+                        const int32_t *inputs) {
+    const struct model_config *c = &tf->c;
+    DISR_TRY(check_f32(w, c));
+    const int B = tf->B, T = tf->T, BT = B * T, C = c->n_embd, KV = model_kv_dim(c), F = c->n_ff,
+              V = c->n_vocab, H = c->n_head, HKV = c->n_head_kv, hd = model_head_dim(c);
+    for (int r = 0; r < BT; r++)
+        if (inputs[r] < 0 || inputs[r] >= V)
+            return disr_fail(DISR_E_RANGE, "transformer: token %d at position %d outside vocab %d",
+                             inputs[r], r, V);
+    const float *embd = w->token_embd.data;
+    for (int r = 0; r < BT; r++)
+        memcpy(tf->res[0] + (int64_t)r * C, embd + (int64_t)inputs[r] * C, C * sizeof(float));
+
+    for (int l = 0; l < c->n_layer; l++) {
+        const struct layer_weights *lw = &w->layer[l];
+        struct tf_layer_acts *a = &tf->layer[l];
+        const float *x = tf->res[l];
+        rmsnorm_forward(a->ln1, a->ln1_rstd, x, lw->attn_norm, BT, C, c->norm_eps);
+        tf_linear_forward(a->q, a->ln1, lw->wq.data, lw->bq, BT, C, C);
+        tf_linear_forward(a->k, a->ln1, lw->wk.data, lw->bk, BT, C, KV);
+        tf_linear_forward(a->v, a->ln1, lw->wv.data, lw->bv, BT, C, KV);
+        rope_rows(a->q, B, T, H, hd, c->rope_base, c->rope_style, 0);
+        rope_rows(a->k, B, T, HKV, hd, c->rope_base, c->rope_style, 0);
+        for (int b = 0; b < B; b++) {
+            int64_t r0 = (int64_t)b * T;
+            attention_forward(a->atty + r0 * C, a->att + (int64_t)b * H * T * T, a->q + r0 * C,
+                              a->k + r0 * KV, a->v + r0 * KV, T, H, HKV, hd, C, KV);
+        }
+        /* res_mid = x + Wo . atty */
+        tf_linear_forward(a->res_mid, a->atty, lw->wo.data, NULL, BT, C, C);
+        for (int64_t i = 0; i < (int64_t)BT * C; i++)
+            a->res_mid[i] += x[i];
+        rmsnorm_forward(a->ln2, a->ln2_rstd, a->res_mid, lw->ffn_norm, BT, C, c->norm_eps);
+        tf_linear_forward(a->gate, a->ln2, lw->w_gate.data, NULL, BT, C, F);
+        tf_linear_forward(a->up, a->ln2, lw->w_up.data, NULL, BT, C, F);
+        swiglu_forward(a->act, a->gate, a->up, BT * F);
+        float *y = tf->res[l + 1];
+        tf_linear_forward(y, a->act, lw->w_down.data, NULL, BT, F, C);
+        for (int64_t i = 0; i < (int64_t)BT * C; i++)
+            y[i] += a->res_mid[i];
+    }
+    rmsnorm_forward(tf->lnf, tf->lnf_rstd, tf->res[c->n_layer], w->output_norm, BT, C, c->norm_eps);
+    tf_linear_forward(tf->logits, tf->lnf, w->output.data, NULL, BT, C, V);
+    return DISR_OK;
+}
+
+int transformer_loss(struct transformer *tf, const int32_t *targets, const float *weights,
+                     float scale, float *dlosses, float *loss) {
+    const int BT = tf->B * tf->T, V = tf->c.n_vocab;
+    for (int r = 0; r < BT; r++)
+        if (targets[r] < 0 || targets[r] >= V)
+            return disr_fail(DISR_E_RANGE, "transformer: target %d at position %d outside vocab %d",
+                             targets[r], r, V);
+    crossentropy_forward(tf->losses, tf->logits, targets, BT, V);
+    int count = 0;
+    double sum = 0;
+    for (int r = 0; r < BT; r++) {
+        float wt = weights ? weights[r] : 1.0f;
+        if (wt != 0) {
+            count++;
+            sum += (double)wt * tf->losses[r];
+        }
+    }
+    float norm = 1.0f / (float)(count > 0 ? count : 1);
+    if (dlosses)
+        for (int r = 0; r < BT; r++)
+            dlosses[r] = scale * (weights ? weights[r] : 1.0f) * norm;
+    if (loss) *loss = (float)(sum * norm);
+    return DISR_OK;
+}
+
+int transformer_backward(struct transformer *tf, const struct model_weights *w,
+                         struct model_weights *g, const int32_t *inputs, const int32_t *targets,
+                         const float *dlosses) {
+    const struct model_config *c = &tf->c;
+    const int B = tf->B, T = tf->T, BT = B * T, C = c->n_embd, KV = model_kv_dim(c), F = c->n_ff,
+              V = c->n_vocab, H = c->n_head, HKV = c->n_head_kv, hd = model_head_dim(c);
+    const size_t rowsC = (size_t)BT * C * sizeof(float), rowsKV = (size_t)BT * KV * sizeof(float),
+                 rowsF = (size_t)BT * F * sizeof(float);
+
+    /* Head: dlogits in place of the logits, then through the output matrix and final norm. */
+    float *dlogits = tf->logits;
+    crossentropy_softmax_backward(dlogits, tf->logits, targets, dlosses, BT, V);
+    memset(tf->dln, 0, rowsC);
+    tf_linear_backward(tf->dln, g->output.data, NULL, dlogits, tf->lnf, w->output.data, BT, C, V);
+    memset(tf->dres, 0, rowsC);
+    rmsnorm_backward(tf->dres, g->output_norm, tf->dln, tf->res[c->n_layer], w->output_norm,
+                     tf->lnf_rstd, BT, C);
+
+    for (int l = c->n_layer - 1; l >= 0; l--) {
+        const struct layer_weights *lw = &w->layer[l];
+        struct layer_weights *gl = &g->layer[l];
+        struct tf_layer_acts *a = &tf->layer[l];
+        /* dres is dL/d res[l+1]; the skip carries it unchanged to res_mid. */
+        memset(tf->dact, 0, rowsF);
+        tf_linear_backward(tf->dact, gl->w_down.data, NULL, tf->dres, a->act, lw->w_down.data, BT,
+                           F, C);
+        memset(tf->dgate, 0, rowsF);
+        memset(tf->dup, 0, rowsF);
+        swiglu_backward(tf->dgate, tf->dup, tf->dact, a->gate, a->up, BT * F);
+        memset(tf->dln, 0, rowsC);
+        tf_linear_backward(tf->dln, gl->w_gate.data, NULL, tf->dgate, a->ln2, lw->w_gate.data, BT,
+                           C, F);
+        tf_linear_backward(tf->dln, gl->w_up.data, NULL, tf->dup, a->ln2, lw->w_up.data, BT, C, F);
+        rmsnorm_backward(tf->dres, gl->ffn_norm, tf->dln, a->res_mid, lw->ffn_norm, a->ln2_rstd, BT,
+                         C);
+        /* dres is now dL/d res_mid, which the skip carries to res[l]. */
+        memset(tf->datty, 0, rowsC);
+        tf_linear_backward(tf->datty, gl->wo.data, NULL, tf->dres, a->atty, lw->wo.data, BT, C, C);
+        memset(tf->dq, 0, rowsC);
+        memset(tf->dk, 0, rowsKV);
+        memset(tf->dv, 0, rowsKV);
+        for (int b = 0; b < B; b++) {
+            int64_t r0 = (int64_t)b * T;
+            attention_backward(tf->dq + r0 * C, tf->dk + r0 * KV, tf->dv + r0 * KV, tf->datt_row,
+                               tf->datty + r0 * C, a->att + (int64_t)b * H * T * T, a->q + r0 * C,
+                               a->k + r0 * KV, a->v + r0 * KV, T, H, HKV, hd, C, KV);
+        }
+        rope_rows(tf->dq, B, T, H, hd, c->rope_base, c->rope_style, 1);
+        rope_rows(tf->dk, B, T, HKV, hd, c->rope_base, c->rope_style, 1);
+        memset(tf->dln, 0, rowsC);
+        tf_linear_backward(tf->dln, gl->wq.data, gl->bq, tf->dq, a->ln1, lw->wq.data, BT, C, C);
+        tf_linear_backward(tf->dln, gl->wk.data, gl->bk, tf->dk, a->ln1, lw->wk.data, BT, C, KV);
+        tf_linear_backward(tf->dln, gl->wv.data, gl->bv, tf->dv, a->ln1, lw->wv.data, BT, C, KV);
+        rmsnorm_backward(tf->dres, gl->attn_norm, tf->dln, tf->res[l], lw->attn_norm, a->ln1_rstd,
+                         BT, C);
+    }
+    float *dembd = g->token_embd.data;
+    for (int r = 0; r < BT; r++) {
+        float *d = dembd + (int64_t)inputs[r] * C;
+        const float *s = tf->dres + (int64_t)r * C;
+        for (int i = 0; i < C; i++)
+            d[i] += s[i];
+    }
+    return DISR_OK;
+}

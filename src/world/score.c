@@ -1,0 +1,75 @@
+#include "world/score.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/err.h"
+
+/* The slot of a family; once SCORE_MAX_FAMILIES - 1 are taken, the rest pool in "other". */
+static int family_slot(struct score_result *r, const char *name) {
+    for (int k = 0; k < r->n_fam; k++)
+        if (!strcmp(r->fam[k].name, name)) return k;
+    if (r->n_fam == SCORE_MAX_FAMILIES) return SCORE_MAX_FAMILIES - 1;
+    if (r->n_fam == SCORE_MAX_FAMILIES - 1) name = "other";
+    snprintf(r->fam[r->n_fam].name, sizeof r->fam[0].name, "%s", name);
+    return r->n_fam++;
+}
+
+int world_score(const struct qa_set *s, score_answer_fn answer, void *ctx, int batch,
+                struct score_result *out, bool *correct, struct progress *progress) {
+    if (!s || !answer || !out || batch < 1)
+        return disr_fail(DISR_E_ARG, "world_score: bad arguments");
+    memset(out, 0, sizeof *out);
+    const char **queries = malloc((size_t)batch * sizeof *queries);
+    char **replies = malloc((size_t)batch * sizeof *replies);
+    char *store = malloc((size_t)batch * SCORE_REPLY_MAX);
+    int st = DISR_OK;
+    if (!queries || !replies || !store) {
+        st = disr_fail(DISR_E_NOMEM, "scoring batch of %d", batch);
+        goto out;
+    }
+    for (int i = 0; i < batch; i++)
+        replies[i] = store + (size_t)i * SCORE_REPLY_MAX;
+    for (int i0 = 0; i0 < s->n; i0 += batch) {
+        int n = s->n - i0 < batch ? s->n - i0 : batch;
+        for (int i = 0; i < n; i++) {
+            queries[i] = s->items[i0 + i].query;
+            replies[i][0] = '\0';
+        }
+        if ((st = answer(ctx, n, queries, replies)) < 0) goto out;
+        for (int i = 0; i < n; i++) {
+            const struct qa_item *it = &s->items[i0 + i];
+            replies[i][SCORE_REPLY_MAX - 1] = '\0';
+            bool ok = grader_check(it->grader, it->answer, replies[i]);
+            int k = family_slot(out, it->family);
+            out->fam[k].n++, out->fam[k].correct += ok;
+            out->n++, out->correct += ok;
+            if (correct) correct[i0 + i] = ok;
+        }
+        if (progress) {
+            char extra[32];
+            snprintf(extra, sizeof extra, "acc %.3f", (double)out->correct / out->n);
+            progress_update(progress, i0 + n, extra);
+        }
+    }
+out:
+    free(queries), free(replies), free(store);
+    return st;
+}
+
+double score_accuracy(const struct score_result *r, const char *family) {
+    if (!family) return r->n ? (double)r->correct / r->n : -1;
+    for (int k = 0; k < r->n_fam; k++)
+        if (!strcmp(r->fam[k].name, family))
+            return r->fam[k].n ? (double)r->fam[k].correct / r->fam[k].n : -1;
+    return -1;
+}
+
+double score_macro_accuracy(const struct score_result *r) {
+    double sum = 0;
+    int n = 0;
+    for (int k = 0; k < r->n_fam; k++)
+        if (r->fam[k].n) sum += (double)r->fam[k].correct / r->fam[k].n, n++;
+    return n ? sum / n : -1;
+}

@@ -1,0 +1,44 @@
+/* score.h: forced-answer accuracy of any answerer over a data set, per family. The answerer is
+ * a callback (a batch of queries in, replies out), so the same code scores an in-process engine
+ * (world_score_engine in score_engine.c), a remote agent, or a test double; correctness is
+ * always grader_check. */
+#ifndef WORLD_SCORE_H
+#define WORLD_SCORE_H
+
+#include <stdbool.h>
+
+#include "core/log.h"
+#include "world/dataset.h"
+
+#define SCORE_MAX_FAMILIES 32
+#define SCORE_REPLY_MAX    1024 /* bytes per reply, NUL included */
+
+struct score_family {
+    char name[32];
+    int n, correct;
+};
+
+struct score_result {
+    struct score_family fam[SCORE_MAX_FAMILIES]; /* in order of first appearance */
+    int n_fam;
+    int n, correct; /* over the whole set */
+};
+
+/* Writes one reply (NUL-terminated, at most SCORE_REPLY_MAX bytes) per query into
+ * replies[i]. Returns DISR_OK or a negative status (which aborts the scoring). */
+typedef int (*score_answer_fn)(void *ctx, int n, const char *const *queries, char **replies);
+
+/* Asks `answer` for every item (in batches of `batch`, >= 1) and grades the replies. `correct`
+ * (may be NULL) receives one flag per item. Families beyond SCORE_MAX_FAMILIES are pooled
+ * under "other". `progress` (may be NULL, see core/log.h) is updated after each batch with the
+ * items done and the running accuracy. */
+int world_score(const struct qa_set *s, score_answer_fn answer, void *ctx, int batch,
+                struct score_result *out, bool *correct, struct progress *progress);
+
+/* Accuracy of a family (by name) or of the whole set (name NULL); -1 if it has no items. */
+double score_accuracy(const struct score_result *r, const char *family);
+
+/* Mean of the per-family accuracies (each family counts the same, whatever its size). */
+double score_macro_accuracy(const struct score_result *r);
+
+#endif
