@@ -130,7 +130,7 @@ static int rl_step(struct rl_state *S, int step, double stats[10]) {
                                         (enum scenario)S->scen[i]));
         snprintf(resp, sizeof resp, "%s%s", S->res[i].text, S->res[i].truncated ? "" : "\n");
         int len = 0, np = 0;
-        DISR_TRY(sa_encode(tk, prompt, resp, S->ids, S->ids_cap, &len, &np));
+        DISR_TRY(sa_pack_encode(tk, prompt, resp, S->ids, S->ids_cap, &len, &np));
         if (len == np || len > S->T + 1) { /* nothing generated (EOS at once), or too long */
             ro->n = 0;
             continue;

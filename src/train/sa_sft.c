@@ -85,7 +85,7 @@ static int build_seqs(const struct tokenizer *tk, const struct qa_set *data,
         if ((st = scenario_format_prompt(prompt, pc, q, (enum scenario)ex[i].scenario)) < 0) break;
         snprintf(resp, rc, "%s\n", ans);
         int n = 0, np = 0;
-        st = sa_encode(tk, prompt, resp, out->tok + used, (int)(cap - used), &n, &np);
+        st = sa_pack_encode(tk, prompt, resp, out->tok + used, (int)(cap - used), &n, &np);
         if (st < 0) break;
         if (n > max_len) { /* longer than a row: cannot be trained whole */
             (*skipped)++;
