@@ -30,13 +30,13 @@ struct pool {
     int n_threads; /* including the caller */
     struct worker *workers;
 
-    /* The current job. fn/ctx/n_chunks are written by the caller before it publishes the job in
+    /* The current job. fn/ctx are written by the caller before it publishes the job in
      * `state` (release) and read by a worker only after it claimed a chunk of that job. */
     pool_fn fn;
     void *ctx;
-    int n_chunks;
-    /* job id (high 32 bits) and next unclaimed chunk (low 32 bits) in one word, so a worker that
-     * wakes up late can never claim a chunk of a job other than the one it read. */
+    /* job id (24 bits) | chunk count (20 bits) | next unclaimed chunk (20 bits) in one word:
+     * a claim is one CAS that checks the job and the bound together, so a worker that read an
+     * old job can never claim (or run) a chunk of the next one. */
     _Atomic uint64_t state;
     atomic_int n_done; /* chunks finished in the current job */
     atomic_bool stop;
@@ -47,28 +47,38 @@ struct pool {
     int n_sleeping;
 };
 
+#define STATE_BITS 20
+#define STATE_MASK ((1u << STATE_BITS) - 1)
+#define MAX_CHUNKS ((int)STATE_MASK)
+#define JOB_MASK   0xffffffu
+
+static uint64_t state_make(uint32_t job, uint32_t n, uint32_t next) {
+    return (uint64_t)(job & JOB_MASK) << (2 * STATE_BITS) | (uint64_t)n << STATE_BITS | next;
+}
+static uint32_t state_job(uint64_t v) {
+    return (uint32_t)(v >> (2 * STATE_BITS)) & JOB_MASK;
+}
+
 /* Claims and runs chunks of job `job` until there are none left (or another job started). The
  * caller waits for finished chunks, not for threads: a worker that is asleep or descheduled
  * (the machine is shared) never holds up a job it has not joined. */
 static void run_chunks(struct pool *p, uint32_t job, int thread) {
     uint64_t v = atomic_load_explicit(&p->state, memory_order_acquire);
     for (;;) {
-        if ((uint32_t)(v >> 32) != job) return;
-        uint32_t c = (uint32_t)v;
-        /* n_chunks of this job is stable while any of its chunks is unfinished; a stale read
-         * after the job completed is harmless because the CAS below then fails. */
-        if (c >= (uint32_t)p->n_chunks) return;
+        uint32_t next = (uint32_t)v & STATE_MASK, n = (uint32_t)(v >> STATE_BITS) & STATE_MASK;
+        if (state_job(v) != job || next >= n) return;
         if (!atomic_compare_exchange_weak_explicit(&p->state, &v, v + 1, memory_order_acq_rel,
                                                    memory_order_acquire))
             continue;
-        p->fn(p->ctx, (int)c, thread);
+        /* The job cannot change while this chunk is unfinished, so fn/ctx are this job's. */
+        p->fn(p->ctx, (int)next, thread);
         atomic_fetch_add_explicit(&p->n_done, 1, memory_order_release);
         v = atomic_load_explicit(&p->state, memory_order_acquire);
     }
 }
 
 static uint32_t current_job(struct pool *p) {
-    return (uint32_t)(atomic_load_explicit(&p->state, memory_order_acquire) >> 32);
+    return state_job(atomic_load_explicit(&p->state, memory_order_acquire));
 }
 
 /* Waits until the job id differs from `seen`: spin for the configured time, then sleep. */
@@ -167,6 +177,17 @@ void pool_set_spin_us(struct pool *p, int spin_us) {
     if (p) atomic_store(&p->spin_us, spin_us < 0 ? 0 : spin_us);
 }
 
+struct slice_ctx {
+    pool_fn fn;
+    void *ctx;
+    int offset;
+};
+
+static void slice_chunk(void *vctx, int chunk, int thread) {
+    const struct slice_ctx *s = vctx;
+    s->fn(s->ctx, s->offset + chunk, thread);
+}
+
 void pool_run(struct pool *p, int n_chunks, pool_fn fn, void *ctx) {
     if (n_chunks <= 0) return;
     /* One chunk (or no helpers): waking a worker would cost more than it saves. */
@@ -175,14 +196,20 @@ void pool_run(struct pool *p, int n_chunks, pool_fn fn, void *ctx) {
             fn(ctx, c, 0);
         return;
     }
+    if (n_chunks > MAX_CHUNKS) { /* more than the state word counts: run in slices */
+        for (int off = 0; off < n_chunks; off += MAX_CHUNKS) {
+            struct slice_ctx s = {fn, ctx, off};
+            pool_run(p, n_chunks - off < MAX_CHUNKS ? n_chunks - off : MAX_CHUNKS, slice_chunk, &s);
+        }
+        return;
+    }
     p->fn = fn;
     p->ctx = ctx;
-    p->n_chunks = n_chunks;
     atomic_store_explicit(&p->n_done, 0, memory_order_relaxed);
-    uint32_t job = current_job(p) + 1;
+    uint32_t job = (current_job(p) + 1) & JOB_MASK;
     /* Publish under the lock so a worker deciding to sleep cannot miss it; signal only sleepers. */
     pthread_mutex_lock(&p->lock);
-    atomic_store_explicit(&p->state, (uint64_t)job << 32, memory_order_release);
+    atomic_store_explicit(&p->state, state_make(job, (uint32_t)n_chunks, 0), memory_order_release);
     if (p->n_sleeping) pthread_cond_broadcast(&p->wake);
     pthread_mutex_unlock(&p->lock);
 
