@@ -66,6 +66,7 @@ struct sa_sft_config {
     const char *checkpoint; /* trainer checkpoint path (NULL: none) */
     int checkpoint_every;   /* steps between checkpoints */
     bool resume;            /* resume from `checkpoint` if it exists */
+    int stop_after;         /* stop (checkpointed) once this many steps are done; 0: off */
 };
 void sa_sft_config_default(struct sa_sft_config *c);
 
@@ -98,6 +99,7 @@ struct sa_rl_config {
     const char *checkpoint;
     int checkpoint_every;
     bool resume;
+    int stop_after; /* stop (checkpointed) once this many steps are done; 0: off */
 };
 void sa_rl_config_default(struct sa_rl_config *c);
 
