@@ -27,7 +27,7 @@ struct gen_params {
     float top_p;       /* 1 = off */
     uint64_t seed;
     int max_tokens;
-    char stop_char;    /* stop after emitting this byte (e.g. '\n'); 0 = none. EOS always stops */
+    char stop_char; /* stop after emitting this byte (e.g. '\n'); 0 = none. EOS always stops */
 };
 
 struct gen_result {
@@ -52,17 +52,43 @@ int engine_generate_batch(struct engine *e, int n, const char *const *prompts,
                           const struct gen_params *g, struct gen_result *out);
 
 /* log P(continuation | prompt) summed over the continuation's tokens (teacher forcing). */
-int engine_score(struct engine *e, const char *prompt, const char *continuation,
-                 float *logprob);
+int engine_score(struct engine *e, const char *prompt, const char *continuation, float *logprob);
 
 /* Continuous batching. A slot holds one request: start it with a prompt (prefill happens in
  * the next engine_step), then each engine_step appends one token to every active slot; a slot
  * is finished when engine_slot_done says so, and its result is read with engine_slot_result
- * before engine_slot_release. Returns the slot id or DISR_E_STATE when all slots are busy. */
+ * before engine_slot_release. Returns the slot id or DISR_E_STATE when all slots are busy.
+ * engine_step returns how many slots are still generating after it (>= 0) or an error. A slot's
+ * prompt is prefilled on its own (not packed with other slots' tokens) and decoding uses
+ * batch-invariant kernels, so a request's tokens do not depend on what else is running. */
 int engine_slot_start(struct engine *e, const char *prompt, const struct gen_params *g);
 int engine_step(struct engine *e);
 bool engine_slot_done(const struct engine *e, int slot);
 int engine_slot_result(const struct engine *e, int slot, struct gen_result *out);
 void engine_slot_release(struct engine *e, int slot);
+
+/* ---- token level (tests, scoring tools, custom batching) ----
+ * A batch of tokens, each with its KV-cache sequence (0..max_seqs-1; the slot with the same id
+ * uses it too, so do not mix with busy slots) and position. Tokens of one sequence must come in
+ * position order, and positions 0..pos-1 of that sequence must already be in the cache (from
+ * this batch or an earlier one). logits[i] != 0 asks for the logits of token i; they are written
+ * in batch order to `logits` ([count][n_vocab]). Any n: split internally into micro-batches. */
+struct engine_batch {
+    int n;
+    const int32_t *token;
+    const int32_t *pos;
+    const int32_t *seq;
+    const int8_t *logits;
+};
+int engine_decode(struct engine *e, const struct engine_batch *b, float *logits);
+
+/* Memory the engine holds, in bytes: the model's weights (as stored), the KV cache
+ * (2 * n_layer * max_seqs * n_ctx * kv_dim * 4) and the activation buffers. */
+struct engine_memory {
+    size_t weights, kv_cache, activations;
+};
+void engine_memory_get(const struct engine *e, struct engine_memory *out);
+int engine_n_ctx(const struct engine *e);
+int engine_max_seqs(const struct engine *e);
 
 #endif

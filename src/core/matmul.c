@@ -1,0 +1,486 @@
+#include "core/matmul.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "core/pool.h"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define MATMUL_X86 1
+#include <cpuid.h>
+#include <immintrin.h>
+#define TARGET_AVX2 __attribute__((target("avx2,fma,f16c")))
+#define MM_ROUND    (_MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+#else
+#define MATMUL_X86 0
+#endif
+
+/* ggml block layouts (notes §2.3): a 32-value block is an fp16 scale and 32 int8 values (Q8_0)
+ * or 16 bytes of nibbles, element j low and element j+16 high, stored with an offset of 8. */
+#define QK 32
+struct block_q8_0 {
+    uint16_t d;
+    int8_t qs[QK];
+};
+struct block_q4_0 {
+    uint16_t d;
+    uint8_t qs[QK / 2];
+};
+/* The activation side: like Q8_0 but with a float scale (x is quantized on the fly, never
+ * stored, so there is no reason to lose precision on the scale). */
+struct block_q8x {
+    float d;
+    int8_t qs[QK];
+};
+_Static_assert(sizeof(struct block_q8_0) == 34, "Q8_0 block is 34 bytes");
+_Static_assert(sizeof(struct block_q4_0) == 18, "Q4_0 block is 18 bytes");
+
+/* Below this many input rows an F32 product runs on our kernels, above it on sgemm, whose
+ * packing only pays for itself on a real matrix. */
+#define SGEMM_MIN_N      16
+#define MATMUL_MAX_TASKS 8
+
+static float fp16_to_f32(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
+    uint32_t exp = (h >> 10) & 0x1fu, mant = h & 0x3ffu, f;
+    if (exp == 0) {
+        if (mant == 0) {
+            f = sign;
+        } else { /* subnormal: normalize */
+            exp = 127 - 15 + 1;
+            while (!(mant & 0x400u)) {
+                mant <<= 1;
+                exp--;
+            }
+            f = sign | (exp << 23) | ((mant & 0x3ffu) << 13);
+        }
+    } else if (exp == 31) {
+        f = sign | 0x7f800000u | (mant << 13);
+    } else {
+        f = sign | ((exp + 112) << 23) | (mant << 13);
+    }
+    float out;
+    memcpy(&out, &f, sizeof out);
+    return out;
+}
+
+/* ---- scalar kernels: the portable definition of every product ---- */
+
+static float dot_f32_scalar(const float *a, const float *b, int n) {
+    float s[4] = {0, 0, 0, 0};
+    int i = 0;
+    for (; i + 4 <= n; i += 4)
+        for (int j = 0; j < 4; j++)
+            s[j] += a[i + j] * b[i + j];
+    for (; i < n; i++)
+        s[0] += a[i] * b[i];
+    return (s[0] + s[1]) + (s[2] + s[3]);
+}
+
+static float dot_f16_scalar(const uint16_t *a, const float *b, int n) {
+    float s = 0;
+    for (int i = 0; i < n; i++)
+        s += fp16_to_f32(a[i]) * b[i];
+    return s;
+}
+
+static void quantize_q8x_scalar(const float *x, struct block_q8x *y, int n) {
+    for (int b = 0; b < n / QK; b++) {
+        const float *v = x + b * QK;
+        float amax = 0;
+        for (int j = 0; j < QK; j++)
+            amax = fmaxf(amax, fabsf(v[j]));
+        float d = amax / 127.0f, id = amax > 0 ? 127.0f / amax : 0.0f;
+        y[b].d = d;
+        for (int j = 0; j < QK; j++)
+            y[b].qs[j] = (int8_t)nearbyintf(v[j] * id);
+    }
+}
+
+static float dot_q8_scalar(const void *wv, const struct block_q8x *x, int nb) {
+    const struct block_q8_0 *w = wv;
+    float s = 0;
+    for (int b = 0; b < nb; b++) {
+        int32_t acc = 0;
+        for (int j = 0; j < QK; j++)
+            acc += (int32_t)w[b].qs[j] * x[b].qs[j];
+        s += fp16_to_f32(w[b].d) * x[b].d * (float)acc;
+    }
+    return s;
+}
+
+static float dot_q4_scalar(const void *wv, const struct block_q8x *x, int nb) {
+    const struct block_q4_0 *w = wv;
+    float s = 0;
+    for (int b = 0; b < nb; b++) {
+        int32_t acc = 0;
+        for (int j = 0; j < QK / 2; j++) {
+            acc += ((w[b].qs[j] & 0x0f) - 8) * x[b].qs[j];
+            acc += ((w[b].qs[j] >> 4) - 8) * x[b].qs[j + QK / 2];
+        }
+        s += fp16_to_f32(w[b].d) * x[b].d * (float)acc;
+    }
+    return s;
+}
+
+/* ---- AVX2 / FMA / F16C kernels ---- */
+#if MATMUL_X86
+TARGET_AVX2 static inline float hsum_ps(__m256 v) {
+    __m128 lo = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    __m128 sh = _mm_movehdup_ps(lo);
+    lo = _mm_add_ps(lo, sh);
+    sh = _mm_movehl_ps(sh, lo);
+    return _mm_cvtss_f32(_mm_add_ss(lo, sh));
+}
+
+TARGET_AVX2 static float dot_f32_avx2(const float *a, const float *b, int n) {
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    int i = 0;
+    for (; i + 32 <= n; i += 32) {
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
+        s2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16), s2);
+        s3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24), s3);
+    }
+    for (; i + 8 <= n; i += 8)
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+    float s = hsum_ps(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+    for (; i < n; i++)
+        s += a[i] * b[i];
+    return s;
+}
+
+TARGET_AVX2 static float dot_f16_avx2(const uint16_t *a, const float *b, int n) {
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0;
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256 a0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(a + i)));
+        __m256 a1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(a + i + 8)));
+        s0 = _mm256_fmadd_ps(a0, _mm256_loadu_ps(b + i), s0);
+        s1 = _mm256_fmadd_ps(a1, _mm256_loadu_ps(b + i + 8), s1);
+    }
+    for (; i + 8 <= n; i += 8) {
+        __m256 a0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(a + i)));
+        s0 = _mm256_fmadd_ps(a0, _mm256_loadu_ps(b + i), s0);
+    }
+    float s = hsum_ps(_mm256_add_ps(s0, s1));
+    for (; i < n; i++)
+        s += _cvtsh_ss(a[i]) * b[i];
+    return s;
+}
+
+TARGET_AVX2 static void quantize_q8x_avx2(const float *x, struct block_q8x *y, int n) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    const __m256i perm = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    for (int b = 0; b < n / QK; b++) {
+        const float *v = x + b * QK;
+        __m256 v0 = _mm256_loadu_ps(v), v1 = _mm256_loadu_ps(v + 8);
+        __m256 v2 = _mm256_loadu_ps(v + 16), v3 = _mm256_loadu_ps(v + 24);
+        __m256 m =
+            _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign, v0), _mm256_andnot_ps(sign, v1)),
+                          _mm256_max_ps(_mm256_andnot_ps(sign, v2), _mm256_andnot_ps(sign, v3)));
+        __m128 m4 = _mm_max_ps(_mm256_extractf128_ps(m, 1), _mm256_castps256_ps128(m));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+        float amax = _mm_cvtss_f32(m4);
+        y[b].d = amax / 127.0f;
+        const __m256 id = _mm256_set1_ps(amax > 0 ? 127.0f / amax : 0.0f);
+        __m256i i0 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v0, id), MM_ROUND));
+        __m256i i1 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v1, id), MM_ROUND));
+        __m256i i2 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v2, id), MM_ROUND));
+        __m256i i3 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v3, id), MM_ROUND));
+        /* packs work within 128-bit lanes; the permute restores element order. */
+        i0 = _mm256_packs_epi32(i0, i1);
+        i2 = _mm256_packs_epi32(i2, i3);
+        i0 = _mm256_packs_epi16(i0, i2);
+        i0 = _mm256_permutevar8x32_epi32(i0, perm);
+        _mm256_storeu_si256((__m256i *)y[b].qs, i0);
+    }
+}
+
+/* Signed int8 · int8 over 32 lanes, as 8 int32 partial sums (maddubs needs an unsigned side, so
+ * move w's sign onto x; |w| <= 128 and |x| <= 127 cannot saturate the int16 pair sums). */
+TARGET_AVX2 static inline __m256 mul_sum_i8(__m256i w, __m256i x) {
+    __m256i ax = _mm256_sign_epi8(w, w);
+    __m256i sy = _mm256_sign_epi8(x, w);
+    __m256i dot16 = _mm256_maddubs_epi16(ax, sy);
+    return _mm256_cvtepi32_ps(_mm256_madd_epi16(dot16, _mm256_set1_epi16(1)));
+}
+
+TARGET_AVX2 static float dot_q8_avx2(const void *wv, const struct block_q8x *x, int nb) {
+    const struct block_q8_0 *w = wv;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
+    int b = 0;
+    for (; b + 2 <= nb; b += 2) {
+        __m256i w0 = _mm256_loadu_si256((const __m256i *)w[b].qs);
+        __m256i w1 = _mm256_loadu_si256((const __m256i *)w[b + 1].qs);
+        __m256 d0 = _mm256_set1_ps(_cvtsh_ss(w[b].d) * x[b].d);
+        __m256 d1 = _mm256_set1_ps(_cvtsh_ss(w[b + 1].d) * x[b + 1].d);
+        acc0 =
+            _mm256_fmadd_ps(d0, mul_sum_i8(w0, _mm256_loadu_si256((const __m256i *)x[b].qs)), acc0);
+        acc1 = _mm256_fmadd_ps(d1, mul_sum_i8(w1, _mm256_loadu_si256((const __m256i *)x[b + 1].qs)),
+                               acc1);
+    }
+    for (; b < nb; b++) {
+        __m256i w0 = _mm256_loadu_si256((const __m256i *)w[b].qs);
+        __m256 d0 = _mm256_set1_ps(_cvtsh_ss(w[b].d) * x[b].d);
+        acc0 =
+            _mm256_fmadd_ps(d0, mul_sum_i8(w0, _mm256_loadu_si256((const __m256i *)x[b].qs)), acc0);
+    }
+    return hsum_ps(_mm256_add_ps(acc0, acc1));
+}
+
+TARGET_AVX2 static float dot_q4_avx2(const void *wv, const struct block_q8x *x, int nb) {
+    const struct block_q4_0 *w = wv;
+    const __m128i lowmask = _mm_set1_epi8(0x0f);
+    const __m256i eight = _mm256_set1_epi8(8);
+    __m256 acc = _mm256_setzero_ps();
+    for (int b = 0; b < nb; b++) {
+        __m128i bytes = _mm_loadu_si128((const __m128i *)w[b].qs);
+        __m128i lo = _mm_and_si128(bytes, lowmask);
+        __m128i hi = _mm_and_si128(_mm_srli_epi16(bytes, 4), lowmask);
+        __m256i q = _mm256_sub_epi8(_mm256_set_m128i(hi, lo), eight);
+        __m256 d = _mm256_set1_ps(_cvtsh_ss(w[b].d) * x[b].d);
+        acc = _mm256_fmadd_ps(d, mul_sum_i8(q, _mm256_loadu_si256((const __m256i *)x[b].qs)), acc);
+    }
+    return hsum_ps(acc);
+}
+#endif
+
+struct kernels {
+    const char *name;
+    float (*dot_f32)(const float *a, const float *b, int n);
+    float (*dot_f16)(const uint16_t *a, const float *b, int n);
+    void (*quantize_x)(const float *x, struct block_q8x *y, int n);
+    float (*dot_q8)(const void *w, const struct block_q8x *x, int nb);
+    float (*dot_q4)(const void *w, const struct block_q8x *x, int nb);
+};
+
+static const struct kernels k_scalar = {
+    "scalar", dot_f32_scalar, dot_f16_scalar, quantize_q8x_scalar, dot_q8_scalar, dot_q4_scalar};
+#if MATMUL_X86
+static const struct kernels k_avx2 = {"avx2",      dot_f32_avx2, dot_f16_avx2, quantize_q8x_avx2,
+                                      dot_q8_avx2, dot_q4_avx2};
+#endif
+
+static int force_scalar;
+
+static const struct kernels *kernels_get(void) {
+#if MATMUL_X86
+    static int has_f16c = -1;
+    if (has_f16c < 0) { /* clang's __builtin_cpu_supports does not know "f16c" */
+        unsigned a, b, c, d;
+        has_f16c = __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
+    }
+    if (!force_scalar && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+        has_f16c)
+        return &k_avx2;
+#endif
+    return &k_scalar;
+}
+
+int matmul_force_scalar(int on) {
+    int old = force_scalar;
+    force_scalar = on;
+    return old;
+}
+
+const char *matmul_kernel_name(void) {
+    return kernels_get()->name;
+}
+
+size_t matmul_row_bytes(enum dtype type, int cols) {
+    if (cols <= 0) return 0;
+    switch (type) {
+    case DTYPE_F32:
+        return (size_t)cols * 4;
+    case DTYPE_F16:
+        return (size_t)cols * 2;
+    case DTYPE_Q8_0:
+        return cols % QK ? 0 : (size_t)(cols / QK) * sizeof(struct block_q8_0);
+    case DTYPE_Q4_0:
+        return cols % QK ? 0 : (size_t)(cols / QK) * sizeof(struct block_q4_0);
+    }
+    return 0;
+}
+
+size_t matmul_scratch_size(int n, int cols) {
+    if (n <= 0 || cols <= 0) return 0;
+    return (size_t)n * (size_t)((cols + QK - 1) / QK) * sizeof(struct block_q8x);
+}
+
+static int is_quantized(enum dtype t) {
+    return t == DTYPE_Q8_0 || t == DTYPE_Q4_0;
+}
+
+int matmul_row_f32(const struct mat *w, int row, float *out) {
+    size_t rb = matmul_row_bytes(w->type, w->cols);
+    if (!rb)
+        return disr_fail(DISR_E_UNSUPPORTED, "matmul: type %d with %d columns", w->type, w->cols);
+    if (row < 0 || row >= w->rows)
+        return disr_fail(DISR_E_RANGE, "matmul: row %d of %d", row, w->rows);
+    const char *p = (const char *)w->data + (size_t)row * rb;
+    switch (w->type) {
+    case DTYPE_F32:
+        memcpy(out, p, rb);
+        break;
+    case DTYPE_F16:
+        for (int i = 0; i < w->cols; i++) {
+            uint16_t h;
+            memcpy(&h, p + 2 * (size_t)i, 2);
+            out[i] = fp16_to_f32(h);
+        }
+        break;
+    case DTYPE_Q8_0:
+        for (int b = 0; b < w->cols / QK; b++) {
+            const struct block_q8_0 *blk = (const struct block_q8_0 *)p + b;
+            float d = fp16_to_f32(blk->d);
+            for (int j = 0; j < QK; j++)
+                out[b * QK + j] = d * blk->qs[j];
+        }
+        break;
+    case DTYPE_Q4_0:
+        for (int b = 0; b < w->cols / QK; b++) {
+            const struct block_q4_0 *blk = (const struct block_q4_0 *)p + b;
+            float d = fp16_to_f32(blk->d);
+            for (int j = 0; j < QK / 2; j++) {
+                out[b * QK + j] = d * (float)((blk->qs[j] & 0x0f) - 8);
+                out[b * QK + j + QK / 2] = d * (float)((blk->qs[j] >> 4) - 8);
+            }
+        }
+        break;
+    }
+    return DISR_OK;
+}
+
+/* One pool job: the concatenated rows of every task, cut into chunks of rows. */
+struct mm_job {
+    const struct kernels *k;
+    const float *x;
+    const struct block_q8x *xq;
+    int n, cols;
+    const struct matmul_task *tasks;
+    int task_of[MATMUL_MAX_TASKS]; /* index into tasks */
+    int n_jobs;
+    int chunk_start[MATMUL_MAX_TASKS + 1];
+    int rows_per_chunk[MATMUL_MAX_TASKS];
+};
+
+static void mm_chunk(void *vctx, int chunk, int thread) {
+    (void)thread;
+    const struct mm_job *j = vctx;
+    int t = 0;
+    while (chunk >= j->chunk_start[t + 1])
+        t++;
+    const struct matmul_task *task = &j->tasks[j->task_of[t]];
+    const struct mat *w = task->w;
+    int r0 = (chunk - j->chunk_start[t]) * j->rows_per_chunk[t];
+    int r1 = r0 + j->rows_per_chunk[t];
+    if (r1 > w->rows) r1 = w->rows;
+    const int n = j->n, cols = j->cols, nb = cols / QK;
+    const size_t rb = matmul_row_bytes(w->type, cols);
+    const char *base = w->data;
+    float *out = task->out;
+    for (int r = r0; r < r1; r++) {
+        const void *row = base + (size_t)r * rb;
+        float bias = task->bias ? task->bias[r] : 0.0f;
+        for (int i = 0; i < n; i++) {
+            float s;
+            switch (w->type) {
+            case DTYPE_F32:
+                s = j->k->dot_f32(row, j->x + (size_t)i * cols, cols);
+                break;
+            case DTYPE_F16:
+                s = j->k->dot_f16(row, j->x + (size_t)i * cols, cols);
+                break;
+            case DTYPE_Q8_0:
+                s = j->k->dot_q8(row, j->xq + (size_t)i * nb, nb);
+                break;
+            default:
+                s = j->k->dot_q4(row, j->xq + (size_t)i * nb, nb);
+                break;
+            }
+            out[(size_t)i * w->rows + r] = s + bias;
+        }
+    }
+}
+
+struct quant_job {
+    const struct kernels *k;
+    const float *x;
+    struct block_q8x *xq;
+    int cols;
+};
+
+static void quant_chunk(void *vctx, int chunk, int thread) {
+    (void)thread;
+    const struct quant_job *q = vctx;
+    q->k->quantize_x(q->x + (size_t)chunk * q->cols, q->xq + (size_t)chunk * (q->cols / QK),
+                     q->cols);
+}
+
+int matmul_tasks(struct pool *pool, const float *x, int n, int cols,
+                 const struct matmul_task *tasks, int n_tasks, void *scratch, size_t scratch_size,
+                 unsigned flags) {
+    if (n <= 0 || cols <= 0 || n_tasks <= 0 || n_tasks > MATMUL_MAX_TASKS)
+        return disr_fail(DISR_E_ARG, "matmul: bad shape (n %d, cols %d, %d tasks)", n, cols,
+                         n_tasks);
+    int need_q = 0;
+    for (int t = 0; t < n_tasks; t++) {
+        const struct mat *w = tasks[t].w;
+        if (w->cols != cols)
+            return disr_fail(DISR_E_RANGE, "matmul: weight has %d columns, input %d", w->cols,
+                             cols);
+        if (w->rows <= 0 || !w->data || !tasks[t].out)
+            return disr_fail(DISR_E_ARG, "matmul: empty weight or output");
+        if (!matmul_row_bytes(w->type, cols))
+            return disr_fail(DISR_E_UNSUPPORTED,
+                             "matmul: weight type %d with %d columns (quantized rows need a "
+                             "multiple of %d)",
+                             w->type, cols, QK);
+        need_q |= is_quantized(w->type);
+    }
+    const struct kernels *k = kernels_get();
+    struct mm_job job = {.k = k, .x = x, .n = n, .cols = cols, .tasks = tasks};
+    if (need_q) {
+        if (scratch_size < matmul_scratch_size(n, cols) || !scratch)
+            return disr_fail(DISR_E_ARG, "matmul: scratch of %zu bytes, need %zu", scratch_size,
+                             matmul_scratch_size(n, cols));
+        struct quant_job qj = {k, x, scratch, cols};
+        pool_run(pool, n, quant_chunk, &qj);
+        job.xq = scratch;
+    }
+    const int n_threads = pool_size(pool);
+    job.chunk_start[0] = 0;
+    for (int t = 0; t < n_tasks; t++) {
+        const struct mat *w = tasks[t].w;
+        if (w->type == DTYPE_F32 && n >= SGEMM_MIN_N && !(flags & MATMUL_NO_BLAS)) {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, w->rows, cols, 1.0f, x, cols,
+                        w->data, cols, 0.0f, tasks[t].out, w->rows);
+            if (tasks[t].bias)
+                for (int i = 0; i < n; i++)
+                    for (int r = 0; r < w->rows; r++)
+                        tasks[t].out[(size_t)i * w->rows + r] += tasks[t].bias[r];
+            continue;
+        }
+        /* Enough chunks that a slow core can hand work to a fast one, each still big enough
+         * (~16K multiply-adds) that claiming it costs nothing in comparison. */
+        int rpc = w->rows / (n_threads * 16);
+        int min_rows = 16384 / (n * cols) + 1;
+        if (rpc < min_rows) rpc = min_rows;
+        int j = job.n_jobs++;
+        job.task_of[j] = t;
+        job.rows_per_chunk[j] = rpc;
+        job.chunk_start[j + 1] = job.chunk_start[j] + (w->rows + rpc - 1) / rpc;
+    }
+    if (job.n_jobs) pool_run(pool, job.chunk_start[job.n_jobs], mm_chunk, &job);
+    return DISR_OK;
+}
+
+int matmul_apply(struct pool *pool, float *out, const float *x, int n, const struct mat *w,
+                 void *scratch, size_t scratch_size) {
+    struct matmul_task t = {w, out, NULL};
+    return matmul_tasks(pool, x, n, w->cols, &t, 1, scratch, scratch_size, 0);
+}

@@ -1,0 +1,61 @@
+/* matmul.h: out[n][rows] = x[n][cols] · Wᵀ (+ bias) for a row-major weight matrix W of any type
+ * the engine runs (F32, F16, Q8_0, Q4_0; `struct mat` from model/model.h), on the thread pool.
+ *
+ * Kernels: n = 1 is decode, a memory-bound GEMV: rows are split in chunks claimed dynamically by
+ * the pool; F32/F16 rows are dotted in float with FMA, and for Q8_0/Q4_0 weights x is first
+ * quantized to 8-bit blocks of 32 (as ggml does) so the dot product runs on int8 SIMD. n > 1 is
+ * prefill or several sequences decoded together: each weight row is loaded once and dotted with
+ * all n inputs; large F32 products go to OpenBLAS sgemm. SIMD paths (AVX2/FMA/F16C) are chosen at
+ * run time, with portable scalar versions (used by the sanitizer build, and compared in tests).
+ *
+ * The caller owns a scratch buffer (matmul_scratch_size) so nothing is allocated per call. */
+#ifndef CORE_MATMUL_H
+#define CORE_MATMUL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model/model.h"
+
+struct pool;
+
+/* Bytes a product with these inputs can need (quantized x: n rows of cols / 32 blocks). */
+size_t matmul_scratch_size(int n, int cols);
+
+/* One weight matrix applied to the shared input: out[i * w->rows + r] for i < n, r < w->rows;
+ * bias (may be NULL) has w->rows floats. */
+struct matmul_task {
+    const struct mat *w;
+    float *out;
+    const float *bias;
+};
+
+/* Flags. MATMUL_NO_BLAS keeps large F32 products on our kernels, whose result for one input row
+ * does not depend on n (batch invariance: a sequence decodes to the same bits alone or batched). */
+enum { MATMUL_NO_BLAS = 1 };
+
+/* Runs several products that share x (e.g. Q, K, V) as one pool job, so x is quantized once
+ * and the threads are woken once. All w->cols must equal cols. Errors: unsupported type, shape
+ * mismatch (cols not a multiple of 32 for a quantized type), scratch too small. */
+int matmul_tasks(struct pool *pool, const float *x, int n, int cols,
+                 const struct matmul_task *tasks, int n_tasks, void *scratch, size_t scratch_size,
+                 unsigned flags);
+
+/* The one-matrix case: out[n][w->rows] = x[n][w->cols] · Wᵀ. */
+int matmul_apply(struct pool *pool, float *out, const float *x, int n, const struct mat *w,
+                 void *scratch, size_t scratch_size);
+
+/* Row `row` of w as floats (an embedding lookup on a possibly quantized table). */
+int matmul_row_f32(const struct mat *w, int row, float *out);
+
+/* Bytes of one row of `cols` values of `type` (0 if cols is invalid for the type). */
+size_t matmul_row_bytes(enum dtype type, int cols);
+
+/* Forces the portable scalar kernels (tests compare them with the SIMD ones). Returns the
+ * previous setting. Not thread-safe: call between products. */
+int matmul_force_scalar(int on);
+
+/* "avx2" or "scalar": which kernels run. */
+const char *matmul_kernel_name(void);
+
+#endif

@@ -1,0 +1,372 @@
+/* Unit tests for core/pool and core/matmul: every chunk of a pool job runs exactly once (under
+ * many rapid jobs, as in decode); every weight type and odd shape matches a naive
+ * double-precision product of the dequantized weights, within the error that quantizing x to
+ * 8 bits can cause (computed per case, not a fixed slack); SIMD and scalar kernels agree; bad
+ * shapes are refused with a message. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <math.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "core/matmul.h"
+#include "core/pool.h"
+#include "core/rng.h"
+
+/* ---- test-only quantizers, following ggml's reference code (notes §2.3) ---- */
+static uint16_t f32_to_f16(float f) {
+    uint32_t x;
+    memcpy(&x, &f, 4);
+    uint32_t sign = (x >> 16) & 0x8000u;
+    int32_t exp = (int32_t)((x >> 23) & 0xff) - 127 + 15;
+    uint32_t mant = x & 0x7fffffu;
+    if (exp <= 0) { /* subnormal or zero */
+        if (exp < -10) return (uint16_t)sign;
+        mant |= 0x800000u;
+        uint32_t shift = (uint32_t)(14 - exp);
+        uint32_t h = mant >> shift;
+        uint32_t rem = mant & ((1u << shift) - 1), half = 1u << (shift - 1);
+        if (rem > half || (rem == half && (h & 1))) h++;
+        return (uint16_t)(sign | h);
+    }
+    if (exp >= 31) return (uint16_t)(sign | 0x7c00u);
+    uint32_t h = sign | ((uint32_t)exp << 10) | (mant >> 13);
+    uint32_t rem = mant & 0x1fffu;
+    if (rem > 0x1000u || (rem == 0x1000u && (h & 1))) h++;
+    return (uint16_t)h;
+}
+
+static void quantize_q8_0(const float *x, uint8_t *out, int n) {
+    for (int b = 0; b < n / 32; b++) {
+        const float *v = x + b * 32;
+        float amax = 0;
+        for (int j = 0; j < 32; j++)
+            amax = fmaxf(amax, fabsf(v[j]));
+        float d = amax / 127.0f, id = d ? 1.0f / d : 0.0f;
+        uint16_t dh = f32_to_f16(d);
+        uint8_t *blk = out + b * 34;
+        memcpy(blk, &dh, 2);
+        for (int j = 0; j < 32; j++)
+            blk[2 + j] = (uint8_t)(int8_t)roundf(v[j] * id);
+    }
+}
+
+static void quantize_q4_0(const float *x, uint8_t *out, int n) {
+    for (int b = 0; b < n / 32; b++) {
+        const float *v = x + b * 32;
+        float amax = 0, max = 0;
+        for (int j = 0; j < 32; j++)
+            if (fabsf(v[j]) > amax) {
+                amax = fabsf(v[j]);
+                max = v[j];
+            }
+        float d = max / -8.0f, id = d ? 1.0f / d : 0.0f;
+        uint16_t dh = f32_to_f16(d);
+        uint8_t *blk = out + b * 18;
+        memcpy(blk, &dh, 2);
+        for (int j = 0; j < 16; j++) {
+            int a = (int)(v[j] * id + 8.5f), c = (int)(v[j + 16] * id + 8.5f);
+            a = a > 15 ? 15 : a;
+            c = c > 15 ? 15 : c;
+            blk[2 + j] = (uint8_t)(a | (c << 4));
+        }
+    }
+}
+
+/* A random matrix of `type`, as raw data; *deq receives its dequantized values. */
+static void *make_mat(struct mat *m, enum dtype type, int rows, int cols, struct rng *r,
+                      float **deq) {
+    float *f = malloc(sizeof(float) * (size_t)rows * cols);
+    for (int i = 0; i < rows * cols; i++)
+        f[i] = rng_normal(r) * 0.5f;
+    size_t rb = matmul_row_bytes(type, cols);
+    assert_true(rb > 0);
+    uint8_t *data = malloc(rb * (size_t)rows);
+    for (int i = 0; i < rows; i++) {
+        const float *src = f + (size_t)i * cols;
+        uint8_t *dst = data + rb * (size_t)i;
+        switch (type) {
+        case DTYPE_F32:
+            memcpy(dst, src, rb);
+            break;
+        case DTYPE_F16:
+            for (int j = 0; j < cols; j++) {
+                uint16_t h = f32_to_f16(src[j]);
+                memcpy(dst + 2 * j, &h, 2);
+            }
+            break;
+        case DTYPE_Q8_0:
+            quantize_q8_0(src, dst, cols);
+            break;
+        case DTYPE_Q4_0:
+            quantize_q4_0(src, dst, cols);
+            break;
+        }
+    }
+    *m = (struct mat){type, rows, cols, data};
+    for (int i = 0; i < rows; i++)
+        assert_int_equal(matmul_row_f32(m, i, f + (size_t)i * cols), 0);
+    *deq = f;
+    return data;
+}
+
+/* Checks out against a double-precision product; for quantized weights x is quantized to 8 bits
+ * per block of 32, which moves each x_j by at most amax(block)/254, so the bound is exact. */
+static void check_product(const float *out, const float *x, const float *w, const float *bias,
+                          int n, int rows, int cols, int quantized) {
+    for (int i = 0; i < n; i++)
+        for (int r = 0; r < rows; r++) {
+            const float *xr = x + (size_t)i * cols, *wr = w + (size_t)r * cols;
+            double ref = bias ? bias[r] : 0, mag = 0, qerr = 0;
+            for (int j = 0; j < cols; j++) {
+                ref += (double)xr[j] * wr[j];
+                mag += fabs((double)xr[j] * wr[j]);
+            }
+            if (quantized)
+                for (int b = 0; b < cols / 32; b++) {
+                    double amax = 0, wsum = 0;
+                    for (int j = b * 32; j < b * 32 + 32; j++) {
+                        amax = fmax(amax, fabs(xr[j]));
+                        wsum += fabs(wr[j]);
+                    }
+                    qerr += amax / 254.0 * wsum * 1.01;
+                }
+            double tol = 1e-5 * mag + 1e-6 + qerr;
+            double got = out[(size_t)i * rows + r];
+            if (fabs(got - ref) > tol)
+                fail_msg("n=%d rows=%d cols=%d [%d][%d]: got %.7g want %.7g (tol %.3g)", n, rows,
+                         cols, i, r, got, ref, tol);
+        }
+}
+
+struct ctx {
+    atomic_int *hits;
+    atomic_int *threads;
+};
+
+static void count_chunk(void *vctx, int chunk, int thread) {
+    struct ctx *c = vctx;
+    atomic_fetch_add(&c->hits[chunk], 1);
+    atomic_fetch_add(&c->threads[thread], 1);
+}
+
+static void test_pool_runs_every_chunk_once(void **state) {
+    (void)state;
+    for (int nt = 1; nt <= 3; nt++) {
+        struct pool *p;
+        assert_int_equal(pool_init(&p, nt), 0);
+        assert_int_equal(pool_size(p), nt);
+        enum { N = 257 };
+        static atomic_int hits[N];
+        static atomic_int thread_seen[4];
+        for (int rep = 0; rep < 3000; rep++) {
+            int n = 1 + rep % N;
+            for (int i = 0; i < n; i++)
+                atomic_store(&hits[i], 0);
+            struct ctx c = {hits, thread_seen};
+            pool_run(p, n, count_chunk, &c);
+            for (int i = 0; i < n; i++)
+                if (atomic_load(&hits[i]) != 1)
+                    fail_msg("threads %d job %d chunk %d ran %d times", nt, rep, i,
+                             atomic_load(&hits[i]));
+            if (rep == 1500) pool_set_spin_us(p, 0); /* the sleeping path too */
+        }
+        pool_free(p);
+    }
+}
+
+static void test_matmul_all_types_and_shapes(void **state) {
+    (void)state;
+    struct rng r;
+    rng_init(&r, 7);
+    const enum dtype types[] = {DTYPE_F32, DTYPE_F16, DTYPE_Q8_0, DTYPE_Q4_0};
+    const int rows_list[] = {1, 7, 33, 130};
+    const int ns[] = {1, 2, 5, 17};
+    struct pool *pools[2];
+    assert_int_equal(pool_init(&pools[0], 1), 0);
+    assert_int_equal(pool_init(&pools[1], 3), 0);
+    for (int ti = 0; ti < 4; ti++) {
+        int quant = types[ti] == DTYPE_Q8_0 || types[ti] == DTYPE_Q4_0;
+        const int cols_list[] = {quant ? 32 : 1, quant ? 64 : 7, quant ? 96 : 37,
+                                 quant ? 288 : 300};
+        for (int ci = 0; ci < 4; ci++)
+            for (int ri = 0; ri < 4; ri++)
+                for (int ni = 0; ni < 4; ni++)
+                    for (int scalar = 0; scalar < 2; scalar++) {
+                        int cols = cols_list[ci], rows = rows_list[ri], n = ns[ni];
+                        struct mat m;
+                        float *w;
+                        void *data = make_mat(&m, types[ti], rows, cols, &r, &w);
+                        float *x = malloc(sizeof(float) * (size_t)n * cols);
+                        float *bias = malloc(sizeof(float) * (size_t)rows);
+                        float *out = malloc(sizeof(float) * (size_t)n * rows);
+                        for (int i = 0; i < n * cols; i++)
+                            x[i] = rng_normal(&r);
+                        for (int i = 0; i < rows; i++)
+                            bias[i] = rng_normal(&r);
+                        size_t ss = matmul_scratch_size(n, cols);
+                        void *scratch = malloc(ss);
+                        int old = matmul_force_scalar(scalar);
+                        struct matmul_task t = {&m, out, (ri & 1) ? bias : NULL};
+                        assert_int_equal(matmul_tasks(pools[(ci + ni) & 1], x, n, cols, &t, 1,
+                                                      scratch, ss, (unsigned)(ri >> 1)),
+                                         0);
+                        matmul_force_scalar(old);
+                        check_product(out, x, w, t.bias, n, rows, cols, quant);
+                        free(scratch);
+                        free(out);
+                        free(bias);
+                        free(x);
+                        free(w);
+                        free(data);
+                    }
+    }
+    pool_free(pools[0]);
+    pool_free(pools[1]);
+}
+
+/* Several matrices of different types sharing one input in one job (Q, K, V). */
+static void test_matmul_tasks_share_input(void **state) {
+    (void)state;
+    struct rng r;
+    rng_init(&r, 11);
+    struct pool *p;
+    assert_int_equal(pool_init(&p, 2), 0);
+    const int cols = 128, n = 3;
+    const enum dtype types[3] = {DTYPE_Q8_0, DTYPE_F32, DTYPE_Q4_0};
+    const int rows[3] = {128, 32, 64};
+    struct mat m[3];
+    float *w[3], *out[3];
+    void *data[3];
+    struct matmul_task t[3];
+    float x[3 * 128];
+    for (int i = 0; i < n * cols; i++)
+        x[i] = rng_normal(&r);
+    for (int k = 0; k < 3; k++) {
+        data[k] = make_mat(&m[k], types[k], rows[k], cols, &r, &w[k]);
+        out[k] = calloc((size_t)n * rows[k], sizeof(float));
+        t[k] = (struct matmul_task){&m[k], out[k], NULL};
+    }
+    char scratch[4096];
+    assert_true(matmul_scratch_size(n, cols) <= sizeof scratch);
+    assert_int_equal(matmul_tasks(p, x, n, cols, t, 3, scratch, sizeof scratch, 0), 0);
+    for (int k = 0; k < 3; k++) {
+        check_product(out[k], x, w[k], NULL, n, rows[k], cols, types[k] != DTYPE_F32);
+        free(out[k]);
+        free(w[k]);
+        free(data[k]);
+    }
+    pool_free(p);
+}
+
+/* With MATMUL_NO_BLAS, row i of a batched product is bit-identical to the product of row i
+ * alone, for every type: the property batched decoding relies on. */
+static void test_matmul_batch_invariant(void **state) {
+    (void)state;
+    struct rng r;
+    rng_init(&r, 5);
+    struct pool *p;
+    assert_int_equal(pool_init(&p, 2), 0);
+    const enum dtype types[] = {DTYPE_F32, DTYPE_F16, DTYPE_Q8_0, DTYPE_Q4_0};
+    enum { N = 20, COLS = 160, ROWS = 70 };
+    static float x[N * COLS], big[N * ROWS], one[ROWS];
+    static char scratch[N * COLS * 2];
+    for (int i = 0; i < N * COLS; i++)
+        x[i] = rng_normal(&r);
+    for (int ti = 0; ti < 4; ti++) {
+        struct mat m;
+        float *w;
+        void *data = make_mat(&m, types[ti], ROWS, COLS, &r, &w);
+        struct matmul_task t = {&m, big, NULL};
+        assert_int_equal(
+            matmul_tasks(p, x, N, COLS, &t, 1, scratch, sizeof scratch, MATMUL_NO_BLAS), 0);
+        for (int i = 0; i < N; i++) {
+            t.out = one;
+            assert_int_equal(matmul_tasks(p, x + i * COLS, 1, COLS, &t, 1, scratch, sizeof scratch,
+                                          MATMUL_NO_BLAS),
+                             0);
+            assert_memory_equal(one, big + i * ROWS, sizeof one);
+        }
+        free(w);
+        free(data);
+    }
+    pool_free(p);
+}
+
+/* The block layouts themselves, from hand-made blocks (independent of the test quantizers). */
+static void test_block_layout_matches_ggml(void **state) {
+    (void)state;
+    uint8_t q8[34], q4[18];
+    uint16_t half = 0x3800, one = 0x3c00; /* 0.5 and 1.0 in IEEE half */
+    memcpy(q8, &half, 2);
+    for (int j = 0; j < 32; j++)
+        q8[2 + j] = (uint8_t)(int8_t)(j - 16);
+    memcpy(q4, &one, 2);
+    for (int j = 0; j < 16; j++)
+        q4[2 + j] = (uint8_t)(j | ((15 - j) << 4));
+    struct mat m8 = {DTYPE_Q8_0, 1, 32, q8}, m4 = {DTYPE_Q4_0, 1, 32, q4};
+    float a[32], b[32];
+    assert_int_equal(matmul_row_f32(&m8, 0, a), 0);
+    assert_int_equal(matmul_row_f32(&m4, 0, b), 0);
+    for (int j = 0; j < 32; j++)
+        assert_float_equal(a[j], 0.5f * (j - 16), 0);
+    for (int j = 0; j < 16; j++) {
+        assert_float_equal(b[j], j - 8, 0);           /* low nibble: element j */
+        assert_float_equal(b[j + 16], 15 - j - 8, 0); /* high nibble: element j + 16 */
+    }
+    /* and the dot kernels read the same layout */
+    float x[32], out;
+    char scratch[64];
+    for (int j = 0; j < 32; j++)
+        x[j] = (j % 3 == 0) ? 1.0f : (j % 3 == 1 ? -1.0f : 0.0f); /* exact in 8 bits */
+    for (int scalar = 0; scalar < 2; scalar++) {
+        int old = matmul_force_scalar(scalar);
+        double ref = 0;
+        for (int j = 0; j < 32; j++)
+            ref += (double)b[j] * x[j];
+        assert_int_equal(matmul_apply(NULL, &out, x, 1, &m4, scratch, sizeof scratch), 0);
+        assert_float_equal(out, ref, 1e-4);
+        ref = 0;
+        for (int j = 0; j < 32; j++)
+            ref += (double)a[j] * x[j];
+        assert_int_equal(matmul_apply(NULL, &out, x, 1, &m8, scratch, sizeof scratch), 0);
+        assert_float_equal(out, ref, 1e-4);
+        matmul_force_scalar(old);
+    }
+}
+
+static void test_matmul_refuses_bad_shapes(void **state) {
+    (void)state;
+    float w[66 * 2] = {0}, x[66] = {0}, out[2];
+    char scratch[256];
+    struct mat m = {DTYPE_F32, 2, 66, w};
+    assert_int_equal(matmul_apply(NULL, out, x, 1, &m, NULL, 0), 0); /* F32 needs no scratch */
+    struct mat q = {DTYPE_Q8_0, 2, 33, w};
+    assert_int_equal(matmul_apply(NULL, out, x, 1, &q, scratch, sizeof scratch),
+                     DISR_E_UNSUPPORTED);
+    assert_non_null(strstr(disr_last_error(), "multiple of 32"));
+    struct mat q2 = {DTYPE_Q8_0, 2, 64, w};
+    assert_int_equal(matmul_apply(NULL, out, x, 1, &q2, scratch, 8), DISR_E_ARG);
+    struct matmul_task t = {&m, out, NULL};
+    assert_int_equal(matmul_tasks(NULL, x, 1, 65, &t, 1, NULL, 0, 0), DISR_E_RANGE);
+    struct mat bad = {(enum dtype)3, 2, 64, w};
+    assert_int_equal(matmul_apply(NULL, out, x, 1, &bad, scratch, sizeof scratch),
+                     DISR_E_UNSUPPORTED);
+    assert_int_equal(matmul_row_f32(&m, 2, out), DISR_E_RANGE);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_pool_runs_every_chunk_once),
+        cmocka_unit_test(test_matmul_all_types_and_shapes),
+        cmocka_unit_test(test_matmul_tasks_share_input),
+        cmocka_unit_test(test_matmul_batch_invariant),
+        cmocka_unit_test(test_block_layout_matches_ggml),
+        cmocka_unit_test(test_matmul_refuses_bad_shapes),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
