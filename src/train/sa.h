@@ -24,8 +24,8 @@
 
 struct sa_samples {
     int n_queries, n_samples;
-    int *n_correct;     /* [n_queries] */
-    char **own_answer;  /* [n_queries]: first correct sample's text (owned), or NULL */
+    int *n_correct;    /* [n_queries] */
+    char **own_answer; /* [n_queries]: first correct sample's text (owned), or NULL */
     double seconds;
 };
 
@@ -53,12 +53,12 @@ int sa_samples_load(struct sa_samples *s, int n_queries, int n_samples, uint64_t
 /* ---- Stage 1: SFT ----------------------------------------------------------------------- */
 
 struct sa_sft_config {
-    int n_samples;    /* N answers per query (8) */
-    int min_side;     /* oversample the minority side of a scenario up to this many (0: off) */
-    bool last;        /* the chain's last agent: answer-only targets, never reject */
-    int steps;        /* optimizer steps */
-    int batch;        /* rows per micro-batch */
-    int seq;          /* tokens per row (0: fit the longest example, capped by n_ctx) */
+    int n_samples; /* N answers per query (8) */
+    int min_side;  /* oversample the minority side of a scenario up to this many (0: off) */
+    bool last;     /* the chain's last agent: answer-only targets, never reject */
+    int steps;     /* optimizer steps */
+    int batch;     /* rows per micro-batch */
+    int seq;       /* tokens per row (0: fit the longest example, capped by n_ctx) */
     float lr;
     int warmup;
     uint64_t seed;
@@ -66,6 +66,7 @@ struct sa_sft_config {
     const char *checkpoint; /* trainer checkpoint path (NULL: none) */
     int checkpoint_every;   /* steps between checkpoints */
     bool resume;            /* resume from `checkpoint` if it exists */
+    int stop_after;         /* stop (checkpointed) once this many steps are done; 0: off */
 };
 void sa_sft_config_default(struct sa_sft_config *c);
 
@@ -84,28 +85,29 @@ int sa_sft_train(struct model *m, const struct qa_set *data, const struct sa_sam
 /* ---- Stage 2: RL (GRPO) ----------------------------------------------------------------- */
 
 struct sa_rl_config {
-    int steps;      /* optimizer steps */
-    int prompts;    /* prompts (query x scenario) per step */
-    int group;      /* rollouts per prompt (8) */
-    float beta;     /* KL penalty to the reference (SFT) model */
+    int steps;   /* optimizer steps */
+    int prompts; /* prompts (query x scenario) per step */
+    int group;   /* rollouts per prompt (8) */
+    float beta;  /* KL penalty to the reference (SFT) model */
     float lr;
     int warmup;
-    int batch;      /* rows per micro-batch */
-    int seq;        /* tokens per row (0: fit the longest prompt + max_tokens, capped by n_ctx) */
-    bool last;      /* the last agent: a reject earns 0 (it must always answer) */
+    int batch; /* rows per micro-batch */
+    int seq;   /* tokens per row (0: fit the longest prompt + max_tokens, capped by n_ctx) */
+    bool last; /* the last agent: a reject earns 0 (it must always answer) */
     uint64_t seed;
     struct sa_gen_config gen;
     const char *checkpoint;
     int checkpoint_every;
     bool resume;
+    int stop_after; /* stop (checkpointed) once this many steps are done; 0: off */
 };
 void sa_rl_config_default(struct sa_rl_config *c);
 
 struct sa_rl_summary {
     int steps_done;
-    float mean_reward;       /* over the last steps */
-    float answer_rate[3];    /* rollouts that answered, per scenario, over the last steps */
-    float kl;                /* mean per-token k3 KL over the last steps */
+    float mean_reward;    /* over the last steps */
+    float answer_rate[3]; /* rollouts that answered, per scenario, over the last steps */
+    float kl;             /* mean per-token k3 KL over the last steps */
     double seconds;
 };
 

@@ -16,9 +16,7 @@ int sa_generate(struct engine *e, const struct qa_set *data, const int *item, co
 
 int sa_engine_init(struct model *m, const struct sa_gen_config *g, struct engine **e);
 
-/* Tokens of prompt + response as the engine sees them (so training matches inference):
- * *n_prompt receives the prompt's token count. DISR_E_RANGE if more than cap tokens. */
-int sa_encode(const struct tokenizer *t, const char *prompt, const char *response, int32_t *ids,
-              int cap, int *n, int *n_prompt);
+/* Allocates the per-query arrays of a sampling record (zeroed). */
+int sa_samples_alloc(struct sa_samples *s, int n_queries, int n_samples);
 
 #endif

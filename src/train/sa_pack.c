@@ -1,8 +1,10 @@
 #include "train/sa_pack.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/err.h"
+#include "model/tokenizer.h"
 
 int sa_pack_init(struct sa_pack *p, int T, int cap_rows, int32_t pad) {
     *p = (struct sa_pack){0};
@@ -73,5 +75,15 @@ int sa_pack_add(struct sa_pack *p, const int32_t *tok, int n, int n_prompt, cons
     p->fill = o + n;
     if (row) *row = r;
     if (off) *off = o;
+    return DISR_OK;
+}
+
+int sa_pack_encode(const struct tokenizer *t, const char *prompt, const char *response,
+                   int32_t *ids, int cap, int *n, int *n_prompt) {
+    int np = 0, nr = 0;
+    DISR_TRY(tokenizer_encode(t, prompt, strlen(prompt), ids, cap, &np));
+    DISR_TRY(tokenizer_encode(t, response, strlen(response), ids + np, cap - np, &nr));
+    *n_prompt = np;
+    *n = np + nr;
     return DISR_OK;
 }

@@ -12,6 +12,8 @@
 
 #include <stdint.h>
 
+struct tokenizer;
+
 struct sa_pack {
     int T, cap_rows;
     int rows; /* rows started so far (the last one may be partly filled) */
@@ -35,5 +37,11 @@ int sa_pack_add(struct sa_pack *p, const int32_t *tok, int n, int n_prompt, cons
 
 /* True if a sequence of n tokens can still be added without exceeding cap_rows. */
 int sa_pack_fits(const struct sa_pack *p, int n);
+
+/* Tokens of prompt + response, each encoded on its own so the prompt's tokens are exactly those
+ * the engine sees at inference: *n_prompt receives the prompt's count, *n the total.
+ * DISR_E_RANGE if more than cap tokens. */
+int sa_pack_encode(const struct tokenizer *t, const char *prompt, const char *response,
+                   int32_t *ids, int cap, int *n, int *n_prompt);
 
 #endif

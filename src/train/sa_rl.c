@@ -130,7 +130,7 @@ static int rl_step(struct rl_state *S, int step, double stats[10]) {
                                         (enum scenario)S->scen[i]));
         snprintf(resp, sizeof resp, "%s%s", S->res[i].text, S->res[i].truncated ? "" : "\n");
         int len = 0, np = 0;
-        DISR_TRY(sa_encode(tk, prompt, resp, S->ids, S->ids_cap, &len, &np));
+        DISR_TRY(sa_pack_encode(tk, prompt, resp, S->ids, S->ids_cap, &len, &np));
         if (len == np || len > S->T + 1) { /* nothing generated (EOS at once), or too long */
             ro->n = 0;
             continue;
@@ -240,8 +240,10 @@ int sa_rl_train(struct model *policy, struct model *ref, const struct qa_set *da
         if (win_steps == 10) memset(win, 0, sizeof win), win_steps = 0;
         if ((st = rl_step(&S, step, win)) < 0) break;
         win_steps++;
-        if (c->checkpoint && c->checkpoint_every > 0 && (step + 1) % c->checkpoint_every == 0 &&
-            step + 1 < c->steps)
+        bool stop = c->stop_after > 0 && step + 1 == c->stop_after && step + 1 < c->steps;
+        if (c->checkpoint && ((c->checkpoint_every > 0 && (step + 1) % c->checkpoint_every == 0 &&
+                               step + 1 < c->steps) ||
+                              stop))
             st = trainer_save_checkpoint(S.tp, c->checkpoint, step + 1);
         out->mean_reward = (float)(win[0] / (win[1] + 1e-9));
         for (int s = 0; s < 3; s++)
@@ -252,6 +254,10 @@ int sa_rl_train(struct model *policy, struct model *ref, const struct qa_set *da
                  out->mean_reward, out->answer_rate[0], out->answer_rate[1], out->answer_rate[2],
                  out->kl);
         progress_update(&pr, step + 1, extra);
+        if (stop) {
+            step++;
+            break;
+        }
     }
     if (st >= 0) {
         char extra[128];

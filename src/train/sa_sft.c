@@ -85,7 +85,7 @@ static int build_seqs(const struct tokenizer *tk, const struct qa_set *data,
         if ((st = scenario_format_prompt(prompt, pc, q, (enum scenario)ex[i].scenario)) < 0) break;
         snprintf(resp, rc, "%s\n", ans);
         int n = 0, np = 0;
-        st = sa_encode(tk, prompt, resp, out->tok + used, (int)(cap - used), &n, &np);
+        st = sa_pack_encode(tk, prompt, resp, out->tok + used, (int)(cap - used), &n, &np);
         if (st < 0) break;
         if (n > max_len) { /* longer than a row: cannot be trained whole */
             (*skipped)++;
@@ -241,9 +241,15 @@ int sa_sft_train(struct model *m, const struct qa_set *data, const struct sa_sam
         float gn = 0;
         if ((st = trainer_update(tr, step, &gn)) < 0) break;
         tokens += (long)c->batch * T;
-        if (c->checkpoint && c->checkpoint_every > 0 && (step + 1) % c->checkpoint_every == 0 &&
-            step + 1 < c->steps)
+        bool stop = c->stop_after > 0 && step + 1 == c->stop_after && step + 1 < c->steps;
+        if (c->checkpoint && ((c->checkpoint_every > 0 && (step + 1) % c->checkpoint_every == 0 &&
+                               step + 1 < c->steps) ||
+                              stop))
             st = trainer_save_checkpoint(tr, c->checkpoint, step + 1);
+        if (stop) {
+            step++;
+            break;
+        }
         char extra[96];
         snprintf(extra, sizeof extra, "loss %.4f  lr %.2e  %.1fk tok/s", loss,
                  train_lr_at(&tc, step), tokens / (time_now() - t_train + 1e-9) / 1000);

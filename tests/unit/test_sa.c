@@ -7,11 +7,15 @@
 #include <cmocka.h>
 #include <math.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/err.h"
 #include "route/scenario.h"
+#include "train/sa.h"
 #include "train/sa_grpo.h"
+#include "train/sa_internal.h"
 #include "train/sa_pack.h"
 #include "train/sa_target.h"
 
@@ -271,6 +275,100 @@ static void test_pack_layout(void **state) {
     sa_pack_free(&p);
 }
 
+static void test_samples_cache_roundtrip_and_mismatch(void **state) {
+    (void)state;
+    struct sa_samples s;
+    assert_int_equal(sa_samples_alloc(&s, 3, 8), DISR_OK);
+    s.n_correct[0] = 8, s.own_answer[0] = strdup("yak");
+    s.n_correct[1] = 0;
+    s.n_correct[2] = 3, s.own_answer[2] = strdup("a \"quoted\" \\ answer");
+    char path[] = "/tmp/test_sa_samples_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    assert_int_equal(sa_samples_save(&s, 77, path), DISR_OK);
+    struct sa_samples r;
+    assert_int_equal(sa_samples_load(&r, 3, 8, 77, path), DISR_OK);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(r.n_correct[i], s.n_correct[i]);
+        if (s.own_answer[i])
+            assert_string_equal(r.own_answer[i], s.own_answer[i]);
+        else
+            assert_null(r.own_answer[i]);
+    }
+    sa_samples_free(&r);
+    /* another seed, N or data size: refused, so a stale cache is never used */
+    assert_int_equal(sa_samples_load(&r, 3, 8, 78, path), DISR_E_STATE);
+    assert_int_equal(sa_samples_load(&r, 3, 4, 77, path), DISR_E_STATE);
+    assert_int_equal(sa_samples_load(&r, 4, 8, 77, path), DISR_E_STATE);
+    /* a damaged file: clear error naming the line */
+    FILE *f = fopen(path, "a");
+    fputs("{\"correct\": 9}\n", f);
+    fclose(f);
+    assert_int_equal(sa_samples_load(&r, 3, 8, 77, path), DISR_E_FORMAT);
+    assert_true(strstr(disr_last_error(), ":5:") != NULL);
+    f = fopen(path, "w");
+    fputs("not json\n", f);
+    fclose(f);
+    assert_int_equal(sa_samples_load(&r, 3, 8, 77, path), DISR_E_FORMAT);
+    unlink(path);
+    sa_samples_free(&s);
+}
+
+/* Hand-made evaluations of 2 agents on 4 queries. */
+static void eval_alloc(struct sa_agent_eval *e, int n) {
+    *e = (struct sa_agent_eval){.n = n};
+    e->forced_correct = calloc((size_t)n, sizeof(bool));
+    for (int s = 0; s < 3; s++) {
+        e->answered[s] = calloc((size_t)n, sizeof(bool));
+        e->correct[s] = calloc((size_t)n, sizeof(bool));
+    }
+}
+
+static void test_eval_summary_and_chain(void **state) {
+    (void)state;
+    struct sa_agent_eval a[2];
+    eval_alloc(&a[0], 4);
+    eval_alloc(&a[1], 4);
+    /* small agent: forced right on q0, q1; under Balance answers q0 (right) and q2 (wrong) */
+    a[0].forced_correct[0] = a[0].forced_correct[1] = true;
+    a[0].answered[1][0] = a[0].correct[1][0] = true;
+    a[0].answered[1][2] = true;
+    /* big agent: forced right on all but q3; under Balance rejects q3 only */
+    for (int i = 0; i < 3; i++) {
+        a[1].forced_correct[i] = true;
+        a[1].answered[1][i] = a[1].correct[1][i] = true;
+    }
+    sa_eval_summarize(&a[0]);
+    sa_eval_summarize(&a[1]);
+    assert_float_equal(a[0].forced_acc, 0.5, 1e-12);
+    assert_float_equal(a[0].answer_rate[1], 0.5, 1e-12);
+    assert_float_equal(a[0].precision[1], 0.5, 1e-12);
+    /* reject as a predictor of "would be wrong": rejects q1 (would be right: FP), q3 (TP); answers
+     * q2 which is wrong (FN): F1 = 2*1 / (2*1 + 1 + 1) */
+    assert_float_equal(a[0].f1[1], 0.5, 1e-12);
+    assert_float_equal(a[1].f1[1], 1.0, 1e-12);
+    assert_float_equal(a[0].answer_rate[0], 0.0, 1e-12); /* rejects everything under P */
+    double costs[2] = {0.1, 0.9}, share[2];
+    struct sa_chain_result r = {.share = share};
+    sa_chain_eval(a, 2, costs, SCENARIO_BALANCE, &r);
+    /* q0: small, right; q1: big, right; q2: small, wrong; q3: big rejects -> forced, wrong */
+    assert_float_equal(r.accuracy, 0.5, 1e-12);
+    assert_float_equal(r.cost, 0.5, 1e-12);
+    assert_float_equal(r.utility, 0.5 - 0.5 * 0.5, 1e-12);
+    assert_float_equal(share[0], 0.5, 1e-12);
+    assert_float_equal(share[1], 0.5, 1e-12);
+    /* Performance First: the small agent rejects all, the big one answers q0..q2 */
+    for (int i = 0; i < 3; i++)
+        a[1].answered[0][i] = a[1].correct[0][i] = true;
+    sa_chain_eval(a, 2, costs, SCENARIO_PERFORMANCE, &r);
+    assert_float_equal(r.accuracy, 0.75, 1e-12);
+    assert_float_equal(r.cost, 0.9, 1e-12);
+    assert_float_equal(r.utility, 0.75 - 0.2 * 0.9, 1e-12);
+    sa_eval_free(&a[0]);
+    sa_eval_free(&a[1]);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_min_correct_matches_thresholds),
@@ -283,6 +381,8 @@ int main(void) {
         cmocka_unit_test(test_grpo_advantages),
         cmocka_unit_test(test_grpo_token_weights_are_the_loss_gradient),
         cmocka_unit_test(test_pack_layout),
+        cmocka_unit_test(test_samples_cache_roundtrip_and_mismatch),
+        cmocka_unit_test(test_eval_summary_and_chain),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
