@@ -3,7 +3,7 @@
 # on exit, whatever happens.
 [ "${BASH_SOURCE[0]}" = "$0" ] && exit 0
 set -u
-DISR=${DISR_BIN:-build/disr}
+DISR=$(realpath "${DISR_BIN:-build/disr}")
 TMP=$(mktemp -d /tmp/disr_e2e.XXXXXX)
 PIDS=()
 cleanup() {

@@ -13,6 +13,7 @@
 #include "core/err.h"
 #include "route/http_client.h"
 #include "serve/api.h"
+#include "serve/netconf.h"
 #include "serve/server.h"
 
 static int parse(const char *body, struct chat_request *r, struct api_error *e) {
@@ -258,11 +259,55 @@ static void test_live_chain_forwards_skips_and_refuses(void **state) {
     http_client_cleanup();
 }
 
+static void test_netconf_defaults_and_errors(void **state) {
+    (void)state;
+    static struct netconf c;
+    const char *ok =
+        "# chain\n[network]\nhop_secret = s ; comment\nmax_hops = 4\n"
+        "[agent small]\nmodel = m/small.gguf\n[agent mid]\nscript = /abs/r.jsonl\nport = 7000\n"
+        "[agent big]\nremote = http://10.0.0.9:8080/v1\ncost = 0.95\nurl = http://lb:80\n";
+    assert_int_equal(netconf_parse(&c, ok, "/cfg", "net.conf"), DISR_OK);
+    assert_int_equal(c.n, 3);
+    assert_string_equal(c.hop_secret, "s");
+    assert_int_equal(c.max_hops, 4);
+    assert_string_equal(c.agents[0].model, "/cfg/m/small.gguf"); /* relative to the file */
+    assert_string_equal(c.agents[1].script, "/abs/r.jsonl");
+    assert_float_equal(c.agents[0].cost, 0.1, 1e-12);
+    assert_float_equal(c.agents[1].cost, 0.5, 1e-12); /* 0.1 + 0.8 i/(K-1) */
+    assert_float_equal(c.agents[2].cost, 0.95, 1e-12);
+    assert_string_equal(c.agents[0].mode, "trained");
+    assert_string_equal(c.agents[2].mode, "always"); /* the last agent always answers */
+    assert_string_equal(c.agents[0].url, "http://127.0.0.1:9100");
+    assert_string_equal(c.agents[1].url, "http://127.0.0.1:7000");
+    assert_string_equal(c.agents[2].url, "http://lb:80");
+    struct {
+        const char *text, *needle;
+    } bad[] = {
+        {"", "no [agent"},
+        {"[agent a]\n", "exactly one of"},
+        {"[agent a]\nscript = x\nscript_typo = y\n", ":3: unknown agent key"},
+        {"[agent a]\nscript = x\ncost = 2\n", ":3: cost must be"},
+        {"[agent a]\nscript = x\nmode = maybe\n", ":3: mode must be"},
+        {"[agent a]\nscript = x\n[agent a]\nscript = y\n", "defined twice"},
+        {"[agent a,b]\n", "no spaces or commas"},
+        {"[agents]\n", "unknown section"},
+        {"host = x\n", "outside a section"},
+        {"[agent a]\nscript = x\nport = 9\n[agent b]\nscript = y\nport = 9\n", "share"},
+        {"[network]\nhop_secret_env = DISR_SURELY_UNSET_VAR\n", "not set"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_true(netconf_parse(&c, bad[i].text, ".", "net.conf") < 0);
+        if (!strstr(disr_last_error(), bad[i].needle))
+            fail_msg("case %zu: '%s' lacks '%s'", i, disr_last_error(), bad[i].needle);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_valid_requests),
         cmocka_unit_test(test_parse_rejects_malformed_requests),
         cmocka_unit_test(test_trace_round_trip),
+        cmocka_unit_test(test_netconf_defaults_and_errors),
         cmocka_unit_test(test_live_chain_forwards_skips_and_refuses),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
