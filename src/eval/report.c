@@ -864,6 +864,10 @@ int report_run(const struct outcome_table *t, const struct report_config *c) {
     snprintf(path, sizeof path, "%s/plots", c->out_dir);
     DISR_TRY(make_dir(path));
 
+    /* first, so outcomes collected from real agents are kept even if a later step fails */
+    snprintf(path, sizeof path, "%s/outcomes.jsonl", c->out_dir);
+    DISR_TRY(outcome_table_save(t, path));
+
     struct state *st = calloc(1, sizeof *st);
     if (!st) return disr_fail(DISR_E_NOMEM, "report state");
     st->t = t, st->c = c, st->K = t->n_agents;
@@ -880,10 +884,6 @@ int report_run(const struct outcome_table *t, const struct report_config *c) {
     if (rc == DISR_OK) {
         snprintf(path, sizeof path, "%s/records.jsonl", c->out_dir);
         rc = file_write_atomic(path, st->records_buf, st->records_len);
-    }
-    if (rc == DISR_OK) {
-        snprintf(path, sizeof path, "%s/outcomes.jsonl", c->out_dir);
-        rc = outcome_table_save(t, path);
     }
     if (rc == DISR_OK) {
         cJSON *j = summary_json(st);

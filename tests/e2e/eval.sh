@@ -37,4 +37,30 @@ rc2=$?
 set -e
 [ "$rc" -eq 1 ] && grep -q "bad.jsonl:2" "$tmp/c.err" || { echo "bad outcomes: rc $rc"; cat "$tmp/c.err"; exit 1; }
 [ "$rc2" -eq 2 ] || { echo "missing input: rc $rc2"; exit 1; }
+# Real (tiny) GGUF agents run in process: the collector records the outcome table, the report
+# recomputes from it, and the recorded table reproduces the report without the agents.
+/usr/bin/python3 tests/golden/gguf_reference.py write-model "$tmp/m.gguf" llama
+for s in sa te ood; do
+    for i in 0 1 2 3 4 5; do
+        printf '{"id":"%s%d","family":"add","query":"%d+%d=","answer":"%d","grader":"number"}\n' \
+            "$s" "$i" "$i" "$((i + 1))" "$((2 * i + 1))"
+    done >"$tmp/$s.jsonl"
+done
+"$DISR_BIN" eval --agents "$tmp/m.gguf,$tmp/m.gguf" --sft "$tmp/m.gguf,-" --rl "$tmp/m.gguf,-" \
+    --sa-train "$tmp/sa.jsonl" --data "$tmp/te.jsonl" --ood "$tmp/ood.jsonl" --max-tokens 6 \
+    --verify-samples 2 --threads 1 --quick --no-plots --out "$tmp/e" >/dev/null 2>"$tmp/e.err" ||
+    { cat "$tmp/e.err"; exit 1; }
+grep -q '"sft_answer"' "$tmp/e/outcomes.jsonl"
+/usr/bin/python3 "$here/eval_check.py" "$tmp/e" >/dev/null
+"$DISR_BIN" eval --outcomes "$tmp/e/outcomes.jsonl" --quick --no-plots --out "$tmp/f" >/dev/null 2>&1
+cmp -s "$tmp/e/summary.json" "$tmp/f/summary.json" || { echo "collected summary differs on reload"; exit 1; }
+set +e
+"$DISR_BIN" eval --agents "$tmp/m.gguf" --sft "$tmp/m.gguf,$tmp/m.gguf" --data "$tmp/te.jsonl" \
+    --out "$tmp/g" 2>/dev/null
+rc3=$?
+"$DISR_BIN" eval --agents "$tmp/m.gguf" --data "$tmp/te.jsonl" --ood "$tmp/te.jsonl" --out "$tmp/g" 2>"$tmp/g.err"
+rc4=$?
+set -e
+[ "$rc3" -eq 2 ] || { echo "mismatched --sft list: rc $rc3"; exit 1; }
+[ "$rc4" -eq 1 ] && grep -q "appears twice" "$tmp/g.err" || { echo "duplicate ids: rc $rc4"; exit 1; }
 echo "eval e2e ok"
