@@ -8,6 +8,7 @@
 
 #include "core/err.h"
 #include "core/rng.h"
+#include "model/gguf.h"
 #include "model/tokenizer.h"
 
 int model_config_validate(const struct model_config *c) {
@@ -192,6 +193,7 @@ void model_free(struct model *m) {
     tokenizer_free(m->tokenizer);
     free(m->params);
     free(m->owned);
+    gguf_writer_free(m->meta);
     if (m->mapped) munmap(m->mapped, m->mapped_size);
     free(m);
 }

@@ -96,7 +96,8 @@ typedef int (*model_tensor_visit_fn)(const struct model_tensor_ref *ref, void *c
 int model_weights_foreach(struct model_weights *w, const struct model_config *c,
                           model_tensor_visit_fn fn, void *ctx);
 
-struct tokenizer; /* model/tokenizer.h */
+struct tokenizer;   /* model/tokenizer.h */
+struct gguf_writer; /* model/gguf.h */
 
 /* A loaded or freshly initialized model. `params` is non-NULL when every weight is F32 in the
  * canonical block (trainable); quantized models point `weights` into `mapped` file data. */
@@ -109,6 +110,8 @@ struct model {
     void *mapped;                /* mmap of the source file, or NULL */
     size_t mapped_size;
     void *owned;                 /* other owned storage (e.g. converted tensors), or NULL */
+    struct gguf_writer *meta;    /* extra GGUF metadata (disr.*) kept from load to save; owned,
+                                    may be NULL (model_io.h: model_meta) */
 };
 
 /* Allocates an F32 model and initializes it GPT-2 style (normal 0.02, residual projections

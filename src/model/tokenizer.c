@@ -11,13 +11,16 @@
 int tokenizer_init_char(struct tokenizer **out, const char *corpus, size_t len) {
     *out = NULL;
     int present[256] = {0};
-    for (int b = 32; b < 127; b++) present[b] = 1;
+    for (int b = 32; b < 127; b++)
+        present[b] = 1;
     present['\n'] = 1;
-    for (size_t i = 0; i < len; i++) present[(unsigned char)corpus[i]] = 1;
+    for (size_t i = 0; i < len; i++)
+        present[(unsigned char)corpus[i]] = 1;
     struct tokenizer *t = calloc(1, sizeof *t);
     if (!t) return disr_fail(DISR_E_NOMEM, "tokenizer: out of memory");
     t->kind = TOKENIZER_CHAR;
-    for (int b = 0; b < 256; b++) t->byte_to_id[b] = -1;
+    for (int b = 0; b < 256; b++)
+        t->byte_to_id[b] = -1;
     /* Specials first so their ids are stable whatever the corpus holds. */
     t->bos = 0;
     t->eos = 1;
@@ -55,7 +58,8 @@ int tokenizer_init_char(struct tokenizer **out, const char *corpus, size_t len) 
 void tokenizer_free(struct tokenizer *t) {
     if (!t) return;
     if (t->pieces)
-        for (int i = 0; i < t->n_vocab; i++) free(t->pieces[i]);
+        for (int i = 0; i < t->n_vocab; i++)
+            free(t->pieces[i]);
     free(t->pieces);
     free(t->piece_len);
     tokenizer_free_bpe(t);
@@ -82,15 +86,16 @@ static int encode_char(const struct tokenizer *t, const char *text, size_t len, 
     for (size_t i = 0; i < len; i++) {
         unsigned char b = (unsigned char)text[i];
         if (t->byte_to_id[b] < 0)
-            return disr_fail(DISR_E_RANGE, "tokenizer: byte 0x%02x at offset %zu is not in the vocabulary", b, i);
+            return disr_fail(DISR_E_RANGE,
+                             "tokenizer: byte 0x%02x at offset %zu is not in the vocabulary", b, i);
         ids[i] = t->byte_to_id[b];
     }
     *n_out = (int)len;
     return DISR_OK;
 }
 
-int tokenizer_encode(const struct tokenizer *t, const char *text, size_t len, int32_t *ids,
-                     int cap, int *n_out) {
+int tokenizer_encode(const struct tokenizer *t, const char *text, size_t len, int32_t *ids, int cap,
+                     int *n_out) {
     *n_out = 0;
     if (t->kind == TOKENIZER_CHAR) return encode_char(t, text, len, ids, cap, n_out);
     return tokenizer_encode_bpe(t, text, len, ids, cap, n_out);
@@ -103,4 +108,17 @@ const char *tokenizer_piece(const struct tokenizer *t, int32_t id, size_t *len) 
     }
     *len = t->piece_len[id];
     return t->pieces[id];
+}
+
+int tokenizer_apply_chat(const struct tokenizer *t, const char *system, const char *user, char *buf,
+                         size_t cap) {
+    if (t->kind == TOKENIZER_BPE) return tokenizer_apply_chat_bpe(t, system, user, buf, cap);
+    /* Built-in agents are prompted with the scenario's plain prompt (route/scenario.h); they
+     * have no system turn. */
+    size_t n = strlen(user);
+    if (n + 1 > cap)
+        return disr_fail(DISR_E_RANGE, "tokenizer: prompt of %zu bytes does not fit in %zu", n,
+                         cap);
+    memcpy(buf, user, n + 1);
+    return DISR_OK;
 }
