@@ -145,8 +145,7 @@ static int format_prompt(const struct engine_backend *b, const struct gen_reques
         st = scenario_format_prompt(buf, cap, rq->query, rq->scenario);
         *stop_char = '\n'; /* built-in agents end an answer with a newline */
     } else {
-        /* chat template: tokenizer_apply_chat, once the GGUF tokenizer work lands */
-        st = disr_fail(DISR_E_UNSUPPORTED, "engine backend: BPE chat models not supported yet");
+        st = tokenizer_apply_chat(t, scenario_system_prompt(rq->scenario), rq->query, buf, cap);
         *stop_char = 0;
     }
     if (st < 0) {
