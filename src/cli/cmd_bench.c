@@ -1,6 +1,209 @@
+/* disr bench: prefill and decode tokens/s of the inference engine on random-weight models of
+ * fixed shapes (speed does not depend on weight values), in the style of llama-bench (pp =
+ * prompt of N tokens in one batch, logits of the last; tg = N tokens decoded one at a time from
+ * an empty cache, logits each), median of --reps runs; plus memory (weights + KV cache). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "cli/cli.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/matmul.h"
+#include "model/engine.h"
+#include "model/quant.h"
+
+struct bench_shape {
+    const char *name;
+    struct model_config c;
+    int pp, tg; /* prompt length, decoded tokens */
+};
+
+/* The agent shape is the largest built-in agent (char vocabulary); 110m is the llama2.c st110M
+ * the llama.cpp anchors in docs/PERFORMANCE.md were measured on (untied output, as in its GGUF). */
+static const struct bench_shape shapes[] = {
+    {"agent",
+     {MODEL_ARCH_LLAMA, 100, 256, 4, 4, 4, 768, 512, 1e-5f, 10000.0f, ROPE_NORMAL, false, true},
+     128,
+     128},
+    {"110m",
+     {MODEL_ARCH_LLAMA, 32000, 768, 12, 12, 12, 2048, 1024, 1e-5f, 10000.0f, ROPE_NORMAL, false,
+      false},
+     512,
+     128},
+};
+
+/* Re-points every matrix of an F32 model at a copy converted to `type` (norms stay F32). */
+static int convert_matrices(struct model *m, enum dtype type, void **storage) {
+    const struct model_config *c = &m->config;
+    struct mat *mats[4 + 7 * MODEL_MAX_LAYERS];
+    int n = 0;
+    mats[n++] = &m->weights.token_embd;
+    if (!c->tied_output) mats[n++] = &m->weights.output;
+    for (int l = 0; l < c->n_layer; l++) {
+        struct layer_weights *lw = &m->weights.layer[l];
+        struct mat *ls[7] = {&lw->wq,     &lw->wk,   &lw->wv,    &lw->wo,
+                             &lw->w_gate, &lw->w_up, &lw->w_down};
+        for (int i = 0; i < 7; i++)
+            mats[n++] = ls[i];
+    }
+    size_t total = 0;
+    for (int i = 0; i < n; i++)
+        total += dtype_row_size(type, mats[i]->cols) * (size_t)mats[i]->rows;
+    char *buf = malloc(total ? total : 1);
+    if (!buf) return disr_fail(DISR_E_NOMEM, "bench: cannot allocate %zu bytes", total);
+    size_t off = 0;
+    for (int i = 0; i < n; i++) {
+        struct mat *mt = mats[i];
+        size_t rb = dtype_row_size(type, mt->cols);
+        for (int r = 0; r < mt->rows; r++)
+            DISR_TRY(quantize_row(type, (const float *)mt->data + (size_t)r * mt->cols,
+                                  buf + off + rb * (size_t)r, mt->cols));
+        mt->data = buf + off;
+        mt->type = type;
+        off += rb * (size_t)mt->rows;
+    }
+    if (c->tied_output) m->weights.output = m->weights.token_embd;
+    *storage = buf;
+    return DISR_OK;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+struct bench_result {
+    double pp_tps, tg_tps, batch_tps;
+    struct engine_memory mem;
+};
+
+/* pp: one batch of `pp` tokens; tg: `tg` single-token steps; batch: n_batch sequences decoded
+ * together for tg/4 steps (aggregate tokens/s, what a busy server sees). */
+static int run_shape(const struct bench_shape *s, enum dtype type, int threads, int reps,
+                     int n_batch, struct bench_result *out) {
+    struct model *m;
+    DISR_TRY(model_init_random(&m, &s->c, NULL, 1234));
+    void *storage = NULL;
+    int st = type == DTYPE_F32 ? DISR_OK : convert_matrices(m, type, &storage);
+    struct engine *e = NULL;
+    struct engine_params ep = {.max_seqs = n_batch > 1 ? n_batch : 1,
+                               .n_ctx = s->pp > s->tg ? s->pp : s->tg,
+                               .n_threads = threads};
+    if (st >= 0) st = engine_init(&e, m, &ep);
+    const int V = s->c.n_vocab, n_tok = s->pp > s->tg ? s->pp : s->tg;
+    int32_t *tok = malloc(sizeof(int32_t) * (size_t)n_tok * 3);
+    int8_t *want = calloc((size_t)n_tok, 1);
+    float *logits = malloc(sizeof(float) * (size_t)V * (n_batch > 1 ? n_batch : 1));
+    double *t_pp = calloc((size_t)reps, sizeof(double)),
+           *t_tg = calloc((size_t)reps, sizeof(double));
+    double *t_b = calloc((size_t)reps, sizeof(double));
+    if (st >= 0 && (!tok || !want || !logits || !t_pp || !t_tg || !t_b))
+        st = disr_fail(DISR_E_NOMEM, "bench: out of memory");
+    if (st >= 0) {
+        int32_t *pos = tok + n_tok, *seq = tok + 2 * n_tok;
+        for (int i = 0; i < n_tok; i++)
+            tok[i] = (int32_t)((i * 7919) % V), pos[i] = i, seq[i] = 0;
+        int8_t one = 1;
+        for (int r = 0; r < reps + 1 && st >= 0; r++) { /* run 0 warms up (page faults) */
+            want[s->pp - 1] = 1;
+            struct engine_batch b = {s->pp, tok, pos, seq, want};
+            double t0 = time_now();
+            st = engine_decode(e, &b, logits);
+            double t1 = time_now();
+            for (int i = 0; i < s->tg && st >= 0; i++) {
+                struct engine_batch d = {1, tok + i, pos + i, seq, &one};
+                st = engine_decode(e, &d, logits);
+            }
+            double t2 = time_now();
+            double t3 = t2, t4 = t2;
+            if (n_batch > 1) {
+                int32_t bt[64], bp[64], bs[64];
+                int8_t bw[64];
+                for (int k = 0; k < n_batch; k++)
+                    bs[k] = k, bw[k] = 1;
+                t3 = time_now();
+                for (int i = 0; i < s->tg / 4 && st >= 0; i++) {
+                    for (int k = 0; k < n_batch; k++)
+                        bt[k] = tok[(i + k) % n_tok], bp[k] = i;
+                    struct engine_batch d = {n_batch, bt, bp, bs, bw};
+                    st = engine_decode(e, &d, logits);
+                }
+                t4 = time_now();
+            }
+            if (r > 0) {
+                t_pp[r - 1] = s->pp / (t1 - t0);
+                t_tg[r - 1] = s->tg / (t2 - t1);
+                t_b[r - 1] = n_batch > 1 ? (double)n_batch * (s->tg / 4) / (t4 - t3) : 0;
+            }
+        }
+    }
+    if (st >= 0) {
+        out->pp_tps = median(t_pp, reps);
+        out->tg_tps = median(t_tg, reps);
+        out->batch_tps = median(t_b, reps);
+        engine_memory_get(e, &out->mem);
+    }
+    free(t_pp), free(t_tg), free(t_b), free(tok), free(want), free(logits);
+    engine_free(e);
+    model_free(m);
+    free(storage);
+    return st;
+}
 
 int cmd_bench(int argc, char **argv) {
-    (void)argc, (void)argv;
-    return cli_pending("bench");
+    const char *model = "all", *types = "f32,q8_0,q4_0";
+    int threads = 0, reps = 5, quick = 0, batch = 4;
+    const struct cli_opt opts[] = {
+        {"--model", NULL, OPT_STR, &model, "shape: agent, 110m or all (default all)"},
+        {"--types", NULL, OPT_STR, &types, "weight types, comma-separated (default f32,q8_0,q4_0)"},
+        {"--threads", "-t", OPT_INT, &threads, "compute threads (default: all cores)"},
+        {"--reps", NULL, OPT_INT, &reps, "repetitions; the median is reported (default 5)"},
+        {"--batch", NULL, OPT_INT, &batch,
+         "sequences in the batched-decode test (default 4; 1 = skip)"},
+        {"--quick", NULL, OPT_FLAG, &quick,
+         "agent shape only, F32 and Q8_0, 2 repetitions (for tests)"},
+        {0},
+    };
+    int rc = cli_parse(argc, argv, opts,
+                       "[--model agent|110m|all] [--types f32,q8_0,q4_0] [--threads N] [--reps N]\n"
+                       "Prefill (pp) and decode (tg) tokens/s of the engine on random-weight "
+                       "models, median of --reps runs, and the memory each needs.",
+                       NULL, 0, NULL);
+    if (rc) return rc == 1 ? 0 : rc;
+    if (quick) model = "agent", types = "f32,q8_0", reps = 2;
+    if (reps < 1 || reps > 100 || batch < 1 || batch > 64) {
+        fprintf(stderr, "disr: bench: --reps must be 1..100 and --batch 1..64\n");
+        return 2;
+    }
+    printf("engine kernels: %s, threads: %d\n\n", matmul_kernel_name(), threads);
+    printf("| model | type | weights MiB | KV MiB | pp tok/s | tg tok/s | tg x%d tok/s |\n", batch);
+    printf("| --- | --- | ---: | ---: | ---: | ---: | ---: |\n");
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        const struct bench_shape *s = &shapes[i];
+        if (strcmp(model, "all") && strcmp(model, s->name)) continue;
+        char list[64];
+        snprintf(list, sizeof list, "%s", types);
+        for (char *save = NULL, *t = strtok_r(list, ",", &save); t;
+             t = strtok_r(NULL, ",", &save)) {
+            enum dtype dt;
+            if (dtype_parse(t, &dt) < 0) return cli_fail("bench", DISR_E_ARG);
+            struct bench_result r;
+            int st = run_shape(s, dt, threads, reps, batch, &r);
+            if (st < 0) return cli_fail("bench", st);
+            char pp_label[32], tg_label[32];
+            snprintf(pp_label, sizeof pp_label, "pp%d", s->pp);
+            snprintf(tg_label, sizeof tg_label, "tg%d", s->tg);
+            printf("| %s | %s | %.1f | %.1f | %.0f (%s) | %.1f (%s) | %.1f |\n", s->name,
+                   dtype_name(dt), r.mem.weights / 1048576.0, r.mem.kv_cache / 1048576.0, r.pp_tps,
+                   pp_label, r.tg_tps, tg_label, r.batch_tps);
+            fflush(stdout);
+        }
+    }
+    return 0;
 }

@@ -6,6 +6,7 @@
 
 #include "core/err.h"
 #include "core/pool.h"
+#include "model/quant.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define MATMUL_X86 1
@@ -17,54 +18,19 @@
 #define MATMUL_X86 0
 #endif
 
-/* ggml block layouts (notes §2.3): a 32-value block is an fp16 scale and 32 int8 values (Q8_0)
- * or 16 bytes of nibbles, element j low and element j+16 high, stored with an offset of 8. */
-#define QK 32
-struct block_q8_0 {
-    uint16_t d;
-    int8_t qs[QK];
-};
-struct block_q4_0 {
-    uint16_t d;
-    uint8_t qs[QK / 2];
-};
+#define QK QK8_0
+
 /* The activation side: like Q8_0 but with a float scale (x is quantized on the fly, never
  * stored, so there is no reason to lose precision on the scale). */
 struct block_q8x {
     float d;
     int8_t qs[QK];
 };
-_Static_assert(sizeof(struct block_q8_0) == 34, "Q8_0 block is 34 bytes");
-_Static_assert(sizeof(struct block_q4_0) == 18, "Q4_0 block is 18 bytes");
 
 /* Below this many input rows an F32 product runs on our kernels, above it on sgemm, whose
  * packing only pays for itself on a real matrix. */
 #define SGEMM_MIN_N      16
 #define MATMUL_MAX_TASKS 8
-
-static float fp16_to_f32(uint16_t h) {
-    uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
-    uint32_t exp = (h >> 10) & 0x1fu, mant = h & 0x3ffu, f;
-    if (exp == 0) {
-        if (mant == 0) {
-            f = sign;
-        } else { /* subnormal: normalize */
-            exp = 127 - 15 + 1;
-            while (!(mant & 0x400u)) {
-                mant <<= 1;
-                exp--;
-            }
-            f = sign | (exp << 23) | ((mant & 0x3ffu) << 13);
-        }
-    } else if (exp == 31) {
-        f = sign | 0x7f800000u | (mant << 13);
-    } else {
-        f = sign | ((exp + 112) << 23) | (mant << 13);
-    }
-    float out;
-    memcpy(&out, &f, sizeof out);
-    return out;
-}
 
 /* ---- scalar kernels: the portable definition of every product ---- */
 
@@ -82,7 +48,7 @@ static float dot_f32_scalar(const float *a, const float *b, int n) {
 static float dot_f16_scalar(const uint16_t *a, const float *b, int n) {
     float s = 0;
     for (int i = 0; i < n; i++)
-        s += fp16_to_f32(a[i]) * b[i];
+        s += fp16_to_fp32(a[i]) * b[i];
     return s;
 }
 
@@ -106,7 +72,7 @@ static float dot_q8_scalar(const void *wv, const struct block_q8x *x, int nb) {
         int32_t acc = 0;
         for (int j = 0; j < QK; j++)
             acc += (int32_t)w[b].qs[j] * x[b].qs[j];
-        s += fp16_to_f32(w[b].d) * x[b].d * (float)acc;
+        s += fp16_to_fp32(w[b].d) * x[b].d * (float)acc;
     }
     return s;
 }
@@ -120,7 +86,7 @@ static float dot_q4_scalar(const void *wv, const struct block_q8x *x, int nb) {
             acc += ((w[b].qs[j] & 0x0f) - 8) * x[b].qs[j];
             acc += ((w[b].qs[j] >> 4) - 8) * x[b].qs[j + QK / 2];
         }
-        s += fp16_to_f32(w[b].d) * x[b].d * (float)acc;
+        s += fp16_to_fp32(w[b].d) * x[b].d * (float)acc;
     }
     return s;
 }
@@ -291,21 +257,6 @@ const char *matmul_kernel_name(void) {
     return kernels_get()->name;
 }
 
-size_t matmul_row_bytes(enum dtype type, int cols) {
-    if (cols <= 0) return 0;
-    switch (type) {
-    case DTYPE_F32:
-        return (size_t)cols * 4;
-    case DTYPE_F16:
-        return (size_t)cols * 2;
-    case DTYPE_Q8_0:
-        return cols % QK ? 0 : (size_t)(cols / QK) * sizeof(struct block_q8_0);
-    case DTYPE_Q4_0:
-        return cols % QK ? 0 : (size_t)(cols / QK) * sizeof(struct block_q4_0);
-    }
-    return 0;
-}
-
 size_t matmul_scratch_size(int n, int cols) {
     if (n <= 0 || cols <= 0) return 0;
     return (size_t)n * (size_t)((cols + QK - 1) / QK) * sizeof(struct block_q8x);
@@ -316,43 +267,12 @@ static int is_quantized(enum dtype t) {
 }
 
 int matmul_row_f32(const struct mat *w, int row, float *out) {
-    size_t rb = matmul_row_bytes(w->type, w->cols);
-    if (!rb)
+    size_t rb = dtype_row_size(w->type, w->cols);
+    if (!rb || w->cols <= 0)
         return disr_fail(DISR_E_UNSUPPORTED, "matmul: type %d with %d columns", w->type, w->cols);
     if (row < 0 || row >= w->rows)
         return disr_fail(DISR_E_RANGE, "matmul: row %d of %d", row, w->rows);
-    const char *p = (const char *)w->data + (size_t)row * rb;
-    switch (w->type) {
-    case DTYPE_F32:
-        memcpy(out, p, rb);
-        break;
-    case DTYPE_F16:
-        for (int i = 0; i < w->cols; i++) {
-            uint16_t h;
-            memcpy(&h, p + 2 * (size_t)i, 2);
-            out[i] = fp16_to_f32(h);
-        }
-        break;
-    case DTYPE_Q8_0:
-        for (int b = 0; b < w->cols / QK; b++) {
-            const struct block_q8_0 *blk = (const struct block_q8_0 *)p + b;
-            float d = fp16_to_f32(blk->d);
-            for (int j = 0; j < QK; j++)
-                out[b * QK + j] = d * blk->qs[j];
-        }
-        break;
-    case DTYPE_Q4_0:
-        for (int b = 0; b < w->cols / QK; b++) {
-            const struct block_q4_0 *blk = (const struct block_q4_0 *)p + b;
-            float d = fp16_to_f32(blk->d);
-            for (int j = 0; j < QK / 2; j++) {
-                out[b * QK + j] = d * (float)((blk->qs[j] & 0x0f) - 8);
-                out[b * QK + j + QK / 2] = d * (float)((blk->qs[j] >> 4) - 8);
-            }
-        }
-        break;
-    }
-    return DISR_OK;
+    return dequantize_row(w->type, (const char *)w->data + (size_t)row * rb, out, w->cols);
 }
 
 /* One pool job: the concatenated rows of every task, cut into chunks of rows. */
@@ -380,7 +300,7 @@ static void mm_chunk(void *vctx, int chunk, int thread) {
     int r1 = r0 + j->rows_per_chunk[t];
     if (r1 > w->rows) r1 = w->rows;
     const int n = j->n, cols = j->cols, nb = cols / QK;
-    const size_t rb = matmul_row_bytes(w->type, cols);
+    const size_t rb = dtype_row_size(w->type, cols);
     const char *base = w->data;
     float *out = task->out;
     for (int r = r0; r < r1; r++) {
@@ -435,7 +355,7 @@ int matmul_tasks(struct pool *pool, const float *x, int n, int cols,
                              cols);
         if (w->rows <= 0 || !w->data || !tasks[t].out)
             return disr_fail(DISR_E_ARG, "matmul: empty weight or output");
-        if (!matmul_row_bytes(w->type, cols))
+        if (!dtype_row_size(w->type, cols))
             return disr_fail(DISR_E_UNSUPPORTED,
                              "matmul: weight type %d with %d columns (quantized rows need a "
                              "multiple of %d)",

@@ -48,9 +48,6 @@ int matmul_apply(struct pool *pool, float *out, const float *x, int n, const str
 /* Row `row` of w as floats (an embedding lookup on a possibly quantized table). */
 int matmul_row_f32(const struct mat *w, int row, float *out);
 
-/* Bytes of one row of `cols` values of `type` (0 if cols is invalid for the type). */
-size_t matmul_row_bytes(enum dtype type, int cols);
-
 /* Forces the portable scalar kernels (tests compare them with the SIMD ones). Returns the
  * previous setting. Not thread-safe: call between products. */
 int matmul_force_scalar(int on);

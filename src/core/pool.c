@@ -4,6 +4,7 @@
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -29,15 +30,15 @@ struct pool {
     int n_threads; /* including the caller */
     struct worker *workers;
 
-    /* The current job. Written by the caller before `generation` is bumped (release), read by
-     * workers after they observe the bump (acquire). */
+    /* The current job. fn/ctx are written by the caller before it publishes the job in
+     * `state` (release) and read by a worker only after it claimed a chunk of that job. */
     pool_fn fn;
     void *ctx;
-    int n_chunks;
-    atomic_int next_chunk;
-    atomic_int n_finished; /* workers done with the current generation */
-
-    atomic_uint generation; /* bumped once per job */
+    /* job id (24 bits) | chunk count (20 bits) | next unclaimed chunk (20 bits) in one word:
+     * a claim is one CAS that checks the job and the bound together, so a worker that read an
+     * old job can never claim (or run) a chunk of the next one. */
+    _Atomic uint64_t state;
+    atomic_int n_done; /* chunks finished in the current job */
     atomic_bool stop;
     atomic_int spin_us;
 
@@ -46,33 +47,57 @@ struct pool {
     int n_sleeping;
 };
 
-static void run_chunks(struct pool *p, int thread) {
-    int n = p->n_chunks;
+#define STATE_BITS 20
+#define STATE_MASK ((1u << STATE_BITS) - 1)
+#define MAX_CHUNKS ((int)STATE_MASK)
+#define JOB_MASK   0xffffffu
+
+static uint64_t state_make(uint32_t job, uint32_t n, uint32_t next) {
+    return (uint64_t)(job & JOB_MASK) << (2 * STATE_BITS) | (uint64_t)n << STATE_BITS | next;
+}
+static uint32_t state_job(uint64_t v) {
+    return (uint32_t)(v >> (2 * STATE_BITS)) & JOB_MASK;
+}
+
+/* Claims and runs chunks of job `job` until there are none left (or another job started). The
+ * caller waits for finished chunks, not for threads: a worker that is asleep or descheduled
+ * (the machine is shared) never holds up a job it has not joined. */
+static void run_chunks(struct pool *p, uint32_t job, int thread) {
+    uint64_t v = atomic_load_explicit(&p->state, memory_order_acquire);
     for (;;) {
-        int c = atomic_fetch_add_explicit(&p->next_chunk, 1, memory_order_relaxed);
-        if (c >= n) break;
-        p->fn(p->ctx, c, thread);
+        uint32_t next = (uint32_t)v & STATE_MASK, n = (uint32_t)(v >> STATE_BITS) & STATE_MASK;
+        if (state_job(v) != job || next >= n) return;
+        if (!atomic_compare_exchange_weak_explicit(&p->state, &v, v + 1, memory_order_acq_rel,
+                                                   memory_order_acquire))
+            continue;
+        /* The job cannot change while this chunk is unfinished, so fn/ctx are this job's. */
+        p->fn(p->ctx, (int)next, thread);
+        atomic_fetch_add_explicit(&p->n_done, 1, memory_order_release);
+        v = atomic_load_explicit(&p->state, memory_order_acquire);
     }
 }
 
-/* Waits until the generation differs from `seen`: spin for the configured time, then sleep. */
-static unsigned wait_generation(struct pool *p, unsigned seen) {
-    unsigned g = atomic_load_explicit(&p->generation, memory_order_acquire);
+static uint32_t current_job(struct pool *p) {
+    return state_job(atomic_load_explicit(&p->state, memory_order_acquire));
+}
+
+/* Waits until the job id differs from `seen`: spin for the configured time, then sleep. */
+static uint32_t wait_job(struct pool *p, uint32_t seen) {
+    uint32_t g = current_job(p);
     if (g != seen) return g;
     int spin_us = atomic_load_explicit(&p->spin_us, memory_order_relaxed);
     if (spin_us > 0) {
         double deadline = time_now() + spin_us * 1e-6;
         for (int i = 1;; i++) {
             cpu_relax();
-            g = atomic_load_explicit(&p->generation, memory_order_acquire);
+            g = current_job(p);
             if (g != seen || atomic_load_explicit(&p->stop, memory_order_relaxed)) return g;
             if ((i & 255) == 0 && time_now() > deadline) break;
         }
     }
     pthread_mutex_lock(&p->lock);
     p->n_sleeping++;
-    while ((g = atomic_load_explicit(&p->generation, memory_order_acquire)) == seen &&
-           !atomic_load_explicit(&p->stop, memory_order_relaxed))
+    while ((g = current_job(p)) == seen && !atomic_load_explicit(&p->stop, memory_order_relaxed))
         pthread_cond_wait(&p->wake, &p->lock);
     p->n_sleeping--;
     pthread_mutex_unlock(&p->lock);
@@ -82,12 +107,11 @@ static unsigned wait_generation(struct pool *p, unsigned seen) {
 static void *worker_main(void *arg) {
     struct worker *w = arg;
     struct pool *p = w->pool;
-    unsigned seen = 0;
+    uint32_t seen = 0;
     for (;;) {
-        seen = wait_generation(p, seen);
+        seen = wait_job(p, seen);
         if (atomic_load_explicit(&p->stop, memory_order_acquire)) break;
-        run_chunks(p, w->index);
-        atomic_fetch_add_explicit(&p->n_finished, 1, memory_order_release);
+        run_chunks(p, seen, w->index);
     }
     return NULL;
 }
@@ -103,9 +127,8 @@ int pool_init(struct pool **out, int n_threads) {
     struct pool *p = calloc(1, sizeof *p);
     if (!p) return disr_fail(DISR_E_NOMEM, "pool: out of memory");
     p->n_threads = n_threads;
-    atomic_init(&p->next_chunk, 0);
-    atomic_init(&p->n_finished, 0);
-    atomic_init(&p->generation, 0);
+    atomic_init(&p->state, 0);
+    atomic_init(&p->n_done, 0);
     atomic_init(&p->stop, false);
     atomic_init(&p->spin_us, 1000);
     pthread_mutex_init(&p->lock, NULL);
@@ -154,6 +177,17 @@ void pool_set_spin_us(struct pool *p, int spin_us) {
     if (p) atomic_store(&p->spin_us, spin_us < 0 ? 0 : spin_us);
 }
 
+struct slice_ctx {
+    pool_fn fn;
+    void *ctx;
+    int offset;
+};
+
+static void slice_chunk(void *vctx, int chunk, int thread) {
+    const struct slice_ctx *s = vctx;
+    s->fn(s->ctx, s->offset + chunk, thread);
+}
+
 void pool_run(struct pool *p, int n_chunks, pool_fn fn, void *ctx) {
     if (n_chunks <= 0) return;
     /* One chunk (or no helpers): waking a worker would cost more than it saves. */
@@ -162,23 +196,28 @@ void pool_run(struct pool *p, int n_chunks, pool_fn fn, void *ctx) {
             fn(ctx, c, 0);
         return;
     }
+    if (n_chunks > MAX_CHUNKS) { /* more than the state word counts: run in slices */
+        for (int off = 0; off < n_chunks; off += MAX_CHUNKS) {
+            struct slice_ctx s = {fn, ctx, off};
+            pool_run(p, n_chunks - off < MAX_CHUNKS ? n_chunks - off : MAX_CHUNKS, slice_chunk, &s);
+        }
+        return;
+    }
     p->fn = fn;
     p->ctx = ctx;
-    p->n_chunks = n_chunks;
-    atomic_store_explicit(&p->next_chunk, 0, memory_order_relaxed);
-    atomic_store_explicit(&p->n_finished, 0, memory_order_relaxed);
-    /* Bump under the lock so a worker deciding to sleep cannot miss it; signal only sleepers. */
+    atomic_store_explicit(&p->n_done, 0, memory_order_relaxed);
+    uint32_t job = (current_job(p) + 1) & JOB_MASK;
+    /* Publish under the lock so a worker deciding to sleep cannot miss it; signal only sleepers. */
     pthread_mutex_lock(&p->lock);
-    atomic_fetch_add_explicit(&p->generation, 1, memory_order_release);
+    atomic_store_explicit(&p->state, state_make(job, (uint32_t)n_chunks, 0), memory_order_release);
     if (p->n_sleeping) pthread_cond_broadcast(&p->wake);
     pthread_mutex_unlock(&p->lock);
 
-    run_chunks(p, 0);
+    run_chunks(p, job, 0);
 
-    int n_workers = p->n_threads - 1;
-    for (int i = 1; atomic_load_explicit(&p->n_finished, memory_order_acquire) < n_workers; i++) {
+    for (int i = 1; atomic_load_explicit(&p->n_done, memory_order_acquire) < n_chunks; i++) {
         cpu_relax();
-        /* A worker may be descheduled (the machine is shared): stop burning its core. */
-        if ((i & 4095) == 0) sched_yield();
+        /* A worker holding a chunk may be descheduled: stop burning the core it needs. */
+        if ((i & 1023) == 0) sched_yield();
     }
 }

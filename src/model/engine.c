@@ -17,6 +17,7 @@
 #include "core/matmul.h"
 #include "core/ops.h"
 #include "core/pool.h"
+#include "model/quant.h"
 #include "model/sampler.h"
 #include "model/tokenizer.h"
 
@@ -189,7 +190,7 @@ static int check_mat(const struct mat *m, int rows, int cols, const char *what) 
     if (!m->data || m->rows != rows || m->cols != cols)
         return disr_fail(DISR_E_FORMAT, "engine: %s is %dx%d, expected %dx%d", what, m->rows,
                          m->cols, rows, cols);
-    if (!matmul_row_bytes(m->type, cols))
+    if (!dtype_row_size(m->type, cols))
         return disr_fail(DISR_E_UNSUPPORTED, "engine: %s has type %d with %d columns", what,
                          m->type, cols);
     return DISR_OK;
@@ -220,7 +221,7 @@ static int check_weights(const struct model *m) {
 }
 
 static size_t mat_bytes(const struct mat *m) {
-    return matmul_row_bytes(m->type, m->cols) * (size_t)m->rows;
+    return dtype_row_size(m->type, m->cols) * (size_t)m->rows;
 }
 
 static size_t weight_bytes(const struct model *m) {

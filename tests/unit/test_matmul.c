@@ -1,8 +1,8 @@
-/* Unit tests for core/pool and core/matmul: every chunk of a pool job runs exactly once (under
- * many rapid jobs, as in decode); every weight type and odd shape matches a naive
- * double-precision product of the dequantized weights, within the error that quantizing x to
- * 8 bits can cause (computed per case, not a fixed slack); SIMD and scalar kernels agree; bad
- * shapes are refused with a message. */
+/* Unit tests for core/pool and core/matmul (weights quantized by model/quant, ggml's reference):
+ * every chunk of a pool job runs exactly once (under many rapid jobs, as in decode); every weight
+ * type and odd shape matches a naive double-precision product of the dequantized weights, within
+ * the error that quantizing x to 8 bits can cause (computed per case, not a fixed slack); SIMD and
+ * scalar kernels agree; bad shapes are refused with a message. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,66 +16,7 @@
 #include "core/matmul.h"
 #include "core/pool.h"
 #include "core/rng.h"
-
-/* ---- test-only quantizers, following ggml's reference code (notes §2.3) ---- */
-static uint16_t f32_to_f16(float f) {
-    uint32_t x;
-    memcpy(&x, &f, 4);
-    uint32_t sign = (x >> 16) & 0x8000u;
-    int32_t exp = (int32_t)((x >> 23) & 0xff) - 127 + 15;
-    uint32_t mant = x & 0x7fffffu;
-    if (exp <= 0) { /* subnormal or zero */
-        if (exp < -10) return (uint16_t)sign;
-        mant |= 0x800000u;
-        uint32_t shift = (uint32_t)(14 - exp);
-        uint32_t h = mant >> shift;
-        uint32_t rem = mant & ((1u << shift) - 1), half = 1u << (shift - 1);
-        if (rem > half || (rem == half && (h & 1))) h++;
-        return (uint16_t)(sign | h);
-    }
-    if (exp >= 31) return (uint16_t)(sign | 0x7c00u);
-    uint32_t h = sign | ((uint32_t)exp << 10) | (mant >> 13);
-    uint32_t rem = mant & 0x1fffu;
-    if (rem > 0x1000u || (rem == 0x1000u && (h & 1))) h++;
-    return (uint16_t)h;
-}
-
-static void quantize_q8_0(const float *x, uint8_t *out, int n) {
-    for (int b = 0; b < n / 32; b++) {
-        const float *v = x + b * 32;
-        float amax = 0;
-        for (int j = 0; j < 32; j++)
-            amax = fmaxf(amax, fabsf(v[j]));
-        float d = amax / 127.0f, id = d ? 1.0f / d : 0.0f;
-        uint16_t dh = f32_to_f16(d);
-        uint8_t *blk = out + b * 34;
-        memcpy(blk, &dh, 2);
-        for (int j = 0; j < 32; j++)
-            blk[2 + j] = (uint8_t)(int8_t)roundf(v[j] * id);
-    }
-}
-
-static void quantize_q4_0(const float *x, uint8_t *out, int n) {
-    for (int b = 0; b < n / 32; b++) {
-        const float *v = x + b * 32;
-        float amax = 0, max = 0;
-        for (int j = 0; j < 32; j++)
-            if (fabsf(v[j]) > amax) {
-                amax = fabsf(v[j]);
-                max = v[j];
-            }
-        float d = max / -8.0f, id = d ? 1.0f / d : 0.0f;
-        uint16_t dh = f32_to_f16(d);
-        uint8_t *blk = out + b * 18;
-        memcpy(blk, &dh, 2);
-        for (int j = 0; j < 16; j++) {
-            int a = (int)(v[j] * id + 8.5f), c = (int)(v[j + 16] * id + 8.5f);
-            a = a > 15 ? 15 : a;
-            c = c > 15 ? 15 : c;
-            blk[2 + j] = (uint8_t)(a | (c << 4));
-        }
-    }
-}
+#include "model/quant.h"
 
 /* A random matrix of `type`, as raw data; *deq receives its dequantized values. */
 static void *make_mat(struct mat *m, enum dtype type, int rows, int cols, struct rng *r,
@@ -83,30 +24,11 @@ static void *make_mat(struct mat *m, enum dtype type, int rows, int cols, struct
     float *f = malloc(sizeof(float) * (size_t)rows * cols);
     for (int i = 0; i < rows * cols; i++)
         f[i] = rng_normal(r) * 0.5f;
-    size_t rb = matmul_row_bytes(type, cols);
+    size_t rb = dtype_row_size(type, cols);
     assert_true(rb > 0);
     uint8_t *data = malloc(rb * (size_t)rows);
-    for (int i = 0; i < rows; i++) {
-        const float *src = f + (size_t)i * cols;
-        uint8_t *dst = data + rb * (size_t)i;
-        switch (type) {
-        case DTYPE_F32:
-            memcpy(dst, src, rb);
-            break;
-        case DTYPE_F16:
-            for (int j = 0; j < cols; j++) {
-                uint16_t h = f32_to_f16(src[j]);
-                memcpy(dst + 2 * j, &h, 2);
-            }
-            break;
-        case DTYPE_Q8_0:
-            quantize_q8_0(src, dst, cols);
-            break;
-        case DTYPE_Q4_0:
-            quantize_q4_0(src, dst, cols);
-            break;
-        }
-    }
+    for (int i = 0; i < rows; i++)
+        assert_int_equal(quantize_row(type, f + (size_t)i * cols, data + rb * (size_t)i, cols), 0);
     *m = (struct mat){type, rows, cols, data};
     for (int i = 0; i < rows; i++)
         assert_int_equal(matmul_row_f32(m, i, f + (size_t)i * cols), 0);
