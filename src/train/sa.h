@@ -54,7 +54,7 @@ int sa_samples_load(struct sa_samples *s, int n_queries, int n_samples, uint64_t
 
 struct sa_sft_config {
     int n_samples; /* N answers per query (8) */
-    int min_side;  /* oversample the minority side of a scenario up to this many (0: off) */
+    int min_side;  /* minority side oversampled up to this many per scenario; -1: 10 % of queries */
     bool last;     /* the chain's last agent: answer-only targets, never reject */
     int steps;     /* optimizer steps */
     int batch;     /* rows per micro-batch */

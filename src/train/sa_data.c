@@ -13,7 +13,7 @@
 
 void sa_gen_config_default(struct sa_gen_config *g) {
     *g = (struct sa_gen_config){
-        .temperature = 1.0f, .max_tokens = 48, .n_threads = 0, .max_seqs = 32, .seed = 1234};
+        .temperature = 1.0f, .max_tokens = 32, .n_threads = 1, .max_seqs = 32, .seed = 1234};
 }
 
 void sa_samples_free(struct sa_samples *s) {

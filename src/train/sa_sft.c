@@ -20,7 +20,7 @@
 
 void sa_sft_config_default(struct sa_sft_config *c) {
     *c = (struct sa_sft_config){.n_samples = 8,
-                                .min_side = 0,
+                                .min_side = -1,
                                 .last = false,
                                 .steps = 300,
                                 .batch = 16,
@@ -165,8 +165,11 @@ int sa_sft_train(struct model *m, const struct qa_set *data, const struct sa_sam
         has[i] = samples->own_answer[i] != NULL;
     int n_ex = 0;
     struct sa_target_stats ts;
+    /* Auto: a scenario keeps at least a tenth of the queries per side, so a strong agent's few
+     * rejects (or a weak one's few answers) still teach the slot (DESIGN §7). */
+    int min_side = c->min_side >= 0 ? c->min_side : (data->n + 9) / 10;
     int st = sa_build_targets(samples->n_correct, has, data->n, samples->n_samples, c->last,
-                              c->min_side, c->seed, ex, &n_ex, &ts);
+                              min_side, c->seed, ex, &n_ex, &ts);
     free(has);
     if (st < 0) {
         free(ex);
