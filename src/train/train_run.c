@@ -1,0 +1,172 @@
+#include "train/train_run.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "core/err.h"
+#include "core/log.h"
+#include "core/rng.h"
+#include "model/transformer.h"
+
+struct batch_buf {
+    int32_t *inputs, *targets;
+    float *weights;
+};
+
+static int batch_alloc(struct batch_buf *b, size_t n) {
+    b->inputs = malloc(n * sizeof *b->inputs);
+    b->targets = malloc(n * sizeof *b->targets);
+    b->weights = malloc(n * sizeof *b->weights);
+    if (!b->inputs || !b->targets || !b->weights)
+        return disr_fail(DISR_E_NOMEM, "train: cannot allocate a batch of %zu tokens", n);
+    return DISR_OK;
+}
+
+static void batch_free(struct batch_buf *b) {
+    free(b->inputs), free(b->targets), free(b->weights);
+}
+
+static int run_steps(struct trainer *t, struct model *m, const struct corpus *c,
+                     const struct train_config *cfg, const struct train_run_opts *o,
+                     struct train_run_result *r, struct batch_buf *bb) {
+    (void)m;
+    int start = 0;
+    if (o->checkpoint && o->resume && access(o->checkpoint, F_OK) == 0) {
+        DISR_TRY(trainer_resume(t, o->checkpoint, &start));
+        log_info("train: resumed from %s at step %d", o->checkpoint, start);
+    }
+    r->first_step = start;
+    const int B = cfg->batch, T = cfg->seq;
+    const double tokens_per_step = (double)B * T * cfg->accum;
+    struct progress p;
+    progress_init(&p, o->label ? o->label : "train", cfg->steps - start);
+    float recent[10];
+    int n_recent = 0;
+    double t0 = time_now();
+    for (int step = start; step < cfg->steps; step++) {
+        double loss_sum = 0;
+        for (int a = 0; a < cfg->accum; a++) {
+            int64_t index = (int64_t)step * cfg->accum + a;
+            DISR_TRY(
+                corpus_sample(c, cfg->seed, index, B, T, bb->inputs, bb->targets, bb->weights));
+            float loss;
+            DISR_TRY(trainer_accumulate(t, bb->inputs, bb->targets, bb->weights, &loss));
+            loss_sum += loss;
+        }
+        float norm, loss = (float)(loss_sum / cfg->accum);
+        DISR_TRY(trainer_update(t, step, &norm));
+        if (o->losses) o->losses[step] = loss;
+        if (r->steps_done == 0) r->first_loss = loss;
+        recent[n_recent++ % 10] = loss;
+        r->steps_done++;
+        double el = time_now() - t0;
+        r->seconds = el;
+        r->tokens_per_s = el > 0 ? tokens_per_step * r->steps_done / el : 0;
+        char extra[160];
+        snprintf(extra, sizeof extra, "step %d  loss %.4f  lr %.2e  norm %.2f  %.0f tok/s",
+                 step + 1, loss, train_lr_at(cfg, step), norm, r->tokens_per_s);
+        if (step + 1 == cfg->steps)
+            progress_finish(&p, r->steps_done, extra);
+        else
+            progress_update(&p, r->steps_done, extra);
+        int ckpt_now = o->checkpoint && o->checkpoint_every > 0 &&
+                       (step + 1) % o->checkpoint_every == 0 && step + 1 < cfg->steps;
+        if (ckpt_now) DISR_TRY(trainer_save_checkpoint(t, o->checkpoint, step + 1));
+    }
+    if (o->checkpoint && r->steps_done > 0)
+        DISR_TRY(trainer_save_checkpoint(t, o->checkpoint, cfg->steps));
+    int k = n_recent < 10 ? n_recent : 10;
+    double s = 0;
+    for (int i = 0; i < k; i++)
+        s += recent[i];
+    r->final_loss = k ? (float)(s / k) : 0;
+    return DISR_OK;
+}
+
+int train_run(struct model *m, const struct corpus *c, const struct train_config *cfg,
+              const struct train_run_opts *o, struct train_run_result *res) {
+    struct train_run_opts none = {0};
+    struct train_run_result r = {0};
+    if (!o) o = &none;
+    if (c->n_tokens < 2) return disr_fail(DISR_E_STATE, "train: the corpus is not tokenized");
+    struct trainer *t;
+    DISR_TRY(trainer_init(&t, m, cfg));
+    struct batch_buf bb = {0};
+    int st = batch_alloc(&bb, (size_t)cfg->batch * cfg->seq);
+    if (st >= 0) st = run_steps(t, m, c, cfg, o, &r, &bb);
+    batch_free(&bb);
+    trainer_free(t);
+    if (res) *res = r;
+    return st;
+}
+
+void train_bench_config_gpt2(struct model_config *c) {
+    *c = (struct model_config){
+        .arch = MODEL_ARCH_LLAMA,
+        .n_vocab = 50304,
+        .n_embd = 768,
+        .n_layer = 12,
+        .n_head = 12,
+        .n_head_kv = 12,
+        .n_ff = 3072,
+        .n_ctx = 1024,
+        .norm_eps = 1e-5f,
+        .rope_base = 10000.0f,
+        .rope_style = ROPE_NORMAL,
+        .qkv_bias = false,
+        .tied_output = true,
+    };
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+int train_bench(const struct model_config *c, int B, int T, int steps,
+                struct train_bench_result *out) {
+    if (steps <= 0 || steps > 1000) return disr_fail(DISR_E_ARG, "bench: %d steps", steps);
+    struct model *m;
+    DISR_TRY(model_init_random(&m, c, NULL, 42));
+    struct train_config cfg;
+    train_config_default(&cfg);
+    cfg.batch = B;
+    cfg.seq = T;
+    cfg.steps = steps + 1;
+    struct trainer *t = NULL;
+    struct batch_buf bb = {0};
+    double *times = calloc((size_t)steps, sizeof *times);
+    int st = times ? trainer_init(&t, m, &cfg) : disr_fail(DISR_E_NOMEM, "bench: out of memory");
+    if (st >= 0) st = batch_alloc(&bb, (size_t)B * T);
+    if (st >= 0) {
+        struct rng r;
+        rng_init(&r, 7);
+        for (int i = 0; i < B * T; i++) {
+            bb.inputs[i] = (int32_t)rng_below(&r, (uint64_t)c->n_vocab);
+            bb.targets[i] = (int32_t)rng_below(&r, (uint64_t)c->n_vocab);
+        }
+        /* Step 0 is a warm-up (first-touch page faults of the big buffers), not timed. */
+        for (int s = 0; s <= steps && st >= 0; s++) {
+            double t0 = time_now();
+            float loss;
+            st = trainer_accumulate(t, bb.inputs, bb.targets, NULL, &loss);
+            if (st >= 0) st = trainer_update(t, s, NULL);
+            if (s > 0) times[s - 1] = time_now() - t0;
+            log_info("bench: train step %d: %.3f s, loss %.3f", s, time_now() - t0, loss);
+        }
+    }
+    if (st >= 0) {
+        qsort(times, (size_t)steps, sizeof *times, cmp_double);
+        double med = times[steps / 2];
+        out->n_params = m->n_params;
+        out->sec_per_step = med;
+        out->tokens_per_s = (double)B * T / med;
+        out->gflops = transformer_flops(c, B, T) / med * 1e-9;
+    }
+    free(times);
+    batch_free(&bb);
+    trainer_free(t);
+    model_free(m);
+    return st;
+}
