@@ -35,6 +35,15 @@ typedef int (*score_answer_fn)(void *ctx, int n, const char *const *queries, cha
 int world_score(const struct qa_set *s, score_answer_fn answer, void *ctx, int batch,
                 struct score_result *out, bool *correct, struct progress *progress);
 
+struct engine;
+
+/* world_score with an in-process engine as the answerer: greedy decoding of the forced-answer
+ * prompt (char models: scenario_format_prompt with SCENARIO_NONE; BPE chat models: the chat
+ * template with the scenario-NONE system prompt), stopping at '\n', at most max_tokens tokens.
+ * `batch` prompts are decoded together (the engine needs max_seqs >= 1; waves otherwise). */
+int world_score_engine(struct engine *e, const struct qa_set *s, int batch, int max_tokens,
+                       struct score_result *out, bool *correct, struct progress *progress);
+
 /* Accuracy of a family (by name) or of the whole set (name NULL); -1 if it has no items. */
 double score_accuracy(const struct score_result *r, const char *family);
 

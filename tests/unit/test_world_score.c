@@ -5,9 +5,14 @@
 #include <stddef.h>
 #include <cmocka.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/err.h"
+#include "model/engine.h"
+#include "model/model.h"
+#include "model/tokenizer.h"
+#include "route/scenario.h"
 #include "world/score.h"
 
 /* Answers an item correctly iff its family is in ctx->good; finds the item by query pointer. */
@@ -106,11 +111,68 @@ static void test_score_pools_extra_families(void **state) {
     qa_set_free(&s);
 }
 
+/* The engine answerer grades exactly what greedy engine_generate on the forced-answer prompt
+ * says, whatever the batch size (checked against single calls on a small random model). */
+static void test_score_engine_matches_single_generation(void **state) {
+    (void)state;
+    struct qa_set s;
+    qa_set_init(&s);
+    static const char *const q[6] = {"1+2=", "Sort: cba", "Capital of Bavoki?", "x", "B", "7+7="};
+    for (int i = 0; i < 6; i++)
+        assert_int_equal(qa_set_add(&s, q[i], "f", q[i], "a", 0), 0);
+    struct tokenizer *tok;
+    assert_int_equal(tokenizer_init_char(&tok, "", 0), 0);
+    struct model_config c = {MODEL_ARCH_LLAMA,
+                             tokenizer_n_vocab(tok),
+                             32,
+                             2,
+                             4,
+                             2,
+                             64,
+                             128,
+                             1e-5f,
+                             10000.f,
+                             ROPE_NORMAL,
+                             false,
+                             true};
+    struct model *m;
+    assert_int_equal(model_init_random(&m, &c, tok, 5), 0);
+    struct engine *e;
+    struct engine_params ep = {.max_seqs = 4, .n_ctx = 0, .n_threads = 1};
+    assert_int_equal(engine_init(&e, m, &ep), 0);
+    /* Make item 3 correct: its expected answer becomes the model's own greedy reply. */
+    struct gen_params g = {.temperature = 0, .top_p = 1, .max_tokens = 6, .stop_char = '\n'};
+    struct gen_result res;
+    char prompt[256];
+    assert_true(scenario_format_prompt(prompt, sizeof prompt, q[3], SCENARIO_NONE) > 0);
+    assert_int_equal(engine_generate(e, prompt, &g, &res), 0);
+    free(s.items[3].answer);
+    s.items[3].answer = strdup(res.text);
+    s.items[3].grader = GRADER_EXACT;
+    bool f1[6], f4[6];
+    struct score_result r1, r4;
+    assert_int_equal(world_score_engine(e, &s, 1, 6, &r1, f1, NULL), 0);
+    assert_int_equal(world_score_engine(e, &s, 4, 6, &r4, f4, NULL), 0);
+    assert_memory_equal(f1, f4, sizeof f1);
+    assert_int_equal(r1.correct, r4.correct);
+    for (int i = 0; i < 6; i++) {
+        assert_true(scenario_format_prompt(prompt, sizeof prompt, q[i], SCENARIO_NONE) > 0);
+        assert_int_equal(engine_generate(e, prompt, &g, &res), 0);
+        assert_int_equal(f1[i], grader_check(s.items[i].grader, s.items[i].answer, res.text));
+    }
+    assert_true(f1[3]);
+    assert_int_equal(world_score_engine(e, &s, 0, 6, &r1, f1, NULL), DISR_E_ARG);
+    engine_free(e);
+    model_free(m);
+    qa_set_free(&s);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_score_per_family),
         cmocka_unit_test(test_score_stops_on_answerer_error),
         cmocka_unit_test(test_score_pools_extra_families),
+        cmocka_unit_test(test_score_engine_matches_single_generation),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

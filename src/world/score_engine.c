@@ -1,0 +1,72 @@
+/* score_engine.c: world_score with an in-process engine as the answerer: greedy decoding of
+ * the forced-answer prompt (scenario NONE), stopping at the answer's newline. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "model/engine.h"
+#include "model/tokenizer.h"
+#include "route/scenario.h"
+#include "world/score.h"
+
+#define PROMPT_MAX 4096
+
+struct engine_answerer {
+    struct engine *e;
+    int max_tokens;
+    char *prompts;          /* batch x PROMPT_MAX */
+    const char **ptrs;      /* batch */
+    struct gen_result *res; /* batch */
+    struct progress *progress;
+};
+
+/* The forced-answer prompt: the built-in agents' "[-] Q: ...\nA: " for char models; for chat
+ * (BPE) models the scenario-NONE system prompt and the query through the chat template. */
+static int format_prompt(const struct model *m, const char *query, char *buf) {
+    const struct tokenizer *tok = m->tokenizer;
+    if (tok && tokenizer_kind(tok) == TOKENIZER_BPE)
+        return tokenizer_apply_chat(tok, scenario_system_prompt(SCENARIO_NONE), query, buf,
+                                    PROMPT_MAX);
+    int n = scenario_format_prompt(buf, PROMPT_MAX, query, SCENARIO_NONE);
+    return n < 0 ? n : DISR_OK;
+}
+
+static int engine_answer(void *ctx, int n, const char *const *queries, char **replies) {
+    struct engine_answerer *a = ctx;
+    const struct model *m = engine_model(a->e);
+    for (int i = 0; i < n; i++) {
+        char *buf = a->prompts + (size_t)i * PROMPT_MAX;
+        DISR_TRY(format_prompt(m, queries[i], buf));
+        a->ptrs[i] = buf;
+    }
+    struct gen_params g = {.temperature = 0,
+                           .top_k = 0,
+                           .top_p = 1,
+                           .seed = 0,
+                           .max_tokens = a->max_tokens,
+                           .stop_char = '\n'};
+    DISR_TRY(engine_generate_batch(a->e, n, a->ptrs, &g, a->res));
+    for (int i = 0; i < n; i++)
+        snprintf(replies[i], SCORE_REPLY_MAX, "%s", a->res[i].text);
+    return DISR_OK;
+}
+
+int world_score_engine(struct engine *e, const struct qa_set *s, int batch, int max_tokens,
+                       struct score_result *out, bool *correct, struct progress *progress) {
+    if (batch < 1 || max_tokens < 1)
+        return disr_fail(DISR_E_ARG, "world_score_engine: batch and max_tokens must be >= 1");
+    struct engine_answerer a = {e,
+                                max_tokens,
+                                malloc((size_t)batch * PROMPT_MAX),
+                                malloc((size_t)batch * sizeof(char *)),
+                                malloc((size_t)batch * sizeof(struct gen_result)),
+                                NULL};
+    int st;
+    if (!a.prompts || !a.ptrs || !a.res)
+        st = disr_fail(DISR_E_NOMEM, "scoring batch of %d", batch);
+    else
+        st = world_score(s, engine_answer, &a, batch, out, correct, progress);
+    free(a.prompts), free(a.ptrs), free(a.res);
+    return st;
+}
