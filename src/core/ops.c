@@ -219,7 +219,7 @@ void crossentropy_forward(float *losses, const float *logits, const int32_t *tar
 }
 
 void crossentropy_softmax_backward(float *dlogits, const float *logits, const int32_t *targets,
-                                   const float *dlosses, int rows, int V) {
+                                   const float *losses, const float *dlosses, int rows, int V) {
     for (int r = 0; r < rows; r++) {
         const float *l = logits + (int64_t)r * V;
         float *d = dlogits + (int64_t)r * V;
@@ -230,7 +230,7 @@ void crossentropy_softmax_backward(float *dlogits, const float *logits, const in
             continue;
         }
         /* Every element is read before it is written at the same index: safe in place. */
-        float lse = logsumexp(l, V);
+        float lse = losses[r] + l[targets[r]];
         for (int i = 0; i < V; i++)
             d[i] = expf(l[i] - lse) * dl;
         d[targets[r]] -= dl;

@@ -62,9 +62,11 @@ void crossentropy_forward(float *losses, const float *logits, const int32_t *tar
                           int V);
 
 /* Fused softmax + cross-entropy gradient: dlogits[r] = (softmax(logits[r]) - onehot(target))
- * * dlosses[r]. OVERWRITES (does not accumulate) so it can run in place (dlogits == logits),
- * which lets the trainer keep one [B*T][V] buffer. A weight of 0 gives a zero row. */
+ * * dlosses[r], given the forward's losses (so the log-sum-exp is not computed again:
+ * lse = loss + logit[target]). OVERWRITES (does not accumulate) so it can run in place
+ * (dlogits == logits), which lets the trainer keep one [B*T][V] buffer. A weight of 0 gives a
+ * zero row. */
 void crossentropy_softmax_backward(float *dlogits, const float *logits, const int32_t *targets,
-                                   const float *dlosses, int rows, int V);
+                                   const float *losses, const float *dlosses, int rows, int V);
 
 #endif

@@ -257,7 +257,8 @@ static void row_chunk(void *vctx, int chunk, int thread) {
         break;
     case ROW_CE_BWD:
         crossentropy_softmax_backward(tf->logits + (int64_t)r0 * V, tf->logits + (int64_t)r0 * V,
-                                      j->targets + r0, j->dlosses + r0, r1 - r0, V);
+                                      j->targets + r0, tf->losses + r0, j->dlosses + r0, r1 - r0,
+                                      V);
         break;
     }
 }

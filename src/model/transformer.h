@@ -42,7 +42,7 @@ struct transformer {
     struct pool *pool; /* runs the row-wise ops and attention; the products use OpenBLAS */
 };
 
-/* n_threads: threads for the non-BLAS work (0 = every core). */
+/* Also starts the pool (every core) that runs the non-BLAS work. */
 int transformer_init(struct transformer **out, const struct model_config *c, int B, int T);
 void transformer_free(struct transformer *tf);
 
