@@ -39,6 +39,7 @@ struct transformer {
     /* gradient scratch, reused by every layer */
     float *dres, *dln, *dq, *dk, *dv, *datty, *dgate, *dup, *dact;
     float *datt_rows;  /* [threads][T] attention-backward scratch */
+    float *rope_cs;    /* [T][head_dim] RoPE (cos, sin) per position (rope_angles) */
     struct pool *pool; /* runs the row-wise ops and attention; the products use OpenBLAS */
 };
 
