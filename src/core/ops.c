@@ -1,6 +1,7 @@
 #include "core/ops.h"
 
 #include <math.h>
+#include <stddef.h>
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
 #endif
