@@ -110,6 +110,7 @@ struct sa_rl_summary {
     float mean_reward;    /* over the last steps */
     float answer_rate[3]; /* rollouts that answered, per scenario, over the last steps */
     float kl;             /* mean per-token k3 KL over the last steps */
+    float signal;         /* share of groups whose rewards differed (the others teach nothing) */
     double seconds;
 };
 

@@ -93,7 +93,7 @@ static int rl_longest_prompt(const struct qa_set *data, const struct tokenizer *
 }
 
 /* One GRPO step: rollouts, rewards, advantages, weights, accumulate, update. */
-static int rl_step(struct rl_state *S, int step, double stats[10]) {
+static int rl_step(struct rl_state *S, int step, double stats[12]) {
     const struct sa_rl_config *c = S->c;
     int P = c->prompts, G = c->group, n = P * G;
     struct rng r;
@@ -128,16 +128,22 @@ static int rl_step(struct rl_state *S, int step, double stats[10]) {
     for (int i = 0; i < n; i++) {
         struct rollout *ro = &S->ro[i];
         ro->adv = adv[i];
+        ro->n = 0;
+        /* A group whose rewards are all equal carries no policy-gradient signal; leaving it out
+         * keeps its tokens from diluting the informative groups' mean (DAPO's filter) and saves
+         * its forward and backward passes. */
+        bool informative = false;
+        for (int j = (i / G) * G; j < (i / G + 1) * G; j++)
+            informative |= adv[j] != 0.0f;
+        if (!informative) continue;
         /* The rollout exactly as generated: its text, plus the stop '\n' unless it was cut. */
         DISR_TRY(scenario_format_prompt(prompt, sizeof prompt, S->data->items[S->item[i]].query,
                                         (enum scenario)S->scen[i]));
         snprintf(resp, sizeof resp, "%s%s", S->res[i].text, S->res[i].truncated ? "" : "\n");
         int len = 0, np = 0;
         DISR_TRY(sa_pack_encode(tk, prompt, resp, S->ids, S->ids_cap, &len, &np));
-        if (len == np || len > S->T + 1) { /* nothing generated (EOS at once), or too long */
-            ro->n = 0;
-            continue;
-        }
+        if (len == np || len > S->T + 1)
+            continue; /* nothing generated (EOS at once), or too long */
         DISR_TRY(sa_pack_add(&S->pk, S->ids, len, np, NULL, &ro->row, &ro->off));
         ro->n = len;
         ro->n_prompt = np;
@@ -164,7 +170,14 @@ static int rl_step(struct rl_state *S, int step, double stats[10]) {
         DISR_TRY(trainer_accumulate(S->tp, in, tg, w, &loss));
     }
     float gn = 0;
-    DISR_TRY(trainer_update(S->tp, step, &gn));
+    if (S->pk.rows > 0) DISR_TRY(trainer_update(S->tp, step, &gn)); /* else: nothing to learn */
+    for (int p = 0; p < P; p++) {
+        bool sig = false;
+        for (int g = 0; g < G; g++)
+            sig |= adv[p * G + g] != 0.0f;
+        stats[10] += sig;
+    }
+    stats[11] += P;
     /* stats: [0] reward sum, [1] rollouts, [2..4] answered per scenario, [5..7] per scenario */
     for (int i = 0; i < n; i++) {
         stats[0] += rw[i];
@@ -175,6 +188,12 @@ static int rl_step(struct rl_state *S, int step, double stats[10]) {
     stats[8] += kl_sum;
     stats[9] += (double)kl_tokens;
     return DISR_OK;
+}
+
+static void rl_progress_text(const struct sa_rl_summary *o, char *buf, size_t cap) {
+    snprintf(buf, cap, "reward %.3f  answer P/B/C %.2f/%.2f/%.2f  KL %.4f  groups with signal %.2f",
+             o->mean_reward, o->answer_rate[0], o->answer_rate[1], o->answer_rate[2], o->kl,
+             o->signal);
 }
 
 static bool file_exists(const char *path) {
@@ -240,7 +259,7 @@ int sa_rl_train(struct model *policy, struct model *ref, const struct qa_set *da
     if (st >= 0) st = sa_engine_init(policy, &c->gen, &S.eng);
     struct progress pr;
     progress_init(&pr, "sa-rl", c->steps);
-    double win[10] = {0}; /* stats over a window of recent steps */
+    double win[12] = {0}; /* stats over a window of recent steps */
     int win_steps = 0;
     for (; st >= 0 && step < c->steps; step++) {
         if (win_steps == 10) memset(win, 0, sizeof win), win_steps = 0;
@@ -259,10 +278,9 @@ int sa_rl_train(struct model *policy, struct model *ref, const struct qa_set *da
         for (int s = 0; s < 3; s++)
             out->answer_rate[s] = (float)(win[2 + s] / (win[5 + s] + 1e-9));
         out->kl = (float)(win[8] / (win[9] + 1e-9));
+        out->signal = (float)(win[10] / (win[11] + 1e-9));
         char extra[128];
-        snprintf(extra, sizeof extra, "reward %.3f  answer P/B/C %.2f/%.2f/%.2f  KL %.4f",
-                 out->mean_reward, out->answer_rate[0], out->answer_rate[1], out->answer_rate[2],
-                 out->kl);
+        rl_progress_text(out, extra, sizeof extra);
         progress_update(&pr, step + 1, extra);
         if (stop) {
             step++;
@@ -271,9 +289,7 @@ int sa_rl_train(struct model *policy, struct model *ref, const struct qa_set *da
     }
     if (st >= 0) {
         char extra[128];
-        snprintf(extra, sizeof extra, "reward %.3f  answer P/B/C %.2f/%.2f/%.2f  KL %.4f",
-                 out->mean_reward, out->answer_rate[0], out->answer_rate[1], out->answer_rate[2],
-                 out->kl);
+        rl_progress_text(out, extra, sizeof extra);
         progress_finish(&pr, step, extra);
     }
     out->steps_done = step;
