@@ -22,8 +22,8 @@
 /* Size and training budget of one agent. */
 struct zoo_size {
     int n_embd, n_layer, n_head, n_ff;
-    int steps;   /* optimizer steps of batch x seq tokens */
-    float lr;    /* peak learning rate */
+    int steps; /* optimizer steps of batch x seq tokens */
+    float lr;  /* peak learning rate */
 };
 
 struct zoo_config {
@@ -31,10 +31,10 @@ struct zoo_config {
     const char *out_dir;   /* agents, checkpoints and the manifest */
     int n_agents;          /* 1 .. ZOO_MAX_AGENTS (default 4) */
     enum world_size preset;
-    int batch, seq;        /* training micro-batch (default 32 x 128) */
-    double steps_scale;    /* multiplies every agent's steps (1 = the preset) */
-    int only;              /* train only agent `only` (-1 = all) */
-    int threads;           /* compute threads for scoring; 0 = all cores */
+    int batch, seq;     /* training micro-batch (default 32 x 128) */
+    double steps_scale; /* multiplies every agent's steps (1 = the preset) */
+    int only;           /* train only agent `only` (-1 = all) */
+    int threads;        /* compute threads for scoring; 0 = all cores */
     uint64_t seed;
 };
 
@@ -46,8 +46,8 @@ int zoo_agent_size(enum world_size preset, int i, int n, struct zoo_size *out);
 
 /* One agent as recorded in the manifest. */
 struct zoo_agent {
-    char name[32];      /* "agent0" .. */
-    char file[64];      /* GGUF file name, relative to the manifest's directory */
+    char name[32]; /* "agent0" .. */
+    char file[64]; /* GGUF file name, relative to the manifest's directory */
     struct model_config config;
     size_t n_params;
     double cost;
