@@ -51,10 +51,20 @@ tests: $(TESTS)
 test: $(BUILD)/disr tests
 	BUILD=$(BUILD) SAN=$(SAN) tests/run.sh
 
+# libFuzzer harnesses (clang): the model layer and what it stands on, built with the fuzzer and
+# ASan/UBSan. Run: build-fuzz/fuzz_gguf -max_total_time=60 build-fuzz/corpus tests/fuzz/corpus
+FUZZ_SRC := $(wildcard src/core/*.c src/model/*.c)
+fuzz: build-fuzz/fuzz_gguf
+
+build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_SRC)
+	@mkdir -p $(@D) build-fuzz/corpus
+	clang -std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=fuzzer,address,undefined \
+	    -fno-sanitize-recover=undefined -Iinclude -Isrc -o $@ $^ -lopenblas -lpthread -lm
+
 format:
 	clang-format -i $(shell git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-fuzz
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)

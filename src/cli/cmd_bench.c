@@ -68,6 +68,30 @@ static int convert_matrices(struct model *m, enum dtype type, void **storage) {
     return DISR_OK;
 }
 
+/* An F32 model with cheap pseudo-random weights: speed does not depend on the values, and a
+ * Gaussian init of 134M parameters would take longer than the benchmark. */
+static int bench_model_new(struct model **out, const struct model_config *c) {
+    DISR_TRY(model_config_validate(c));
+    struct model *m = calloc(1, sizeof *m);
+    size_t n = model_param_count(c);
+    float *p = m ? malloc(n * sizeof(float)) : NULL;
+    if (!p) {
+        free(m);
+        return disr_fail(DISR_E_NOMEM, "bench: cannot allocate %zu parameters", n);
+    }
+    uint32_t x = 2463534242u;
+    for (size_t i = 0; i < n; i++) { /* xorshift32, uniform in [-0.05, 0.05) */
+        x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+        p[i] = (float)((double)x / 4294967296.0 - 0.5) * 0.1f;
+    }
+    m->config = *c;
+    m->params = p;
+    m->n_params = n;
+    model_weights_point(&m->weights, c, p);
+    *out = m;
+    return DISR_OK;
+}
+
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
@@ -87,8 +111,8 @@ struct bench_result {
  * together for tg/4 steps (aggregate tokens/s, what a busy server sees). */
 static int run_shape(const struct bench_shape *s, enum dtype type, int threads, int reps,
                      int n_batch, struct bench_result *out) {
-    struct model *m;
-    DISR_TRY(model_init_random(&m, &s->c, NULL, 1234));
+    struct model *m = NULL;
+    DISR_TRY(bench_model_new(&m, &s->c));
     void *storage = NULL;
     int st = type == DTYPE_F32 ? DISR_OK : convert_matrices(m, type, &storage);
     struct engine *e = NULL;
@@ -158,7 +182,7 @@ static int run_shape(const struct bench_shape *s, enum dtype type, int threads, 
 
 int cmd_bench(int argc, char **argv) {
     const char *model = "all", *types = "f32,q8_0,q4_0";
-    int threads = 0, reps = 5, quick = 0, batch = 4;
+    int threads = 0, reps = 5, quick = 0, batch = 4, pp = 0, tg = 0;
     const struct cli_opt opts[] = {
         {"--model", NULL, OPT_STR, &model, "shape: agent, 110m or all (default all)"},
         {"--types", NULL, OPT_STR, &types, "weight types, comma-separated (default f32,q8_0,q4_0)"},
@@ -166,6 +190,8 @@ int cmd_bench(int argc, char **argv) {
         {"--reps", NULL, OPT_INT, &reps, "repetitions; the median is reported (default 5)"},
         {"--batch", NULL, OPT_INT, &batch,
          "sequences in the batched-decode test (default 4; 1 = skip)"},
+        {"--pp", NULL, OPT_INT, &pp, "prompt tokens (default 128 agent, 512 110m)"},
+        {"--tg", NULL, OPT_INT, &tg, "decoded tokens (default 128)"},
         {"--quick", NULL, OPT_FLAG, &quick,
          "agent shape only, F32 and Q8_0, 2 repetitions (for tests)"},
         {0},
@@ -177,16 +203,22 @@ int cmd_bench(int argc, char **argv) {
                        NULL, 0, NULL);
     if (rc) return rc == 1 ? 0 : rc;
     if (quick) model = "agent", types = "f32,q8_0", reps = 2;
-    if (reps < 1 || reps > 100 || batch < 1 || batch > 64) {
-        fprintf(stderr, "disr: bench: --reps must be 1..100 and --batch 1..64\n");
+    if (reps < 1 || reps > 100 || batch < 1 || batch > 64 || pp < 0 || tg < 0 || pp > 4096 ||
+        tg > 4096) {
+        fprintf(stderr,
+                "disr: bench: --reps must be 1..100, --batch 1..64, --pp and --tg 0..4096\n");
         return 2;
     }
     printf("engine kernels: %s, threads: %d\n\n", matmul_kernel_name(), threads);
     printf("| model | type | weights MiB | KV MiB | pp tok/s | tg tok/s | tg x%d tok/s |\n", batch);
     printf("| --- | --- | ---: | ---: | ---: | ---: | ---: |\n");
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
-        const struct bench_shape *s = &shapes[i];
+        struct bench_shape shape = shapes[i], *s = &shape;
         if (strcmp(model, "all") && strcmp(model, s->name)) continue;
+        if (pp) s->pp = pp;
+        if (tg) s->tg = tg;
+        if (s->c.n_ctx < s->pp) s->c.n_ctx = s->pp;
+        if (s->c.n_ctx < s->tg) s->c.n_ctx = s->tg;
         char list[64];
         snprintf(list, sizeof list, "%s", types);
         for (char *save = NULL, *t = strtok_r(list, ",", &save); t;

@@ -213,6 +213,71 @@ TARGET_AVX2 static float dot_q4_avx2(const void *wv, const struct block_q8x *x, 
     }
     return hsum_ps(acc);
 }
+
+/* AVX512-VNNI (256-bit, EVEX): vpdpbusd does maddubs + madd in one instruction and sums exactly
+ * in int32, so results are bit-identical to the AVX2 and scalar kernels. */
+#define TARGET_VNNI __attribute__((target("avx2,fma,f16c,avx512f,avx512vl,avx512vnni")))
+
+TARGET_VNNI static inline __m256 mul_sum_i8_vnni(__m256i w, __m256i x) {
+    __m256i ax = _mm256_sign_epi8(w, w);
+    __m256i sy = _mm256_sign_epi8(x, w);
+    return _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(_mm256_setzero_si256(), ax, sy));
+}
+
+TARGET_VNNI static float dot_q8_vnni(const void *wv, const struct block_q8x *x, int nb) {
+    const struct block_q8_0 *w = wv;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
+    int b = 0;
+    for (; b + 2 <= nb; b += 2) {
+        __m256i w0 = _mm256_loadu_si256((const __m256i *)w[b].qs);
+        __m256i w1 = _mm256_loadu_si256((const __m256i *)w[b + 1].qs);
+        __m256 d0 = _mm256_set1_ps(_cvtsh_ss(w[b].d) * x[b].d);
+        __m256 d1 = _mm256_set1_ps(_cvtsh_ss(w[b + 1].d) * x[b + 1].d);
+        acc0 = _mm256_fmadd_ps(
+            d0, mul_sum_i8_vnni(w0, _mm256_loadu_si256((const __m256i *)x[b].qs)), acc0);
+        acc1 = _mm256_fmadd_ps(
+            d1, mul_sum_i8_vnni(w1, _mm256_loadu_si256((const __m256i *)x[b + 1].qs)), acc1);
+    }
+    for (; b < nb; b++) {
+        __m256i w0 = _mm256_loadu_si256((const __m256i *)w[b].qs);
+        __m256 d0 = _mm256_set1_ps(_cvtsh_ss(w[b].d) * x[b].d);
+        acc0 = _mm256_fmadd_ps(
+            d0, mul_sum_i8_vnni(w0, _mm256_loadu_si256((const __m256i *)x[b].qs)), acc0);
+    }
+    return hsum_ps(_mm256_add_ps(acc0, acc1));
+}
+
+TARGET_VNNI static float dot_q4_vnni(const void *wv, const struct block_q8x *x, int nb) {
+    const struct block_q4_0 *w = wv;
+    const __m128i lowmask = _mm_set1_epi8(0x0f);
+    const __m256i eight = _mm256_set1_epi8(8);
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
+    int b = 0;
+    for (; b + 2 <= nb; b += 2) {
+        for (int k = 0; k < 2; k++) {
+            __m128i bytes = _mm_loadu_si128((const __m128i *)w[b + k].qs);
+            __m128i lo = _mm_and_si128(bytes, lowmask);
+            __m128i hi = _mm_and_si128(_mm_srli_epi16(bytes, 4), lowmask);
+            __m256i q = _mm256_sub_epi8(_mm256_set_m128i(hi, lo), eight);
+            __m256 d = _mm256_set1_ps(_cvtsh_ss(w[b + k].d) * x[b + k].d);
+            __m256 p = mul_sum_i8_vnni(q, _mm256_loadu_si256((const __m256i *)x[b + k].qs));
+            if (k == 0)
+                acc0 = _mm256_fmadd_ps(d, p, acc0);
+            else
+                acc1 = _mm256_fmadd_ps(d, p, acc1);
+        }
+    }
+    for (; b < nb; b++) {
+        __m128i bytes = _mm_loadu_si128((const __m128i *)w[b].qs);
+        __m128i lo = _mm_and_si128(bytes, lowmask);
+        __m128i hi = _mm_and_si128(_mm_srli_epi16(bytes, 4), lowmask);
+        __m256i q = _mm256_sub_epi8(_mm256_set_m128i(hi, lo), eight);
+        __m256 d = _mm256_set1_ps(_cvtsh_ss(w[b].d) * x[b].d);
+        acc0 = _mm256_fmadd_ps(d, mul_sum_i8_vnni(q, _mm256_loadu_si256((const __m256i *)x[b].qs)),
+                               acc0);
+    }
+    return hsum_ps(_mm256_add_ps(acc0, acc1));
+}
 #endif
 
 struct kernels {
@@ -227,29 +292,35 @@ struct kernels {
 static const struct kernels k_scalar = {
     "scalar", dot_f32_scalar, dot_f16_scalar, quantize_q8x_scalar, dot_q8_scalar, dot_q4_scalar};
 #if MATMUL_X86
+static const struct kernels k_vnni = {"avx512vnni",      dot_f32_avx2, dot_f16_avx2,
+                                      quantize_q8x_avx2, dot_q8_vnni,  dot_q4_vnni};
 static const struct kernels k_avx2 = {"avx2",      dot_f32_avx2, dot_f16_avx2, quantize_q8x_avx2,
                                       dot_q8_avx2, dot_q4_avx2};
 #endif
 
-static int force_scalar;
+static int forced; /* enum matmul_kernels */
 
 static const struct kernels *kernels_get(void) {
 #if MATMUL_X86
-    static int has_f16c = -1;
-    if (has_f16c < 0) { /* clang's __builtin_cpu_supports does not know "f16c" */
-        unsigned a, b, c, d;
-        has_f16c = __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
+    static int level = -1; /* 0 scalar, 1 avx2, 2 avx512vnni: what this CPU can run */
+    if (level < 0) {
+        unsigned a, b, c, d; /* clang's __builtin_cpu_supports does not know "f16c" */
+        int f16c = __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
+        int avx2 = f16c && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+        level = !avx2                                                                        ? 0
+                : __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl") ? 2
+                                                                                             : 1;
     }
-    if (!force_scalar && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-        has_f16c)
-        return &k_avx2;
+    if (forced == MATMUL_KERNELS_SCALAR) return &k_scalar;
+    if (level >= 2 && forced != MATMUL_KERNELS_AVX2) return &k_vnni;
+    if (level >= 1) return &k_avx2;
 #endif
     return &k_scalar;
 }
 
-int matmul_force_scalar(int on) {
-    int old = force_scalar;
-    force_scalar = on;
+int matmul_force_kernels(int which) {
+    int old = forced;
+    forced = which;
     return old;
 }
 

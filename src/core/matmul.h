@@ -6,7 +6,8 @@
  * quantized to 8-bit blocks of 32 (as ggml does) so the dot product runs on int8 SIMD. n > 1 is
  * prefill or several sequences decoded together: each weight row is loaded once and dotted with
  * all n inputs; large F32 products go to OpenBLAS sgemm. SIMD paths (AVX2/FMA/F16C) are chosen at
- * run time, with portable scalar versions (used by the sanitizer build, and compared in tests).
+ * run time (AVX512-VNNI for the int8 dots when present), with portable scalar versions (used by the
+ * sanitizer build, and compared in tests).
  *
  * The caller owns a scratch buffer (matmul_scratch_size) so nothing is allocated per call. */
 #ifndef CORE_MATMUL_H
@@ -48,11 +49,12 @@ int matmul_apply(struct pool *pool, float *out, const float *x, int n, const str
 /* Row `row` of w as floats (an embedding lookup on a possibly quantized table). */
 int matmul_row_f32(const struct mat *w, int row, float *out);
 
-/* Forces the portable scalar kernels (tests compare them with the SIMD ones). Returns the
- * previous setting. Not thread-safe: call between products. */
-int matmul_force_scalar(int on);
+/* Restricts the kernels (tests check each against the reference). Returns the previous
+ * setting. Not thread-safe: call between products. */
+enum matmul_kernels { MATMUL_KERNELS_BEST = 0, MATMUL_KERNELS_SCALAR = 1, MATMUL_KERNELS_AVX2 = 2 };
+int matmul_force_kernels(int which);
 
-/* "avx2" or "scalar": which kernels run. */
+/* "avx512vnni", "avx2" or "scalar": which kernels run. */
 const char *matmul_kernel_name(void);
 
 #endif

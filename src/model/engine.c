@@ -627,3 +627,72 @@ int engine_score(struct engine *e, const char *prompt, const char *continuation,
     *logprob = (float)sum;
     return DISR_OK;
 }
+
+/* ---- groups of samples of one prompt (prefix sharing) ---- */
+
+int engine_generate_groups(struct engine *e, int n, const char *const *prompts, int group,
+                           const struct gen_params *g, struct gen_result *out) {
+    if (n < 0 || group < 1 || group > e->max_seqs || (n > 0 && (!prompts || !out || !g)))
+        return disr_fail(DISR_E_ARG, "engine: bad groups: %d prompts x %d (max %d sequences)", n,
+                         group, e->max_seqs);
+    for (int s = 0; s < e->max_seqs; s++)
+        if (e->slots[s].state != SLOT_FREE)
+            return disr_fail(DISR_E_STATE, "engine: one-shot generation while slots are busy");
+    const int per_wave = e->max_seqs / group, kvd = model_kv_dim(&e->c);
+    for (int p0 = 0; p0 < n; p0 += per_wave) {
+        int np = n - p0 < per_wave ? n - p0 : per_wave;
+        for (int p = p0; p < p0 + np; p++) {
+            int first = -1;
+            for (int j = 0; j < group; j++) {
+                struct gen_params gi = *g;
+                gi.seed = g->seed + (uint64_t)p * (uint64_t)group + (uint64_t)j;
+                int id = engine_slot_start(e, prompts[p], &gi);
+                if (id < 0) {
+                    char why[256];
+                    snprintf(why, sizeof why, "%s", disr_last_error());
+                    release_all(e);
+                    return disr_fail(id, "prompt %d: %s", p, why);
+                }
+                e->slots[id].owner = p * group + j;
+                if (e->slots[id].done) continue; /* max_tokens <= 0 */
+                if (first < 0) {
+                    /* The prompt is prefilled once, by the group's first sample... */
+                    first = id;
+                    int st = slot_prefill(e, id);
+                    if (st < 0) {
+                        release_all(e);
+                        return st;
+                    }
+                    continue;
+                }
+                /* ...the others copy its cache up to the last prompt token, which the next
+                 * engine_step feeds for them as a decode token (their first sample). */
+                struct slot *s = &e->slots[id];
+                int keep = s->n_prompt - 1;
+                for (int l = 0; l < e->c.n_layer; l++) {
+                    size_t src = ((size_t)l * e->max_seqs + (size_t)first) * e->n_ctx * kvd;
+                    size_t dst = ((size_t)l * e->max_seqs + (size_t)id) * e->n_ctx * kvd;
+                    memcpy(e->key_cache + dst, e->key_cache + src,
+                           sizeof(float) * (size_t)keep * kvd);
+                    memcpy(e->value_cache + dst, e->value_cache + src,
+                           sizeof(float) * (size_t)keep * kvd);
+                }
+                s->n_past = keep;
+            }
+        }
+        int r;
+        while ((r = engine_step(e)) > 0) {
+        }
+        if (r < 0) {
+            release_all(e);
+            return r;
+        }
+        for (int s = 0; s < e->max_seqs; s++) {
+            struct slot *sl = &e->slots[s];
+            if (sl->state == SLOT_FREE) continue;
+            out[sl->owner] = sl->res;
+            sl->state = SLOT_FREE;
+        }
+    }
+    return DISR_OK;
+}

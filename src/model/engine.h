@@ -51,6 +51,13 @@ int engine_generate(struct engine *e, const char *prompt, const struct gen_param
 int engine_generate_batch(struct engine *e, int n, const char *const *prompts,
                           const struct gen_params *g, struct gen_result *out);
 
+/* `group` samples of each of n prompts (self-awareness sampling and GRPO rollouts): out[i*group
+ * + j] is sample j of prompts[i], drawn with seed g->seed + i*group + j as engine_generate_batch
+ * would for the expanded list. Each prompt is prefilled once and its KV cache shared by the
+ * group's samples (group <= max_seqs), which saves most of the work when answers are short. */
+int engine_generate_groups(struct engine *e, int n, const char *const *prompts, int group,
+                           const struct gen_params *g, struct gen_result *out);
+
 /* log P(continuation | prompt) summed over the continuation's tokens (teacher forcing). */
 int engine_score(struct engine *e, const char *prompt, const char *continuation, float *logprob);
 

@@ -58,6 +58,22 @@ int sa_generate(struct engine *e, const struct qa_set *data, const int *item, co
     return st;
 }
 
+int sa_generate_groups(struct engine *e, const struct qa_set *data, const int *item,
+                       const int *scen, int n, int group, const struct sa_gen_config *g,
+                       float temperature, uint64_t seed, struct gen_result *res) {
+    char **prompts = NULL;
+    DISR_TRY(make_prompts(data, item, scen, n, &prompts));
+    struct gen_params gp = {.temperature = temperature,
+                            .top_k = 0,
+                            .top_p = 1.0f,
+                            .seed = seed,
+                            .max_tokens = g->max_tokens,
+                            .stop_char = '\n'};
+    int st = engine_generate_groups(e, n, (const char *const *)prompts, group, &gp, res);
+    free(prompts);
+    return st;
+}
+
 int sa_sample(struct model *m, const struct qa_set *data, int n_samples,
               const struct sa_gen_config *g, struct sa_samples *out) {
     if (n_samples < 1 || n_samples > 1024)
@@ -81,15 +97,15 @@ int sa_sample(struct model *m, const struct qa_set *data, int n_samples,
     long total_correct = 0, tokens = 0;
     for (int q0 = 0; st >= 0 && q0 < data->n; q0 += per_chunk) {
         int nq = data->n - q0 < per_chunk ? data->n - q0 : per_chunk;
-        for (int i = 0; i < nq * n_samples; i++)
-            item[i] = q0 + i / n_samples;
-        st = sa_generate(e, data, item, scen, nq * n_samples, g, g->temperature,
-                         g->seed + (uint64_t)q0 * (uint64_t)n_samples, res);
+        for (int i = 0; i < nq; i++)
+            item[i] = q0 + i;
+        st = sa_generate_groups(e, data, item, scen, nq, n_samples, g, g->temperature,
+                                g->seed + (uint64_t)q0 * (uint64_t)n_samples, res);
         for (int i = 0; st >= 0 && i < nq * n_samples; i++) {
-            const struct qa_item *it = &data->items[item[i]];
+            int q = q0 + i / n_samples;
+            const struct qa_item *it = &data->items[q];
             tokens += res[i].n_tokens;
             if (res[i].truncated || !grader_check(it->grader, it->answer, res[i].text)) continue;
-            int q = item[i];
             out->n_correct[q]++;
             total_correct++;
             if (!out->own_answer[q] && !(out->own_answer[q] = strdup(res[i].text)))

@@ -14,6 +14,12 @@ int sa_generate(struct engine *e, const struct qa_set *data, const int *item, co
                 int n, const struct sa_gen_config *g, float temperature, uint64_t seed,
                 struct gen_result *res);
 
+/* n prompts (item[i], scen[i]), `group` samples each, prefilled once per prompt: res[i*group+j]
+ * uses seed `seed + i*group + j`. group must not exceed the engine's max_seqs. */
+int sa_generate_groups(struct engine *e, const struct qa_set *data, const int *item,
+                       const int *scen, int n, int group, const struct sa_gen_config *g,
+                       float temperature, uint64_t seed, struct gen_result *res);
+
 int sa_engine_init(struct model *m, const struct sa_gen_config *g, struct engine **e);
 
 /* Allocates the per-query arrays of a sampling record (zeroed). */

@@ -53,7 +53,8 @@ struct rl_state {
     struct engine *eng;
     struct sa_pack pk;
     int T, n_roll, ids_cap;
-    int *item, *scen;
+    int *item, *scen;   /* per rollout */
+    int *pitem, *pscen; /* per prompt */
     struct gen_result *res;
     struct rollout *ro;
     int32_t *ids;
@@ -102,11 +103,13 @@ static int rl_step(struct rl_state *S, int step, double stats[10]) {
         /* Scenarios in equal thirds (rotating from a random first one), queries uniform. */
         int sc = 1 + (p + first) % 3;
         int q = (int)rng_below(&r, (uint64_t)S->data->n);
+        S->pitem[p] = q, S->pscen[p] = sc;
         for (int g = 0; g < G; g++)
             S->item[p * G + g] = q, S->scen[p * G + g] = sc;
     }
-    DISR_TRY(sa_generate(S->eng, S->data, S->item, S->scen, n, &c->gen, c->gen.temperature,
-                         rng_derive_seed(c->seed, 0x52000000ull + (uint64_t)step), S->res));
+    DISR_TRY(sa_generate_groups(S->eng, S->data, S->pitem, S->pscen, P, G, &c->gen,
+                                c->gen.temperature,
+                                rng_derive_seed(c->seed, 0x52000000ull + (uint64_t)step), S->res));
     sa_pack_reset(&S->pk);
     float rw[1024], adv[1024];
     const struct tokenizer *tk = S->policy->tokenizer;
@@ -215,13 +218,16 @@ int sa_rl_train(struct model *policy, struct model *ref, const struct qa_set *da
     tc.seed = c->seed;
     S.item = malloc(sizeof(int) * (size_t)S.n_roll);
     S.scen = malloc(sizeof(int) * (size_t)S.n_roll);
+    S.pitem = malloc(sizeof(int) * (size_t)c->prompts);
+    S.pscen = malloc(sizeof(int) * (size_t)c->prompts);
     S.res = malloc(sizeof(struct gen_result) * (size_t)S.n_roll);
     S.ro = malloc(sizeof(struct rollout) * (size_t)S.n_roll);
     S.ids_cap = longest + 16 + (int)sizeof S.res[0].text;
     S.ids = malloc(sizeof(int32_t) * (size_t)S.ids_cap);
     S.lp = malloc(sizeof(float) * (size_t)c->batch * (size_t)S.T);
     S.lpr = malloc(sizeof(float) * (size_t)c->batch * (size_t)S.T);
-    if (st >= 0 && (!S.item || !S.scen || !S.res || !S.ro || !S.ids || !S.lp || !S.lpr))
+    if (st >= 0 && (!S.item || !S.scen || !S.pitem || !S.pscen || !S.res || !S.ro || !S.ids ||
+                    !S.lp || !S.lpr))
         st = disr_fail(DISR_E_NOMEM, "RL buffers for %d rollouts", S.n_roll);
     if (st >= 0) st = trainer_init(&S.tp, policy, &tc);
     if (st >= 0) st = trainer_init(&S.tref, ref, &tc);
@@ -243,8 +249,12 @@ int sa_rl_train(struct model *policy, struct model *ref, const struct qa_set *da
         bool stop = c->stop_after > 0 && step + 1 == c->stop_after && step + 1 < c->steps;
         if (c->checkpoint && ((c->checkpoint_every > 0 && (step + 1) % c->checkpoint_every == 0 &&
                                step + 1 < c->steps) ||
-                              stop))
-            st = trainer_save_checkpoint(S.tp, c->checkpoint, step + 1);
+                              stop)) {
+            /* A failed periodic checkpoint (full disk) costs resumability, not the run. */
+            int cs = trainer_save_checkpoint(S.tp, c->checkpoint, step + 1);
+            if (cs < 0 && stop) st = cs;
+            if (cs < 0 && !stop) log_warn("checkpoint skipped: %s", disr_last_error());
+        }
         out->mean_reward = (float)(win[0] / (win[1] + 1e-9));
         for (int s = 0; s < 3; s++)
             out->answer_rate[s] = (float)(win[2 + s] / (win[5 + s] + 1e-9));
@@ -274,6 +284,8 @@ int sa_rl_train(struct model *policy, struct model *ref, const struct qa_set *da
     sa_pack_free(&S.pk);
     free(S.item);
     free(S.scen);
+    free(S.pitem);
+    free(S.pscen);
     free(S.res);
     free(S.ro);
     free(S.ids);

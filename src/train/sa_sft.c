@@ -247,8 +247,12 @@ int sa_sft_train(struct model *m, const struct qa_set *data, const struct sa_sam
         bool stop = c->stop_after > 0 && step + 1 == c->stop_after && step + 1 < c->steps;
         if (c->checkpoint && ((c->checkpoint_every > 0 && (step + 1) % c->checkpoint_every == 0 &&
                                step + 1 < c->steps) ||
-                              stop))
-            st = trainer_save_checkpoint(tr, c->checkpoint, step + 1);
+                              stop)) {
+            /* A failed periodic checkpoint (full disk) costs resumability, not the run. */
+            int cs = trainer_save_checkpoint(tr, c->checkpoint, step + 1);
+            if (cs < 0 && stop) st = cs;
+            if (cs < 0 && !stop) log_warn("checkpoint skipped: %s", disr_last_error());
+        }
         if (stop) {
             step++;
             break;

@@ -40,11 +40,13 @@ static int run_steps(struct trainer *t, struct model *m, const struct corpus *c,
     const int B = cfg->batch, T = cfg->seq;
     const double tokens_per_step = (double)B * T * cfg->accum;
     struct progress p;
-    progress_init(&p, o->label ? o->label : "train", cfg->steps - start);
+    int end = cfg->steps;
+    if (o->stop_after > 0 && start + o->stop_after < end) end = start + o->stop_after;
+    progress_init(&p, o->label ? o->label : "train", end - start);
     float recent[10];
     int n_recent = 0;
     double t0 = time_now();
-    for (int step = start; step < cfg->steps; step++) {
+    for (int step = start; step < end; step++) {
         double loss_sum = 0;
         for (int a = 0; a < cfg->accum; a++) {
             int64_t index = (int64_t)step * cfg->accum + a;
@@ -66,16 +68,16 @@ static int run_steps(struct trainer *t, struct model *m, const struct corpus *c,
         char extra[160];
         snprintf(extra, sizeof extra, "step %d  loss %.4f  lr %.2e  norm %.2f  %.0f tok/s",
                  step + 1, loss, train_lr_at(cfg, step), norm, r->tokens_per_s);
-        if (step + 1 == cfg->steps)
+        if (step + 1 == end)
             progress_finish(&p, r->steps_done, extra);
         else
             progress_update(&p, r->steps_done, extra);
         int ckpt_now = o->checkpoint && o->checkpoint_every > 0 &&
-                       (step + 1) % o->checkpoint_every == 0 && step + 1 < cfg->steps;
+                       (step + 1) % o->checkpoint_every == 0 && step + 1 < end;
         if (ckpt_now) DISR_TRY(trainer_save_checkpoint(t, o->checkpoint, step + 1));
     }
     if (o->checkpoint && r->steps_done > 0)
-        DISR_TRY(trainer_save_checkpoint(t, o->checkpoint, cfg->steps));
+        DISR_TRY(trainer_save_checkpoint(t, o->checkpoint, end));
     int k = n_recent < 10 ? n_recent : 10;
     double s = 0;
     for (int i = 0; i < k; i++)

@@ -19,6 +19,8 @@ struct train_run_opts {
     int checkpoint_every;   /* steps between checkpoints (0 = only at the end) */
     bool resume;            /* continue from `checkpoint` if it exists */
     const char *label;      /* progress label; NULL = "train" */
+    int stop_after;         /* run at most this many steps in this call (0 = to the end); the
+                               checkpoint is then written at the step reached */
     float *losses;          /* optional [config steps]: each step's mean micro-batch loss */
 };
 

@@ -2,7 +2,7 @@
  * every chunk of a pool job runs exactly once (under many rapid jobs, as in decode); every weight
  * type and odd shape matches a naive double-precision product of the dequantized weights, within
  * the error that quantizing x to 8 bits can cause (computed per case, not a fixed slack); SIMD and
- * scalar kernels agree; bad shapes are refused with a message. */
+ * scalar kernels (and AVX2 / VNNI) agree with it; bad shapes are refused with a message. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -118,7 +118,7 @@ static void test_matmul_all_types_and_shapes(void **state) {
         for (int ci = 0; ci < 4; ci++)
             for (int ri = 0; ri < 4; ri++)
                 for (int ni = 0; ni < 4; ni++)
-                    for (int scalar = 0; scalar < 2; scalar++) {
+                    for (int kern = 0; kern < 3; kern++) {
                         int cols = cols_list[ci], rows = rows_list[ri], n = ns[ni];
                         struct mat m;
                         float *w;
@@ -132,12 +132,12 @@ static void test_matmul_all_types_and_shapes(void **state) {
                             bias[i] = rng_normal(&r);
                         size_t ss = matmul_scratch_size(n, cols);
                         void *scratch = malloc(ss);
-                        int old = matmul_force_scalar(scalar);
+                        int old = matmul_force_kernels(kern);
                         struct matmul_task t = {&m, out, (ri & 1) ? bias : NULL};
                         assert_int_equal(matmul_tasks(pools[(ci + ni) & 1], x, n, cols, &t, 1,
                                                       scratch, ss, (unsigned)(ri >> 1)),
                                          0);
-                        matmul_force_scalar(old);
+                        matmul_force_kernels(old);
                         check_product(out, x, w, t.bias, n, rows, cols, quant);
                         free(scratch);
                         free(out);
@@ -245,8 +245,8 @@ static void test_block_layout_matches_ggml(void **state) {
     char scratch[64];
     for (int j = 0; j < 32; j++)
         x[j] = (j % 3 == 0) ? 1.0f : (j % 3 == 1 ? -1.0f : 0.0f); /* exact in 8 bits */
-    for (int scalar = 0; scalar < 2; scalar++) {
-        int old = matmul_force_scalar(scalar);
+    for (int kern = 0; kern < 3; kern++) {
+        int old = matmul_force_kernels(kern);
         double ref = 0;
         for (int j = 0; j < 32; j++)
             ref += (double)b[j] * x[j];
@@ -257,7 +257,7 @@ static void test_block_layout_matches_ggml(void **state) {
             ref += (double)a[j] * x[j];
         assert_int_equal(matmul_apply(NULL, &out, x, 1, &m8, scratch, sizeof scratch), 0);
         assert_float_equal(out, ref, 1e-4);
-        matmul_force_scalar(old);
+        matmul_force_kernels(old);
     }
 }
 

@@ -14,6 +14,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "model/model.h"
+#include "model/model_io.h"
 #include "model/tokenizer.h"
 #include "route/scenario.h"
 #include "train/corpus.h"
@@ -171,7 +172,7 @@ static void test_lr_schedule(void **state) {
     assert_float_equal(train_lr_at(&c, 0), 1e-3 / 5, 1e-9);
 }
 
-static struct model *tiny_model(int vocab, bool tied, uint64_t seed) {
+static struct model *tiny_model_tok(int vocab, bool tied, uint64_t seed, struct tokenizer *tok) {
     struct model_config c = {.arch = MODEL_ARCH_LLAMA,
                              .n_vocab = vocab,
                              .n_embd = 32,
@@ -185,8 +186,12 @@ static struct model *tiny_model(int vocab, bool tied, uint64_t seed) {
                              .rope_style = ROPE_NORMAL,
                              .tied_output = tied};
     struct model *m;
-    assert_int_equal(model_init_random(&m, &c, NULL, seed), DISR_OK);
+    assert_int_equal(model_init_random(&m, &c, tok, seed), DISR_OK);
     return m;
+}
+
+static struct model *tiny_model(int vocab, bool tied, uint64_t seed) {
+    return tiny_model_tok(vocab, tied, seed, NULL);
 }
 
 /* accum = 2 micro-batches of B rows give the gradient of one batch of 2B rows. */
@@ -287,6 +292,74 @@ static void test_tiny_model_learns_repetitive_corpus(void **state) {
     tokenizer_free(tok);
 }
 
+/* A run interrupted at step 6 and resumed from its checkpoint (into a model initialized
+ * differently, so the parameters must come from the file) reproduces the uninterrupted run's
+ * losses and final parameters bit for bit. */
+static void test_resume_reproduces_uninterrupted_run(void **state) {
+    (void)state;
+    enum { STEPS = 12 };
+    const char *p = write_file("res.txt", "one two three four five six seven eight nine ten. ");
+    struct corpus *c;
+    assert_int_equal(corpus_load(&c, p, false), DISR_OK);
+    struct tokenizer *tok = char_tok(c);
+    assert_int_equal(corpus_tokenize(c, tok), DISR_OK);
+    int V = tokenizer_n_vocab(tok);
+    struct train_config cfg;
+    train_config_default(&cfg);
+    cfg.batch = 4, cfg.seq = 16, cfg.steps = STEPS, cfg.accum = 2, cfg.lr = 5e-3f, cfg.warmup = 3;
+    float full[STEPS], part[STEPS];
+    memset(part, 0, sizeof part);
+    log_set_level(LOG_WARN);
+
+    struct model *a = tiny_model(V, true, 21);
+    struct train_run_opts oa = {.losses = full};
+    assert_int_equal(train_run(a, c, &cfg, &oa, NULL), DISR_OK);
+
+    char ckpt[300];
+    snprintf(ckpt, sizeof ckpt, "%s/run.ckpt.gguf", tmpdir);
+    struct tokenizer *tok2 = char_tok(c);
+    struct model *b = tiny_model_tok(V, true, 21, tok2);
+    struct train_run_opts ob = {
+        .losses = part, .checkpoint = ckpt, .checkpoint_every = 4, .stop_after = 6};
+    struct train_run_result r;
+    assert_int_equal(train_run(b, c, &cfg, &ob, &r), DISR_OK);
+    assert_int_equal(r.steps_done, 6);
+    model_free(b);
+
+    tok2 = char_tok(c);
+    b = tiny_model_tok(V, true, 999, tok2); /* different weights: the checkpoint must win */
+    ob.stop_after = 0;
+    ob.resume = true;
+    assert_int_equal(train_run(b, c, &cfg, &ob, &r), DISR_OK);
+    log_set_level(LOG_INFO);
+    assert_int_equal(r.first_step, 6);
+    assert_int_equal(r.steps_done, STEPS - 6);
+    for (int s = 0; s < STEPS; s++) {
+        fprintf(stderr, "step %2d: uninterrupted %.7f resumed %.7f\n", s, full[s], part[s]);
+        assert_true(full[s] == part[s]);
+    }
+    assert_memory_equal(a->params, b->params, a->n_params * sizeof(float));
+
+    /* A checkpoint of another shape is refused, and a plain model is not a checkpoint. */
+    struct model *other = tiny_model_tok(V + 1, true, 1, char_tok(c));
+    struct trainer *t;
+    int step;
+    assert_int_equal(trainer_init(&t, other, &cfg), DISR_OK);
+    assert_int_equal(trainer_resume(t, ckpt, &step), DISR_E_STATE);
+    trainer_free(t);
+    model_free(other);
+    char plain[300];
+    snprintf(plain, sizeof plain, "%s/plain.gguf", tmpdir);
+    assert_int_equal(model_save(b, plain, NULL), DISR_OK);
+    assert_int_equal(trainer_init(&t, b, &cfg), DISR_OK);
+    assert_int_equal(trainer_resume(t, plain, &step), DISR_E_NOTFOUND);
+    trainer_free(t);
+    model_free(a);
+    model_free(b);
+    corpus_free(c);
+    tokenizer_free(tok);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_corpus_jsonl_records_and_answer_weights),
@@ -296,6 +369,7 @@ int main(void) {
         cmocka_unit_test(test_gradient_accumulation_equals_big_batch),
         cmocka_unit_test(test_weight_decay_only_on_matrices),
         cmocka_unit_test(test_tiny_model_learns_repetitive_corpus),
+        cmocka_unit_test(test_resume_reproduces_uninterrupted_run),
     };
     return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
 }

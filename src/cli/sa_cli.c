@@ -1,0 +1,80 @@
+#include "cli/sa_cli.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "route/scenario.h"
+
+int sa_cli_subset(const struct qa_set *all, int every, int held, struct qa_set *out, int **index) {
+    qa_set_init(out);
+    *index = NULL;
+    int n = 0;
+    int *idx = malloc(sizeof(int) * ((size_t)all->n + 1));
+    struct qa_item *items = malloc(sizeof(struct qa_item) * ((size_t)all->n + 1));
+    if (!idx || !items) {
+        free(idx);
+        free(items);
+        return disr_fail(DISR_E_NOMEM, "subset of %d queries", all->n);
+    }
+    for (int i = 0; i < all->n; i++) {
+        int is_held = every > 1 ? (i % every == every - 1) : 0;
+        if (is_held == (held != 0)) {
+            idx[n] = i;
+            items[n++] = all->items[i];
+        }
+    }
+    out->items = items;
+    out->n = out->cap = n;
+    *index = idx;
+    return DISR_OK;
+}
+
+void sa_cli_subset_free(struct qa_set *s, int *index) {
+    free(s->items); /* the strings belong to the full set */
+    qa_set_init(s);
+    free(index);
+}
+
+int sa_cli_split(char *s, char **out, int cap) {
+    int n = 0;
+    for (char *tok = strtok(s, ","); tok; tok = strtok(NULL, ",")) {
+        if (n >= cap) return -1;
+        out[n++] = tok;
+    }
+    return n;
+}
+
+int sa_cli_numbers(const char *s, double *out, int cap) {
+    int n = 0;
+    const char *p = s;
+    while (*p) {
+        char *end;
+        double v = strtod(p, &end);
+        if (end == p || n >= cap || (*end && *end != ',')) return -1;
+        out[n++] = v;
+        p = *end ? end + 1 : end;
+    }
+    return n;
+}
+
+void sa_cli_print_eval_header(FILE *f) {
+    fprintf(f, "| agent | scenario | answer rate | precision | threshold | F1 (reject) | "
+               "forced acc. |\n|---|---|---|---|---|---|---|\n");
+}
+
+void sa_cli_print_eval(FILE *f, const char *name, const struct sa_agent_eval *e,
+                       const struct sa_agent_eval *base) {
+    for (int s = 0; s < 3; s++) {
+        double alpha = scenario_alpha((enum scenario)(s + 1));
+        char forced[64];
+        if (base)
+            snprintf(forced, sizeof forced, "%.3f (base %.3f, %+.1f pts)", e->forced_acc,
+                     base->forced_acc, 100 * (e->forced_acc - base->forced_acc));
+        else
+            snprintf(forced, sizeof forced, "%.3f", e->forced_acc);
+        fprintf(f, "| %s | %s (α=%.1f) | %.3f | %.3f | %.3f | %.3f | %s |\n", name,
+                scenario_name((enum scenario)(s + 1)), alpha, e->answer_rate[s], e->precision[s],
+                scenario_threshold(alpha), e->f1[s], forced);
+    }
+}

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# GGUF end to end, against an independent implementation: tests/golden/gguf_reference.py (stdlib
+# Python) writes tiny llama/qwen2 models; `disr info` reads and loads them; `disr quantize`
+# converts them; the Python reader then parses every file we wrote with ggml's rules and checks
+# each tensor byte for byte against ggml's reference quantizer. Damaged files must fail cleanly.
+# Ends with a ~10 s libFuzzer run of the GGUF reader + model loader (non-sanitizer suite only).
+set -euo pipefail
+PY=/usr/bin/python3
+REF=tests/golden/gguf_reference.py
+T=$(mktemp -d /tmp/disr_e2e_gguf.XXXXXX)
+trap 'rm -rf "$T"' EXIT
+
+$PY $REF write-model "$T/llama.gguf" llama
+$PY $REF write-model "$T/qwen2.gguf" qwen2
+out=$("$DISR_BIN" info "$T/llama.gguf")
+grep -q "model      llama, vocab 98, embd 32, 1 layers, 2 heads (1 kv), ff 64" <<<"$out"
+grep -q "disr.agent.cost .* f32 .*0.1" <<<"$out"
+grep -q "loads ok: f32 trainable weights, tokenizer char" <<<"$out"
+grep -q "qkv bias" <<<"$("$DISR_BIN" info --no-tensors "$T/qwen2.gguf")"
+
+for arch in llama qwen2; do
+    for q in q8_0 q4_0 f16 f32; do
+        "$DISR_BIN" quantize "$T/$arch.gguf" "$T/$arch-$q.gguf" --type "$q" >/dev/null
+        $PY $REF check "$T/$arch-$q.gguf" --like "$T/$arch.gguf" --quant "$q" >/dev/null
+        "$DISR_BIN" info "$T/$arch-$q.gguf" | grep -q "loads ok"
+    done
+done
+# Round trip through quantize back to f32 from q8_0 loads as a trainable model again.
+"$DISR_BIN" quantize "$T/llama-q8_0.gguf" "$T/back.gguf" --type f32 >/dev/null
+"$DISR_BIN" info "$T/back.gguf" | grep -q "loads ok: f32 trainable"
+
+# Damaged files: one clear line, exit 1, no crash.
+expect_fail() { # file pattern
+    if "$DISR_BIN" info "$1" >/dev/null 2>"$T/err"; then echo "accepted $1"; exit 1; fi
+    grep -q "^disr: info: .*$2" "$T/err" || { echo "bad message: $(cat "$T/err")"; exit 1; }
+}
+head -c 1500 "$T/llama.gguf" >"$T/trunc.gguf"
+expect_fail "$T/trunc.gguf" "truncated"
+head -c 40000 "$T/llama.gguf" >"$T/trunc2.gguf"
+expect_fail "$T/trunc2.gguf" "past the end"
+{ printf 'GGML'; tail -c +5 "$T/llama.gguf"; } >"$T/magic.gguf"
+expect_fail "$T/magic.gguf" "not a GGUF file"
+expect_fail "$T/missing.gguf" "cannot open"
+if "$DISR_BIN" quantize "$T/llama.gguf" "$T/x.gguf" --type q5_k 2>"$T/err"; then exit 1; fi
+grep -q "unknown type 'q5_k'" "$T/err"
+
+# Fuzz smoke run (the harness and corpus are in tests/fuzz; longer runs: see its header).
+if [ "${SAN:-0}" != 1 ] && [ "${DISR_NO_FUZZ:-0}" != 1 ] && command -v clang >/dev/null; then
+    make -s fuzz >/dev/null
+    mkdir -p "$T/corpus"
+    build-fuzz/fuzz_gguf -max_total_time=10 -print_final_stats=1 "$T/corpus" tests/fuzz/corpus \
+        >"$T/fuzz.log" 2>&1 || { tail -30 "$T/fuzz.log"; exit 1; }
+    grep -E "stat::number_of_executed_units" "$T/fuzz.log" | sed 's/^/fuzz: /'
+fi
+echo "gguf e2e ok"

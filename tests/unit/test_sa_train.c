@@ -1,0 +1,202 @@
+/* Self-awareness SFT on a tiny random model, without the engine: with hand-made samples whose
+ * p̂ = 4/8 the labels are "reject" under Performance First (needs 7/8) and "answer" under
+ * Balance and Cost First, so after sa_sft_train the reject text must have become far likelier
+ * after a "[P]" prompt than after a "[B]" one, and the answer the other way round. This checks
+ * the whole path: targets, tokenization, packing, loss weights on the response only, trainer. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "model/engine.h"
+#include "model/model.h"
+#include "model/tokenizer.h"
+#include "route/scenario.h"
+#include "train/sa.h"
+#include "train/sa_pack.h"
+#include "train/trainer.h"
+#include "world/dataset.h"
+
+static struct model *tiny_model(void) {
+    const char corpus[] = "abcdefghijklmnopqrstuvwxyz0123456789 ?![]:'\n";
+    struct tokenizer *tok = NULL;
+    assert_int_equal(tokenizer_init_char(&tok, corpus, sizeof corpus - 1), DISR_OK);
+    struct model_config c = {.arch = MODEL_ARCH_LLAMA,
+                             .n_vocab = tokenizer_n_vocab(tok),
+                             .n_embd = 32,
+                             .n_layer = 2,
+                             .n_head = 4,
+                             .n_head_kv = 2,
+                             .n_ff = 64,
+                             .n_ctx = 96,
+                             .norm_eps = 1e-5f,
+                             .rope_base = 10000.0f,
+                             .rope_style = ROPE_NORMAL,
+                             .qkv_bias = false,
+                             .tied_output = true};
+    struct model *m = NULL;
+    assert_int_equal(model_init_random(&m, &c, tok, 7), DISR_OK);
+    return m;
+}
+
+/* Mean over the set of log P(response | prompt of scenario s). */
+static double mean_logprob(struct model *m, const struct qa_set *d, enum scenario s,
+                           const char *fixed_response) {
+    struct train_config tc;
+    train_config_default(&tc);
+    tc.batch = 1;
+    tc.seq = m->config.n_ctx;
+    struct trainer *t = NULL;
+    assert_int_equal(trainer_init(&t, m, &tc), DISR_OK);
+    struct sa_pack p;
+    assert_int_equal(sa_pack_init(&p, tc.seq, 1, tokenizer_eos(m->tokenizer)), DISR_OK);
+    float *lp = malloc(sizeof(float) * (size_t)tc.seq);
+    double sum = 0;
+    for (int i = 0; i < d->n; i++) {
+        char prompt[256], resp[64];
+        assert_true(scenario_format_prompt(prompt, sizeof prompt, d->items[i].query, s) > 0);
+        snprintf(resp, sizeof resp, "%s\n", fixed_response ? fixed_response : d->items[i].answer);
+        int32_t ids[128];
+        int n = 0, np = 0, n2 = 0;
+        assert_int_equal(tokenizer_encode(m->tokenizer, prompt, strlen(prompt), ids, 128, &np),
+                         DISR_OK);
+        assert_int_equal(
+            tokenizer_encode(m->tokenizer, resp, strlen(resp), ids + np, 128 - np, &n2), DISR_OK);
+        n = np + n2;
+        sa_pack_reset(&p);
+        assert_int_equal(sa_pack_add(&p, ids, n, np, NULL, NULL, NULL), DISR_OK);
+        assert_int_equal(trainer_token_logprobs(t, p.inputs, p.targets, lp), DISR_OK);
+        for (int k = np - 1; k < n - 1; k++)
+            sum += lp[k];
+    }
+    free(lp);
+    sa_pack_free(&p);
+    trainer_free(t);
+    return sum / d->n;
+}
+
+static void test_sft_learns_scenario_labels(void **state) {
+    (void)state;
+    struct model *m = tiny_model();
+    struct qa_set d;
+    qa_set_init(&d);
+    for (int i = 0; i < 12; i++) {
+        char q[64], a[16], id[16];
+        snprintf(q, sizeof q, "add %d and %d?", i, 2 * i + 1);
+        snprintf(a, sizeof a, "%d", 3 * i + 1);
+        snprintf(id, sizeof id, "q%d", i);
+        assert_int_equal(qa_set_add(&d, id, "add", q, a, GRADER_NUMBER), DISR_OK);
+    }
+    struct sa_samples smp = {.n_queries = d.n, .n_samples = 8};
+    smp.n_correct = malloc(sizeof(int) * (size_t)d.n);
+    smp.own_answer = malloc(sizeof(char *) * (size_t)d.n);
+    for (int i = 0; i < d.n; i++) {
+        smp.n_correct[i] = 4;
+        smp.own_answer[i] = strdup(d.items[i].answer);
+    }
+    double rej_p0 = mean_logprob(m, &d, SCENARIO_PERFORMANCE, SCENARIO_REJECT_TEXT);
+    double rej_b0 = mean_logprob(m, &d, SCENARIO_BALANCE, SCENARIO_REJECT_TEXT);
+    assert_true(fabs(rej_p0 - rej_b0) < 2.0); /* untrained: the slot barely matters */
+
+    struct sa_sft_config c;
+    sa_sft_config_default(&c);
+    c.steps = 150;
+    c.batch = 4;
+    c.lr = 1e-2f;
+    c.warmup = 5;
+    c.min_side = 12; /* one side is empty in every scenario: keep the other anyway */
+    struct sa_sft_summary sum;
+    assert_int_equal(sa_sft_train(m, &d, &smp, &c, &sum), DISR_OK);
+    assert_int_equal(sum.steps_done, 150);
+    assert_int_equal(sum.reject_kept[0], 12); /* P: all reject */
+    assert_int_equal(sum.answer_kept[0], 0);
+    assert_int_equal(sum.answer_kept[1], 12); /* B, C: all answer */
+    assert_int_equal(sum.reject_kept[2], 0);
+
+    double rej_p = mean_logprob(m, &d, SCENARIO_PERFORMANCE, SCENARIO_REJECT_TEXT);
+    double rej_b = mean_logprob(m, &d, SCENARIO_BALANCE, SCENARIO_REJECT_TEXT);
+    double ans_p = mean_logprob(m, &d, SCENARIO_PERFORMANCE, NULL);
+    double ans_c = mean_logprob(m, &d, SCENARIO_COST, NULL);
+    print_message("log P(reject): P %.2f -> %.2f, B %.2f -> %.2f; log P(answer): P %.2f, C %.2f\n",
+                  rej_p0, rej_p, rej_b0, rej_b, ans_p, ans_c);
+    assert_true(rej_p > rej_p0 + 5.0); /* the reject was learned under P */
+    assert_true(rej_p > rej_b + 5.0);  /* ... and only under P */
+    assert_true(ans_c > ans_p + 2.0);  /* the answers under C, not under P */
+
+    sa_samples_free(&smp);
+    qa_set_free(&d);
+    model_free(m);
+}
+
+static void test_sft_rejects_bad_input(void **state) {
+    (void)state;
+    struct model *m = tiny_model();
+    struct qa_set d;
+    qa_set_init(&d);
+    assert_int_equal(qa_set_add(&d, "a", "add", "add 1 and 2?", "3", GRADER_NUMBER), DISR_OK);
+    struct sa_samples smp = {.n_queries = 2, .n_samples = 8};
+    struct sa_sft_config c;
+    sa_sft_config_default(&c);
+    struct sa_sft_summary sum;
+    assert_int_equal(sa_sft_train(m, &d, &smp, &c, &sum), DISR_E_ARG); /* 2 samples, 1 query */
+    qa_set_free(&d);
+    model_free(m);
+}
+
+/* engine_generate_groups shares one prefill among a group's samples; it must give what
+ * engine_generate_batch gives for the expanded prompt list with the same seeds (sample 0 of a
+ * group exactly; the others feed their last prompt token as a decode step, whose kernels may
+ * round differently from the prefill's, so a rare sample may differ). */
+static void test_engine_groups_match_batch(void **state) {
+    (void)state;
+    struct model *m = tiny_model();
+    struct engine *e = NULL;
+    struct engine_params ep = {.max_seqs = 8, .n_ctx = 0, .n_threads = 1};
+    assert_int_equal(engine_init(&e, m, &ep), DISR_OK);
+    const char *prompts[3] = {"[-] Q: add 1 and 2?\nA: ", "[B] Q: sort abc\nA: ", "x"};
+    enum { G = 4 };
+    const char *expanded[3 * G];
+    for (int i = 0; i < 3 * G; i++)
+        expanded[i] = prompts[i / G];
+    struct gen_result a[3 * G], b[3 * G];
+    for (int temp = 0; temp <= 1; temp++) {
+        struct gen_params g = {.temperature = (float)temp,
+                               .top_k = 0,
+                               .top_p = 1.0f,
+                               .seed = 99,
+                               .max_tokens = 12,
+                               .stop_char = '\n'};
+        assert_int_equal(engine_generate_batch(e, 3 * G, expanded, &g, a), DISR_OK);
+        assert_int_equal(engine_generate_groups(e, 3, prompts, G, &g, b), DISR_OK);
+        int same = 0;
+        for (int i = 0; i < 3 * G; i++) {
+            if (i % G == 0) assert_string_equal(a[i].text, b[i].text);
+            same += !strcmp(a[i].text, b[i].text) && a[i].n_tokens == b[i].n_tokens;
+        }
+        assert_true(same >= 3 * G - 1);
+        if (temp == 1) { /* sampling: the group's samples are not all one text */
+            int distinct = 0;
+            for (int j = 1; j < G; j++)
+                distinct += strcmp(b[j].text, b[0].text) != 0;
+            assert_true(distinct > 0);
+        }
+    }
+    struct gen_params g = {.temperature = 1, .top_p = 1, .max_tokens = 4};
+    assert_int_equal(engine_generate_groups(e, 1, prompts, 9, &g, b), DISR_E_ARG); /* > slots */
+    engine_free(e);
+    model_free(m);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sft_learns_scenario_labels),
+        cmocka_unit_test(test_sft_rejects_bad_input),
+        cmocka_unit_test(test_engine_groups_match_batch),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
