@@ -415,11 +415,25 @@ static size_t match_gpt2(const uint32_t *c, size_t i, size_t n) {
 
 /* --------------------------------------------------------------------------- encoding */
 
+/* A symbol of the word being merged (doubly linked so a merge is O(1)) and a candidate merge
+ * of the symbol at `left` with its right neighbour, valid only if both still hold the ids seen
+ * when it was pushed. The candidates form a min-heap on (rank, position): the best pair first,
+ * leftmost among equals, as llama.cpp and GPT-2's bpe() order them, in O(n log n). */
+struct sym {
+    int32_t id; /* -1 once merged into its left neighbour */
+    int32_t prev, next;
+};
+struct cand {
+    int32_t rank, left, lid, rid, merged;
+};
+
 struct enc {
     const struct tokenizer *t;
     int32_t *ids;
     int cap, n;
-    int32_t *sym; /* scratch, one per byte of the current piece */
+    struct sym *syms;  /* scratch: one per byte of the current piece */
+    struct cand *heap; /* scratch: at most 3 candidates per byte */
+    size_t n_heap;
 };
 
 static int emit(struct enc *e, int32_t id) {
@@ -428,35 +442,62 @@ static int emit(struct enc *e, int32_t id) {
     return DISR_OK;
 }
 
+static int cand_less(const struct cand *a, const struct cand *b) {
+    return a->rank < b->rank || (a->rank == b->rank && a->left < b->left);
+}
+
+static void heap_push(struct enc *e, int32_t left) {
+    const struct sym *L = &e->syms[left];
+    const struct merge_entry *m = merge_find(e->t->bpe, L->id, e->syms[L->next].id);
+    if (!m) return;
+    size_t i = e->n_heap++;
+    struct cand c = {m->rank, left, L->id, e->syms[L->next].id, m->merged};
+    while (i > 0 && cand_less(&c, &e->heap[(i - 1) / 2])) {
+        e->heap[i] = e->heap[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    e->heap[i] = c;
+}
+
+static struct cand heap_pop(struct enc *e) {
+    struct cand top = e->heap[0], last = e->heap[--e->n_heap];
+    size_t i = 0, n = e->n_heap;
+    for (;;) {
+        size_t k = 2 * i + 1;
+        if (k >= n) break;
+        if (k + 1 < n && cand_less(&e->heap[k + 1], &e->heap[k])) k++;
+        if (!cand_less(&e->heap[k], &last)) break;
+        e->heap[i] = e->heap[k];
+        i = k;
+    }
+    if (n) e->heap[i] = last;
+    return top;
+}
+
 static int bpe_word(struct enc *e, const unsigned char *s, size_t len) {
-    const struct tokenizer_bpe *b = e->t->bpe;
-    int32_t *sym = e->sym;
-    size_t n = len;
+    struct sym *sy = e->syms;
     for (size_t i = 0; i < len; i++) {
-        sym[i] = e->t->byte_to_id[s[i]];
-        if (sym[i] < 0) return disr_fail(DISR_E_RANGE, "tokenizer: byte 0x%02x has no token", s[i]);
+        int32_t id = e->t->byte_to_id[s[i]];
+        if (id < 0) return disr_fail(DISR_E_RANGE, "tokenizer: byte 0x%02x has no token", s[i]);
+        sy[i] = (struct sym){id, (int32_t)i - 1, i + 1 < len ? (int32_t)i + 1 : -1};
     }
-    while (n > 1) {
-        const struct merge_entry *best = NULL;
-        for (size_t i = 0; i + 1 < n; i++) {
-            const struct merge_entry *m = merge_find(b, sym[i], sym[i + 1]);
-            if (m && (!best || m->rank < best->rank)) best = m;
-        }
-        if (!best) break;
-        int32_t l = (int32_t)(best->key >> 32), r = (int32_t)(uint32_t)best->key;
-        size_t o = 0;
-        for (size_t i = 0; i < n;) {
-            if (i + 1 < n && sym[i] == l && sym[i + 1] == r) {
-                sym[o++] = best->merged;
-                i += 2;
-            } else {
-                sym[o++] = sym[i++];
-            }
-        }
-        n = o;
+    e->n_heap = 0;
+    for (size_t i = 0; i + 1 < len; i++)
+        heap_push(e, (int32_t)i);
+    while (e->n_heap > 0) {
+        struct cand c = heap_pop(e);
+        struct sym *L = &sy[c.left];
+        if (L->id != c.lid || L->next < 0 || sy[L->next].id != c.rid) continue; /* stale */
+        struct sym *R = &sy[L->next];
+        L->id = c.merged;
+        R->id = -1;
+        L->next = R->next;
+        if (L->next >= 0) sy[L->next].prev = c.left;
+        if (L->prev >= 0) heap_push(e, L->prev);
+        if (L->next >= 0) heap_push(e, c.left);
     }
-    for (size_t i = 0; i < n; i++)
-        DISR_TRY(emit(e, sym[i]));
+    for (int32_t i = len ? 0 : -1; i >= 0; i = sy[i].next)
+        DISR_TRY(emit(e, sy[i].id));
     return DISR_OK;
 }
 
@@ -484,10 +525,11 @@ int tokenizer_encode_bpe(const struct tokenizer *t, const char *text, size_t len
     if (len > (size_t)INT32_MAX) return disr_fail(DISR_E_RANGE, "tokenizer: text too long");
     uint32_t *cps = malloc((len + 1) * sizeof *cps);
     size_t *offs = malloc((len + 1) * sizeof *offs);
-    int32_t *sym = malloc((len + 1) * sizeof *sym);
-    struct enc e = {t, ids, cap, 0, sym};
+    struct sym *syms = malloc((len + 1) * sizeof *syms);
+    struct cand *heap = malloc(3 * (len + 1) * sizeof *heap);
+    struct enc e = {t, ids, cap, 0, syms, heap, 0};
     int st = DISR_OK;
-    if (!cps || !offs || !sym) {
+    if (!cps || !offs || !syms || !heap) {
         st = disr_fail(DISR_E_NOMEM, "tokenizer: out of memory for %zu bytes", len);
         goto done;
     }
@@ -517,7 +559,8 @@ int tokenizer_encode_bpe(const struct tokenizer *t, const char *text, size_t len
 done:
     free(cps);
     free(offs);
-    free(sym);
+    free(syms);
+    free(heap);
     return st;
 }
 

@@ -14,6 +14,7 @@ writes gguf_bpe_qwen2.gguf, gguf_bpe_gpt2.gguf and gguf_bpe_cases.json there.
 import collections
 import json
 import os
+import random
 import re
 import sys
 import unicodedata
@@ -179,8 +180,15 @@ def main(outdir):
                ('tokenizer.ggml.add_bos_token', 7, False),
                ('tokenizer.chat_template', STRING, '{% for m in messages %}...{% endfor %}')]
         write_gguf(os.path.join(outdir, 'gguf_bpe_%s.gguf' % pre), kvs, [])
+    # Plus random strings over a pool that stresses every regex branch.
+    rng = random.Random(7)
+    pool = list("aeht rnoTHE'sStTdlLvVmM0123456789 \t\n\r.,!?;:-()<>|_") + \
+        ['é', 'ö', 'П', 'р', '日', '本', '١', '½', 'Ⅻ', '😀', '\u00a0', '\u3000', '\u0301',
+         '’', '<|im_start|>', '<|im_end|>', '<tool>', '  ', '\n\n', "'re", "'ll", "'VE"]
+    texts = CASES + [''.join(rng.choice(pool) for _ in range(rng.randrange(1, 40)))
+                     for _ in range(300)]
     cases = [{'text': t, 'qwen2': encode(t, QWEN2, vocab, ranks),
-              'gpt2': encode(t, GPT2, vocab, ranks)} for t in CASES]
+              'gpt2': encode(t, GPT2, vocab, ranks)} for t in texts]
     with open(os.path.join(outdir, 'gguf_bpe_cases.json'), 'w', encoding='utf-8') as fp:
         fp.write('{"n_vocab": %d, "n_merges": %d, "cases": [\n' % (len(tokens), len(merges)))
         fp.write(',\n'.join(json.dumps(c, ensure_ascii=True) for c in cases))

@@ -1,7 +1,8 @@
 /* Byte-level BPE against an independent reference: tests/golden/gguf_bpe_fixture.py trained a
  * small vocabulary, wrote it as GGUF (pre-tokenizer qwen2 and gpt2) and encoded 35 strings with
- * Python's `re` + GPT-2's bpe(); we must produce the same ids, decode them back to the text, and
- * keep everything through a GGUF save/load. Also the char tokenizer's GGUF form and ChatML. */
+ * Python's `re` + GPT-2's bpe() (and 300 random strings); we must produce the same ids, decode them
+ * back to the text, and keep everything through a GGUF save/load. Also the char tokenizer's GGUF
+ * form and ChatML. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -84,7 +85,7 @@ static void check_cases(const struct tokenizer *t, const char *which) {
         }
         n_cases++;
     }
-    assert_int_equal(n_cases, 35);
+    assert_int_equal(n_cases, 335); /* 35 hand-picked + 300 random strings */
     cJSON_Delete(root);
     free(js);
 }
@@ -165,6 +166,32 @@ static void test_invalid_utf8_is_encoded_bytewise(void **state) {
     tokenizer_free(t);
 }
 
+/* One 256 KiB "word" (no spaces): merging is O(n log n), so this takes milliseconds; the
+ * pieces still concatenate back to the input. */
+static void test_long_word_is_fast_and_exact(void **state) {
+    (void)state;
+    struct tokenizer *t = load(DIR "gguf_bpe_qwen2.gguf");
+    size_t n = 1 << 18;
+    char *text = malloc(n);
+    for (size_t i = 0; i < n; i++)
+        text[i] = "theatrehello"[i % 12];
+    int32_t *ids = malloc(n * sizeof *ids);
+    int k;
+    assert_int_equal(tokenizer_encode(t, text, n, ids, (int)n, &k), 0);
+    assert_true(k > 0 && (size_t)k < n); /* some merges happened */
+    size_t o = 0;
+    for (int i = 0; i < k; i++) {
+        size_t len;
+        const char *p = tokenizer_piece(t, ids[i], &len);
+        assert_memory_equal(p, text + o, len);
+        o += len;
+    }
+    assert_int_equal(o, n);
+    free(ids);
+    free(text);
+    tokenizer_free(t);
+}
+
 static void test_char_tokenizer_chat_is_plain(void **state) {
     (void)state;
     struct tokenizer *t;
@@ -182,6 +209,7 @@ int main(void) {
         cmocka_unit_test(test_gpt2_matches_reference),
         cmocka_unit_test(test_bpe_survives_save_and_load),
         cmocka_unit_test(test_invalid_utf8_is_encoded_bytewise),
+        cmocka_unit_test(test_long_word_is_fast_and_exact),
         cmocka_unit_test(test_char_tokenizer_chat_is_plain),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
