@@ -132,6 +132,10 @@ int cmd_sa_sft(int argc, char **argv) {
     if ((st = sa_cli_subset(&all, holdout, 0, &train, &train_idx)) < 0) goto done;
     if ((st = sa_cli_subset(&all, holdout, 1, &check, &check_idx)) < 0) goto done;
     if ((st = model_load(&m, agent)) < 0) goto done;
+    if (!m->params) { /* fail before the sampling pass, not after it */
+        st = disr_fail(DISR_E_STATE, "%s is quantized: training needs an all-F32 model", agent);
+        goto done;
+    }
     log_info("sa-sft: %s, %d training queries (+%d held out), %s", agent, train.n, check.n,
              last ? "last agent: answer-only" : "answer / reject");
 
