@@ -54,7 +54,14 @@ test: $(BUILD)/disr tests
 # libFuzzer harnesses (clang): the model layer and what it stands on, built with the fuzzer and
 # ASan/UBSan. Run: build-fuzz/fuzz_gguf -max_total_time=60 build-fuzz/corpus tests/fuzz/corpus
 FUZZ_SRC := $(wildcard src/core/*.c src/model/*.c)
-fuzz: build-fuzz/fuzz_gguf
+fuzz: build-fuzz/fuzz_gguf build-fuzz/fuzz_request
+
+# the agent node's parsers (request, downstream reply, network file)
+build-fuzz/fuzz_request: tests/fuzz/fuzz_request.c src/serve/api.c src/serve/netconf.c \
+                         src/route/agent.c src/route/scenario.c src/core/err.c src/core/log.c
+	@mkdir -p $(@D) build-fuzz/corpus_request
+	clang -std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=fuzzer,address,undefined \
+	    -fno-sanitize-recover=undefined -Iinclude -Isrc -o $@ $^ -lcjson -lpthread -lm
 
 build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_SRC)
 	@mkdir -p $(@D) build-fuzz/corpus

@@ -3,7 +3,7 @@
 set -euo pipefail
 PKGS="build-essential clang libclang-rt-14-dev pkg-config libopenblas-dev libmicrohttpd-dev libcurl4-openssl-dev
       libcjson-dev libcmocka-dev gnuplot-nox python3-torch python3-numpy nginx iproute2 curl
-      nodejs"
+      nodejs wrk"
 missing=""
 for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then

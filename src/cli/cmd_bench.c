@@ -12,6 +12,7 @@
 #include "core/matmul.h"
 #include "model/engine.h"
 #include "model/quant.h"
+#include "train/train_run.h"
 
 struct bench_shape {
     const char *name;
@@ -181,10 +182,11 @@ static int run_shape(const struct bench_shape *s, enum dtype type, int threads, 
 }
 
 int cmd_bench(int argc, char **argv) {
-    const char *model = "all", *types = "f32,q8_0,q4_0";
-    int threads = 0, reps = 5, quick = 0, batch = 4, pp = 0, tg = 0;
+    const char *model = "all", *types = "f32,q8_0,q4_0", *what = "all";
+    int threads = 0, reps = 5, quick = 0, batch = 4, pp = 0, tg = 0, train_steps = 5;
     const struct cli_opt opts[] = {
-        {"--model", NULL, OPT_STR, &model, "shape: agent, 110m or all (default all)"},
+        {"--what", NULL, OPT_STR, &what, "infer, train or all (default all)"},
+        {"--model", NULL, OPT_STR, &model, "inference shape: agent, 110m or all (default all)"},
         {"--types", NULL, OPT_STR, &types, "weight types, comma-separated (default f32,q8_0,q4_0)"},
         {"--threads", "-t", OPT_INT, &threads, "compute threads (default: all cores)"},
         {"--reps", NULL, OPT_INT, &reps, "repetitions; the median is reported (default 5)"},
@@ -197,45 +199,71 @@ int cmd_bench(int argc, char **argv) {
         {0},
     };
     int rc = cli_parse(argc, argv, opts,
-                       "[--model agent|110m|all] [--types f32,q8_0,q4_0] [--threads N] [--reps N]\n"
+                       "[--what infer|train|all] [--model agent|110m|all] [--types f32,q8_0,q4_0] "
+                       "[--threads N] [--reps N]\n"
                        "Prefill (pp) and decode (tg) tokens/s of the engine on random-weight "
-                       "models, median of --reps runs, and the memory each needs.",
+                       "models, median of --reps runs, and the memory each needs; then training "
+                       "speed (s/step, tokens/s, GFLOPS) on the GPT-2-124M shape.",
                        NULL, 0, NULL);
     if (rc) return rc == 1 ? 0 : rc;
-    if (quick) model = "agent", types = "f32,q8_0", reps = 2;
-    if (reps < 1 || reps > 100 || batch < 1 || batch > 64 || pp < 0 || tg < 0 || pp > 4096 ||
-        tg > 4096) {
+    if (quick) model = "agent", types = "f32,q8_0", reps = 2, train_steps = 2;
+    int do_infer = !strcmp(what, "all") || !strcmp(what, "infer");
+    int do_train = !strcmp(what, "all") || !strcmp(what, "train");
+    if (!do_infer && !do_train) {
+        fprintf(stderr, "disr: bench: --what must be infer, train or all\n");
+        return 2;
+    }
+    if (train_steps < 1 || train_steps > 100 || reps < 1 || reps > 100 || batch < 1 || batch > 64 ||
+        pp < 0 || tg < 0 || pp > 4096 || tg > 4096) {
         fprintf(stderr,
                 "disr: bench: --reps must be 1..100, --batch 1..64, --pp and --tg 0..4096\n");
         return 2;
     }
-    printf("engine kernels: %s, threads: %d\n\n", matmul_kernel_name(), threads);
-    printf("| model | type | weights MiB | KV MiB | pp tok/s | tg tok/s | tg x%d tok/s |\n", batch);
-    printf("| --- | --- | ---: | ---: | ---: | ---: | ---: |\n");
-    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
-        struct bench_shape shape = shapes[i], *s = &shape;
-        if (strcmp(model, "all") && strcmp(model, s->name)) continue;
-        if (pp) s->pp = pp;
-        if (tg) s->tg = tg;
-        if (s->c.n_ctx < s->pp) s->c.n_ctx = s->pp;
-        if (s->c.n_ctx < s->tg) s->c.n_ctx = s->tg;
-        char list[64];
-        snprintf(list, sizeof list, "%s", types);
-        for (char *save = NULL, *t = strtok_r(list, ",", &save); t;
-             t = strtok_r(NULL, ",", &save)) {
-            enum dtype dt;
-            if (dtype_parse(t, &dt) < 0) return cli_fail("bench", DISR_E_ARG);
-            struct bench_result r;
-            int st = run_shape(s, dt, threads, reps, batch, &r);
-            if (st < 0) return cli_fail("bench", st);
-            char pp_label[32], tg_label[32];
-            snprintf(pp_label, sizeof pp_label, "pp%d", s->pp);
-            snprintf(tg_label, sizeof tg_label, "tg%d", s->tg);
-            printf("| %s | %s | %.1f | %.1f | %.0f (%s) | %.1f (%s) | %.1f |\n", s->name,
-                   dtype_name(dt), r.mem.weights / 1048576.0, r.mem.kv_cache / 1048576.0, r.pp_tps,
-                   pp_label, r.tg_tps, tg_label, r.batch_tps);
-            fflush(stdout);
+    if (do_infer) {
+        printf("engine kernels: %s, threads: %d\n\n", matmul_kernel_name(), threads);
+        printf("| model | type | weights MiB | KV MiB | pp tok/s | tg tok/s | tg x%d tok/s |\n",
+               batch);
+        printf("| --- | --- | ---: | ---: | ---: | ---: | ---: |\n");
+        for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+            struct bench_shape shape = shapes[i], *s = &shape;
+            if (strcmp(model, "all") && strcmp(model, s->name)) continue;
+            if (pp) s->pp = pp;
+            if (tg) s->tg = tg;
+            if (s->c.n_ctx < s->pp) s->c.n_ctx = s->pp;
+            if (s->c.n_ctx < s->tg) s->c.n_ctx = s->tg;
+            char list[64];
+            snprintf(list, sizeof list, "%s", types);
+            for (char *save = NULL, *t = strtok_r(list, ",", &save); t;
+                 t = strtok_r(NULL, ",", &save)) {
+                enum dtype dt;
+                if (dtype_parse(t, &dt) < 0) return cli_fail("bench", DISR_E_ARG);
+                struct bench_result r;
+                int st = run_shape(s, dt, threads, reps, batch, &r);
+                if (st < 0) return cli_fail("bench", st);
+                char pp_label[32], tg_label[32];
+                snprintf(pp_label, sizeof pp_label, "pp%d", s->pp);
+                snprintf(tg_label, sizeof tg_label, "tg%d", s->tg);
+                printf("| %s | %s | %.1f | %.1f | %.0f (%s) | %.1f (%s) | %.1f |\n", s->name,
+                       dtype_name(dt), r.mem.weights / 1048576.0, r.mem.kv_cache / 1048576.0,
+                       r.pp_tps, pp_label, r.tg_tps, tg_label, r.batch_tps);
+                fflush(stdout);
+            }
         }
+    }
+    if (do_train) {
+        /* llm.c's CPU trainer took 4.7 s/step on this shape here (B=4, T=64). */
+        struct model_config c;
+        train_bench_config_gpt2(&c);
+        int B = 4, T = 64;
+        const char *label = "gpt2-124m";
+        if (quick) c = shapes[0].c, B = 2, T = 32, label = "agent";
+        struct train_bench_result tr;
+        int st = train_bench(&c, B, T, train_steps, &tr);
+        if (st < 0) return cli_fail("bench", st);
+        printf("\n| training | params | B x T | s/step | tok/s | GFLOPS |\n");
+        printf("| --- | ---: | --- | ---: | ---: | ---: |\n");
+        printf("| %s | %.1fM | %d x %d | %.3f | %.0f | %.1f |\n", label, tr.n_params / 1e6, B, T,
+               tr.sec_per_step, tr.tokens_per_s, tr.gflops);
     }
     return 0;
 }

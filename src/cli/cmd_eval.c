@@ -1,6 +1,162 @@
+/* disr eval: DiSRouter against every baseline, from a recorded outcome table, from agents run
+ * in process (recording the table first), or from a synthetic table, into a report directory. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "cli/cli.h"
+#include "core/log.h"
+#include "eval/collect.h"
+#include "eval/outcomes.h"
+#include "eval/report.h"
+
+/* Splits a comma list in place into up to OUT_MAX_AGENTS entries; "-" or "" means none (NULL).
+ * Returns the count, or -1 if there are too many. */
+static int split_list(char *s, const char **out) {
+    int n = 0;
+    for (char *tok = s;; n++) {
+        if (n == OUT_MAX_AGENTS) return -1;
+        char *comma = strchr(tok, ',');
+        if (comma) *comma = '\0';
+        out[n] = (!tok[0] || !strcmp(tok, "-")) ? NULL : tok;
+        if (!comma) return n + 1;
+        tok = comma + 1;
+    }
+}
+
+/* Runs the agents named on the command line into an outcome table. Returns an exit code. */
+static int collect_from_args(struct outcome_table *t, const char *const lists_in[3],
+                             struct collect_config *cc) {
+    char *lists[3] = {NULL, NULL, NULL};
+    const char **dst[3] = {cc->agent, cc->sft, cc->rl};
+    int counts[3] = {0, 0, 0}, rc = 0;
+    for (int i = 0; i < 3 && rc == 0; i++) {
+        if (!lists_in[i]) continue;
+        lists[i] = strdup(lists_in[i]);
+        if (!lists[i] || (counts[i] = split_list(lists[i], dst[i])) < 0) {
+            fprintf(stderr, "disr eval: at most %d agents\n", OUT_MAX_AGENTS);
+            rc = 2;
+        }
+    }
+    for (int i = 1; i < 3 && rc == 0; i++)
+        if (lists_in[i] && counts[i] != counts[0]) {
+            fprintf(stderr, "disr eval: --%s lists %d models for %d agents\n",
+                    i == 1 ? "sft" : "rl", counts[i], counts[0]);
+            rc = 2;
+        }
+    if (rc == 0) {
+        cc->n_agents = counts[0];
+        int st = collect_outcomes(t, cc);
+        if (st) rc = cli_fail("running the agents", st);
+    }
+    free(lists[0]), free(lists[1]), free(lists[2]);
+    return rc;
+}
 
 int cmd_eval(int argc, char **argv) {
-    (void)argc, (void)argv;
-    return cli_pending("eval");
+    const char *outcomes = NULL, *out = "eval-report", *title = NULL;
+    const char *agents = NULL, *sft = NULL, *rl = NULL, *sa_train = NULL, *data = NULL, *ood = NULL;
+    int synthetic = 0, seed = 1, no_plots = 0, quick = 0, epochs = 0, feat_dim = 0, knn_k = 0;
+    int limit = 0, verify = 8, max_tokens = 32, threads = 0, max_seqs = 32;
+    const struct cli_opt opts[] = {
+        {"--outcomes", "-i", OPT_STR, &outcomes,
+         "recorded outcome table (JSONL, one line per query x agent)"},
+        {"--out", "-o", OPT_STR, &out, "report directory (default eval-report)"},
+        {"--agents", NULL, OPT_STR, &agents,
+         "instead: run these GGUF agents (comma list, cheapest first)"},
+        {"--sft", NULL, OPT_STR, &sft, "their SFT checkpoints (comma list; '-' = none)"},
+        {"--rl", NULL, OPT_STR, &rl, "their RL checkpoints (comma list; '-' = none)"},
+        {"--sa-train", NULL, OPT_STR, &sa_train,
+         "self-awareness training queries (JSONL): fits the baselines"},
+        {"--data", NULL, OPT_STR, &data, "in-domain test queries (JSONL)"},
+        {"--ood", NULL, OPT_STR, &ood, "out-of-domain test queries (JSONL)"},
+        {"--limit", NULL, OPT_INT, &limit, "at most N queries per query file (default all)"},
+        {"--verify-samples", NULL, OPT_INT, &verify, "samples for self-verification (default 8)"},
+        {"--max-tokens", NULL, OPT_INT, &max_tokens, "answer length limit (default 32)"},
+        {"--max-seqs", NULL, OPT_INT, &max_seqs, "sequences decoded together (default 32)"},
+        {"--threads", NULL, OPT_INT, &threads, "engine threads (default all cores)"},
+        {"--synthetic", NULL, OPT_INT, &synthetic,
+         "instead: a synthetic world with N test queries (2N train, N/2 OOD)"},
+        {"--seed", NULL, OPT_INT, &seed, "seed of the synthetic world, sampling and baselines"},
+        {"--title", NULL, OPT_STR, &title, "report title"},
+        {"--epochs", NULL, OPT_INT, &epochs,
+         "training epochs of the MLP router and scorers (default 30)"},
+        {"--feat-dim", NULL, OPT_INT, &feat_dim,
+         "hashed query feature size, a power of two (default 1024)"},
+        {"--knn-k", NULL, OPT_INT, &knn_k, "neighbours of the kNN router (default 25)"},
+        {"--quick", NULL, OPT_FLAG, &quick, "small baselines (256 features, 8 epochs): for tests"},
+        {"--no-plots", NULL, OPT_FLAG, &no_plots, "skip the gnuplot PNGs"},
+        {NULL, NULL, 0, NULL, NULL},
+    };
+    int rc = cli_parse(
+        argc, argv, opts,
+        "--outcomes FILE.jsonl --out DIR\n"
+        "       disr eval --agents a.gguf,b.gguf,... [--sft ...] [--rl ...] --sa-train SA.jsonl "
+        "--data TEST.jsonl [--ood OOD.jsonl] --out DIR\n"
+        "       disr eval --synthetic N --out DIR\n\n"
+        "Routes every query of the test and OOD splits through DiSRouter (SFT, +RL) and every "
+        "baseline at alpha 0.2 / 0.5 / 0.8, fits the learned baselines on the training split, and "
+        "writes report.md, PNG plots, summary.json and the per-query records.jsonl into DIR. With "
+        "--agents it first runs the agents over the query files and records the outcome table "
+        "(DIR/outcomes.jsonl), which --outcomes evaluates again later without the agents.",
+        NULL, 0, NULL);
+    if (rc) return rc == 1 ? 0 : rc;
+    if ((outcomes != NULL) + (synthetic != 0) + (agents != NULL) != 1) {
+        fprintf(stderr, "disr eval: give exactly one of --outcomes FILE, --agents LIST or "
+                        "--synthetic N (see --help)\n");
+        return 2;
+    }
+    if (!agents && (sft || rl || sa_train || data || ood)) {
+        fprintf(stderr, "disr eval: --sft, --rl, --sa-train, --data and --ood go with --agents\n");
+        return 2;
+    }
+    if (synthetic < 0 || synthetic > 1000000) {
+        fprintf(stderr, "disr eval: --synthetic %d is out of range (1..1000000)\n", synthetic);
+        return 2;
+    }
+    struct outcome_table t;
+    int st;
+    if (agents) {
+        struct collect_config cc;
+        collect_config_default(&cc);
+        cc.split_path[OUT_SPLIT_TRAIN] = sa_train;
+        cc.split_path[OUT_SPLIT_TEST] = data;
+        cc.split_path[OUT_SPLIT_OOD] = ood;
+        cc.limit = limit, cc.verify_samples = verify, cc.max_tokens = max_tokens;
+        cc.max_seqs = max_seqs, cc.n_threads = threads, cc.seed = (uint64_t)seed;
+        const char *const lists[3] = {agents, sft, rl};
+        if ((rc = collect_from_args(&t, lists, &cc))) return rc;
+    } else if (outcomes) {
+        st = outcome_table_load(&t, outcomes);
+        if (st) return cli_fail("loading outcomes", st);
+    } else {
+        struct outcome_synth_config sc;
+        outcome_synth_defaults(&sc);
+        sc.n_test = synthetic, sc.n_train = 2 * synthetic, sc.n_ood = synthetic / 2;
+        sc.seed = (uint64_t)seed;
+        st = outcome_table_synth(&t, &sc);
+        if (st) return cli_fail("synthetic outcomes", st);
+    }
+    struct report_config rep;
+    report_config_default(&rep);
+    rep.out_dir = out;
+    rep.plots = !no_plots;
+    rep.source = outcomes ? outcomes
+                 : agents ? "agents run in process (disr eval --agents)"
+                          : "synthetic world (disr eval --synthetic)";
+    if (title)
+        rep.title = title;
+    else if (synthetic)
+        rep.title = "DiSRouter evaluation on a synthetic outcome table";
+    rep.fit.seed = (uint64_t)seed;
+    if (quick) rep.fit.feat_dim = 256, rep.fit.epochs = 8, rep.fit.knn_k = 15;
+    if (epochs) rep.fit.epochs = epochs;
+    if (feat_dim) rep.fit.feat_dim = feat_dim;
+    if (knn_k) rep.fit.knn_k = knn_k;
+    double t0 = time_now();
+    st = report_run(&t, &rep);
+    outcome_table_free(&t);
+    if (st) return cli_fail("eval", st);
+    log_info("eval: report written to %s/report.md in %.1fs", out, time_now() - t0);
+    return 0;
 }

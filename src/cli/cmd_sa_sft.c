@@ -44,8 +44,8 @@ int cmd_sa_sft(int argc, char **argv) {
     int last = 0, quick = 0, resume = 0, stop_after = 0, seed = 1234, threads = 1, holdout = 10;
     struct sa_sft_config c;
     sa_sft_config_default(&c);
-    int samples = -1, steps = -1, batch = -1, seq = -1, warmup = -1, min_side = -1, max_tok = -1,
-        ck_every = -1;
+    int anchors = -1, samples = -1, steps = -1, batch = -1, seq = -1, warmup = -1, min_side = -1,
+        max_tok = -1, ck_every = -1;
     double lr = -1, temp = -1;
     const struct cli_opt opts[] = {
         {"--agent", "-m", OPT_STR, &agent, "the agent to train (GGUF, all F32)"},
@@ -59,6 +59,8 @@ int cmd_sa_sft(int argc, char **argv) {
         {"--min-side", NULL, OPT_INT, &min_side,
          "oversample a scenario's minority side up to N examples (default: a tenth of the queries; "
          "0: off)"},
+        {"--anchors", NULL, OPT_INT, &anchors,
+         "forced-answer examples replaying the agent's own samples (default: half the queries)"},
         {"--steps", NULL, OPT_INT, &steps, "optimizer steps (300)"},
         {"--batch", NULL, OPT_INT, &batch, "rows per step (16)"},
         {"--seq", NULL, OPT_INT, &seq, "tokens per row (0: fit the longest example, >= 128)"},
@@ -91,6 +93,7 @@ int cmd_sa_sft(int argc, char **argv) {
     if (seq >= 0) c.seq = seq;
     if (warmup >= 0) c.warmup = warmup;
     if (min_side >= 0) c.min_side = min_side;
+    if (anchors >= 0) c.anchors = anchors;
     if (lr > 0) c.lr = (float)lr;
     if (temp >= 0) c.gen.temperature = (float)temp;
     if (max_tok > 0) c.gen.max_tokens = max_tok;
@@ -134,13 +137,15 @@ int cmd_sa_sft(int argc, char **argv) {
     sub.n_samples = smp.n_samples;
     sub.n_correct = malloc(sizeof(int) * ((size_t)train.n + 1));
     sub.own_answer = malloc(sizeof(char *) * ((size_t)train.n + 1));
-    if (!sub.n_correct || !sub.own_answer) {
+    sub.first_sample = malloc(sizeof(char *) * ((size_t)train.n + 1));
+    if (!sub.n_correct || !sub.own_answer || !sub.first_sample) {
         st = disr_fail(DISR_E_NOMEM, "sample subset");
         goto done;
     }
     for (int i = 0; i < train.n; i++) {
         sub.n_correct[i] = smp.n_correct[train_idx[i]];
         sub.own_answer[i] = smp.own_answer[train_idx[i]];
+        sub.first_sample[i] = smp.first_sample[train_idx[i]];
     }
     struct sa_gen_config greedy = c.gen;
     if (check.n && (st = sa_eval_agent(m, &check, &greedy, &before)) < 0) goto done;
@@ -164,6 +169,7 @@ int cmd_sa_sft(int argc, char **argv) {
 done:
     free(sub.n_correct);
     free(sub.own_answer);
+    free(sub.first_sample);
     sa_samples_free(&smp);
     sa_eval_free(&before);
     sa_eval_free(&after);

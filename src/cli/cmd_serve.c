@@ -9,7 +9,9 @@
 #include "cli/cli.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "model/model_io.h"
 #include "route/agent.h"
+#include "route/backend_engine.h"
 #include "route/http_client.h"
 #include "serve/server.h"
 
@@ -75,7 +77,6 @@ int cmd_serve(int argc, char **argv) {
                         "--max-body >= 256, --max-tokens >= 1 or --max-hops >= 1\n");
         return 2;
     }
-    (void)slots, (void)threads;
     struct backend *be = NULL;
     int st;
     if (script) {
@@ -84,7 +85,12 @@ int cmd_serve(int argc, char **argv) {
     } else if (remote) {
         st = backend_remote_create(&be, remote, remote_model, remote_key, hop_timeout);
     } else {
-        return cli_pending("serve --model (engine backend)");
+        struct model *m = NULL;
+        st = model_load(&m, model);
+        if (st == DISR_OK) {
+            st = backend_engine_create(&be, m, true, slots, threads);
+            if (st < 0) model_free(m);
+        }
     }
     if (st < 0) {
         backend_free(be);

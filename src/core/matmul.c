@@ -13,6 +13,8 @@
 #include <cpuid.h>
 #include <immintrin.h>
 #define TARGET_AVX2 __attribute__((target("avx2,fma,f16c")))
+/* The per-row loops of the tiled kernels must unroll so the accumulators live in registers. */
+#define UNROLL_R _Pragma("GCC unroll 4")
 #define MM_ROUND    (_MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
 #else
 #define MATMUL_X86 0
@@ -101,21 +103,44 @@ TARGET_AVX2 static inline float hsum_ps(__m256 v) {
     return _mm_cvtss_f32(_mm_add_ss(lo, sh));
 }
 
-TARGET_AVX2 static float dot_f32_avx2(const float *a, const float *b, int n) {
-    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+/* R input rows against one weight row, R a compile-time 1 or 4: the weight loads are shared,
+ * and each row's arithmetic is exactly the single-row kernel's, so a row's result does not
+ * depend on how many rows are processed with it (batch invariance). */
+TARGET_AVX2 static inline void dotr_f32_avx2(const float *w, const float *x, size_t xs, int n,
+                                             float *out, const int R) {
+    __m256 a0[4], a1[4];
+    UNROLL_R for (int r = 0; r < R; r++)
+        a0[r] = a1[r] = _mm256_setzero_ps();
     int i = 0;
-    for (; i + 32 <= n; i += 32) {
-        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
-        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
-        s2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16), s2);
-        s3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24), s3);
+    for (; i + 16 <= n; i += 16) {
+        __m256 w0 = _mm256_loadu_ps(w + i), w1 = _mm256_loadu_ps(w + i + 8);
+        UNROLL_R for (int r = 0; r < R; r++) {
+            a0[r] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + r * xs + i), a0[r]);
+            a1[r] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + r * xs + i + 8), a1[r]);
+        }
     }
-    for (; i + 8 <= n; i += 8)
-        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
-    float s = hsum_ps(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
-    for (; i < n; i++)
-        s += a[i] * b[i];
-    return s;
+    for (; i + 8 <= n; i += 8) {
+        __m256 w0 = _mm256_loadu_ps(w + i);
+        UNROLL_R for (int r = 0; r < R; r++)
+            a0[r] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + r * xs + i), a0[r]);
+    }
+    UNROLL_R for (int r = 0; r < R; r++) {
+        float s = hsum_ps(_mm256_add_ps(a0[r], a1[r]));
+        for (int k = i; k < n; k++)
+            s += w[k] * x[r * xs + k];
+        out[r] = s;
+    }
+}
+
+TARGET_AVX2 static float dot_f32_avx2(const float *a, const float *b, int n) {
+    float o;
+    dotr_f32_avx2(a, b, 0, n, &o, 1);
+    return o;
+}
+
+TARGET_AVX2 static void dot4_f32_avx2(const float *w, const float *x, size_t xs, int n,
+                                      float *out) {
+    dotr_f32_avx2(w, x, xs, n, out, 4);
 }
 
 TARGET_AVX2 static float dot_f16_avx2(const uint16_t *a, const float *b, int n) {
@@ -166,118 +191,83 @@ TARGET_AVX2 static void quantize_q8x_avx2(const float *x, struct block_q8x *y, i
     }
 }
 
-/* Signed int8 · int8 over 32 lanes, as 8 int32 partial sums (maddubs needs an unsigned side, so
- * move w's sign onto x; |w| <= 128 and |x| <= 127 cannot saturate the int16 pair sums). */
-TARGET_AVX2 static inline __m256 mul_sum_i8(__m256i w, __m256i x) {
-    __m256i ax = _mm256_sign_epi8(w, w);
-    __m256i sy = _mm256_sign_epi8(x, w);
-    __m256i dot16 = _mm256_maddubs_epi16(ax, sy);
+/* Signed int8 · int8 over 32 lanes, as 8 float partial sums of 4 lanes each, given |w| and
+ * w: maddubs needs an unsigned side, so w's sign moves onto x (|w| <= 128 and |x| <= 127 cannot
+ * saturate the int16 pair sums). Both versions give the same exact integers. */
+TARGET_AVX2 static inline __m256 mul_sum_i8_avx2(__m256i aw, __m256i w, __m256i x) {
+    __m256i dot16 = _mm256_maddubs_epi16(aw, _mm256_sign_epi8(x, w));
     return _mm256_cvtepi32_ps(_mm256_madd_epi16(dot16, _mm256_set1_epi16(1)));
 }
 
-TARGET_AVX2 static float dot_q8_avx2(const void *wv, const struct block_q8x *x, int nb) {
-    const struct block_q8_0 *w = wv;
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
-    int b = 0;
-    for (; b + 2 <= nb; b += 2) {
-        __m256i w0 = _mm256_loadu_si256((const __m256i *)w[b].qs);
-        __m256i w1 = _mm256_loadu_si256((const __m256i *)w[b + 1].qs);
-        __m256 d0 = _mm256_set1_ps(_cvtsh_ss(w[b].d) * x[b].d);
-        __m256 d1 = _mm256_set1_ps(_cvtsh_ss(w[b + 1].d) * x[b + 1].d);
-        acc0 =
-            _mm256_fmadd_ps(d0, mul_sum_i8(w0, _mm256_loadu_si256((const __m256i *)x[b].qs)), acc0);
-        acc1 = _mm256_fmadd_ps(d1, mul_sum_i8(w1, _mm256_loadu_si256((const __m256i *)x[b + 1].qs)),
-                               acc1);
-    }
-    for (; b < nb; b++) {
-        __m256i w0 = _mm256_loadu_si256((const __m256i *)w[b].qs);
-        __m256 d0 = _mm256_set1_ps(_cvtsh_ss(w[b].d) * x[b].d);
-        acc0 =
-            _mm256_fmadd_ps(d0, mul_sum_i8(w0, _mm256_loadu_si256((const __m256i *)x[b].qs)), acc0);
-    }
-    return hsum_ps(_mm256_add_ps(acc0, acc1));
-}
-
-TARGET_AVX2 static float dot_q4_avx2(const void *wv, const struct block_q8x *x, int nb) {
-    const struct block_q4_0 *w = wv;
-    const __m128i lowmask = _mm_set1_epi8(0x0f);
-    const __m256i eight = _mm256_set1_epi8(8);
-    __m256 acc = _mm256_setzero_ps();
-    for (int b = 0; b < nb; b++) {
-        __m128i bytes = _mm_loadu_si128((const __m128i *)w[b].qs);
-        __m128i lo = _mm_and_si128(bytes, lowmask);
-        __m128i hi = _mm_and_si128(_mm_srli_epi16(bytes, 4), lowmask);
-        __m256i q = _mm256_sub_epi8(_mm256_set_m128i(hi, lo), eight);
-        __m256 d = _mm256_set1_ps(_cvtsh_ss(w[b].d) * x[b].d);
-        acc = _mm256_fmadd_ps(d, mul_sum_i8(q, _mm256_loadu_si256((const __m256i *)x[b].qs)), acc);
-    }
-    return hsum_ps(acc);
-}
-
-/* AVX512-VNNI (256-bit, EVEX): vpdpbusd does maddubs + madd in one instruction and sums exactly
- * in int32, so results are bit-identical to the AVX2 and scalar kernels. */
+/* AVX512-VNNI (256-bit, EVEX): vpdpbusd does maddubs + madd in one instruction. */
 #define TARGET_VNNI __attribute__((target("avx2,fma,f16c,avx512f,avx512vl,avx512vnni")))
-
-TARGET_VNNI static inline __m256 mul_sum_i8_vnni(__m256i w, __m256i x) {
-    __m256i ax = _mm256_sign_epi8(w, w);
-    __m256i sy = _mm256_sign_epi8(x, w);
-    return _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(_mm256_setzero_si256(), ax, sy));
+TARGET_VNNI static inline __m256 mul_sum_i8_vnni(__m256i aw, __m256i w, __m256i x) {
+    return _mm256_cvtepi32_ps(
+        _mm256_dpbusd_epi32(_mm256_setzero_si256(), aw, _mm256_sign_epi8(x, w)));
 }
 
-TARGET_VNNI static float dot_q8_vnni(const void *wv, const struct block_q8x *x, int nb) {
-    const struct block_q8_0 *w = wv;
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
-    int b = 0;
-    for (; b + 2 <= nb; b += 2) {
-        __m256i w0 = _mm256_loadu_si256((const __m256i *)w[b].qs);
-        __m256i w1 = _mm256_loadu_si256((const __m256i *)w[b + 1].qs);
-        __m256 d0 = _mm256_set1_ps(_cvtsh_ss(w[b].d) * x[b].d);
-        __m256 d1 = _mm256_set1_ps(_cvtsh_ss(w[b + 1].d) * x[b + 1].d);
-        acc0 = _mm256_fmadd_ps(
-            d0, mul_sum_i8_vnni(w0, _mm256_loadu_si256((const __m256i *)x[b].qs)), acc0);
-        acc1 = _mm256_fmadd_ps(
-            d1, mul_sum_i8_vnni(w1, _mm256_loadu_si256((const __m256i *)x[b + 1].qs)), acc1);
-    }
-    for (; b < nb; b++) {
-        __m256i w0 = _mm256_loadu_si256((const __m256i *)w[b].qs);
-        __m256 d0 = _mm256_set1_ps(_cvtsh_ss(w[b].d) * x[b].d);
-        acc0 = _mm256_fmadd_ps(
-            d0, mul_sum_i8_vnni(w0, _mm256_loadu_si256((const __m256i *)x[b].qs)), acc0);
-    }
-    return hsum_ps(_mm256_add_ps(acc0, acc1));
+TARGET_AVX2 static inline __m256i load_q8(const struct block_q8_0 *b) {
+    return _mm256_loadu_si256((const __m256i *)b->qs);
 }
 
-TARGET_VNNI static float dot_q4_vnni(const void *wv, const struct block_q8x *x, int nb) {
-    const struct block_q4_0 *w = wv;
+/* The 32 nibbles of a Q4_0 block as int8 in element order, minus the offset 8. */
+TARGET_AVX2 static inline __m256i load_q4(const struct block_q4_0 *b) {
     const __m128i lowmask = _mm_set1_epi8(0x0f);
-    const __m256i eight = _mm256_set1_epi8(8);
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
-    int b = 0;
-    for (; b + 2 <= nb; b += 2) {
-        for (int k = 0; k < 2; k++) {
-            __m128i bytes = _mm_loadu_si128((const __m128i *)w[b + k].qs);
-            __m128i lo = _mm_and_si128(bytes, lowmask);
-            __m128i hi = _mm_and_si128(_mm_srli_epi16(bytes, 4), lowmask);
-            __m256i q = _mm256_sub_epi8(_mm256_set_m128i(hi, lo), eight);
-            __m256 d = _mm256_set1_ps(_cvtsh_ss(w[b + k].d) * x[b + k].d);
-            __m256 p = mul_sum_i8_vnni(q, _mm256_loadu_si256((const __m256i *)x[b + k].qs));
-            if (k == 0)
-                acc0 = _mm256_fmadd_ps(d, p, acc0);
-            else
-                acc1 = _mm256_fmadd_ps(d, p, acc1);
-        }
-    }
-    for (; b < nb; b++) {
-        __m128i bytes = _mm_loadu_si128((const __m128i *)w[b].qs);
-        __m128i lo = _mm_and_si128(bytes, lowmask);
-        __m128i hi = _mm_and_si128(_mm_srli_epi16(bytes, 4), lowmask);
-        __m256i q = _mm256_sub_epi8(_mm256_set_m128i(hi, lo), eight);
-        __m256 d = _mm256_set1_ps(_cvtsh_ss(w[b].d) * x[b].d);
-        acc0 = _mm256_fmadd_ps(d, mul_sum_i8_vnni(q, _mm256_loadu_si256((const __m256i *)x[b].qs)),
-                               acc0);
-    }
-    return hsum_ps(_mm256_add_ps(acc0, acc1));
+    __m128i bytes = _mm_loadu_si128((const __m128i *)b->qs);
+    __m128i lo = _mm_and_si128(bytes, lowmask);
+    __m128i hi = _mm_and_si128(_mm_srli_epi16(bytes, 4), lowmask);
+    return _mm256_sub_epi8(_mm256_set_m128i(hi, lo), _mm256_set1_epi8(8));
 }
+
+/* R activation rows (quantized, xs blocks apart) against one quantized weight row; even blocks
+ * accumulate in a0, odd ones in a1, identically for every R (see dotr_f32_avx2). */
+#define DEFINE_DOTR_Q(NAME, TGT, BLOCK, LOAD, MULSUM)                                              \
+    TGT static inline void NAME##_r(const void *wv, const struct block_q8x *x, size_t xs, int nb,  \
+                                    float *out, const int R) {                                     \
+        const struct BLOCK *w = wv;                                                                \
+        __m256 a0[4], a1[4];                                                                       \
+        UNROLL_R for (int r = 0; r < R; r++)                                                                \
+            a0[r] = a1[r] = _mm256_setzero_ps();                                                   \
+        int b = 0;                                                                                 \
+        for (; b + 2 <= nb; b += 2) {                                                              \
+            __m256i w0 = LOAD(&w[b]), w1 = LOAD(&w[b + 1]);                                        \
+            __m256i aw0 = _mm256_sign_epi8(w0, w0), aw1 = _mm256_sign_epi8(w1, w1);                \
+            float d0 = _cvtsh_ss(w[b].d), d1 = _cvtsh_ss(w[b + 1].d);                              \
+            UNROLL_R for (int r = 0; r < R; r++) {                                                          \
+                const struct block_q8x *xr = x + r * xs;                                           \
+                __m256 p0 = MULSUM(aw0, w0, _mm256_loadu_si256((const __m256i *)xr[b].qs));        \
+                __m256 p1 = MULSUM(aw1, w1, _mm256_loadu_si256((const __m256i *)xr[b + 1].qs));    \
+                a0[r] = _mm256_fmadd_ps(_mm256_set1_ps(d0 * xr[b].d), p0, a0[r]);                  \
+                a1[r] = _mm256_fmadd_ps(_mm256_set1_ps(d1 * xr[b + 1].d), p1, a1[r]);              \
+            }                                                                                      \
+        }                                                                                          \
+        if (b < nb) {                                                                              \
+            __m256i w0 = LOAD(&w[b]);                                                              \
+            __m256i aw0 = _mm256_sign_epi8(w0, w0);                                                \
+            float d0 = _cvtsh_ss(w[b].d);                                                          \
+            UNROLL_R for (int r = 0; r < R; r++) {                                                          \
+                const struct block_q8x *xr = x + r * xs;                                           \
+                __m256 p0 = MULSUM(aw0, w0, _mm256_loadu_si256((const __m256i *)xr[b].qs));        \
+                a0[r] = _mm256_fmadd_ps(_mm256_set1_ps(d0 * xr[b].d), p0, a0[r]);                  \
+            }                                                                                      \
+        }                                                                                          \
+        UNROLL_R for (int r = 0; r < R; r++)                                                                \
+            out[r] = hsum_ps(_mm256_add_ps(a0[r], a1[r]));                                         \
+    }                                                                                              \
+    TGT static float NAME(const void *w, const struct block_q8x *x, int nb) {                      \
+        float o;                                                                                   \
+        NAME##_r(w, x, 0, nb, &o, 1);                                                              \
+        return o;                                                                                  \
+    }                                                                                              \
+    TGT static void NAME##4(const void *w, const struct block_q8x *x, size_t xs, int nb,           \
+                            float *out) {                                                          \
+        NAME##_r(w, x, xs, nb, out, 4);                                                            \
+    }
+
+DEFINE_DOTR_Q(dot_q8_avx2, TARGET_AVX2, block_q8_0, load_q8, mul_sum_i8_avx2)
+DEFINE_DOTR_Q(dot_q4_avx2, TARGET_AVX2, block_q4_0, load_q4, mul_sum_i8_avx2)
+DEFINE_DOTR_Q(dot_q8_vnni, TARGET_VNNI, block_q8_0, load_q8, mul_sum_i8_vnni)
+DEFINE_DOTR_Q(dot_q4_vnni, TARGET_VNNI, block_q4_0, load_q4, mul_sum_i8_vnni)
 #endif
 
 struct kernels {
@@ -287,15 +277,23 @@ struct kernels {
     void (*quantize_x)(const float *x, struct block_q8x *y, int n);
     float (*dot_q8)(const void *w, const struct block_q8x *x, int nb);
     float (*dot_q4)(const void *w, const struct block_q8x *x, int nb);
+    /* four input rows (xs floats / blocks apart) at once; NULL: use the single-row kernel */
+    void (*dot4_f32)(const float *w, const float *x, size_t xs, int n, float *out);
+    void (*dot4_q8)(const void *w, const struct block_q8x *x, size_t xs, int nb, float *out);
+    void (*dot4_q4)(const void *w, const struct block_q8x *x, size_t xs, int nb, float *out);
 };
 
 static const struct kernels k_scalar = {
-    "scalar", dot_f32_scalar, dot_f16_scalar, quantize_q8x_scalar, dot_q8_scalar, dot_q4_scalar};
+    "scalar",      dot_f32_scalar, dot_f16_scalar, quantize_q8x_scalar,
+    dot_q8_scalar, dot_q4_scalar,  NULL,           NULL,
+    NULL};
 #if MATMUL_X86
 static const struct kernels k_vnni = {"avx512vnni",      dot_f32_avx2, dot_f16_avx2,
-                                      quantize_q8x_avx2, dot_q8_vnni,  dot_q4_vnni};
-static const struct kernels k_avx2 = {"avx2",      dot_f32_avx2, dot_f16_avx2, quantize_q8x_avx2,
-                                      dot_q8_avx2, dot_q4_avx2};
+                                      quantize_q8x_avx2, dot_q8_vnni,  dot_q4_vnni,
+                                      dot4_f32_avx2,     dot_q8_vnni4, dot_q4_vnni4};
+static const struct kernels k_avx2 = {"avx2",      dot_f32_avx2, dot_f16_avx2,  quantize_q8x_avx2,
+                                      dot_q8_avx2, dot_q4_avx2,  dot4_f32_avx2, dot_q8_avx24,
+                                      dot_q4_avx24};
 #endif
 
 static int forced; /* enum matmul_kernels */
@@ -374,23 +372,39 @@ static void mm_chunk(void *vctx, int chunk, int thread) {
     const size_t rb = dtype_row_size(w->type, cols);
     const char *base = w->data;
     float *out = task->out;
+    const struct kernels *k = j->k;
+    float o4[4];
     for (int r = r0; r < r1; r++) {
         const void *row = base + (size_t)r * rb;
-        float bias = task->bias ? task->bias[r] : 0.0f;
-        for (int i = 0; i < n; i++) {
+        const float bias = task->bias ? task->bias[r] : 0.0f;
+        int i = 0;
+        /* Four inputs per pass over the row where a tiled kernel exists (n > 1 only). */
+        for (; i + 4 <= n; i += 4) {
+            if (w->type == DTYPE_F32 && k->dot4_f32)
+                k->dot4_f32(row, j->x + (size_t)i * cols, (size_t)cols, cols, o4);
+            else if (w->type == DTYPE_Q8_0 && k->dot4_q8)
+                k->dot4_q8(row, j->xq + (size_t)i * nb, (size_t)nb, nb, o4);
+            else if (w->type == DTYPE_Q4_0 && k->dot4_q4)
+                k->dot4_q4(row, j->xq + (size_t)i * nb, (size_t)nb, nb, o4);
+            else
+                break;
+            for (int q = 0; q < 4; q++)
+                out[(size_t)(i + q) * w->rows + r] = o4[q] + bias;
+        }
+        for (; i < n; i++) {
             float s;
             switch (w->type) {
             case DTYPE_F32:
-                s = j->k->dot_f32(row, j->x + (size_t)i * cols, cols);
+                s = k->dot_f32(row, j->x + (size_t)i * cols, cols);
                 break;
             case DTYPE_F16:
-                s = j->k->dot_f16(row, j->x + (size_t)i * cols, cols);
+                s = k->dot_f16(row, j->x + (size_t)i * cols, cols);
                 break;
             case DTYPE_Q8_0:
-                s = j->k->dot_q8(row, j->xq + (size_t)i * nb, nb);
+                s = k->dot_q8(row, j->xq + (size_t)i * nb, nb);
                 break;
             default:
-                s = j->k->dot_q4(row, j->xq + (size_t)i * nb, nb);
+                s = k->dot_q4(row, j->xq + (size_t)i * nb, nb);
                 break;
             }
             out[(size_t)i * w->rows + r] = s + bias;

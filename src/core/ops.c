@@ -1,6 +1,9 @@
 #include "core/ops.h"
 
 #include <math.h>
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#endif
 
 void rmsnorm_forward(float *out, float *rstd, const float *x, const float *w, int rows, int n,
                      float eps) {
@@ -119,6 +122,39 @@ void swiglu_backward(float *dgate, float *dup, const float *dout, const float *g
     }
 }
 
+/* Dot product and y += a*x over one head (hd floats). Vectorized by hand: without -ffast-math
+ * the compiler may not reorder a float reduction, so a plain loop stays scalar. */
+static inline float head_dot(const float *a, const float *b, int n) {
+    int i = 0;
+    float s = 0;
+#if defined(__AVX2__) && defined(__FMA__)
+    if (n >= 8) {
+        __m256 acc = _mm256_setzero_ps();
+        for (; i + 8 <= n; i += 8)
+            acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc);
+        __m128 h = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+        h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+        h = _mm_add_ss(h, _mm_shuffle_ps(h, h, 1));
+        s = _mm_cvtss_f32(h);
+    }
+#endif
+    for (; i < n; i++)
+        s += a[i] * b[i];
+    return s;
+}
+
+static inline void head_axpy(float *y, float a, const float *x, int n) {
+    int i = 0;
+#if defined(__AVX2__) && defined(__FMA__)
+    const __m256 va = _mm256_set1_ps(a);
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i,
+                         _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+#endif
+    for (; i < n; i++)
+        y[i] += a * x[i];
+}
+
 void attention_forward(float *out, float *att, const float *q, const float *k, const float *v,
                        int T, int n_head, int n_head_kv, int hd, int q_stride, int kv_stride) {
     const float scale = 1.0f / sqrtf((float)hd);
@@ -128,25 +164,16 @@ void attention_forward(float *out, float *att, const float *q, const float *k, c
         for (int t = 0; t < T; t++) {
             const float *qt = q + (int64_t)t * q_stride + h * hd;
             float *a = att + ((int64_t)h * T + t) * T;
-            for (int s = 0; s <= t; s++) {
-                const float *ks = k + (int64_t)s * kv_stride + kvh * hd;
-                float dot = 0;
-                for (int i = 0; i < hd; i++)
-                    dot += qt[i] * ks[i];
-                a[s] = dot * scale;
-            }
+            for (int s = 0; s <= t; s++)
+                a[s] = head_dot(qt, k + (int64_t)s * kv_stride + kvh * hd, hd) * scale;
             softmax_forward(a, t + 1);
             for (int s = t + 1; s < T; s++)
                 a[s] = 0;
             float *o = out + (int64_t)t * q_stride + h * hd;
             for (int i = 0; i < hd; i++)
                 o[i] = 0;
-            for (int s = 0; s <= t; s++) {
-                const float *vs = v + (int64_t)s * kv_stride + kvh * hd;
-                float p = a[s];
-                for (int i = 0; i < hd; i++)
-                    o[i] += p * vs[i];
-            }
+            for (int s = 0; s <= t; s++)
+                head_axpy(o, a[s], v + (int64_t)s * kv_stride + kvh * hd, hd);
         }
     }
 }
@@ -163,16 +190,11 @@ void attention_backward(float *dq, float *dk, float *dv, float *datt, const floa
             const float *dot_ = dout + (int64_t)t * q_stride + h * hd;
             /* out_t = sum_s a_s v_s: dv_s += a_s dout_t, da_s = dot(dout_t, v_s) */
             for (int s = 0; s <= t; s++) {
-                const float *vs = v + (int64_t)s * kv_stride + kvh * hd;
-                float *dvs = dv + (int64_t)s * kv_stride + kvh * hd;
-                float p = a[s], d = 0;
-                for (int i = 0; i < hd; i++) {
-                    d += dot_[i] * vs[i];
-                    dvs[i] += p * dot_[i];
-                }
-                datt[s] = d; /* scratch holds dL/da before the softmax backward */
+                const int64_t off = (int64_t)s * kv_stride + kvh * hd;
+                datt[s] = head_dot(dot_, v + off, hd);
+                head_axpy(dv + off, a[s], dot_, hd);
             }
-            /* Through the softmax (in place on the scratch row), then the scaled dot. */
+            /* Through the softmax (y (dy - dot(dy, y))), then the scaled dot product. */
             double sum = 0;
             for (int s = 0; s <= t; s++)
                 sum += (double)datt[s] * a[s];
@@ -180,12 +202,9 @@ void attention_backward(float *dq, float *dk, float *dv, float *datt, const floa
             float *dqt = dq + (int64_t)t * q_stride + h * hd;
             for (int s = 0; s <= t; s++) {
                 float dpre = a[s] * (datt[s] - (float)sum) * scale;
-                const float *ks = k + (int64_t)s * kv_stride + kvh * hd;
-                float *dks = dk + (int64_t)s * kv_stride + kvh * hd;
-                for (int i = 0; i < hd; i++) {
-                    dqt[i] += dpre * ks[i];
-                    dks[i] += dpre * qt[i];
-                }
+                const int64_t off = (int64_t)s * kv_stride + kvh * hd;
+                head_axpy(dqt, dpre, k + off, hd);
+                head_axpy(dk + off, dpre, qt, hd);
             }
         }
     }

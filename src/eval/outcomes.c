@@ -10,6 +10,7 @@
 #include "core/err.h"
 #include "core/rng.h"
 #include "route/scenario.h"
+#include "world/dataset.h"
 
 double outcome_default_cost(int agent, int n_agents) {
     if (n_agents <= 1) return 0.1;
@@ -158,8 +159,11 @@ static cJSON *line_json(const struct outcome_table *t, int qi, int a) {
 }
 
 int outcome_table_save(const struct outcome_table *t, const char *path) {
-    FILE *f = fopen(path, "w");
-    if (!f) return disr_fail(DISR_E_IO, "%s: %s", path, strerror(errno));
+    /* built in memory and written atomically: a full disk never leaves half a table */
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f) return disr_fail(DISR_E_NOMEM, "%s: buffer", path);
     int st = DISR_OK;
     for (int qi = 0; qi < t->n_queries && st == DISR_OK; qi++)
         for (int a = 0; a < t->n_agents && st == DISR_OK; a++) {
@@ -167,12 +171,14 @@ int outcome_table_save(const struct outcome_table *t, const char *path) {
             char *s = o ? cJSON_PrintUnformatted(o) : NULL;
             if (!s)
                 st = disr_fail(DISR_E_NOMEM, "%s: building line", path);
-            else if (fputs(s, f) == EOF || fputc('\n', f) == EOF)
-                st = disr_fail(DISR_E_IO, "%s: %s", path, strerror(errno));
+            else
+                fprintf(f, "%s\n", s);
             free(s);
             cJSON_Delete(o);
         }
-    if (fclose(f) != 0 && st == DISR_OK) st = disr_fail(DISR_E_IO, "%s: %s", path, strerror(errno));
+    fclose(f);
+    if (st == DISR_OK) st = file_write_atomic(path, text, len);
+    free(text);
     return st;
 }
 

@@ -1,7 +1,6 @@
 #include "model/sampler.h"
 
 #include <math.h>
-#include <stdlib.h>
 
 #include "core/ops.h"
 
@@ -21,45 +20,51 @@ size_t sampler_work_size(int n_vocab) {
     return (size_t)(n_vocab > 0 ? n_vocab : 1) * sizeof(struct cand);
 }
 
-/* Descending by logit, then ascending id, so the order (and the draw) is fully determined. */
-static int cand_cmp(const void *a, const void *b) {
-    const struct cand *x = a, *y = b;
-    if (x->logit != y->logit) return x->logit < y->logit ? 1 : -1;
-    return (x->id > y->id) - (x->id < y->id);
-}
-
-/* "a ranks below b" in the same order as cand_cmp. */
+/* "a ranks below b": by logit, then the lower id ranks higher, so the order (and therefore the
+ * draw) is fully determined. */
 static int cand_below(const struct cand *a, const struct cand *b) {
     return a->logit < b->logit || (a->logit == b->logit && a->id > b->id);
 }
 
-/* The k best of n logits into c[0..k) (unsorted) through a min-heap: O(n log k), so a top-k of
- * 40 over a 150K vocabulary does not sort the vocabulary for every token. */
+/* Restores the min-heap (on rank: the worst candidate at the root) below `pos` in c[0..end). */
+static void sift_down(struct cand *c, int pos, int end) {
+    for (;;) {
+        int l = 2 * pos + 1, r = l + 1, w = pos;
+        if (l < end && cand_below(&c[l], &c[w])) w = l;
+        if (r < end && cand_below(&c[r], &c[w])) w = r;
+        if (w == pos) return;
+        struct cand t = c[pos];
+        c[pos] = c[w];
+        c[w] = t;
+        pos = w;
+    }
+}
+
+/* The k best of n logits into c[0..k) as a heap: O(n log k), so a top-k of 40 over a 150K
+ * vocabulary does not sort the vocabulary for every token. */
 static void select_top_k(const float *logits, int n, int k, struct cand *c) {
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < k; i++)
+        c[i] = (struct cand){logits[i], i};
+    for (int i = k / 2 - 1; i >= 0; i--)
+        sift_down(c, i, k);
+    for (int i = k; i < n; i++) {
         struct cand x = {logits[i], i};
-        int pos;
-        if (i < k) {
-            pos = i; /* sift up */
-            while (pos > 0 && cand_below(&x, &c[(pos - 1) / 2])) {
-                c[pos] = c[(pos - 1) / 2];
-                pos = (pos - 1) / 2;
-            }
-            c[pos] = x;
-            continue;
-        }
         if (!cand_below(&c[0], &x)) continue;
-        pos = 0; /* replace the root and sift down */
-        for (;;) {
-            int l = 2 * pos + 1, r = l + 1, m = pos;
-            const struct cand *mv = &x;
-            if (l < k && cand_below(&c[l], mv)) m = l, mv = &c[l];
-            if (r < k && cand_below(&c[r], mv)) m = r, mv = &c[r];
-            if (m == pos) break;
-            c[pos] = c[m];
-            pos = m;
-        }
-        c[pos] = x;
+        c[0] = x;
+        sift_down(c, 0, k);
+    }
+}
+
+/* Sorts c[0..m) best first, in place (heapsort: glibc's qsort may call malloc, and sampling
+ * must not allocate per token). Popping the worst to the end leaves the best first. */
+static void cand_sort(struct cand *c, int m) {
+    for (int i = m / 2 - 1; i >= 0; i--)
+        sift_down(c, i, m);
+    for (int end = m - 1; end > 0; end--) {
+        struct cand t = c[0];
+        c[0] = c[end];
+        c[end] = t;
+        sift_down(c, 0, end);
     }
 }
 
@@ -77,7 +82,7 @@ int32_t sampler_sample(struct sampler *s, float *logits, int n, void *work, floa
         if (s->top_k > 0 && s->top_k < n) {
             m = s->top_k;
             select_top_k(logits, n, m, c);
-            qsort(c, (size_t)m, sizeof *c, cand_cmp);
+            cand_sort(c, m);
         } else if (s->top_p < 1.0f) {
             /* Only tokens with probability >= (1-p)/(n-1) can be in the nucleus (the rest
              * together cannot reach 1-p), which keeps the sort short (llama2.c's trick). */
@@ -89,7 +94,7 @@ int32_t sampler_sample(struct sampler *s, float *logits, int n, void *work, floa
             m = 0;
             for (int i = 0; i < n; i++)
                 if (expf(logits[i] * inv_t - mx) >= cutoff) c[m++] = (struct cand){logits[i], i};
-            qsort(c, (size_t)m, sizeof *c, cand_cmp);
+            cand_sort(c, m);
         } else {
             m = n;
             for (int i = 0; i < n; i++)

@@ -133,7 +133,7 @@ done:
     return st;
 }
 
-static int special_id(const struct gguf_file *f, const char *key, int n, int32_t *out) {
+int tokenizer_special_id(const struct gguf_file *f, const char *key, int n, int32_t *out) {
     uint64_t v;
     int st = gguf_get_uint(f, key, &v);
     if (st == DISR_E_NOTFOUND) {
@@ -207,8 +207,8 @@ static int load_char(struct tokenizer **out, const struct gguf_file *f) {
             goto fail;
         }
     }
-    if ((st = special_id(f, KEY_BOS, (int)n, &t->bos)) < 0 ||
-        (st = special_id(f, KEY_EOS, (int)n, &t->eos)) < 0)
+    if ((st = tokenizer_special_id(f, KEY_BOS, (int)n, &t->bos)) < 0 ||
+        (st = tokenizer_special_id(f, KEY_EOS, (int)n, &t->eos)) < 0)
         goto fail;
     *out = t;
     return DISR_OK;

@@ -41,6 +41,16 @@ int gpt2_cp_to_byte(uint32_t cp); /* -1 if cp is not in the alphabet */
 int utf8_encode(uint32_t cp, char out[4]);
 int utf8_decode(const char *s, size_t len, uint32_t *cp);
 
+/* Unicode classes for the pre-tokenizers (tokenizer_unicode.c, generated): \p{L}, \p{N} and
+ * White_Space (\s). */
+int unicode_is_letter(uint32_t cp);
+int unicode_is_number(uint32_t cp);
+int unicode_is_space(uint32_t cp);
+
+/* Reads a special token id key (any integer type); *out = -1 when absent; DISR_E_FORMAT when
+ * it is not an id of a vocabulary of n tokens. (tokenizer_gguf.c) */
+int tokenizer_special_id(const struct gguf_file *f, const char *key, int n, int32_t *out);
+
 /* Implemented in tokenizer_bpe.c. */
 int tokenizer_encode_bpe(const struct tokenizer *t, const char *text, size_t len, int32_t *ids,
                          int cap, int *n_out);

@@ -6,6 +6,7 @@
 
 #include "core/err.h"
 #include "core/ops.h"
+#include "core/pool.h"
 
 /* Below this many multiply-adds a product is done by a plain loop: OpenBLAS's thread start and
  * packing cost more than the arithmetic on the tiny shapes of unit tests and small heads. */
@@ -93,6 +94,13 @@ int transformer_init(struct transformer **out, const struct model_config *c, int
     tf->c = *c;
     tf->B = B;
     tf->T = T;
+    if (pool_init(&tf->pool, 0) < 0) {
+        free(tf);
+        return disr_fail(DISR_E_NOMEM, "transformer: cannot start threads");
+    }
+    /* Workers sleep soon after a job: between jobs OpenBLAS's own threads need the cores. */
+    pool_set_spin_us(tf->pool, 50);
+    const int n_threads = pool_size(tf->pool);
     const size_t BT = (size_t)B * T, C = c->n_embd, KV = model_kv_dim(c), F = c->n_ff,
                  V = c->n_vocab, H = c->n_head, L = c->n_layer;
     /* Two passes over one list: count, then point (the layout cannot drift between them). */
@@ -135,12 +143,13 @@ int transformer_init(struct transformer **out, const struct model_config *c, int
         TAKE(tf->dgate, BT * F);
         TAKE(tf->dup, BT * F);
         TAKE(tf->dact, BT * F);
-        TAKE(tf->datt_row, (size_t)T);
+        TAKE(tf->datt_rows, (size_t)T * (size_t)n_threads);
 #undef TAKE
         if (!pass) {
             tf->n_acts = off;
             tf->acts = calloc(off, sizeof(float));
             if (!tf->acts) {
+                pool_free(tf->pool);
                 free(tf);
                 return disr_fail(DISR_E_NOMEM, "transformer: cannot allocate %zu MB of activations",
                                  off * sizeof(float) >> 20);
@@ -153,8 +162,109 @@ int transformer_init(struct transformer **out, const struct model_config *c, int
 
 void transformer_free(struct transformer *tf) {
     if (!tf) return;
+    pool_free(tf->pool);
     free(tf->acts);
     free(tf);
+}
+
+/* ---- parallel pieces. Chunks have fixed boundaries, so results do not depend on which
+ * thread runs which chunk (a resumed run reproduces an uninterrupted one bit for bit). ---- */
+
+#define TF_ROW_CHUNKS 16
+
+static int chunk_begin(int n, int chunk, int n_chunks) {
+    return (int)((int64_t)n * chunk / n_chunks);
+}
+
+struct attn_job {
+    struct transformer *tf;
+    struct tf_layer_acts *a;
+    int backward;
+};
+
+/* One chunk = one sequence b and one key/value head g with its group of query heads, so the
+ * backward's dk/dv writes never overlap between chunks. */
+static void attn_chunk(void *vctx, int chunk, int thread) {
+    struct attn_job *j = vctx;
+    struct transformer *tf = j->tf;
+    const struct model_config *c = &tf->c;
+    const int T = tf->T, C = c->n_embd, KV = model_kv_dim(c), H = c->n_head, HKV = c->n_head_kv,
+              hd = model_head_dim(c), group = H / HKV;
+    const int b = chunk / HKV, g = chunk % HKV;
+    const int64_t r0 = (int64_t)b * T, qo = r0 * C + (int64_t)g * group * hd,
+                  ko = r0 * KV + (int64_t)g * hd;
+    float *att = j->a->att + ((int64_t)b * H + (int64_t)g * group) * T * T;
+    if (!j->backward)
+        attention_forward(j->a->atty + qo, att, j->a->q + qo, j->a->k + ko, j->a->v + ko, T, group,
+                          1, hd, C, KV);
+    else
+        attention_backward(tf->dq + qo, tf->dk + ko, tf->dv + ko, tf->datt_rows + thread * T,
+                           tf->datty + qo, att, j->a->q + qo, j->a->k + ko, j->a->v + ko, T, group,
+                           1, hd, C, KV);
+}
+
+static void attention_run(struct transformer *tf, struct tf_layer_acts *a, int backward) {
+    struct attn_job j = {tf, a, backward};
+    pool_run(tf->pool, tf->B * tf->c.n_head_kv, attn_chunk, &j);
+}
+
+enum row_op { ROW_ROPE_Q, ROW_ROPE_K, ROW_SWIGLU_FWD, ROW_SWIGLU_BWD, ROW_CE_FWD, ROW_CE_BWD };
+
+struct row_job {
+    struct transformer *tf;
+    enum row_op op;
+    int backward;
+    float *x;
+    struct tf_layer_acts *a;
+    const int32_t *targets;
+    const float *dlosses;
+};
+
+static void row_chunk(void *vctx, int chunk, int thread) {
+    (void)thread;
+    struct row_job *j = vctx;
+    struct transformer *tf = j->tf;
+    const struct model_config *c = &tf->c;
+    const int BT = tf->B * tf->T, F = c->n_ff, V = c->n_vocab, hd = model_head_dim(c);
+    const int r0 = chunk_begin(BT, chunk, TF_ROW_CHUNKS),
+              r1 = chunk_begin(BT, chunk + 1, TF_ROW_CHUNKS);
+    switch (j->op) {
+    case ROW_ROPE_Q:
+    case ROW_ROPE_K: {
+        /* Row r = b*T + t sits at position t. */
+        int heads = j->op == ROW_ROPE_Q ? c->n_head : c->n_head_kv;
+        for (int r = r0; r < r1; r++) {
+            float *row = j->x + (int64_t)r * heads * hd;
+            if (j->backward)
+                rope_backward(row, heads, hd, r % tf->T, c->rope_base, c->rope_style);
+            else
+                rope_forward(row, heads, hd, r % tf->T, c->rope_base, c->rope_style);
+        }
+        break;
+    }
+    case ROW_SWIGLU_FWD:
+        swiglu_forward(j->a->act + (int64_t)r0 * F, j->a->gate + (int64_t)r0 * F,
+                       j->a->up + (int64_t)r0 * F, (r1 - r0) * F);
+        break;
+    case ROW_SWIGLU_BWD:
+        swiglu_backward(tf->dgate + (int64_t)r0 * F, tf->dup + (int64_t)r0 * F,
+                        tf->dact + (int64_t)r0 * F, j->a->gate + (int64_t)r0 * F,
+                        j->a->up + (int64_t)r0 * F, (r1 - r0) * F);
+        break;
+    case ROW_CE_FWD:
+        crossentropy_forward(tf->losses + r0, tf->logits + (int64_t)r0 * V, j->targets + r0,
+                             r1 - r0, V);
+        break;
+    case ROW_CE_BWD:
+        crossentropy_softmax_backward(tf->logits + (int64_t)r0 * V, tf->logits + (int64_t)r0 * V,
+                                      j->targets + r0, j->dlosses + r0, r1 - r0, V);
+        break;
+    }
+}
+
+static void rows_run(struct transformer *tf, struct row_job j) {
+    j.tf = tf;
+    pool_run(tf->pool, TF_ROW_CHUNKS, row_chunk, &j);
 }
 
 static int check_f32(const struct model_weights *w, const struct model_config *c) {
@@ -169,25 +279,11 @@ static int check_f32(const struct model_weights *w, const struct model_config *c
     return DISR_OK;
 }
 
-/* RoPE over the rows of a [B*T][n_heads*hd] buffer: row b*T+t is at position t. */
-static void rope_rows(float *x, int B, int T, int n_heads, int hd, float base, int style,
-                      int backward) {
-    for (int b = 0; b < B; b++)
-        for (int t = 0; t < T; t++) {
-            float *row = x + ((int64_t)b * T + t) * n_heads * hd;
-            if (backward)
-                rope_backward(row, n_heads, hd, t, base, style);
-            else
-                rope_forward(row, n_heads, hd, t, base, style);
-        }
-}
-
 int transformer_forward(struct transformer *tf, const struct model_weights *w,
                         const int32_t *inputs) {
     const struct model_config *c = &tf->c;
     DISR_TRY(check_f32(w, c));
-    const int B = tf->B, T = tf->T, BT = B * T, C = c->n_embd, KV = model_kv_dim(c), F = c->n_ff,
-              V = c->n_vocab, H = c->n_head, HKV = c->n_head_kv, hd = model_head_dim(c);
+    const int BT = tf->B * tf->T, C = c->n_embd, KV = model_kv_dim(c), F = c->n_ff, V = c->n_vocab;
     for (int r = 0; r < BT; r++)
         if (inputs[r] < 0 || inputs[r] >= V)
             return disr_fail(DISR_E_RANGE, "transformer: token %d at position %d outside vocab %d",
@@ -204,13 +300,9 @@ int transformer_forward(struct transformer *tf, const struct model_weights *w,
         tf_linear_forward(a->q, a->ln1, lw->wq.data, lw->bq, BT, C, C);
         tf_linear_forward(a->k, a->ln1, lw->wk.data, lw->bk, BT, C, KV);
         tf_linear_forward(a->v, a->ln1, lw->wv.data, lw->bv, BT, C, KV);
-        rope_rows(a->q, B, T, H, hd, c->rope_base, c->rope_style, 0);
-        rope_rows(a->k, B, T, HKV, hd, c->rope_base, c->rope_style, 0);
-        for (int b = 0; b < B; b++) {
-            int64_t r0 = (int64_t)b * T;
-            attention_forward(a->atty + r0 * C, a->att + (int64_t)b * H * T * T, a->q + r0 * C,
-                              a->k + r0 * KV, a->v + r0 * KV, T, H, HKV, hd, C, KV);
-        }
+        rows_run(tf, (struct row_job){.op = ROW_ROPE_Q, .x = a->q});
+        rows_run(tf, (struct row_job){.op = ROW_ROPE_K, .x = a->k});
+        attention_run(tf, a, 0);
         /* res_mid = x + Wo . atty */
         tf_linear_forward(a->res_mid, a->atty, lw->wo.data, NULL, BT, C, C);
         for (int64_t i = 0; i < (int64_t)BT * C; i++)
@@ -218,7 +310,7 @@ int transformer_forward(struct transformer *tf, const struct model_weights *w,
         rmsnorm_forward(a->ln2, a->ln2_rstd, a->res_mid, lw->ffn_norm, BT, C, c->norm_eps);
         tf_linear_forward(a->gate, a->ln2, lw->w_gate.data, NULL, BT, C, F);
         tf_linear_forward(a->up, a->ln2, lw->w_up.data, NULL, BT, C, F);
-        swiglu_forward(a->act, a->gate, a->up, BT * F);
+        rows_run(tf, (struct row_job){.op = ROW_SWIGLU_FWD, .a = a});
         float *y = tf->res[l + 1];
         tf_linear_forward(y, a->act, lw->w_down.data, NULL, BT, F, C);
         for (int64_t i = 0; i < (int64_t)BT * C; i++)
@@ -236,7 +328,7 @@ int transformer_loss(struct transformer *tf, const int32_t *targets, const float
         if (targets[r] < 0 || targets[r] >= V)
             return disr_fail(DISR_E_RANGE, "transformer: target %d at position %d outside vocab %d",
                              targets[r], r, V);
-    crossentropy_forward(tf->losses, tf->logits, targets, BT, V);
+    rows_run(tf, (struct row_job){.op = ROW_CE_FWD, .targets = targets});
     int count = 0;
     double sum = 0;
     for (int r = 0; r < BT; r++) {
@@ -258,14 +350,13 @@ int transformer_backward(struct transformer *tf, const struct model_weights *w,
                          struct model_weights *g, const int32_t *inputs, const int32_t *targets,
                          const float *dlosses) {
     const struct model_config *c = &tf->c;
-    const int B = tf->B, T = tf->T, BT = B * T, C = c->n_embd, KV = model_kv_dim(c), F = c->n_ff,
-              V = c->n_vocab, H = c->n_head, HKV = c->n_head_kv, hd = model_head_dim(c);
+    const int BT = tf->B * tf->T, C = c->n_embd, KV = model_kv_dim(c), F = c->n_ff, V = c->n_vocab;
     const size_t rowsC = (size_t)BT * C * sizeof(float), rowsKV = (size_t)BT * KV * sizeof(float),
                  rowsF = (size_t)BT * F * sizeof(float);
 
     /* Head: dlogits in place of the logits, then through the output matrix and final norm. */
     float *dlogits = tf->logits;
-    crossentropy_softmax_backward(dlogits, tf->logits, targets, dlosses, BT, V);
+    rows_run(tf, (struct row_job){.op = ROW_CE_BWD, .targets = targets, .dlosses = dlosses});
     memset(tf->dln, 0, rowsC);
     tf_linear_backward(tf->dln, g->output.data, NULL, dlogits, tf->lnf, w->output.data, BT, C, V);
     memset(tf->dres, 0, rowsC);
@@ -282,7 +373,7 @@ int transformer_backward(struct transformer *tf, const struct model_weights *w,
                            F, C);
         memset(tf->dgate, 0, rowsF);
         memset(tf->dup, 0, rowsF);
-        swiglu_backward(tf->dgate, tf->dup, tf->dact, a->gate, a->up, BT * F);
+        rows_run(tf, (struct row_job){.op = ROW_SWIGLU_BWD, .a = a});
         memset(tf->dln, 0, rowsC);
         tf_linear_backward(tf->dln, gl->w_gate.data, NULL, tf->dgate, a->ln2, lw->w_gate.data, BT,
                            C, F);
@@ -295,14 +386,9 @@ int transformer_backward(struct transformer *tf, const struct model_weights *w,
         memset(tf->dq, 0, rowsC);
         memset(tf->dk, 0, rowsKV);
         memset(tf->dv, 0, rowsKV);
-        for (int b = 0; b < B; b++) {
-            int64_t r0 = (int64_t)b * T;
-            attention_backward(tf->dq + r0 * C, tf->dk + r0 * KV, tf->dv + r0 * KV, tf->datt_row,
-                               tf->datty + r0 * C, a->att + (int64_t)b * H * T * T, a->q + r0 * C,
-                               a->k + r0 * KV, a->v + r0 * KV, T, H, HKV, hd, C, KV);
-        }
-        rope_rows(tf->dq, B, T, H, hd, c->rope_base, c->rope_style, 1);
-        rope_rows(tf->dk, B, T, HKV, hd, c->rope_base, c->rope_style, 1);
+        attention_run(tf, a, 1);
+        rows_run(tf, (struct row_job){.op = ROW_ROPE_Q, .backward = 1, .x = tf->dq});
+        rows_run(tf, (struct row_job){.op = ROW_ROPE_K, .backward = 1, .x = tf->dk});
         memset(tf->dln, 0, rowsC);
         tf_linear_backward(tf->dln, gl->wq.data, gl->bq, tf->dq, a->ln1, lw->wq.data, BT, C, C);
         tf_linear_backward(tf->dln, gl->wk.data, gl->bk, tf->dk, a->ln1, lw->wk.data, BT, C, KV);

@@ -37,9 +37,12 @@ struct transformer {
     float *logits;         /* [BT][V]; overwritten by dlogits in backward */
     float *losses;         /* [BT] per-token cross-entropy */
     /* gradient scratch, reused by every layer */
-    float *dres, *dln, *dq, *dk, *dv, *datty, *dgate, *dup, *dact, *datt_row;
+    float *dres, *dln, *dq, *dk, *dv, *datty, *dgate, *dup, *dact;
+    float *datt_rows;  /* [threads][T] attention-backward scratch */
+    struct pool *pool; /* runs the row-wise ops and attention; the products use OpenBLAS */
 };
 
+/* n_threads: threads for the non-BLAS work (0 = every core). */
 int transformer_init(struct transformer **out, const struct model_config *c, int B, int T);
 void transformer_free(struct transformer *tf);
 

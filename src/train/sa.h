@@ -24,8 +24,9 @@
 
 struct sa_samples {
     int n_queries, n_samples;
-    int *n_correct;    /* [n_queries] */
-    char **own_answer; /* [n_queries]: first correct sample's text (owned), or NULL */
+    int *n_correct;      /* [n_queries] */
+    char **own_answer;   /* [n_queries]: first correct sample's text (owned), or NULL */
+    char **first_sample; /* [n_queries]: sample 0's text, right or wrong (NULL if it was cut) */
     double seconds;
 };
 
@@ -56,6 +57,7 @@ struct sa_sft_config {
     int n_samples; /* N answers per query (8) */
     int min_side;  /* minority side oversampled up to this many per scenario; -1: 10 % of queries */
     bool last;     /* the chain's last agent: answer-only targets, never reject */
+    int anchors;   /* forced-answer examples of the agent's own samples; -1: half the queries */
     int steps;     /* optimizer steps */
     int batch;     /* rows per micro-batch */
     int seq;       /* tokens per row (0: fit the longest example, capped by n_ctx) */

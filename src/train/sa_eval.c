@@ -105,6 +105,9 @@ int sa_sample(struct model *m, const struct qa_set *data, int n_samples,
             int q = q0 + i / n_samples;
             const struct qa_item *it = &data->items[q];
             tokens += res[i].n_tokens;
+            if (i % n_samples == 0 && !res[i].truncated &&
+                !(out->first_sample[q] = strdup(res[i].text)))
+                st = disr_fail(DISR_E_NOMEM, "sample text");
             if (res[i].truncated || !grader_check(it->grader, it->answer, res[i].text)) continue;
             out->n_correct[q]++;
             total_correct++;

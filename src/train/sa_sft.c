@@ -21,6 +21,7 @@
 void sa_sft_config_default(struct sa_sft_config *c) {
     *c = (struct sa_sft_config){.n_samples = 8,
                                 .min_side = -1,
+                                .anchors = -1,
                                 .last = false,
                                 .steps = 300,
                                 .batch = 16,
@@ -55,7 +56,8 @@ static int build_seqs(const struct tokenizer *tk, const struct qa_set *data,
     *out = (struct seqs){0};
     size_t cap = 0;
     for (int i = 0; i < n_ex; i++) {
-        const char *ans = samples->own_answer[ex[i].query];
+        const char *ans = ex[i].scenario == SCENARIO_NONE ? samples->first_sample[ex[i].query]
+                                                          : samples->own_answer[ex[i].query];
         cap += strlen(data->items[ex[i].query].query) + (ans ? strlen(ans) : 0) + 48;
     }
     out->tok = malloc(sizeof(int32_t) * (cap + 1));
@@ -72,7 +74,12 @@ static int build_seqs(const struct tokenizer *tk, const struct qa_set *data,
     int st = DISR_OK;
     for (int i = 0; st >= 0 && i < n_ex; i++) {
         const char *q = data->items[ex[i].query].query;
-        const char *ans = ex[i].reject ? SCENARIO_REJECT_TEXT : samples->own_answer[ex[i].query];
+        /* A forced-answer anchor (slot '-') replays the agent's own first sample, right or
+         * wrong: in expectation that is no change at all to its forced-answer distribution,
+         * which is what keeps forced accuracy where it was (DESIGN §7, issue 4). */
+        const char *ans = ex[i].reject                      ? SCENARIO_REJECT_TEXT
+                          : ex[i].scenario == SCENARIO_NONE ? samples->first_sample[ex[i].query]
+                                                            : samples->own_answer[ex[i].query];
         size_t pc = strlen(q) + 16, rc = strlen(ans) + 2;
         free(prompt);
         free(resp);
@@ -154,7 +161,7 @@ int sa_sft_train(struct model *m, const struct qa_set *data, const struct sa_sam
     if (c->steps < 1 || c->batch < 1)
         return disr_fail(DISR_E_ARG, "SFT: steps %d, batch %d", c->steps, c->batch);
     double t0 = time_now();
-    struct sa_example *ex = malloc(sizeof *ex * (6 * (size_t)data->n + 1));
+    struct sa_example *ex = malloc(sizeof *ex * (7 * (size_t)data->n + 1));
     bool *has = malloc(sizeof(bool) * ((size_t)data->n + 1));
     if (!ex || !has) {
         free(ex);
@@ -175,6 +182,27 @@ int sa_sft_train(struct model *m, const struct qa_set *data, const struct sa_sam
         free(ex);
         return st;
     }
+    /* Forced-answer anchors: queries in a seeded order, those with a first sample. */
+    int n_anchor = c->anchors >= 0 ? c->anchors : data->n / 2, added = 0;
+    if (n_anchor > data->n) n_anchor = data->n;
+    int *perm =
+        samples->first_sample && n_anchor > 0 ? malloc(sizeof(int) * (size_t)data->n) : NULL;
+    if (perm) {
+        struct rng r;
+        rng_init(&r, rng_derive_seed(c->seed, 0xA4C0));
+        for (int q = 0; q < data->n; q++)
+            perm[q] = q;
+        for (int q = data->n - 1; q > 0; q--) {
+            int j = (int)rng_below(&r, (uint64_t)q + 1), t = perm[q];
+            perm[q] = perm[j], perm[j] = t;
+        }
+        for (int k = 0; k < data->n && added < n_anchor; k++)
+            if (samples->first_sample[perm[k]])
+                ex[n_ex + added++] = (struct sa_example){perm[k], SCENARIO_NONE, 0};
+        n_ex += added;
+        free(perm);
+    }
+    log_info("sa-sft anchors     %d forced-answer examples of the agent's own samples", added);
     for (int s = 0; s < 3; s++) {
         out->answer_pool[s] = ts.answer_pool[s];
         out->reject_pool[s] = ts.reject_pool[s];

@@ -9,6 +9,7 @@
 
 #include "core/err.h"
 #include "core/ops.h"
+#include "core/pool.h"
 #include "model/transformer.h"
 #include "train/trainer_internal.h"
 
@@ -49,16 +50,26 @@ struct seg_ctx {
     const float *base;
 };
 
-/* Records each tensor's span in the flat block and whether AdamW decays it (2-D only). */
+/* Optimizer work is split into pieces of at most this many parameters, claimed by the
+ * threads; fixed boundaries keep the result independent of the thread count. */
+#define TRAIN_PIECE (1u << 18)
+
+/* Records each tensor's span in the flat block (cut into pieces) and whether AdamW decays it
+ * (2-D weights only). With segs == NULL it only counts. */
 static int add_segment(const struct model_tensor_ref *ref, void *vctx) {
     struct seg_ctx *ctx = vctx;
     struct trainer *t = ctx->t;
     const float *p = ref->mat ? ref->mat->data : *ref->vec;
-    t->segs[t->n_segs++] = (struct train_segment){
-        .off = (size_t)(p - ctx->base),
-        .n = (size_t)ref->rows * (size_t)ref->cols,
-        .decay = ref->mat != NULL,
-    };
+    size_t off = (size_t)(p - ctx->base), n = (size_t)ref->rows * (size_t)ref->cols;
+    for (size_t i = 0; i < n; i += TRAIN_PIECE) {
+        if (t->segs)
+            t->segs[t->n_segs] = (struct train_segment){
+                .off = off + i,
+                .n = n - i < TRAIN_PIECE ? n - i : TRAIN_PIECE,
+                .decay = ref->mat != NULL,
+            };
+        t->n_segs++;
+    }
     return DISR_OK;
 }
 
@@ -89,8 +100,12 @@ int trainer_init(struct trainer **out, struct model *m, const struct train_confi
     /* One allocation for grads, first and second moments (same canonical layout). */
     t->grads = calloc(3 * n, sizeof(float));
     t->dlosses = calloc((size_t)c->batch * c->seq, sizeof(float));
-    t->segs = calloc(4 + 16 * (size_t)m->config.n_layer, sizeof *t->segs);
-    if (!t->grads || !t->dlosses || !t->segs) {
+    struct seg_ctx sc = {t, m->params};
+    model_weights_foreach(&m->weights, &m->config, add_segment, &sc); /* count */
+    t->segs = calloc((size_t)t->n_segs, sizeof *t->segs);
+    t->partial = calloc((size_t)t->n_segs, sizeof *t->partial);
+    t->n_segs = 0;
+    if (!t->grads || !t->dlosses || !t->segs || !t->partial) {
         trainer_free(t);
         return disr_fail(DISR_E_NOMEM,
                          "trainer: cannot allocate optimizer state for %zu "
@@ -100,7 +115,6 @@ int trainer_init(struct trainer **out, struct model *m, const struct train_confi
     t->mom_m = t->grads + n;
     t->mom_v = t->grads + 2 * n;
     model_weights_point(&t->gw, &m->config, t->grads);
-    struct seg_ctx sc = {t, m->params};
     model_weights_foreach(&m->weights, &m->config, add_segment, &sc);
     *out = t;
     return DISR_OK;
@@ -112,6 +126,7 @@ void trainer_free(struct trainer *t) {
     free(t->grads);
     free(t->dlosses);
     free(t->segs);
+    free(t->partial);
     free(t);
 }
 
@@ -188,15 +203,40 @@ static double sum_squares(const float *x, size_t n) {
     return s;
 }
 
+struct update_job {
+    struct trainer *t;
+    struct adamw_args a;
+    float wd;
+    int adam; /* 0: sum of squares per piece, 1: AdamW */
+};
+
+static void update_chunk(void *vctx, int chunk, int thread) {
+    (void)thread;
+    struct update_job *j = vctx;
+    struct trainer *t = j->t;
+    const struct train_segment *sg = &t->segs[chunk];
+    if (!j->adam) {
+        t->partial[chunk] = sum_squares(t->grads + sg->off, sg->n);
+        return;
+    }
+    struct adamw_args a = j->a;
+    a.decay = sg->decay ? 1.0f - a.lr * j->wd : 1.0f;
+    adamw_span(t->m->params + sg->off, t->grads + sg->off, t->mom_m + sg->off, t->mom_v + sg->off,
+               sg->n, &a);
+}
+
 int trainer_update(struct trainer *t, int step, float *grad_norm) {
     if (step < 0) return disr_fail(DISR_E_ARG, "trainer: negative step %d", step);
     const struct train_config *c = &t->cfg;
-    const size_t n = t->m->n_params;
-    float *p = t->m->params, *g = t->grads, *mm = t->mom_m, *vv = t->mom_v;
-    float norm = (float)sqrt(sum_squares(g, n));
+    struct update_job j = {.t = t, .wd = c->weight_decay};
+    pool_run(t->tf->pool, t->n_segs, update_chunk, &j);
+    double ss = 0;
+    for (int s = 0; s < t->n_segs; s++)
+        ss += t->partial[s];
+    float norm = (float)sqrt(ss);
     if (grad_norm) *grad_norm = norm;
     if (!isfinite(norm)) {
-        memset(g, 0, n * sizeof(float));
+        memset(t->grads, 0, t->m->n_params * sizeof(float));
         t->n_micro = 0;
         return disr_fail(DISR_E_RANGE,
                          "trainer: gradient norm is %g at step %d (diverged; "
@@ -214,13 +254,10 @@ int trainer_update(struct trainer *t, int step, float *grad_norm) {
     const float lr = train_lr_at(c, step);
     const double k = (double)step + 1;
     const float bc1 = (float)(1.0 - pow(c->beta1, k)), bc2 = (float)(1.0 - pow(c->beta2, k));
-    const float step_size = lr / bc1, inv_sqrt_bc2 = 1.0f / sqrtf(bc2);
-    struct adamw_args a = {lr, 1.0f, gscale, c->beta1, c->beta2, c->eps, step_size, inv_sqrt_bc2};
-    for (int s = 0; s < t->n_segs; s++) {
-        const struct train_segment *sg = &t->segs[s];
-        a.decay = sg->decay ? 1.0f - lr * c->weight_decay : 1.0f;
-        adamw_span(p + sg->off, g + sg->off, mm + sg->off, vv + sg->off, sg->n, &a);
-    }
+    j.a = (struct adamw_args){lr,       1.0f,   gscale,   c->beta1,
+                              c->beta2, c->eps, lr / bc1, 1.0f / sqrtf(bc2)};
+    j.adam = 1;
+    pool_run(t->tf->pool, t->n_segs, update_chunk, &j);
     t->n_micro = 0;
     return DISR_OK;
 }

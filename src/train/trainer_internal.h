@@ -9,7 +9,7 @@
 #include "model/transformer.h"
 #include "train/trainer.h"
 
-/* One tensor's span in the flat parameter block; AdamW decays 2-D weights only. */
+/* A span of one tensor in the flat parameter block; AdamW decays 2-D weights only. */
 struct train_segment {
     size_t off, n;
     bool decay;
@@ -21,10 +21,11 @@ struct trainer {
     struct transformer *tf;
     float *grads, *mom_m, *mom_v; /* one allocation of 3 * n_params, canonical layout */
     struct model_weights gw;      /* gradient views into `grads` */
-    struct train_segment *segs;
+    struct train_segment *segs;   /* tensors cut into pieces of bounded size */
     int n_segs;
-    float *dlosses; /* [B*T] per-token loss gradients */
-    int n_micro;    /* micro-batches accumulated since the last update */
+    double *partial; /* [n_segs] per-piece sums of squares (summed in order: deterministic) */
+    float *dlosses;  /* [B*T] per-token loss gradients */
+    int n_micro;     /* micro-batches accumulated since the last update */
 };
 
 #endif

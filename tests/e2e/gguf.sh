@@ -29,6 +29,19 @@ done
 "$DISR_BIN" quantize "$T/llama-q8_0.gguf" "$T/back.gguf" --type f32 >/dev/null
 "$DISR_BIN" info "$T/back.gguf" | grep -q "loads ok: f32 trainable"
 
+# Files written by `disr train` (both architectures) pass the independent reader's ggml rules,
+# quantize, and still load.
+for i in $(seq 20); do printf 'the cat sat on the mat.\n'; done >"$T/corpus.txt"
+for arch in llama qwen2; do
+    "$DISR_BIN" train --data "$T/corpus.txt" --out "$T/t-$arch.gguf" --steps 2 --arch "$arch" \
+        --layers 1 --embd 32 --heads 2 --kv-heads 1 --ff 64 --ctx 32 --seq 16 --batch 2 \
+        >/dev/null 2>&1
+    $PY $REF check "$T/t-$arch.gguf" >/dev/null
+    "$DISR_BIN" quantize "$T/t-$arch.gguf" "$T/t-$arch-q8.gguf" --type q8_0 >/dev/null
+    $PY $REF check "$T/t-$arch-q8.gguf" --like "$T/t-$arch.gguf" --quant q8_0 >/dev/null
+    "$DISR_BIN" info "$T/t-$arch-q8.gguf" | grep -q "loads ok: typed (mapped) weights, tokenizer char"
+done
+
 # Damaged files: one clear line, exit 1, no crash.
 expect_fail() { # file pattern
     if "$DISR_BIN" info "$1" >/dev/null 2>"$T/err"; then echo "accepted $1"; exit 1; fi

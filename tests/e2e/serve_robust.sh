@@ -36,4 +36,12 @@ alive slowloris   # answered while 51 slow connections are open
 wait $SL
 alive "slowloris end"
 [ "$(metric "$E" disr_errors_total)" != "" ] || fail "metrics missing"
+# fuzz smoke run of the request/reply/network-file parsers (longer runs: tests/fuzz/fuzz_request.c)
+if [ "${SAN:-0}" != 1 ] && [ "${DISR_NO_FUZZ:-0}" != 1 ] && command -v clang >/dev/null; then
+    make -s build-fuzz/fuzz_request >/dev/null || fail "fuzz build"
+    mkdir -p "$TMP/corpus"
+    build-fuzz/fuzz_request -max_total_time=8 -print_final_stats=1 "$TMP/corpus" \
+        tests/fuzz/corpus_request >"$TMP/fuzz.log" 2>&1 || { tail -30 "$TMP/fuzz.log"; fail "fuzzer found a crash"; }
+    grep -E "stat::number_of_executed_units" "$TMP/fuzz.log" | sed 's/^/fuzz_request: /'
+fi
 echo "serve_robust: ok"

@@ -30,6 +30,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         const struct gguf_tensor *t = gguf_tensor_at(f, i);
         if (t->nbytes) sink += ((const unsigned char *)t->data)[t->nbytes - 1];
     }
+    struct tokenizer *tok;
+    if (tokenizer_load_gguf(&tok, f) == 0) {
+        int32_t ids[256];
+        int n;
+        const char text[] =
+            "Hello, world! 123 don't <|im_start|>user\n\xff\xc3 \u00e9t\u00e9 \t\r\n";
+        tokenizer_encode(tok, text, sizeof text - 1, ids, 256, &n);
+        tokenizer_free(tok);
+    }
     struct model *m;
     if (model_load_gguf(&m, f) == 0) {
         if (m->tokenizer) {

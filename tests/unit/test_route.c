@@ -63,6 +63,14 @@ static void test_trained_mode_rejects_early_and_streams_only_answers(void **stat
     assert_string_equal(r.gen.text, "I do know: Paris");
     assert_string_equal(s.text, "I do know: Paris");
     assert_false(r.gen.stopped);
+    /* cut off inside the reject text by max_tokens: still a reject, nothing streamed */
+    q.query = "hard again";
+    q.max_tokens = 2;
+    s.text[0] = '\0';
+    assert_int_equal(agent_decide(&a, &q, &r), DISR_OK);
+    assert_string_equal(r.gen.text, "I don't");
+    assert_int_equal(r.decision, HOP_REJECT);
+    assert_string_equal(s.text, "");
     backend_free(b);
 }
 

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/rng.h"
 #include "model/sampler.h"
 
 enum { V = 10 };
@@ -91,6 +92,58 @@ static void test_distributions(void **state) {
     check_freq(&s, want);
 }
 
+/* A large vocabulary: top-k draws only from the k best (found here by brute force) and top-p
+ * sorts thousands of candidates. */
+static void test_large_vocabulary(void **state) {
+    (void)state;
+    enum { N = 3000, K = 7 };
+    static float logits[N], copy[N];
+    static char big[N * 16];
+    assert_true(sampler_work_size(N) <= sizeof big);
+    struct rng r;
+    rng_init(&r, 3);
+    for (int i = 0; i < N; i++)
+        logits[i] = rng_normal(&r);
+    int best[K];
+    for (int k = 0; k < K; k++) {
+        best[k] = -1;
+        for (int i = 0; i < N; i++) {
+            int taken = 0;
+            for (int j = 0; j < k; j++)
+                taken |= best[j] == i;
+            if (!taken && (best[k] < 0 || logits[i] > logits[best[k]])) best[k] = i;
+        }
+    }
+    struct sampler s;
+    sampler_init(&s, 1.0f, K, 1, 8);
+    int seen[K] = {0};
+    for (int t = 0; t < 2000; t++) {
+        memcpy(copy, logits, sizeof copy);
+        int32_t id = sampler_sample(&s, copy, N, big, NULL);
+        int k = 0;
+        while (k < K && best[k] != id)
+            k++;
+        assert_true(k < K);
+        seen[k]++;
+    }
+    for (int k = 0; k < K; k++)
+        assert_true(seen[k] > 0);
+    /* top-p 0.5 over thousands of candidates never picks outside its nucleus */
+    sampler_init(&s, 1.0f, 0, 0.5f, 9);
+    for (int t = 0; t < 200; t++) {
+        memcpy(copy, logits, sizeof copy);
+        int32_t id = sampler_sample(&s, copy, N, big, NULL);
+        assert_true(id >= 0 && id < N);
+        /* in the nucleus: fewer than half the mass lies strictly above it */
+        double above = 0, total = 0;
+        for (int i = 0; i < N; i++) {
+            total += exp(logits[i]);
+            if (logits[i] > logits[id]) above += exp(logits[i]);
+        }
+        assert_true(above < 0.5 * total);
+    }
+}
+
 static void test_seed_reproduces(void **state) {
     (void)state;
     struct sampler a, b, c;
@@ -110,6 +163,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_greedy_and_logprob),
         cmocka_unit_test(test_distributions),
+        cmocka_unit_test(test_large_vocabulary),
         cmocka_unit_test(test_seed_reproduces),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,36 @@
+/* collect.h: fills an outcome table by running real agents (GGUF files, in process) over the
+ * self-awareness training, test and OOD query sets. Per agent it records:
+ *   - from the base model: the forced greedy answer (forced-answer prompt, scenario NONE), its
+ *     correctness (grader_check), its probability exp(sum log p) and the self-verification score
+ *     (agreement of k answers sampled at temperature 1 with the greedy one);
+ *   - from the SFT and RL checkpoints (when given): the trained decision per scenario and whether
+ *     the answer was right, from sa_eval_agent (greedy, the scenario's prompt slot, reject =
+ *     scenario_is_reject: the rule every agent node applies).
+ * Generation is batched through the engine; timings are per-sequence averages of batched runs. */
+#ifndef EVAL_COLLECT_H
+#define EVAL_COLLECT_H
+
+#include <stdint.h>
+
+#include "eval/outcomes.h"
+
+struct collect_config {
+    int n_agents;
+    const char *agent[OUT_MAX_AGENTS];   /* base GGUF per agent, cheapest first (required) */
+    const char *sft[OUT_MAX_AGENTS];     /* SFT GGUF per agent, or NULL */
+    const char *rl[OUT_MAX_AGENTS];      /* RL GGUF per agent, or NULL */
+    const char *split_path[OUT_N_SPLIT]; /* JSONL query sets: SA-train, test, OOD (NULL = none) */
+    double cost[OUT_MAX_AGENTS];         /* 0 = the default spacing */
+    int limit;                           /* at most this many queries per split (0 = all) */
+    int verify_samples;                  /* k (default 8; 0 = no self-verification, scores 0) */
+    int max_tokens;                      /* per answer (default 32) */
+    int max_seqs;                        /* sequences decoded together (default 32) */
+    int n_threads;                       /* engine threads (0 = all cores) */
+    uint64_t seed;
+};
+void collect_config_default(struct collect_config *c);
+
+/* Runs every agent over every split into a new table (t is initialized here). */
+int collect_outcomes(struct outcome_table *t, const struct collect_config *c);
+
+#endif

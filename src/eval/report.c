@@ -1,0 +1,919 @@
+#include "eval/report.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <math.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "core/err.h"
+#include "core/log.h"
+#include "route/scenario.h"
+#include "world/dataset.h"
+
+extern char **environ;
+
+#define N_ALPHA    3
+#define MAX_CHAINS (OUT_MAX_AGENTS + 2)
+static const double ALPHAS[N_ALPHA] = {0.2, 0.5, 0.8};
+static const char *const ALPHA_KEY[N_ALPHA] = {"0.2", "0.5", "0.8"};
+static const char *const SCEN_LABEL[N_ALPHA] = {"Performance First", "Balance", "Cost First"};
+/* The order methods appear in tables: DiSRouter first, then baselines, Oracle last. */
+static const enum eval_method TABLE_ORDER[EM_COUNT] = {
+    EM_ORACLE, EM_SMALLEST, EM_LARGEST, EM_RANDOM,   EM_KNN,    EM_MLP,
+    EM_FRUGAL, EM_AUTOMIX,  EM_CONF,    EM_DISR_SFT, EM_DISR_RL};
+/* Methods shown in the modularity table. */
+static const enum eval_method MOD_METHODS[] = {EM_DISR_RL, EM_DISR_SFT, EM_CONF, EM_ORACLE};
+#define N_MOD ((int)(sizeof MOD_METHODS / sizeof *MOD_METHODS))
+
+void report_config_default(struct report_config *c) {
+    memset(c, 0, sizeof *c);
+    c->out_dir = "eval-report";
+    c->title = "DiSRouter evaluation";
+    c->source = "";
+    eval_fit_config_default(&c->fit);
+    c->plots = 1;
+    c->print = stdout;
+}
+
+struct result {
+    int ok;
+    struct eval_score s;
+    double share[OUT_MAX_AGENTS]; /* fraction of queries answered by each agent */
+    double easy_cost, hard_cost;  /* mean cost on easy / hard queries */
+    int n_easy, n_hard;
+};
+
+struct state {
+    const struct outcome_table *t;
+    const struct report_config *c;
+    int K;
+    struct eval_fitted fit;
+    int avail[EM_COUNT];
+    char why[EM_COUNT][120];
+    int has_split[OUT_N_SPLIT];
+    struct result res[OUT_N_SPLIT][EM_COUNT][N_ALPHA];
+    uint8_t *easy; /* per query: some agent below the largest is right */
+    struct eval_pick *picks;
+    FILE *records; /* an in-memory stream, written atomically at the end */
+    char *records_buf;
+    size_t records_len;
+    int n_chains;
+    uint8_t chain[MAX_CHAINS][OUT_MAX_AGENTS];
+    char chain_name[MAX_CHAINS][64];
+    struct result mod[MAX_CHAINS][N_MOD][N_ALPHA];
+    float th[3][N_ALPHA][OUT_MAX_AGENTS]; /* fitted thresholds: conf, automix, frugal */
+};
+
+static void chain_label(const struct state *st, const uint8_t *mask, char *buf, size_t cap) {
+    size_t pos = 0;
+    buf[0] = '\0';
+    for (int a = 0; a < st->K; a++)
+        if (mask[a] && pos + 4 < cap)
+            pos += (size_t)snprintf(buf + pos, cap - pos, "%s%d", pos ? "," : "", a);
+}
+
+/* Records keep 6 decimals: the floats' noise digits would only make the file longer. */
+static double round6(double x) {
+    return round(x * 1e6) / 1e6;
+}
+
+/* Routes one (split, chain, method, alpha), writes its records and summarizes into r. */
+static int route_one(struct state *st, enum out_split split, const uint8_t *mask, const char *chain,
+                     enum eval_method m, int ai, struct result *r) {
+    int n = 0;
+    memset(r, 0, sizeof *r);
+    DISR_TRY(eval_route(&st->fit, m, ALPHAS[ai], split, mask, st->picks, &n));
+    r->ok = 1;
+    r->s = eval_score_picks(st->picks, n, ALPHAS[ai]);
+    for (int i = 0; i < n; i++) {
+        const struct eval_pick *p = &st->picks[i];
+        r->share[p->agent] += 1.0 / n;
+        if (st->easy[p->qi])
+            r->easy_cost += p->cost, r->n_easy++;
+        else
+            r->hard_cost += p->cost, r->n_hard++;
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "split", outcome_split_name(split));
+        cJSON_AddStringToObject(o, "chain", chain);
+        cJSON_AddStringToObject(o, "method", eval_method_key(m));
+        cJSON_AddNumberToObject(o, "alpha", ALPHAS[ai]);
+        cJSON_AddStringToObject(o, "qid", st->t->q[p->qi].id);
+        cJSON_AddNumberToObject(o, "agent", p->agent);
+        cJSON_AddNumberToObject(o, "correct", p->correct);
+        cJSON_AddNumberToObject(o, "cost", round6(p->cost));
+        cJSON_AddNumberToObject(o, "latency", round6(p->latency));
+        cJSON_AddNumberToObject(o, "hops", p->hops);
+        cJSON_AddNumberToObject(o, "cost_calls", round6(p->cost_calls));
+        char *s = cJSON_PrintUnformatted(o);
+        cJSON_Delete(o);
+        if (!s) return disr_fail(DISR_E_NOMEM, "records");
+        fputs(s, st->records);
+        fputc('\n', st->records);
+        free(s);
+    }
+    if (r->n_easy) r->easy_cost /= r->n_easy;
+    if (r->n_hard) r->hard_cost /= r->n_hard;
+    return DISR_OK;
+}
+
+/* Decides which methods can run on this table and fits the learned ones. */
+static int prepare(struct state *st) {
+    const struct outcome_table *t = st->t;
+    for (int s = 0; s < OUT_N_SPLIT; s++)
+        st->has_split[s] = outcome_count_split(t, s) > 0;
+    for (int m = 0; m < EM_COUNT; m++)
+        st->avail[m] = 1;
+    st->fit.t = t;
+    st->fit.cfg = st->c->fit;
+    static const enum out_variant vs[2] = {OUT_RL, OUT_SFT};
+    static const enum eval_method vm[2] = {EM_DISR_RL, EM_DISR_SFT};
+    for (int i = 0; i < 2; i++)
+        if (!outcome_has_variant(t, vs[i])) {
+            st->avail[vm[i]] = 0;
+            snprintf(st->why[vm[i]], sizeof st->why[0],
+                     "the outcome table has no %s decisions for every agent and scenario",
+                     vs[i] == OUT_RL ? "RL" : "SFT");
+        }
+    int learned[] = {EM_CONF, EM_AUTOMIX, EM_FRUGAL, EM_MLP, EM_KNN};
+    int st_fit = outcome_count_split(t, OUT_SPLIT_TRAIN) >= 2
+                     ? eval_fit(&st->fit, t, &st->c->fit)
+                     : disr_fail(DISR_E_ARG, "no self-awareness training split in the outcomes");
+    if (st_fit != DISR_OK) {
+        log_warn("eval: learned baselines left out: %s", disr_last_error());
+        for (size_t i = 0; i < sizeof learned / sizeof *learned; i++) {
+            st->avail[learned[i]] = 0;
+            snprintf(st->why[learned[i]], sizeof st->why[0], "%s", disr_last_error());
+        }
+        st->fit.t = t;
+        st->fit.cfg = st->c->fit;
+    }
+    st->easy = calloc((size_t)t->n_queries, 1);
+    st->picks = malloc((size_t)t->n_queries * sizeof *st->picks);
+    if (!st->easy || !st->picks) return disr_fail(DISR_E_NOMEM, "report: %d queries", t->n_queries);
+    for (int qi = 0; qi < t->n_queries; qi++)
+        for (int a = 0; a + 1 < t->n_agents; a++)
+            st->easy[qi] |= outcome_at(t, qi, a)->correct;
+    return DISR_OK;
+}
+
+static int run_all(struct state *st) {
+    uint8_t all[OUT_MAX_AGENTS];
+    char name[64];
+    memset(all, 1, sizeof all);
+    chain_label(st, all, name, sizeof name);
+    int total = 0, done = 0;
+    for (int s = OUT_SPLIT_TEST; s <= OUT_SPLIT_OOD; s++)
+        total += st->has_split[s] * EM_COUNT * N_ALPHA;
+    struct progress pr;
+    progress_init(&pr, "eval: routing", total);
+    for (int s = OUT_SPLIT_TEST; s <= OUT_SPLIT_OOD; s++) {
+        if (!st->has_split[s]) continue;
+        for (int m = 0; m < EM_COUNT; m++)
+            for (int ai = 0; ai < N_ALPHA; ai++, done++) {
+                if (!st->avail[m]) continue;
+                DISR_TRY(route_one(st, s, NULL, name, m, ai, &st->res[s][m][ai]));
+                progress_update(&pr, done + 1, eval_method_name(m));
+            }
+    }
+    progress_finish(&pr, total, "");
+    /* cascade thresholds (for the report; eval_route fitted the same ones) */
+    for (int k = 0; k < 3; k++) {
+        enum eval_method m = (enum eval_method)(EM_CONF + k);
+        for (int ai = 0; ai < N_ALPHA && st->avail[m]; ai++)
+            DISR_TRY(eval_fit_thresholds(&st->fit, m, ALPHAS[ai], NULL, st->th[k][ai]));
+    }
+    /* modularity: the full chain, each agent but the last removed, and first + last only */
+    if (!st->has_split[OUT_SPLIT_TEST]) return DISR_OK;
+    int K = st->K;
+    st->n_chains = 0;
+    memcpy(st->chain[st->n_chains++], all, sizeof all);
+    for (int drop = 0; drop + 1 < K && K > 2; drop++) {
+        uint8_t *c = st->chain[st->n_chains++];
+        memset(c, 1, OUT_MAX_AGENTS);
+        c[drop] = 0;
+    }
+    if (K > 3) {
+        uint8_t *c = st->chain[st->n_chains++];
+        memset(c, 0, OUT_MAX_AGENTS);
+        c[0] = c[K - 1] = 1;
+    }
+    for (int ci = 0; ci < st->n_chains; ci++) {
+        chain_label(st, st->chain[ci], st->chain_name[ci], sizeof st->chain_name[ci]);
+        for (int k = 0; k < N_MOD; k++)
+            for (int ai = 0; ai < N_ALPHA; ai++) {
+                if (!st->avail[MOD_METHODS[k]]) continue;
+                if (ci == 0) { /* the full chain was routed above */
+                    st->mod[ci][k][ai] = st->res[OUT_SPLIT_TEST][MOD_METHODS[k]][ai];
+                    continue;
+                }
+                DISR_TRY(route_one(st, OUT_SPLIT_TEST, st->chain[ci], st->chain_name[ci],
+                                   MOD_METHODS[k], ai, &st->mod[ci][k][ai]));
+            }
+    }
+    return DISR_OK;
+}
+
+/* ---- per-agent statistics that come straight from the outcome table ------------------------- */
+
+/* Answer rate of agent a among the test queries that reach it in the full chain. */
+static double answer_rate(const struct state *st, enum out_variant v, int ai, int a, int *reached) {
+    const struct outcome_table *t = st->t;
+    int reach = 0, answered = 0;
+    for (int qi = 0; qi < t->n_queries; qi++) {
+        if (t->q[qi].split != OUT_SPLIT_TEST) continue;
+        int j = 0;
+        while (j < a && outcome_at(t, qi, j)->decide[v][ai] == OUT_REJECT)
+            j++;
+        if (j < a) continue;
+        reach++;
+        answered += a == t->n_agents - 1 || outcome_at(t, qi, a)->decide[v][ai] == OUT_ANSWER;
+    }
+    *reached = reach;
+    return reach ? (double)answered / reach : NAN;
+}
+
+/* Self-assessment F1 of agent a on the test split: positive = "reject", truth = "its forced
+ * answer would be wrong". Predictors: 0 SFT, 1 RL, 2 confidence < threshold, 3 the external MLP
+ * router's P(correct) < threshold. NAN if the predictor is missing. */
+#define N_PRED 4
+static const char *const PRED_NAME[N_PRED] = {"DiSRouter SFT", "DiSRouter +RL", "Confidence",
+                                              "External MLP"};
+static double sa_f1(const struct state *st, int pred, int ai, int a) {
+    const struct outcome_table *t = st->t;
+    double th = scenario_threshold(ALPHAS[ai]);
+    if ((pred == 3 && !st->fit.p_mlp) ||
+        (pred < 2 && !st->avail[pred == 0 ? EM_DISR_SFT : EM_DISR_RL]))
+        return NAN;
+    int tp = 0, fp = 0, fn = 0;
+    for (int qi = 0; qi < t->n_queries; qi++) {
+        if (t->q[qi].split != OUT_SPLIT_TEST) continue;
+        const struct outcome_cell *c = outcome_at(t, qi, a);
+        int reject;
+        if (pred < 2) {
+            int d = c->decide[pred == 0 ? OUT_SFT : OUT_RL][ai];
+            if (d == OUT_UNKNOWN) return NAN;
+            reject = d == OUT_REJECT;
+        } else if (pred == 2) {
+            reject = c->conf < th;
+        } else {
+            reject = st->fit.p_mlp[(size_t)qi * t->n_agents + a] < th;
+        }
+        int wrong = !c->correct;
+        tp += reject && wrong, fp += reject && !wrong, fn += !reject && wrong;
+    }
+    return tp ? 2.0 * tp / (2.0 * tp + fp + fn) : 0.0;
+}
+
+static double forced_accuracy(const struct outcome_table *t, enum out_split s, int a) {
+    int n = 0, c = 0;
+    for (int qi = 0; qi < t->n_queries; qi++)
+        if (t->q[qi].split == s) n++, c += outcome_at(t, qi, a)->correct;
+    return n ? (double)c / n : NAN;
+}
+
+/* ---- Markdown ------------------------------------------------------------------------------- */
+
+static void fmt3(char *buf, size_t n, double x) {
+    if (isnan(x))
+        snprintf(buf, n, "–");
+    else
+        snprintf(buf, n, "%.3f", x);
+}
+
+/* The paper's Table 1: method x scenario, utility (bold = best non-Oracle), accuracy, cost. */
+static void write_utility_table(FILE *f, const struct state *st, enum out_split s) {
+    fprintf(f, "| Method |");
+    for (int ai = 0; ai < N_ALPHA; ai++)
+        fprintf(f, " %s α=%.1f: Utility | Acc | Cost |", SCEN_LABEL[ai], ALPHAS[ai]);
+    fprintf(f, "\n|---|");
+    for (int ai = 0; ai < N_ALPHA; ai++)
+        fprintf(f, "---:|---:|---:|");
+    fprintf(f, "\n");
+    double best[N_ALPHA];
+    for (int ai = 0; ai < N_ALPHA; ai++) {
+        best[ai] = -1e30;
+        for (int m = 0; m < EM_COUNT; m++)
+            if (m != EM_ORACLE && st->res[s][m][ai].ok && st->res[s][m][ai].s.utility > best[ai])
+                best[ai] = st->res[s][m][ai].s.utility;
+    }
+    for (int k = 0; k < EM_COUNT; k++) {
+        enum eval_method m = TABLE_ORDER[k];
+        if (!st->avail[m]) continue;
+        fprintf(f, "| %s%s |", eval_method_name(m), m == EM_ORACLE ? " (topline)" : "");
+        for (int ai = 0; ai < N_ALPHA; ai++) {
+            const struct result *r = &st->res[s][m][ai];
+            int b = m != EM_ORACLE && fabs(r->s.utility - best[ai]) < 1e-12;
+            fprintf(f, " %s%.3f%s | %.3f | %.3f |", b ? "**" : "", r->s.utility, b ? "**" : "",
+                    r->s.accuracy, r->s.cost);
+        }
+        fprintf(f, "\n");
+    }
+    if (st->avail[EM_DISR_RL]) {
+        fprintf(f, "| DiSRouter (+RL) / Oracle |");
+        for (int ai = 0; ai < N_ALPHA; ai++) {
+            double o = st->res[s][EM_ORACLE][ai].s.utility;
+            fprintf(f, " %.1f %% | | |",
+                    o > 0 ? 100 * st->res[s][EM_DISR_RL][ai].s.utility / o : NAN);
+        }
+        fprintf(f, "\n");
+    }
+}
+
+static void write_share_row(FILE *f, const struct state *st, const char *label,
+                            const double *share) {
+    fprintf(f, "| %s |", label);
+    for (int a = 0; a < st->K; a++)
+        fprintf(f, " %.1f %% |", 100 * share[a]);
+    fprintf(f, "\n");
+}
+
+static void write_agent_header(FILE *f, const struct state *st, const char *first) {
+    fprintf(f, "| %s |", first);
+    for (int a = 0; a < st->K; a++)
+        fprintf(f, " agent %d (c=%.2f) |", a, st->t->cost[a]);
+    fprintf(f, "\n|---|");
+    for (int a = 0; a < st->K; a++)
+        fprintf(f, "---:|");
+    fprintf(f, "\n");
+}
+
+static void write_markdown(FILE *f, const struct state *st) {
+    const struct outcome_table *t = st->t;
+    const struct report_config *c = st->c;
+    int K = st->K;
+    fprintf(f, "# %s\n\n", c->title);
+    if (c->source && c->source[0]) fprintf(f, "Outcomes: `%s`.\n", c->source);
+    fprintf(f, "%d agents, costs", K);
+    for (int a = 0; a < K; a++)
+        fprintf(f, "%s %.2f", a ? "," : "", t->cost[a]);
+    fprintf(f, ". Queries: %d self-awareness training, %d in-domain test, %d out-of-domain.\n\n",
+            outcome_count_split(t, OUT_SPLIT_TRAIN), outcome_count_split(t, OUT_SPLIT_TEST),
+            outcome_count_split(t, OUT_SPLIT_OOD));
+    fprintf(f, "Utility = accuracy − α · mean cost of the answering agent (rejected hops cost "
+               "nothing). Every learned baseline was fitted on the training split only. Every "
+               "number below recomputes from `records.jsonl` (and `outcomes.jsonl`); "
+               "`summary.json` holds them all.\n\n");
+    for (int m = 0; m < EM_COUNT; m++)
+        if (!st->avail[m]) fprintf(f, "- Left out: **%s**: %s.\n", eval_method_name(m), st->why[m]);
+    fprintf(f, "\nForced-answer accuracy per agent (test):");
+    for (int a = 0; a < K; a++)
+        fprintf(f, " %.3f", forced_accuracy(t, OUT_SPLIT_TEST, a));
+    if (st->has_split[OUT_SPLIT_OOD]) {
+        fprintf(f, "; OOD:");
+        for (int a = 0; a < K; a++)
+            fprintf(f, " %.3f", forced_accuracy(t, OUT_SPLIT_OOD, a));
+    }
+    fprintf(f, ".\n\n");
+
+    static const char *const split_title[OUT_N_SPLIT] = {"", "In-domain test", "Out-of-domain"};
+    for (int s = OUT_SPLIT_TEST; s <= OUT_SPLIT_OOD; s++) {
+        if (!st->has_split[s]) continue;
+        fprintf(f, "## %s: utility, accuracy, cost\n\n", split_title[s]);
+        write_utility_table(f, st, s);
+        fprintf(f, "\n![utility vs alpha](utility_alpha_%s.png)\n\n", outcome_split_name(s));
+    }
+    if (!st->has_split[OUT_SPLIT_TEST]) return;
+    const int S = OUT_SPLIT_TEST;
+
+    fprintf(f, "## Serving cost at Balance (α = 0.5, in-domain)\n\n"
+               "Cost of calls = every agent that produced a full answer (a cascade pays for the "
+               "answers it discards; a DiSRouter reject costs a few tokens, counted as nothing). "
+               "Latency sums every hop as recorded in the outcomes.\n\n"
+               "| Method | Accuracy | Cost (metric) | Cost of calls | Latency (s) |\n"
+               "|---|---:|---:|---:|---:|\n");
+    for (int k = 0; k < EM_COUNT; k++) {
+        enum eval_method m = TABLE_ORDER[k];
+        if (!st->avail[m]) continue;
+        const struct eval_score *sc = &st->res[S][m][1].s;
+        fprintf(f, "| %s | %.3f | %.3f | %.3f | %.4f |\n", eval_method_name(m), sc->accuracy,
+                sc->cost, sc->cost_calls, sc->latency);
+    }
+
+    fprintf(f, "\n## Routing share per agent (in-domain)\n\nFraction of queries answered by each "
+               "agent: DiSRouter at every scenario, the other methods at Balance (all of them "
+               "at every scenario are in `summary.json`).\n\n");
+    write_agent_header(f, st, "Method, scenario");
+    for (int k = EM_COUNT - 1; k >= 0; k--) {
+        enum eval_method m = TABLE_ORDER[k];
+        if (!st->avail[m]) continue;
+        for (int ai = 0; ai < N_ALPHA; ai++) {
+            if (m != EM_DISR_RL && m != EM_DISR_SFT && ai != 1) continue;
+            char label[96];
+            snprintf(label, sizeof label, "%s, α=%.1f", eval_method_name(m), ALPHAS[ai]);
+            write_share_row(f, st, label, st->res[S][m][ai].share);
+        }
+    }
+    fprintf(f, "\n![routing share](routing_share.png)\n\n");
+
+    fprintf(f, "## Answer rate per agent (in-domain)\n\nFraction of the queries reaching an agent "
+               "that it answers (the last agent always answers). A calibrated agent answers when "
+               "P(correct) > (1 − α)^0.5 = 0.894 / 0.707 / 0.447.\n\n");
+    write_agent_header(f, st, "Variant, scenario");
+    fprintf(f, "| forced accuracy |");
+    for (int a = 0; a < K; a++)
+        fprintf(f, " %.3f |", forced_accuracy(t, S, a));
+    fprintf(f, "\n");
+    for (int v = OUT_RL; v >= OUT_SFT; v--) {
+        if (!st->avail[v == OUT_RL ? EM_DISR_RL : EM_DISR_SFT]) continue;
+        for (int ai = 0; ai < N_ALPHA; ai++) {
+            fprintf(f, "| %s, α=%.1f |", v == OUT_RL ? "+RL" : "SFT", ALPHAS[ai]);
+            for (int a = 0; a < K; a++) {
+                int reached;
+                double r = answer_rate(st, v, ai, a, &reached);
+                if (isnan(r))
+                    fprintf(f, " – |");
+                else
+                    fprintf(f, " %.1f %% (of %d) |", 100 * r, reached);
+            }
+            fprintf(f, "\n");
+        }
+    }
+    fprintf(f, "\n![answer rate](answer_rate.png)\n\n");
+
+    fprintf(f, "## Cost on easy vs hard queries (in-domain)\n\nEasy = some agent below the "
+               "largest answers it correctly (forced); hard = only the largest, or nobody. A good "
+               "router spends little on easy queries.\n\n| Method |");
+    for (int ai = 0; ai < N_ALPHA; ai++)
+        fprintf(f, " easy α=%.1f | hard α=%.1f |", ALPHAS[ai], ALPHAS[ai]);
+    fprintf(f, "\n|---|");
+    for (int ai = 0; ai < N_ALPHA; ai++)
+        fprintf(f, "---:|---:|");
+    fprintf(f, "\n");
+    for (int k = 0; k < EM_COUNT; k++) {
+        enum eval_method m = TABLE_ORDER[k];
+        if (!st->avail[m]) continue;
+        fprintf(f, "| %s |", eval_method_name(m));
+        for (int ai = 0; ai < N_ALPHA; ai++) {
+            char e[16], h[16];
+            const struct result *r = &st->res[S][m][ai];
+            fmt3(e, sizeof e, r->n_easy ? r->easy_cost : NAN);
+            fmt3(h, sizeof h, r->n_hard ? r->hard_cost : NAN);
+            fprintf(f, " %s | %s |", e, h);
+        }
+        fprintf(f, "\n");
+    }
+    fprintf(f, "\n![easy vs hard cost](easy_hard_cost.png)\n\n");
+
+    fprintf(f, "## Self-assessment F1 per agent (in-domain)\n\nPositive = the agent rejects; "
+               "truth = its forced answer would be wrong. Confidence and the external MLP "
+               "(the central router's prediction for that agent) reject below (1 − α)^0.5.\n\n");
+    write_agent_header(f, st, "Predictor, scenario");
+    for (int p = 0; p < N_PRED; p++)
+        for (int ai = 0; ai < N_ALPHA; ai++) {
+            if (isnan(sa_f1(st, p, ai, 0))) continue;
+            fprintf(f, "| %s, α=%.1f |", PRED_NAME[p], ALPHAS[ai]);
+            for (int a = 0; a < K; a++) {
+                char b[16];
+                fmt3(b, sizeof b, sa_f1(st, p, ai, a));
+                fprintf(f, " %s |", b);
+            }
+            fprintf(f, "\n");
+        }
+    fprintf(f, "\n![self-assessment F1](sa_f1.png)\n\n");
+
+    fprintf(f, "## Modularity: agents removed, nothing retrained (in-domain)\n\nChains list the "
+               "agents kept; the last kept agent always answers. DiSRouter reuses every agent's "
+               "decisions as they are; the confidence cascade refits its thresholds on the "
+               "training split (it has a fitting step; DiSRouter has none); the Oracle is the "
+               "reduced chain's topline.\n\n| Chain | Method | α=0.2 | α=0.5 | α=0.8 | Δ vs full "
+               "at α=0.5 |\n|---|---|---:|---:|---:|---:|\n");
+    for (int ci = 0; ci < st->n_chains; ci++)
+        for (int k = 0; k < N_MOD; k++) {
+            if (!st->avail[MOD_METHODS[k]]) continue;
+            fprintf(f, "| %s | %s |", st->chain_name[ci], eval_method_name(MOD_METHODS[k]));
+            for (int ai = 0; ai < N_ALPHA; ai++)
+                fprintf(f, " %.3f |", st->mod[ci][k][ai].s.utility);
+            fprintf(f, " %+.3f |\n", st->mod[ci][k][1].s.utility - st->mod[0][k][1].s.utility);
+        }
+
+    fprintf(f, "\n## Fitted cascade thresholds (training split)\n\n");
+    write_agent_header(f, st, "Cascade, scenario");
+    for (int k = 0; k < 3; k++) {
+        enum eval_method m = (enum eval_method)(EM_CONF + k);
+        if (!st->avail[m]) continue;
+        for (int ai = 0; ai < N_ALPHA; ai++) {
+            fprintf(f, "| %s, α=%.1f |", eval_method_name(m), ALPHAS[ai]);
+            for (int a = 0; a < K; a++) {
+                float x = st->th[k][ai][a];
+                if (a == K - 1)
+                    fprintf(f, " always |");
+                else if (x > 1.5f)
+                    fprintf(f, " never |");
+                else if (x < -0.5f)
+                    fprintf(f, " always |");
+                else
+                    fprintf(f, " %.3f |", x);
+            }
+            fprintf(f, "\n");
+        }
+    }
+    fprintf(f, "\n");
+}
+
+/* Compact utility table for the terminal. */
+static void print_table(FILE *f, const struct state *st) {
+    for (int s = OUT_SPLIT_TEST; s <= OUT_SPLIT_OOD; s++) {
+        if (!st->has_split[s]) continue;
+        fprintf(
+            f,
+            "%s utility (accuracy, cost)       α=0.2                α=0.5                α=0.8\n",
+            s == OUT_SPLIT_TEST ? "in-domain" : "out-of-domain");
+        for (int k = 0; k < EM_COUNT; k++) {
+            enum eval_method m = TABLE_ORDER[k];
+            if (!st->avail[m]) continue;
+            fprintf(f, "  %-24s", eval_method_name(m));
+            for (int ai = 0; ai < N_ALPHA; ai++) {
+                const struct eval_score *sc = &st->res[s][m][ai].s;
+                fprintf(f, "  %6.3f (%.2f, %.2f)", sc->utility, sc->accuracy, sc->cost);
+            }
+            fprintf(f, "\n");
+        }
+    }
+}
+
+/* ---- summary.json --------------------------------------------------------------------------- */
+
+static cJSON *result_json(const struct state *st, const struct result *r) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "n", r->s.n);
+    cJSON_AddNumberToObject(o, "utility", r->s.utility);
+    cJSON_AddNumberToObject(o, "accuracy", r->s.accuracy);
+    cJSON_AddNumberToObject(o, "cost", r->s.cost);
+    cJSON_AddNumberToObject(o, "cost_calls", r->s.cost_calls);
+    cJSON_AddNumberToObject(o, "latency", r->s.latency);
+    cJSON *sh = cJSON_AddArrayToObject(o, "share");
+    for (int a = 0; a < st->K; a++)
+        cJSON_AddItemToArray(sh, cJSON_CreateNumber(r->share[a]));
+    if (r->n_easy) cJSON_AddNumberToObject(o, "easy_cost", r->easy_cost);
+    if (r->n_hard) cJSON_AddNumberToObject(o, "hard_cost", r->hard_cost);
+    return o;
+}
+
+static cJSON *summary_json(const struct state *st) {
+    const struct outcome_table *t = st->t;
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddNumberToObject(root, "agents", st->K);
+    cJSON *costs = cJSON_AddArrayToObject(root, "costs");
+    for (int a = 0; a < st->K; a++)
+        cJSON_AddItemToArray(costs, cJSON_CreateNumber(t->cost[a]));
+    cJSON *tables = cJSON_AddObjectToObject(root, "tables");
+    for (int s = OUT_SPLIT_TEST; s <= OUT_SPLIT_OOD; s++) {
+        if (!st->has_split[s]) continue;
+        cJSON *ts = cJSON_AddObjectToObject(tables, outcome_split_name(s));
+        for (int m = 0; m < EM_COUNT; m++) {
+            if (!st->avail[m]) continue;
+            cJSON *tm = cJSON_AddObjectToObject(ts, eval_method_key(m));
+            for (int ai = 0; ai < N_ALPHA; ai++)
+                cJSON_AddItemToObject(tm, ALPHA_KEY[ai], result_json(st, &st->res[s][m][ai]));
+        }
+    }
+    cJSON *mod = cJSON_AddArrayToObject(root, "modularity");
+    for (int ci = 0; ci < st->n_chains; ci++)
+        for (int k = 0; k < N_MOD; k++) {
+            if (!st->avail[MOD_METHODS[k]]) continue;
+            for (int ai = 0; ai < N_ALPHA; ai++) {
+                cJSON *o = result_json(st, &st->mod[ci][k][ai]);
+                cJSON_AddStringToObject(o, "chain", st->chain_name[ci]);
+                cJSON_AddStringToObject(o, "method", eval_method_key(MOD_METHODS[k]));
+                cJSON_AddNumberToObject(o, "alpha", ALPHAS[ai]);
+                cJSON_AddItemToArray(mod, o);
+            }
+        }
+    cJSON *f1 = cJSON_AddObjectToObject(root, "sa_f1");
+    static const char *const pred_key[N_PRED] = {"disr_sft", "disr_rl", "confidence",
+                                                 "external_mlp"};
+    for (int p = 0; p < N_PRED && st->has_split[OUT_SPLIT_TEST]; p++) {
+        if (isnan(sa_f1(st, p, 0, 0))) continue;
+        cJSON *fp = cJSON_AddObjectToObject(f1, pred_key[p]);
+        for (int ai = 0; ai < N_ALPHA; ai++) {
+            cJSON *arr = cJSON_AddArrayToObject(fp, ALPHA_KEY[ai]);
+            for (int a = 0; a < st->K; a++) {
+                double x = sa_f1(st, p, ai, a);
+                cJSON_AddItemToArray(arr, isnan(x) ? cJSON_CreateNull() : cJSON_CreateNumber(x));
+            }
+        }
+    }
+    cJSON *ar = cJSON_AddObjectToObject(root, "answer_rate");
+    for (int v = OUT_SFT; v <= OUT_RL && st->has_split[OUT_SPLIT_TEST]; v++) {
+        if (!st->avail[v == OUT_RL ? EM_DISR_RL : EM_DISR_SFT]) continue;
+        cJSON *av = cJSON_AddObjectToObject(ar, v == OUT_RL ? "disr_rl" : "disr_sft");
+        for (int ai = 0; ai < N_ALPHA; ai++) {
+            cJSON *arr = cJSON_AddArrayToObject(av, ALPHA_KEY[ai]);
+            for (int a = 0; a < st->K; a++) {
+                int reached;
+                double x = answer_rate(st, v, ai, a, &reached);
+                cJSON_AddItemToArray(arr, isnan(x) ? cJSON_CreateNull() : cJSON_CreateNumber(x));
+            }
+        }
+    }
+    cJSON *th = cJSON_AddObjectToObject(root, "thresholds");
+    for (int k = 0; k < 3; k++) {
+        enum eval_method m = (enum eval_method)(EM_CONF + k);
+        if (!st->avail[m]) continue;
+        cJSON *tm = cJSON_AddObjectToObject(th, eval_method_key(m));
+        for (int ai = 0; ai < N_ALPHA; ai++) {
+            cJSON *arr = cJSON_AddArrayToObject(tm, ALPHA_KEY[ai]);
+            for (int a = 0; a < st->K; a++)
+                cJSON_AddItemToArray(arr, cJSON_CreateNumber(st->th[k][ai][a]));
+        }
+    }
+    return root;
+}
+
+/* ---- plots ---------------------------------------------------------------------------------- */
+
+static int write_text(const char *dir, const char *name, const char *text) {
+    char path[4096];
+    if (snprintf(path, sizeof path, "%s/%s", dir, name) >= (int)sizeof path)
+        return disr_fail(DISR_E_ARG, "path too long: %s/%s", dir, name);
+    return file_write_atomic(path, text, strlen(text));
+}
+
+/* Runs gnuplot on a script (in dir, run from dir so relative names work). */
+static int run_gnuplot(const char *dir, const char *script) {
+    char *argv[] = {"gnuplot", (char *)script, NULL};
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 29))
+    posix_spawn_file_actions_addchdir_np(&fa, dir);
+#endif
+    pid_t pid;
+    int rc = posix_spawnp(&pid, "gnuplot", &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc != 0) return disr_fail(DISR_E_NOTFOUND, "cannot run gnuplot: %s", strerror(rc));
+    int status;
+    if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        return disr_fail(DISR_E_IO, "gnuplot failed on %s/%s", dir, script);
+    return DISR_OK;
+}
+
+/* An in-memory text buffer for data and scripts. */
+struct buf {
+    char *p;
+    size_t n;
+    FILE *f;
+};
+static FILE *buf_open(struct buf *b) {
+    b->p = NULL, b->n = 0;
+    b->f = open_memstream(&b->p, &b->n);
+    return b->f;
+}
+static char *buf_close(struct buf *b) {
+    fclose(b->f);
+    return b->p;
+}
+
+static const char GP_HEAD[] =
+    "if (strstrt(GPVAL_TERMINALS, 'pngcairo') > 0) {\n"
+    "  set terminal pngcairo size 1000,600 font 'Sans,11'\n"
+    "} else {\n"
+    "  set terminal png size 1000,600\n"
+    "}\n"
+    "set grid ytics lc rgb '#dddddd'\n"
+    "set key outside right top\n"
+    "colors = '#9400d3 #009e73 #56b4e9 #e69f00 #f0e442 #0072b2 #d55e00 #000000 #cc79a7 "
+    "#7f7f7f #8b4513 #2f4f4f'\n";
+
+static int plot_all(const struct state *st, const char *dir) {
+    const int K = st->K, S = OUT_SPLIT_TEST;
+    struct buf d, g;
+    int rc = DISR_OK;
+    /* utility vs alpha, one line per method, per split */
+    for (int s = OUT_SPLIT_TEST; s <= OUT_SPLIT_OOD && rc == DISR_OK; s++) {
+        if (!st->has_split[s]) continue;
+        if (!buf_open(&d) || !buf_open(&g)) return disr_fail(DISR_E_NOMEM, "plot buffers");
+        fprintf(d.f, "alpha");
+        int n = 0, n_disr = st->avail[EM_DISR_RL] + st->avail[EM_DISR_SFT];
+        for (int k = EM_COUNT - 1; k >= 0; k--)
+            if (st->avail[TABLE_ORDER[k]])
+                fprintf(d.f, " \"%s\"", eval_method_name(TABLE_ORDER[k])), n++;
+        fprintf(d.f, "\n");
+        for (int ai = 0; ai < N_ALPHA; ai++) {
+            fprintf(d.f, "%.1f", ALPHAS[ai]);
+            for (int k = EM_COUNT - 1; k >= 0; k--)
+                if (st->avail[TABLE_ORDER[k]])
+                    fprintf(d.f, " %.5f", st->res[s][TABLE_ORDER[k]][ai].s.utility);
+            fprintf(d.f, "\n");
+        }
+        fprintf(g.f, "%sset output 'utility_alpha_%s.png'\n", GP_HEAD, outcome_split_name(s));
+        fprintf(g.f,
+                "set title 'Utility vs alpha (%s)'\nset xlabel 'alpha (cost weight)'\n"
+                "set ylabel 'utility = accuracy - alpha * cost'\nset xtics (0.2, 0.5, 0.8)\n"
+                "set xrange [0.15:0.85]\nset key autotitle columnheader\n"
+                "f = 'plots/utility_alpha_%s.dat'\n"
+                "plot for [i=2:%d] f using 1:i with linespoints lw 3.5 pt 7 ps 1.5 lc rgb "
+                "word(colors, i-1), \\\n"
+                "     for [i=%d:%d] f using 1:i with linespoints lw 1.5 pt (i+2) ps 1.2 dt 2 "
+                "lc rgb word(colors, i-1)\n",
+                s == S ? "in-domain test" : "out-of-domain", outcome_split_name(s), n_disr + 1,
+                n_disr + 2, n + 1);
+        char name[64];
+        char *dt = buf_close(&d), *gt = buf_close(&g);
+        snprintf(name, sizeof name, "plots/utility_alpha_%s.dat", outcome_split_name(s));
+        rc = write_text(dir, name, dt);
+        snprintf(name, sizeof name, "plots/utility_alpha_%s.gp", outcome_split_name(s));
+        if (rc == DISR_OK) rc = write_text(dir, name, gt);
+        free(dt), free(gt);
+        if (rc == DISR_OK) rc = run_gnuplot(dir, name);
+    }
+    if (rc != DISR_OK || !st->has_split[S]) return rc;
+
+    /* routing share and answer rate: clustered bars per agent, one cluster member per alpha,
+     * one panel per chain method */
+    for (int which = 0; which < 2 && rc == DISR_OK; which++) {
+        enum eval_method panels[3];
+        int np = 0;
+        if (st->avail[EM_DISR_RL]) panels[np++] = EM_DISR_RL;
+        if (st->avail[EM_DISR_SFT]) panels[np++] = EM_DISR_SFT;
+        if (which == 0 && st->avail[EM_MLP]) panels[np++] = EM_MLP;
+        if (which == 0 && np < 3) panels[np++] = EM_ORACLE;
+        if (np == 0) continue;
+        if (!buf_open(&d) || !buf_open(&g)) return disr_fail(DISR_E_NOMEM, "plot buffers");
+        for (int p = 0; p < np; p++) {
+            fprintf(d.f, "# %s\nagent \"α=0.2\" \"α=0.5\" \"α=0.8\"\n",
+                    eval_method_name(panels[p]));
+            for (int a = 0; a < K; a++) {
+                fprintf(d.f, "\"%d\"", a);
+                for (int ai = 0; ai < N_ALPHA; ai++) {
+                    double x;
+                    if (which == 0) {
+                        x = 100 * st->res[S][panels[p]][ai].share[a];
+                    } else {
+                        int reached;
+                        x = 100 * answer_rate(st, panels[p] == EM_DISR_RL ? OUT_RL : OUT_SFT, ai, a,
+                                              &reached);
+                        if (isnan(x)) x = 0;
+                    }
+                    fprintf(d.f, " %.3f", x);
+                }
+                fprintf(d.f, "\n");
+            }
+            fprintf(d.f, "\n\n");
+        }
+        const char *stem = which == 0 ? "routing_share" : "answer_rate";
+        fprintf(g.f,
+                "%sset output '%s.png'\nset style data histograms\n"
+                "set style histogram clustered gap 1\nset style fill solid 0.85 border -1\n"
+                "set yrange [0:100]\nset ylabel '%s'\nset xlabel 'agent (cheapest first)'\n"
+                "set key outside top center horizontal autotitle columnheader\n"
+                "set multiplot layout 1,%d title '%s (in-domain test)'\n",
+                GP_HEAD, stem,
+                which == 0 ? "% of queries answered"
+                           : "% of queries reaching the agent that it answers",
+                np,
+                which == 0 ? "Routing share per agent and scenario"
+                           : "Answer rate per agent and scenario");
+        for (int p = 0; p < np; p++)
+            fprintf(g.f,
+                    "set title '%s'\nplot 'plots/%s.dat' index %d using 2:xtic(1), '' index %d "
+                    "using 3, "
+                    "'' index %d using 4\n",
+                    eval_method_name(panels[p]), stem, p, p, p);
+        fprintf(g.f, "unset multiplot\n");
+        char *dt = buf_close(&d), *gt = buf_close(&g);
+        char dn[64], gn[64];
+        snprintf(dn, sizeof dn, "plots/%s.dat", stem);
+        snprintf(gn, sizeof gn, "plots/%s.gp", stem);
+        rc = write_text(dir, dn, dt);
+        if (rc == DISR_OK) rc = write_text(dir, gn, gt);
+        free(dt), free(gt);
+        if (rc == DISR_OK) rc = run_gnuplot(dir, gn);
+    }
+
+    /* easy vs hard cost at balance, per method */
+    if (rc == DISR_OK) {
+        if (!buf_open(&d) || !buf_open(&g)) return disr_fail(DISR_E_NOMEM, "plot buffers");
+        fprintf(d.f, "method \"easy queries\" \"hard queries\"\n");
+        for (int k = EM_COUNT - 1; k >= 0; k--) {
+            enum eval_method m = TABLE_ORDER[k];
+            if (!st->avail[m]) continue;
+            const struct result *r = &st->res[S][m][1];
+            fprintf(d.f, "\"%s\" %.4f %.4f\n", eval_method_name(m), r->easy_cost, r->hard_cost);
+        }
+        fprintf(g.f,
+                "%sset output 'easy_hard_cost.png'\nset style data histograms\n"
+                "set style histogram clustered gap 1\nset style fill solid 0.85 border -1\n"
+                "set xtics rotate by -35\nset bmargin 9\nset yrange [0:1]\n"
+                "set ylabel 'mean cost of the answering agent'\nset key autotitle columnheader\n"
+                "set title 'Cost spent on easy vs hard queries (alpha = 0.5, in-domain)'\n"
+                "plot 'plots/easy_hard_cost.dat' using 2:xtic(1), '' using 3\n",
+                GP_HEAD);
+        char *dt = buf_close(&d), *gt = buf_close(&g);
+        rc = write_text(dir, "plots/easy_hard_cost.dat", dt);
+        if (rc == DISR_OK) rc = write_text(dir, "plots/easy_hard_cost.gp", gt);
+        free(dt), free(gt);
+        if (rc == DISR_OK) rc = run_gnuplot(dir, "plots/easy_hard_cost.gp");
+    }
+
+    /* self-assessment F1 at balance: clustered by agent, one bar per predictor */
+    if (rc == DISR_OK) {
+        if (!buf_open(&d) || !buf_open(&g)) return disr_fail(DISR_E_NOMEM, "plot buffers");
+        int cols = 0;
+        fprintf(d.f, "agent");
+        for (int p = 0; p < N_PRED; p++)
+            if (!isnan(sa_f1(st, p, 1, 0))) fprintf(d.f, " \"%s\"", PRED_NAME[p]), cols++;
+        fprintf(d.f, "\n");
+        for (int a = 0; a < K; a++) {
+            fprintf(d.f, "\"agent %d\"", a);
+            for (int p = 0; p < N_PRED; p++)
+                if (!isnan(sa_f1(st, p, 1, 0))) {
+                    double x = sa_f1(st, p, 1, a);
+                    fprintf(d.f, " %.4f", isnan(x) ? 0 : x);
+                }
+            fprintf(d.f, "\n");
+        }
+        fprintf(g.f,
+                "%sset output 'sa_f1.png'\nset style data histograms\n"
+                "set style histogram clustered gap 1\nset style fill solid 0.85 border -1\n"
+                "set yrange [0:1.05]\nset ylabel 'F1 of reject vs would-be-wrong'\n"
+                "set key autotitle columnheader\n"
+                "set title 'Self-assessment F1 per agent (alpha = 0.5, in-domain)'\n"
+                "plot for [i=2:%d] 'plots/sa_f1.dat' using i:xtic(1)\n",
+                GP_HEAD, cols + 1);
+        char *dt = buf_close(&d), *gt = buf_close(&g);
+        rc = write_text(dir, "plots/sa_f1.dat", dt);
+        if (rc == DISR_OK) rc = write_text(dir, "plots/sa_f1.gp", gt);
+        free(dt), free(gt);
+        if (rc == DISR_OK && cols > 0) rc = run_gnuplot(dir, "plots/sa_f1.gp");
+    }
+    return rc;
+}
+
+/* ---- driver --------------------------------------------------------------------------------- */
+
+static int make_dir(const char *dir) {
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST)
+        return disr_fail(DISR_E_IO, "cannot create directory %s: %s", dir, strerror(errno));
+    struct stat sb;
+    if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
+        return disr_fail(DISR_E_IO, "%s is not a directory", dir);
+    return DISR_OK;
+}
+
+int report_run(const struct outcome_table *t, const struct report_config *c) {
+    if (!c->out_dir || !c->out_dir[0]) return disr_fail(DISR_E_ARG, "no output directory");
+    if (t->n_queries == 0) return disr_fail(DISR_E_ARG, "the outcome table is empty");
+    if (outcome_count_split(t, OUT_SPLIT_TEST) + outcome_count_split(t, OUT_SPLIT_OOD) == 0)
+        return disr_fail(DISR_E_ARG, "the outcome table has no test or OOD queries to evaluate");
+    char path[4096];
+    DISR_TRY(make_dir(c->out_dir));
+    snprintf(path, sizeof path, "%s/plots", c->out_dir);
+    DISR_TRY(make_dir(path));
+
+    /* first, so outcomes collected from real agents are kept even if a later step fails */
+    snprintf(path, sizeof path, "%s/outcomes.jsonl", c->out_dir);
+    DISR_TRY(outcome_table_save(t, path));
+
+    struct state *st = calloc(1, sizeof *st);
+    if (!st) return disr_fail(DISR_E_NOMEM, "report state");
+    st->t = t, st->c = c, st->K = t->n_agents;
+    int rc = prepare(st);
+    if (rc == DISR_OK) {
+        st->records = open_memstream(&st->records_buf, &st->records_len);
+        if (!st->records) rc = disr_fail(DISR_E_NOMEM, "records buffer");
+    }
+    if (rc == DISR_OK) rc = run_all(st);
+    if (st->records) {
+        fclose(st->records);
+        st->records = NULL;
+    }
+    if (rc == DISR_OK) {
+        snprintf(path, sizeof path, "%s/records.jsonl", c->out_dir);
+        rc = file_write_atomic(path, st->records_buf, st->records_len);
+    }
+    if (rc == DISR_OK) {
+        cJSON *j = summary_json(st);
+        char *s = j ? cJSON_Print(j) : NULL;
+        snprintf(path, sizeof path, "%s/summary.json", c->out_dir);
+        rc = s ? file_write_atomic(path, s, strlen(s)) : disr_fail(DISR_E_NOMEM, "summary");
+        free(s);
+        cJSON_Delete(j);
+    }
+    if (rc == DISR_OK) {
+        struct buf md;
+        if (!buf_open(&md)) {
+            rc = disr_fail(DISR_E_NOMEM, "report buffer");
+        } else {
+            write_markdown(md.f, st);
+            char *text = buf_close(&md);
+            snprintf(path, sizeof path, "%s/report.md", c->out_dir);
+            rc = file_write_atomic(path, text, strlen(text));
+            free(text);
+        }
+    }
+    if (rc == DISR_OK && c->plots) {
+        int prc = plot_all(st, c->out_dir);
+        if (prc != DISR_OK) log_warn("eval: plots not drawn: %s", disr_last_error());
+    }
+    if (rc == DISR_OK && c->print) print_table(c->print, st);
+    free(st->records_buf);
+    free(st->easy);
+    free(st->picks);
+    eval_fitted_free(&st->fit);
+    free(st);
+    return rc;
+}

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# disr eval end to end: a synthetic outcome table -> report directory; every number recomputes
+# from the raw records (tests/e2e/eval_check.py, an independent Python reference); the report
+# reproduces from the outcomes it saved; bad input fails with a clear message.
+set -eu
+DISR_BIN=${DISR_BIN:-build/disr}
+here=$(cd "$(dirname "$0")" && pwd)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+"$DISR_BIN" eval --help | grep -q -- "--outcomes"
+
+"$DISR_BIN" eval --synthetic 300 --quick --out "$tmp/a" >"$tmp/a.out" 2>"$tmp/a.err" ||
+    { cat "$tmp/a.err"; exit 1; }
+grep -q "DiSRouter (+RL)" "$tmp/a.out"
+for f in report.md summary.json records.jsonl outcomes.jsonl; do test -s "$tmp/a/$f"; done
+if command -v gnuplot >/dev/null; then
+    for p in utility_alpha_test utility_alpha_ood routing_share answer_rate easy_hard_cost sa_f1; do
+        head -c 8 "$tmp/a/$p.png" | grep -q PNG || { echo "missing plot $p.png"; exit 1; }
+    done
+fi
+/usr/bin/python3 "$here/eval_check.py" "$tmp/a"
+
+# The saved outcome table reproduces the same numbers.
+"$DISR_BIN" eval --outcomes "$tmp/a/outcomes.jsonl" --quick --no-plots --out "$tmp/b" \
+    >/dev/null 2>"$tmp/b.err" || { cat "$tmp/b.err"; exit 1; }
+cmp -s "$tmp/a/summary.json" "$tmp/b/summary.json" || { echo "summary differs on reload"; exit 1; }
+cmp -s "$tmp/a/records.jsonl" "$tmp/b/records.jsonl" || { echo "records differ on reload"; exit 1; }
+
+# Bad input: a clear message naming the file and line, exit code 1; usage errors exit 2.
+printf '{"qid":"x","split":"test","agent":0,"correct":1}\n{"qid":"x","split":"nope","agent":1,"correct":1}\n' >"$tmp/bad.jsonl"
+set +e
+"$DISR_BIN" eval --outcomes "$tmp/bad.jsonl" --out "$tmp/c" 2>"$tmp/c.err"
+rc=$?
+"$DISR_BIN" eval --out "$tmp/d" 2>/dev/null
+rc2=$?
+set -e
+[ "$rc" -eq 1 ] && grep -q "bad.jsonl:2" "$tmp/c.err" || { echo "bad outcomes: rc $rc"; cat "$tmp/c.err"; exit 1; }
+[ "$rc2" -eq 2 ] || { echo "missing input: rc $rc2"; exit 1; }
+# Real (tiny) GGUF agents run in process: the collector records the outcome table, the report
+# recomputes from it, and the recorded table reproduces the report without the agents.
+/usr/bin/python3 tests/golden/gguf_reference.py write-model "$tmp/m.gguf" llama
+for s in sa te ood; do
+    for i in 0 1 2 3 4 5; do
+        printf '{"id":"%s%d","family":"add","query":"%d+%d=","answer":"%d","grader":"number"}\n' \
+            "$s" "$i" "$i" "$((i + 1))" "$((2 * i + 1))"
+    done >"$tmp/$s.jsonl"
+done
+"$DISR_BIN" eval --agents "$tmp/m.gguf,$tmp/m.gguf" --sft "$tmp/m.gguf,-" --rl "$tmp/m.gguf,-" \
+    --sa-train "$tmp/sa.jsonl" --data "$tmp/te.jsonl" --ood "$tmp/ood.jsonl" --max-tokens 6 \
+    --verify-samples 2 --threads 1 --quick --no-plots --out "$tmp/e" >/dev/null 2>"$tmp/e.err" ||
+    { cat "$tmp/e.err"; exit 1; }
+grep -q '"sft_answer"' "$tmp/e/outcomes.jsonl"
+/usr/bin/python3 "$here/eval_check.py" "$tmp/e" >/dev/null
+"$DISR_BIN" eval --outcomes "$tmp/e/outcomes.jsonl" --quick --no-plots --out "$tmp/f" >/dev/null 2>&1
+cmp -s "$tmp/e/summary.json" "$tmp/f/summary.json" || { echo "collected summary differs on reload"; exit 1; }
+set +e
+"$DISR_BIN" eval --agents "$tmp/m.gguf" --sft "$tmp/m.gguf,$tmp/m.gguf" --data "$tmp/te.jsonl" \
+    --out "$tmp/g" 2>/dev/null
+rc3=$?
+"$DISR_BIN" eval --agents "$tmp/m.gguf" --data "$tmp/te.jsonl" --ood "$tmp/te.jsonl" --out "$tmp/g" 2>"$tmp/g.err"
+rc4=$?
+set -e
+[ "$rc3" -eq 2 ] || { echo "mismatched --sft list: rc $rc3"; exit 1; }
+[ "$rc4" -eq 1 ] && grep -q "appears twice" "$tmp/g.err" || { echo "duplicate ids: rc $rc4"; exit 1; }
+echo "eval e2e ok"

@@ -1,0 +1,160 @@
+#!/usr/bin/env python3
+"""Independent check of a `disr eval` report directory (run by tests/e2e/eval.sh).
+
+From outcomes.jsonl and records.jsonl alone, in plain Python, it
+  * re-derives the deterministic routes (DiSRouter SFT/+RL on every chain, Oracle, Smallest,
+    Largest) and checks every record of them agent by agent;
+  * checks every record's cost and correctness against the outcome table;
+  * recomputes every number of summary.json (utility, accuracy, cost, cost of calls, latency,
+    routing share, easy/hard cost, modularity) and the in-domain utility table of report.md.
+Exits non-zero with a message on the first mismatch."""
+import json
+import math
+import re
+import sys
+from collections import defaultdict
+
+ALPHAS = [0.2, 0.5, 0.8]
+TOL = 2e-6
+
+
+def fail(msg):
+    print("eval_check: " + msg, file=sys.stderr)
+    sys.exit(1)
+
+
+def close(a, b, tol=TOL):
+    return abs(a - b) <= tol
+
+
+def main(d):
+    cells = defaultdict(dict)  # qid -> agent -> line
+    split_of, cost = {}, {}
+    for line in open(f"{d}/outcomes.jsonl"):
+        o = json.loads(line)
+        cells[o["qid"]][o["agent"]] = o
+        split_of[o["qid"]] = o["split"]
+        cost[o["agent"]] = o["cost"]
+    K = len(cost)
+    easy = {q: any(cells[q][a]["correct"] for a in range(K - 1)) for q in cells}
+
+    groups = defaultdict(list)
+    for line in open(f"{d}/records.jsonl"):
+        r = json.loads(line)
+        groups[(r["split"], r["chain"], r["method"], r["alpha"])].append(r)
+
+    def walk(q, chain, variant, ai):
+        for j, a in enumerate(chain):
+            c = cells[q][a]
+            if j == len(chain) - 1:
+                return a, bool(c["correct"])
+            if c[variant + "_answer"][ai] == 1:
+                return a, bool(c[variant + "_correct"][ai])
+        raise AssertionError
+
+    def expected(q, method, chain, ai):
+        if method in ("disr_rl", "disr_sft"):
+            return walk(q, chain, method[5:], ai)
+        if method == "oracle":
+            for a in chain:
+                if cells[q][a]["correct"]:
+                    return a, True
+            return chain[0], False
+        if method == "smallest":
+            return chain[0], bool(cells[q][chain[0]]["correct"])
+        if method == "largest":
+            return chain[-1], bool(cells[q][chain[-1]]["correct"])
+        return None
+
+    n_split = defaultdict(int)
+    for q, s in split_of.items():
+        n_split[s] += 1
+
+    recomputed = {}
+    for (split, chain_s, method, alpha), recs in groups.items():
+        chain = [int(x) for x in chain_s.split(",")]
+        ai = ALPHAS.index(alpha)
+        if len(recs) != n_split[split]:
+            fail(f"{method} {split} {chain_s} {alpha}: {len(recs)} records, {n_split[split]} queries")
+        if len({r["qid"] for r in recs}) != len(recs):
+            fail(f"{method} {split} {alpha}: a query is routed twice")
+        share = [0.0] * K
+        easy_c, hard_c = [], []
+        for r in recs:
+            q, a = r["qid"], r["agent"]
+            if split_of[q] != split or a not in chain:
+                fail(f"record {r} is outside its split or chain")
+            if not close(r["cost"], cost[a]):
+                fail(f"record {r}: cost is not agent {a}'s cost {cost[a]}")
+            exp = expected(q, method, chain, ai)
+            if exp is not None and (exp[0] != a or exp[1] != bool(r["correct"])):
+                fail(f"record {r}: expected agent {exp[0]} correct {exp[1]}")
+            if exp is None and bool(r["correct"]) != bool(cells[q][a]["correct"]):
+                fail(f"record {r}: correctness differs from the agent's forced answer")
+            share[a] += 1 / len(recs)
+            (easy_c if easy[q] else hard_c).append(r["cost"])
+        n = len(recs)
+        acc = sum(r["correct"] for r in recs) / n
+        c = sum(r["cost"] for r in recs) / n
+        recomputed[(split, chain_s, method, alpha)] = dict(
+            n=n, accuracy=acc, cost=c, utility=acc - alpha * c,
+            cost_calls=sum(r["cost_calls"] for r in recs) / n,
+            latency=sum(r["latency"] for r in recs) / n, share=share,
+            easy_cost=sum(easy_c) / len(easy_c) if easy_c else None,
+            hard_cost=sum(hard_c) / len(hard_c) if hard_c else None)
+
+    summary = json.load(open(f"{d}/summary.json"))
+    full = ",".join(str(a) for a in range(K))
+    checked = 0
+
+    def compare(got, key, where):
+        nonlocal checked
+        want = recomputed.get(key)
+        if want is None:
+            fail(f"{where}: no records for {key}")
+        for field in ("n", "accuracy", "cost", "utility", "cost_calls", "latency"):
+            if not close(got[field], want[field], 1e-5):
+                fail(f"{where} {field}: summary {got[field]} vs records {want[field]}")
+        for a in range(K):
+            if not close(got["share"][a], want["share"][a], 1e-6):
+                fail(f"{where} share[{a}]: {got['share'][a]} vs {want['share'][a]}")
+        for field in ("easy_cost", "hard_cost"):
+            if (field in got) != (want[field] is not None) or (
+                    field in got and not close(got[field], want[field], 1e-5)):
+                fail(f"{where} {field}: {got.get(field)} vs {want[field]}")
+        checked += 1
+
+    for split, methods in summary["tables"].items():
+        for method, per_alpha in methods.items():
+            for a_s, got in per_alpha.items():
+                compare(got, (split, full, method, float(a_s)), f"tables.{split}.{method}.{a_s}")
+    for m in summary["modularity"]:
+        compare(m, ("test", m["chain"], m["method"], m["alpha"]), f"modularity {m['chain']} {m['method']}")
+    if checked < 30:
+        fail(f"only {checked} summary entries checked")
+
+    # The in-domain table of report.md shows the same numbers, rounded to 3 decimals.
+    md = open(f"{d}/report.md").read()
+    section = md.split("## In-domain test")[1].split("##")[0]
+    names = {"DiSRouter (+RL)": "disr_rl", "DiSRouter (SFT)": "disr_sft", "Oracle (topline)": "oracle",
+             "Smallest": "smallest", "Largest": "largest", "Random": "random", "kNN router": "knn_router",
+             "MLP router": "mlp_router", "FrugalGPT (scorer)": "frugalgpt",
+             "AutoMix (self-verify)": "automix", "Confidence cascade": "conf_cascade"}
+    rows = 0
+    for line in section.splitlines():
+        cols = [c.strip().strip("*") for c in line.strip().strip("|").split("|")]
+        if cols[0] not in names:
+            continue
+        for ai, alpha in enumerate(ALPHAS):
+            want = recomputed[("test", full, names[cols[0]], alpha)]
+            for k, field in enumerate(("utility", "accuracy", "cost")):
+                if abs(float(cols[1 + 3 * ai + k]) - want[field]) > 0.0005 + 1e-9:
+                    fail(f"report.md {cols[0]} alpha {alpha} {field}: {cols[1 + 3 * ai + k]} vs {want[field]:.4f}")
+        rows += 1
+    if rows < 5:
+        fail(f"report.md: only {rows} rows of the in-domain table found")
+    print(f"eval_check: {len(groups)} record groups, {checked} summary entries and {rows} table rows agree")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

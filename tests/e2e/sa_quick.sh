@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Self-awareness training end to end on a tiny model, in seconds: a quick world, a tiny agent
+# pretrained for a few steps, then sa-sft, sa-rl (both also interrupted and resumed, which must
+# give byte-identical files), the last-agent paths, and sa-report with its JSON. Checks that
+# every output is a valid GGUF and that bad input fails with a clear message.
+set -euo pipefail
+DISR=${DISR_BIN:-build/disr}
+D=$(mktemp -d)
+trap 'rm -rf "$D"' EXIT
+export OPENBLAS_NUM_THREADS=1
+
+"$DISR" world --quick --seed 5 --out "$D/w" >/dev/null
+"$DISR" train --data "$D/w/pretrain.txt" --steps 30 --embd 32 --layers 1 --heads 2 --kv-heads 2 \
+    --ff 64 --ctx 192 --seq 64 --batch 8 --out "$D/a.gguf" >/dev/null 2>&1
+SA="$D/w/sa_train.jsonl"
+
+# Stage 1, uninterrupted and interrupted + resumed: same bytes.
+"$DISR" sa-sft --agent "$D/a.gguf" --data "$SA" --out "$D/s.gguf" --quick >"$D/sft.log" 2>&1
+grep -q "held-out check" "$D/sft.log"
+"$DISR" sa-sft --agent "$D/a.gguf" --data "$SA" --out "$D/s2.gguf" --quick --stop-after 12 \
+    --checkpoint-every 5 >/dev/null 2>&1
+[ -f "$D/s2.gguf.ckpt" ] && [ ! -f "$D/s2.gguf" ]
+"$DISR" sa-sft --agent "$D/a.gguf" --data "$SA" --out "$D/s2.gguf" --quick --resume \
+    --checkpoint-every 5 >/dev/null 2>&1
+cmp "$D/s.gguf" "$D/s2.gguf"
+"$DISR" info "$D/s.gguf" >/dev/null
+
+# Stage 2, the same.
+"$DISR" sa-rl --agent "$D/s.gguf" --data "$SA" --out "$D/r.gguf" --quick >"$D/rl.log" 2>&1
+grep -q "reward" "$D/rl.log"
+"$DISR" sa-rl --agent "$D/s.gguf" --data "$SA" --out "$D/r2.gguf" --quick --stop-after 3 \
+    >/dev/null 2>&1
+[ -f "$D/r2.gguf.ckpt" ] && [ ! -f "$D/r2.gguf" ]
+"$DISR" sa-rl --agent "$D/s.gguf" --data "$SA" --out "$D/r2.gguf" --quick --resume >/dev/null 2>&1
+cmp "$D/r.gguf" "$D/r2.gguf"
+"$DISR" info "$D/r.gguf" >/dev/null
+
+# The last agent: answer-only SFT, RL copies.
+"$DISR" sa-sft --agent "$D/a.gguf" --data "$SA" --out "$D/l.gguf" --quick --last >"$D/last.log" 2>&1
+grep -q "answer-only" "$D/last.log"
+"$DISR" sa-rl --agent "$D/l.gguf" --data "$SA" --out "$D/lr.gguf" --last >/dev/null 2>&1
+"$DISR" info "$D/lr.gguf" >/dev/null
+
+# The report: two agents in a chain, RL against SFT, JSON that parses.
+"$DISR" sa-report --agents "$D/r.gguf,$D/lr.gguf" --compare "$D/s.gguf,$D/l.gguf" \
+    --base "$D/a.gguf,$D/a.gguf" --data "$D/w/test.jsonl" --limit 40 --json "$D/rep.json" \
+    >"$D/rep.md" 2>/dev/null
+grep -q "| agents | balance" "$D/rep.md"
+grep -q "| compare | cost" "$D/rep.md"
+/usr/bin/python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); assert len(r["agents"])==4 and len(r["chain"])==6' "$D/rep.json"
+
+# Bad input: a clear message and a non-zero exit, nothing written.
+printf '{"id":"x","query":"q"}\n' >"$D/bad.jsonl"
+if "$DISR" sa-sft --agent "$D/a.gguf" --data "$D/bad.jsonl" --out "$D/bad.gguf" 2>"$D/err"; then
+    exit 1
+fi
+grep -q "bad.jsonl" "$D/err" && [ ! -f "$D/bad.gguf" ]
+if "$DISR" sa-rl --agent "$D/missing.gguf" --data "$SA" --out "$D/bad.gguf" 2>"$D/err"; then
+    exit 1
+fi
+grep -q "missing.gguf" "$D/err"
+echo "sa e2e ok"
