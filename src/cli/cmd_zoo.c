@@ -1,6 +1,86 @@
+/* disr zoo: trains the agent family on a world (train/zoo.h). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "cli/cli.h"
+#include "disr.h"
+#include "core/log.h"
+#include "train/zoo.h"
 
 int cmd_zoo(int argc, char **argv) {
-    (void)argc, (void)argv;
-    return cli_pending("zoo");
+    const char *world = NULL, *out = NULL;
+    int agents = 4, quick = 0, full = 0, only = -1, batch = 0, seq = 0, seed = 1, threads = 0;
+    double scale = 1.0;
+    const struct cli_opt opts[] = {
+        {"--world", "-w", OPT_STR, &world, "world directory (from disr world)"},
+        {"--out", "-o", OPT_STR, &out, "output directory: agentI.gguf and zoo.json"},
+        {"--agents", "-k", OPT_INT, &agents, "number of agents, 1 .. 5 (default 4)"},
+        {"--quick", NULL, OPT_FLAG, &quick, "tiny family for tests (about a minute)"},
+        {"--full", NULL, OPT_FLAG, &full, "larger family (hours)"},
+        {"--only", NULL, OPT_INT, &only, "train only agent I (0-based)"},
+        {"--steps-scale", NULL, OPT_FLOAT, &scale, "multiply every agent's steps (default 1)"},
+        {"--batch", NULL, OPT_INT, &batch, "sequences per step (default 32; quick 16)"},
+        {"--seq", NULL, OPT_INT, &seq, "tokens per sequence (default 128; quick 64)"},
+        {"--seed", "-s", OPT_INT, &seed, "training seed (default 1)"},
+        {"--threads", "-t", OPT_INT, &threads, "threads for scoring (default: all cores)"},
+        {0}};
+    int st = cli_parse(argc, argv, opts, "--world DIR --out DIR [--agents K] [--quick|--full]",
+                       NULL, 0, NULL);
+    if (st) return st == 1 ? 0 : st;
+    if (!world || !out) {
+        fprintf(stderr, "disr zoo: --world DIR and --out DIR are required (see --help)\n");
+        return 2;
+    }
+    if (quick && full) {
+        fprintf(stderr, "disr zoo: choose one of --quick and --full\n");
+        return 2;
+    }
+    if (seed < 0 || threads < 0) {
+        fprintf(stderr, "disr zoo: --seed and --threads must be >= 0\n");
+        return 2;
+    }
+    struct zoo_config c;
+    zoo_config_default(&c, quick ? WORLD_QUICK : full ? WORLD_FULL : WORLD_DEFAULT);
+    c.world_dir = world, c.out_dir = out, c.n_agents = agents, c.only = only;
+    c.steps_scale = scale, c.seed = (uint64_t)seed, c.threads = threads;
+    if (batch > 0) c.batch = batch;
+    if (seq > 0) c.seq = seq;
+    double t0 = time_now();
+    struct zoo_manifest *m = malloc(sizeof *m);
+    if (!m) return cli_fail("zoo", DISR_E_NOMEM);
+    if ((st = zoo_run(&c, m)) < 0) {
+        free(m);
+        return cli_fail("zoo", st);
+    }
+    printf("%-8s %9s %5s %9s %8s", "agent", "params", "cost", "tokens", "train_s");
+    const char *fams[SCORE_MAX_FAMILIES];
+    int nf = 0;
+    for (int k = 0; k < m->n; k++) /* union of families, in order of first appearance */
+        for (int split = 0; split < 2; split++) {
+            const struct score_result *r = split ? &m->agent[k].ood : &m->agent[k].test;
+            for (int f = 0; f < r->n_fam; f++) {
+                int j = 0;
+                while (j < nf && strcmp(fams[j], r->fam[f].name))
+                    j++;
+                if (j == nf && nf < SCORE_MAX_FAMILIES) fams[nf++] = r->fam[f].name;
+            }
+        }
+    for (int j = 0; j < nf; j++)
+        printf(" %8s", fams[j]);
+    printf(" %8s %8s\n", "test", "ood");
+    for (int k = 0; k < m->n; k++) {
+        const struct zoo_agent *a = &m->agent[k];
+        printf("%-8s %9zu %5.2f %9lld %8.1f", a->name, a->n_params, a->cost,
+               (long long)a->train_tokens, a->train_seconds);
+        for (int j = 0; j < nf; j++) {
+            double acc = score_accuracy(&a->test, fams[j]);
+            if (acc < 0) acc = score_accuracy(&a->ood, fams[j]);
+            printf(" %8.3f", acc);
+        }
+        printf(" %8.3f %8.3f\n", score_accuracy(&a->test, NULL), score_accuracy(&a->ood, NULL));
+    }
+    printf("zoo: %d agents in %s/%s (%.0fs)\n", m->n, out, ZOO_MANIFEST, time_now() - t0);
+    free(m);
+    return 0;
 }

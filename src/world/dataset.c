@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "core/err.h"
 
@@ -27,8 +28,8 @@ int qa_set_add(struct qa_set *s, const char *id, const char *family, const char 
                const char *answer, enum grader g) {
     if (!id || !family || !query || !answer)
         return disr_fail(DISR_E_ARG, "qa_set_add: a field is NULL");
-    if (strchr(answer, '\n'))
-        return disr_fail(DISR_E_ARG, "item %s: the answer contains a newline", id);
+    if (strchr(answer, '\n') || !answer[0])
+        return disr_fail(DISR_E_ARG, "item %s: the answer is empty or contains a newline", id);
     if (g < 0 || g >= GRADER_COUNT) return disr_fail(DISR_E_ARG, "item %s: bad grader", id);
     if (s->n == s->cap) {
         int cap = s->cap ? 2 * s->cap : 256;
@@ -87,8 +88,9 @@ static int parse_line(struct qa_set *s, const char *line, size_t len, const char
                        lineno, f[4]);
         goto out;
     }
-    if (strchr(f[3], '\n')) {
-        st = disr_fail(DISR_E_FORMAT, "%s line %d: the answer contains a newline", name, lineno);
+    if (strchr(f[3], '\n') || !f[3][0]) {
+        st = disr_fail(DISR_E_FORMAT, "%s line %d: the answer is empty or contains a newline", name,
+                       lineno);
         goto out;
     }
     st = qa_set_add(s, f[0], f[1], f[2], f[3], (enum grader)g);
@@ -251,4 +253,23 @@ int qa_set_families(const struct qa_set *s, const char **out, int cap) {
         if (k == n && n < cap) out[n++] = s->items[i].family;
     }
     return n;
+}
+
+int file_mkdir_p(const char *dir) {
+    char path[4096];
+    size_t n = strlen(dir);
+    if (n == 0 || n >= sizeof path) return disr_fail(DISR_E_ARG, "bad directory name '%s'", dir);
+    memcpy(path, dir, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (path[i] != '/' && path[i] != '\0') continue;
+        char c = path[i];
+        path[i] = '\0';
+        if (mkdir(path, 0777) != 0 && errno != EEXIST)
+            return disr_fail(DISR_E_IO, "cannot create directory %s: %s", path, strerror(errno));
+        path[i] = c;
+    }
+    struct stat st;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        return disr_fail(DISR_E_IO, "%s is not a directory", dir);
+    return DISR_OK;
 }

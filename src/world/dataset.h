@@ -2,7 +2,7 @@
  * JSONL form, one object per line: {"id","family","query","answer","grader"}. Every JSONL file
  * in the project is read by qa_set_load, so a malformed line fails the same way everywhere: with
  * the file and line number and what is wrong (bad JSON, a missing or non-string field, an
- * unknown grader, a newline inside an answer). Blank lines are skipped; extra fields are
+ * unknown grader, an empty answer or one with a newline). Blank lines are skipped; extra fields are
  * ignored. Writing is atomic (a temporary file renamed into place), so a full disk never leaves
  * a truncated data set behind. */
 #ifndef WORLD_DATASET_H
@@ -28,7 +28,8 @@ struct qa_set {
 void qa_set_init(struct qa_set *s);
 void qa_set_free(struct qa_set *s);
 
-/* Appends a copy of the strings. DISR_E_ARG if a field is NULL, or the answer has a newline. */
+/* Appends a copy of the strings. DISR_E_ARG if a field is NULL, or the answer is empty or has
+ * a newline. */
 int qa_set_add(struct qa_set *s, const char *id, const char *family, const char *query,
                const char *answer, enum grader g);
 
@@ -46,6 +47,8 @@ int qa_set_families(const struct qa_set *s, const char **out, int cap);
 
 /* Writes len bytes to path through path.tmp + rename: the file is either complete or absent. */
 int file_write_atomic(const char *path, const void *data, size_t len);
+/* Creates a directory and its missing parents (mkdir -p); fails if dir is not a directory. */
+int file_mkdir_p(const char *dir);
 /* Reads a whole file into a NUL-terminated malloc'd buffer (*len excludes the NUL). */
 int file_read_all(const char *path, char **data, size_t *len);
 

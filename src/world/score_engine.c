@@ -1,5 +1,7 @@
 /* score_engine.c: world_score with an in-process engine as the answerer: greedy decoding of
  * the forced-answer prompt (scenario NONE), stopping at the answer's newline. */
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +20,8 @@ struct engine_answerer {
     char *prompts;          /* batch x PROMPT_MAX */
     const char **ptrs;      /* batch */
     struct gen_result *res; /* batch */
-    struct progress *progress;
+    int *slot;              /* batch: index into ptrs/res, or -1 when the prompt cannot fit */
+    int32_t *ids;           /* n_ctx: scratch for measuring prompts */
 };
 
 /* The forced-answer prompt: the built-in agents' "[-] Q: ...\nA: " for char models; for chat
@@ -32,13 +35,26 @@ static int format_prompt(const struct model *m, const char *query, char *buf) {
     return n < 0 ? n : DISR_OK;
 }
 
+/* A query the model cannot take (longer than its context, or a byte its vocabulary lacks)
+ * gets an empty reply, which grades as wrong, instead of aborting the whole scoring run. */
+static bool fits(const struct model *m, const char *prompt, int32_t *ids) {
+    int n = 0;
+    if (tokenizer_encode(m->tokenizer, prompt, strlen(prompt), ids, m->config.n_ctx, &n) < 0)
+        return false;
+    return n < m->config.n_ctx;
+}
+
 static int engine_answer(void *ctx, int n, const char *const *queries, char **replies) {
     struct engine_answerer *a = ctx;
     const struct model *m = engine_model(a->e);
+    if (!m->tokenizer) return disr_fail(DISR_E_STATE, "score: the model has no tokenizer");
+    int k = 0;
     for (int i = 0; i < n; i++) {
-        char *buf = a->prompts + (size_t)i * PROMPT_MAX;
-        DISR_TRY(format_prompt(m, queries[i], buf));
-        a->ptrs[i] = buf;
+        char *buf = a->prompts + (size_t)k * PROMPT_MAX;
+        a->slot[i] = -1;
+        if (format_prompt(m, queries[i], buf) < 0 || !fits(m, buf, a->ids)) continue;
+        a->slot[i] = k;
+        a->ptrs[k++] = buf;
     }
     struct gen_params g = {.temperature = 0,
                            .top_k = 0,
@@ -46,9 +62,9 @@ static int engine_answer(void *ctx, int n, const char *const *queries, char **re
                            .seed = 0,
                            .max_tokens = a->max_tokens,
                            .stop_char = '\n'};
-    DISR_TRY(engine_generate_batch(a->e, n, a->ptrs, &g, a->res));
+    DISR_TRY(engine_generate_batch(a->e, k, a->ptrs, &g, a->res));
     for (int i = 0; i < n; i++)
-        snprintf(replies[i], SCORE_REPLY_MAX, "%s", a->res[i].text);
+        snprintf(replies[i], SCORE_REPLY_MAX, "%s", a->slot[i] < 0 ? "" : a->res[a->slot[i]].text);
     return DISR_OK;
 }
 
@@ -56,17 +72,21 @@ int world_score_engine(struct engine *e, const struct qa_set *s, int batch, int 
                        struct score_result *out, bool *correct, struct progress *progress) {
     if (batch < 1 || max_tokens < 1)
         return disr_fail(DISR_E_ARG, "world_score_engine: batch and max_tokens must be >= 1");
-    struct engine_answerer a = {e,
-                                max_tokens,
-                                malloc((size_t)batch * PROMPT_MAX),
-                                malloc((size_t)batch * sizeof(char *)),
-                                malloc((size_t)batch * sizeof(struct gen_result)),
-                                NULL};
+    const struct model *m = engine_model(e);
+    struct engine_answerer a = {
+        .e = e,
+        .max_tokens = max_tokens,
+        .prompts = malloc((size_t)batch * PROMPT_MAX),
+        .ptrs = malloc((size_t)batch * sizeof(char *)),
+        .res = malloc((size_t)batch * sizeof(struct gen_result)),
+        .slot = malloc((size_t)batch * sizeof(int)),
+        .ids = malloc((size_t)(m->config.n_ctx + 1) * sizeof(int32_t)),
+    };
     int st;
-    if (!a.prompts || !a.ptrs || !a.res)
+    if (!a.prompts || !a.ptrs || !a.res || !a.slot || !a.ids)
         st = disr_fail(DISR_E_NOMEM, "scoring batch of %d", batch);
     else
         st = world_score(s, engine_answer, &a, batch, out, correct, progress);
-    free(a.prompts), free(a.ptrs), free(a.res);
+    free(a.prompts), free(a.ptrs), free(a.res), free(a.slot), free(a.ids);
     return st;
 }

@@ -1,13 +1,11 @@
 #include "world/world.h"
 
 #include <cjson/cJSON.h>
-#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "core/err.h"
 #include "core/rng.h"
@@ -633,25 +631,6 @@ int world_split(const struct world *w, enum world_split split, struct qa_set *ou
 /* ---- files -------------------------------------------------------------------------------------
  */
 
-static int mkdir_p(const char *dir) {
-    char path[4096];
-    size_t n = strlen(dir);
-    if (n == 0 || n >= sizeof path) return disr_fail(DISR_E_ARG, "bad directory name '%s'", dir);
-    memcpy(path, dir, n + 1);
-    for (size_t i = 1; i <= n; i++) {
-        if (path[i] != '/' && path[i] != '\0') continue;
-        char c = path[i];
-        path[i] = '\0';
-        if (mkdir(path, 0777) != 0 && errno != EEXIST)
-            return disr_fail(DISR_E_IO, "cannot create directory %s: %s", path, strerror(errno));
-        path[i] = c;
-    }
-    struct stat st;
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
-        return disr_fail(DISR_E_IO, "%s is not a directory", dir);
-    return DISR_OK;
-}
-
 static int join(char *out, size_t cap, const char *dir, const char *file) {
     int n = snprintf(out, cap, "%s/%s", dir, file);
     if (n < 0 || (size_t)n >= cap) return disr_fail(DISR_E_ARG, "path too long: %s/%s", dir, file);
@@ -696,7 +675,7 @@ static int write_meta(const struct world *w, const char *path) {
 int world_write(const struct world *w, const char *dir) {
     static const char *const files[3] = {WORLD_FILE_SA_TRAIN, WORLD_FILE_TEST, WORLD_FILE_OOD};
     char path[4096];
-    DISR_TRY(mkdir_p(dir));
+    DISR_TRY(file_mkdir_p(dir));
     char *text;
     size_t len;
     DISR_TRY(world_pretrain_text(w, &text, &len));

@@ -126,7 +126,10 @@ static void test_jsonl_errors_name_the_line(void **state) {
     expect_error("[1,2]", "line 1: expected a JSON object");
     expect_error("{\"id\":\"a\",\"family\":\"f\",\"query\":\"q\",\"answer\":\"x\\ny\",\"grader\":"
                  "\"exact\"}",
-                 "line 1: the answer contains a newline");
+                 "line 1: the answer is empty or contains a newline");
+    expect_error("{\"id\":\"a\",\"family\":\"f\",\"query\":\"q\",\"answer\":\"\",\"grader\":"
+                 "\"exact\"}",
+                 "line 1: the answer is empty");
     expect_error("{\"id\":\"a\"} {}", "line 1: bad JSON");
 }
 

@@ -162,6 +162,20 @@ static void test_score_engine_matches_single_generation(void **state) {
     }
     assert_true(f1[3]);
     assert_int_equal(world_score_engine(e, &s, 0, 6, &r1, f1, NULL), DISR_E_ARG);
+    /* A query longer than the context (or with a byte outside the vocabulary) is graded wrong
+     * instead of aborting the run. */
+    char longq[300];
+    memset(longq, 'x', sizeof longq - 1);
+    longq[sizeof longq - 1] = '\0';
+    assert_int_equal(qa_set_add(&s, "long", "f", longq, "x", GRADER_EXACT), 0);
+    assert_int_equal(qa_set_add(&s, "utf8", "f", "caf\xc3\xa9?", "x", GRADER_EXACT), 0);
+    bool f8[8];
+    int st8 = world_score_engine(e, &s, 3, 6, &r1, f8, NULL);
+    if (st8) fail_msg("%d %s", st8, disr_last_error());
+    assert_int_equal(r1.n, 8);
+    assert_false(f8[6]);
+    assert_false(f8[7]);
+    assert_memory_equal(f8, f4, sizeof f4);
     engine_free(e);
     model_free(m);
     qa_set_free(&s);
