@@ -19,6 +19,8 @@
 
 #include "cli/cli.h"
 #include "core/log.h"
+#include "eval/network.h"
+#include "eval/outcomes.h"
 #include "route/http_client.h"
 
 extern char **environ;
@@ -218,6 +220,37 @@ static void stop_network(pid_t pid) {
     waitpid(pid, NULL, 0);
 }
 
+/* DiSRouter (+RL) once more, through the live network this time: every test query goes to the
+ * entry node, and each answer is compared with the in-process chain's decision. */
+static int network_check(const struct demo *d, const char *url, const char *outcomes,
+                         const char *report_dir) {
+    struct outcome_table t;
+    int st = outcome_table_load(&t, outcomes);
+    if (st < 0) return cli_fail("demo: outcome table", st);
+    char names[DEMO_MAX_AGENTS][16];
+    const char *name_ptrs[DEMO_MAX_AGENTS];
+    for (int i = 0; i < d->agents; i++) {
+        snprintf(names[i], sizeof names[i], "agent%d", i + 1);
+        name_ptrs[i] = names[i];
+    }
+    struct net_eval_config c = {.url = url,
+                                .agent_names = name_ptrs,
+                                .n_agents = d->agents,
+                                .variant = OUT_RL,
+                                .concurrency = 8,
+                                .max_tokens = 32,
+                                .timeout_ms = 120000};
+    char records[4200], md[4200];
+    join(records, sizeof records, report_dir, "network_records.jsonl");
+    join(md, sizeof md, report_dir, "network.md");
+    struct net_eval_summary sum;
+    st = eval_network_run(&t, &c, records, &sum);
+    if (st == 0) st = eval_network_write_md(&sum, &c, md);
+    outcome_table_free(&t);
+    if (st < 0) return cli_fail("demo: evaluation through the network", st);
+    return 0;
+}
+
 static int stage_eval(const struct demo *d, const char *world, const char *zoo,
                       char rl_paths[][4200], const char *url, char *report_dir, size_t cap) {
     stage_banner(d, 5, "evaluation of every method through the live network");
@@ -237,27 +270,60 @@ static int stage_eval(const struct demo *d, const char *world, const char *zoo,
     join(sa, sizeof sa, world, "sa_train.jsonl");
     join(test, sizeof test, world, "test.jsonl");
     join(ood, sizeof ood, world, "ood.jsonl");
-    const char *args[] = {
-        "eval", "--agents",   agents, "--sft",  sft,        "--rl",
-        rl,     "--sa-train", sa,     "--data", test,       "--ood",
-        ood,    "--network",  url,    "--out",  report_dir, d->quick ? "--quick" : NULL,
-        NULL};
-    return run_disr(d, args);
+    char outcomes[4200];
+    join(outcomes, sizeof outcomes, report_dir, "outcomes.jsonl");
+    int rc = 0;
+    if (path_exists(outcomes)) {
+        /* The agents were already run: recompute the report from the recorded table. */
+        const char *args[] = {
+            "eval", "--outcomes", outcomes, "--out", report_dir, d->quick ? "--quick" : NULL, NULL};
+        rc = run_disr(d, args);
+    } else {
+        const char *args[] = {"eval", "--agents", agents,     "--sft",
+                              sft,    "--rl",     rl,         "--sa-train",
+                              sa,     "--data",   test,       "--ood",
+                              ood,    "--out",    report_dir, d->quick ? "--quick" : NULL,
+                              NULL};
+        rc = run_disr(d, args);
+    }
+    if (rc) return rc;
+    return network_check(d, url, outcomes, report_dir);
 }
 
-static void print_summary(const struct demo *d, const char *report_dir) {
-    char table[4200];
-    join(table, sizeof table, report_dir, "table.md");
-    FILE *f = fopen(table, "r");
-    stage_banner(d, 6, "the utility table (accuracy - alpha * cost)");
+/* Prints the report's first section whose heading names utility (the Table 1 analogue). */
+static void print_utility_section(const char *report_md) {
+    FILE *f = fopen(report_md, "r");
     if (!f) {
-        fprintf(stderr, "(no %s)\n", table);
+        printf("(no %s)\n", report_md);
         return;
     }
-    char line[1024];
+    char line[2048];
+    int in_section = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (!strncmp(line, "## ", 3)) {
+            if (in_section) break;
+            in_section = strstr(line, "tility") != NULL;
+        }
+        if (in_section) fputs(line, stdout);
+    }
+    fclose(f);
+}
+
+static void print_file(const char *path) {
+    FILE *f = fopen(path, "r");
+    if (!f) return;
+    char line[2048];
     while (fgets(line, sizeof line, f))
         fputs(line, stdout);
     fclose(f);
+}
+
+static void print_summary(const struct demo *d, const char *report_dir) {
+    stage_banner(d, 6, "the utility table (accuracy - alpha * cost)");
+    char path[4200];
+    if (join(path, sizeof path, report_dir, "report.md") == 0) print_utility_section(path);
+    printf("\n");
+    if (join(path, sizeof path, report_dir, "network.md") == 0) print_file(path);
     printf("\nFull report: %s/report.md\n", report_dir);
 }
 
