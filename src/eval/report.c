@@ -275,6 +275,70 @@ static double forced_accuracy(const struct outcome_table *t, enum out_split s, i
     return n ? (double)c / n : NAN;
 }
 
+/* ---- the paper's claims, checked on this run (issue 6 "must show") ----------------------- */
+
+#define N_CLAIMS 4
+struct claim {
+    const char *text;
+    int known; /* the run has what the claim needs */
+    int pass;
+    char detail[320];
+};
+
+static void check_claims(const struct state *st, struct claim *c) {
+    const int T = OUT_SPLIT_TEST, O = OUT_SPLIT_OOD;
+    int rl = st->avail[EM_DISR_RL];
+    memset(c, 0, N_CLAIMS * sizeof *c);
+    c[0].text = "DiSRouter (+RL) has the best utility of all non-Oracle methods at every alpha "
+                "(in domain)";
+    c[1].text = "DiSRouter (+RL) reaches at least 80 % of the Oracle's utility at every alpha "
+                "(in domain; the paper: 74.29 %)";
+    c[2].text = "DiSRouter (+RL) beats every central router (kNN, MLP) out of domain at alpha 0.5";
+    c[3].text = "Removing one middle agent without retraining keeps DiSRouter (+RL)'s Balance "
+                "utility within 0.03";
+    if (rl && st->has_split[T]) {
+        c[0].known = c[1].known = 1;
+        c[0].pass = c[1].pass = 1;
+        size_t p0 = 0, p1 = 0;
+        for (int ai = 0; ai < N_ALPHA; ai++) {
+            double u = st->res[T][EM_DISR_RL][ai].s.utility, best = -1e30;
+            int arg = -1;
+            for (int m = 0; m < EM_COUNT; m++)
+                if (m != EM_DISR_RL && m != EM_ORACLE && st->avail[m] &&
+                    st->res[T][m][ai].s.utility > best)
+                    best = st->res[T][m][ai].s.utility, arg = m;
+            if (arg >= 0 && best > u + 1e-12) c[0].pass = 0;
+            p0 += (size_t)snprintf(c[0].detail + p0, sizeof c[0].detail - p0,
+                                   "%sα=%.1f: %.3f vs %s %.3f", ai ? "; " : "", ALPHAS[ai], u,
+                                   arg >= 0 ? eval_method_name(arg) : "-", best);
+            double o = st->res[T][EM_ORACLE][ai].s.utility, pct = o > 0 ? 100 * u / o : NAN;
+            if (!(pct >= 80)) c[1].pass = 0;
+            p1 += (size_t)snprintf(c[1].detail + p1, sizeof c[1].detail - p1, "%sα=%.1f: %.1f %%",
+                                   ai ? "; " : "", ALPHAS[ai], pct);
+        }
+    }
+    if (rl && st->has_split[O] && st->avail[EM_KNN] && st->avail[EM_MLP]) {
+        double u = st->res[O][EM_DISR_RL][1].s.utility;
+        double k = st->res[O][EM_KNN][1].s.utility, m = st->res[O][EM_MLP][1].s.utility;
+        c[2].known = 1;
+        c[2].pass = u > k && u > m;
+        snprintf(c[2].detail, sizeof c[2].detail, "%.3f vs kNN %.3f, MLP %.3f", u, k, m);
+    }
+    /* chains 1..K-1 of the modularity run drop agent 0..K-2; the middle ones are 1..K-2 */
+    if (rl && st->K >= 3 && st->n_chains >= st->K) {
+        int k = 0; /* MOD_METHODS[0] is EM_DISR_RL */
+        double full = st->mod[0][k][1].s.utility;
+        size_t p = 0;
+        c[3].known = c[3].pass = 1;
+        for (int drop = 1; drop + 1 < st->K; drop++) {
+            double d = st->mod[1 + drop][k][1].s.utility - full;
+            if (d < -0.03) c[3].pass = 0;
+            p += (size_t)snprintf(c[3].detail + p, sizeof c[3].detail - p,
+                                  "%swithout agent %d: %+.3f", p ? "; " : "", drop, d);
+        }
+    }
+}
+
 /* ---- Markdown ------------------------------------------------------------------------------- */
 
 static void fmt3(char *buf, size_t n, double x) {
@@ -368,6 +432,17 @@ static void write_markdown(FILE *f, const struct state *st) {
             fprintf(f, " %.3f", forced_accuracy(t, OUT_SPLIT_OOD, a));
     }
     fprintf(f, ".\n\n");
+
+    struct claim cl[N_CLAIMS];
+    check_claims(st, cl);
+    fprintf(f, "## The paper's claims on this run\n\n| Claim | Holds | Numbers |\n|---|---|---|\n");
+    for (int i = 0; i < N_CLAIMS; i++)
+        fprintf(f, "| %s | %s | %s |\n", cl[i].text,
+                !cl[i].known ? "not measured"
+                : cl[i].pass ? "**yes**"
+                             : "**no**",
+                cl[i].detail);
+    fprintf(f, "\n");
 
     static const char *const split_title[OUT_N_SPLIT] = {"", "In-domain test", "Out-of-domain"};
     for (int s = OUT_SPLIT_TEST; s <= OUT_SPLIT_OOD; s++) {
@@ -533,6 +608,11 @@ static void print_table(FILE *f, const struct state *st) {
             fprintf(f, "\n");
         }
     }
+    struct claim cl[N_CLAIMS];
+    check_claims(st, cl);
+    for (int i = 0; i < N_CLAIMS; i++)
+        if (cl[i].known)
+            fprintf(f, "%-3s %s (%s)\n", cl[i].pass ? "yes" : "NO", cl[i].text, cl[i].detail);
 }
 
 /* ---- summary.json --------------------------------------------------------------------------- */
@@ -609,6 +689,19 @@ static cJSON *summary_json(const struct state *st) {
                 cJSON_AddItemToArray(arr, isnan(x) ? cJSON_CreateNull() : cJSON_CreateNumber(x));
             }
         }
+    }
+    struct claim cl[N_CLAIMS];
+    check_claims(st, cl);
+    cJSON *claims = cJSON_AddArrayToObject(root, "claims");
+    for (int i = 0; i < N_CLAIMS; i++) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "claim", cl[i].text);
+        if (cl[i].known)
+            cJSON_AddBoolToObject(o, "holds", cl[i].pass);
+        else
+            cJSON_AddNullToObject(o, "holds");
+        cJSON_AddStringToObject(o, "numbers", cl[i].detail);
+        cJSON_AddItemToArray(claims, o);
     }
     cJSON *th = cJSON_AddObjectToObject(root, "thresholds");
     for (int k = 0; k < 3; k++) {
