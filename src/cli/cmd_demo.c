@@ -129,10 +129,10 @@ static int stage_self_awareness(const struct demo *d, const char *world, const c
     mkdir(sa_dir, 0755);
     for (int i = 0; i < d->agents; i++) {
         char base[4200], sft[4200], name[32];
-        snprintf(name, sizeof name, "agent%d.gguf", i + 1);
+        snprintf(name, sizeof name, "agent%d.gguf", i);
         join(base, sizeof base, zoo, name);
-        path_fmt(sft, sizeof sft, "%s/agent%d-sft.gguf", sa_dir, i + 1);
-        path_fmt(rl_paths[i], 4200, "%s/agent%d-rl.gguf", sa_dir, i + 1);
+        path_fmt(sft, sizeof sft, "%s/agent%d-sft.gguf", sa_dir, i);
+        path_fmt(rl_paths[i], 4200, "%s/agent%d-rl.gguf", sa_dir, i);
         const char *last = i == d->agents - 1 ? "--last" : NULL;
         if (!path_exists(sft)) {
             const char *args[] = {"sa-sft",
@@ -166,7 +166,8 @@ static int stage_self_awareness(const struct demo *d, const char *world, const c
     return 0;
 }
 
-/* Writes the network file of the trained chain; the entry listens on d->port. */
+/* Writes the network file of the trained chain; the entry listens on d->port. Agents are named
+ * agent0..agentK-1 like the zoo's files. */
 static int write_network(const struct demo *d, char rl_paths[][4200], char *conf, size_t cap) {
     join(conf, cap, d->dir, "network.conf");
     FILE *f = fopen(conf, "w");
@@ -177,8 +178,8 @@ static int write_network(const struct demo *d, char rl_paths[][4200], char *conf
     fprintf(f, "# The demo's chain of self-aware agents, cheapest first (written by disr demo).\n"
                "[network]\nhost = 127.0.0.1\nhop_secret_env = DISR_DEMO_HOP_SECRET\n\n");
     for (int i = 0; i < d->agents; i++)
-        fprintf(f, "[agent agent%d]\nmodel = %s\nport = %d\nargs = --threads 1\n\n", i + 1,
-                rl_paths[i], d->port + i);
+        fprintf(f, "[agent agent%d]\nmodel = %s\nport = %d\nargs = --threads 1\n\n", i, rl_paths[i],
+                d->port + i);
     if (fclose(f) != 0) {
         fprintf(stderr, "disr demo: cannot write %s: %s\n", conf, strerror(errno));
         return 1;
@@ -230,7 +231,7 @@ static int network_check(const struct demo *d, const char *url, const char *outc
     char names[DEMO_MAX_AGENTS][16];
     const char *name_ptrs[DEMO_MAX_AGENTS];
     for (int i = 0; i < d->agents; i++) {
-        snprintf(names[i], sizeof names[i], "agent%d", i + 1);
+        snprintf(names[i], sizeof names[i], "agent%d", i);
         name_ptrs[i] = names[i];
     }
     struct net_eval_config c = {.url = url,
@@ -259,10 +260,9 @@ static int stage_eval(const struct demo *d, const char *world, const char *zoo,
                                   rl[DEMO_MAX_AGENTS * 4200] = "";
     for (int i = 0; i < d->agents; i++) {
         size_t n = strlen(agents), m = strlen(sft), k = strlen(rl);
-        if (path_fmt(agents + n, sizeof agents - n, "%s%s/agent%d.gguf", i ? "," : "", zoo,
-                     i + 1) ||
+        if (path_fmt(agents + n, sizeof agents - n, "%s%s/agent%d.gguf", i ? "," : "", zoo, i) ||
             path_fmt(sft + m, sizeof sft - m, "%s%s/sa/agent%d-sft.gguf", i ? "," : "", d->dir,
-                     i + 1) ||
+                     i) ||
             path_fmt(rl + k, sizeof rl - k, "%s%s", i ? "," : "", rl_paths[i]))
             return 1;
     }
