@@ -15,7 +15,9 @@
 #define TARGET_AVX2 __attribute__((target("avx2,fma,f16c")))
 /* The per-row loops of the tiled kernels must unroll so the accumulators live in registers. */
 #define UNROLL_R _Pragma("GCC unroll 4")
-#define MM_ROUND    (_MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+/* ...and the R = 1 and R = 4 instances must be separate code with R a constant. */
+#define ALWAYS_INLINE __attribute__((always_inline))
+#define MM_ROUND      (_MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
 #else
 #define MATMUL_X86 0
 #endif
@@ -106,11 +108,10 @@ TARGET_AVX2 static inline float hsum_ps(__m256 v) {
 /* R input rows against one weight row, R a compile-time 1 or 4: the weight loads are shared,
  * and each row's arithmetic is exactly the single-row kernel's, so a row's result does not
  * depend on how many rows are processed with it (batch invariance). */
-TARGET_AVX2 static inline void dotr_f32_avx2(const float *w, const float *x, size_t xs, int n,
-                                             float *out, const int R) {
+TARGET_AVX2 ALWAYS_INLINE static inline void
+dotr_f32_avx2(const float *w, const float *x, size_t xs, int n, float *out, const int R) {
     __m256 a0[4], a1[4];
-    UNROLL_R for (int r = 0; r < R; r++)
-        a0[r] = a1[r] = _mm256_setzero_ps();
+    UNROLL_R for (int r = 0; r < R; r++) a0[r] = a1[r] = _mm256_setzero_ps();
     int i = 0;
     for (; i + 16 <= n; i += 16) {
         __m256 w0 = _mm256_loadu_ps(w + i), w1 = _mm256_loadu_ps(w + i + 8);
@@ -121,8 +122,8 @@ TARGET_AVX2 static inline void dotr_f32_avx2(const float *w, const float *x, siz
     }
     for (; i + 8 <= n; i += 8) {
         __m256 w0 = _mm256_loadu_ps(w + i);
-        UNROLL_R for (int r = 0; r < R; r++)
-            a0[r] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + r * xs + i), a0[r]);
+        UNROLL_R for (int r = 0; r < R; r++) a0[r] =
+            _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + r * xs + i), a0[r]);
     }
     UNROLL_R for (int r = 0; r < R; r++) {
         float s = hsum_ps(_mm256_add_ps(a0[r], a1[r]));
@@ -222,18 +223,17 @@ TARGET_AVX2 static inline __m256i load_q4(const struct block_q4_0 *b) {
 /* R activation rows (quantized, xs blocks apart) against one quantized weight row; even blocks
  * accumulate in a0, odd ones in a1, identically for every R (see dotr_f32_avx2). */
 #define DEFINE_DOTR_Q(NAME, TGT, BLOCK, LOAD, MULSUM)                                              \
-    TGT static inline void NAME##_r(const void *wv, const struct block_q8x *x, size_t xs, int nb,  \
-                                    float *out, const int R) {                                     \
+    TGT ALWAYS_INLINE static inline void NAME##_r(const void *wv, const struct block_q8x *x,       \
+                                                  size_t xs, int nb, float *out, const int R) {    \
         const struct BLOCK *w = wv;                                                                \
         __m256 a0[4], a1[4];                                                                       \
-        UNROLL_R for (int r = 0; r < R; r++)                                                                \
-            a0[r] = a1[r] = _mm256_setzero_ps();                                                   \
+        UNROLL_R for (int r = 0; r < R; r++) a0[r] = a1[r] = _mm256_setzero_ps();                  \
         int b = 0;                                                                                 \
         for (; b + 2 <= nb; b += 2) {                                                              \
             __m256i w0 = LOAD(&w[b]), w1 = LOAD(&w[b + 1]);                                        \
             __m256i aw0 = _mm256_sign_epi8(w0, w0), aw1 = _mm256_sign_epi8(w1, w1);                \
             float d0 = _cvtsh_ss(w[b].d), d1 = _cvtsh_ss(w[b + 1].d);                              \
-            UNROLL_R for (int r = 0; r < R; r++) {                                                          \
+            UNROLL_R for (int r = 0; r < R; r++) {                                                 \
                 const struct block_q8x *xr = x + r * xs;                                           \
                 __m256 p0 = MULSUM(aw0, w0, _mm256_loadu_si256((const __m256i *)xr[b].qs));        \
                 __m256 p1 = MULSUM(aw1, w1, _mm256_loadu_si256((const __m256i *)xr[b + 1].qs));    \
@@ -245,14 +245,13 @@ TARGET_AVX2 static inline __m256i load_q4(const struct block_q4_0 *b) {
             __m256i w0 = LOAD(&w[b]);                                                              \
             __m256i aw0 = _mm256_sign_epi8(w0, w0);                                                \
             float d0 = _cvtsh_ss(w[b].d);                                                          \
-            UNROLL_R for (int r = 0; r < R; r++) {                                                          \
+            UNROLL_R for (int r = 0; r < R; r++) {                                                 \
                 const struct block_q8x *xr = x + r * xs;                                           \
                 __m256 p0 = MULSUM(aw0, w0, _mm256_loadu_si256((const __m256i *)xr[b].qs));        \
                 a0[r] = _mm256_fmadd_ps(_mm256_set1_ps(d0 * xr[b].d), p0, a0[r]);                  \
             }                                                                                      \
         }                                                                                          \
-        UNROLL_R for (int r = 0; r < R; r++)                                                                \
-            out[r] = hsum_ps(_mm256_add_ps(a0[r], a1[r]));                                         \
+        UNROLL_R for (int r = 0; r < R; r++) out[r] = hsum_ps(_mm256_add_ps(a0[r], a1[r]));        \
     }                                                                                              \
     TGT static float NAME(const void *w, const struct block_q8x *x, int nb) {                      \
         float o;                                                                                   \
@@ -320,6 +319,10 @@ int matmul_force_kernels(int which) {
     int old = forced;
     forced = which;
     return old;
+}
+
+float matmul_dot_f32(const float *a, const float *b, int n) {
+    return kernels_get()->dot_f32(a, b, n);
 }
 
 const char *matmul_kernel_name(void) {

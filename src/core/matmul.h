@@ -46,6 +46,9 @@ int matmul_tasks(struct pool *pool, const float *x, int n, int cols,
 int matmul_apply(struct pool *pool, float *out, const float *x, int n, const struct mat *w,
                  void *scratch, size_t scratch_size);
 
+/* dot(a, b) over n floats with the best kernel (attention scores). */
+float matmul_dot_f32(const float *a, const float *b, int n);
+
 /* Row `row` of w as floats (an embedding lookup on a possibly quantized table). */
 int matmul_row_f32(const struct mat *w, int row, float *out);
 

@@ -1,6 +1,7 @@
 #include "core/ops.h"
 
 #include <math.h>
+#include <stddef.h>
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
 #endif
@@ -20,17 +21,31 @@ void rmsnorm_forward(float *out, float *rstd, const float *x, const float *w, in
     }
 }
 
-/* Rotates pair i of every head by sign * pos * base^(-2i/d). Forward and backward share this so
- * they use bit-identical angles: a rotation's Jacobian is the rotation itself, so the backward
- * is the same map with the angle negated. */
-static void rope_rotate(float *x, int n_heads, int head_dim, int pos, float base, int style,
-                        float sign) {
+/* cos and sin of pair i's angle at `pos`. Pair i rotates with frequency base^(-2i/d) in both
+ * styles; only which two lanes form the pair differs. */
+static inline void rope_pair(float *cs, int head_dim, int pos, float base, int i) {
+    float theta = (float)pos * powf(base, -2.0f * (float)i / (float)head_dim);
+    cs[0] = cosf(theta);
+    cs[1] = sinf(theta);
+}
+
+void rope_angles(float *cs, int head_dim, int pos, float base) {
+    for (int i = 0; i < head_dim / 2; i++)
+        rope_pair(cs + 2 * i, head_dim, pos, base, i);
+}
+
+/* Rotates pair i of every head by sign * angle i, from the table row `cs` or, when cs is NULL,
+ * computed on the spot by the same expressions. Forward and backward share this so they use
+ * bit-identical angles: a rotation's Jacobian is the rotation itself, so the backward is the
+ * same map with the angle negated. */
+static void rope_rotate(float *x, int n_heads, int head_dim, int pos, float base, const float *cs,
+                        int style, float sign) {
     int half = head_dim / 2;
     for (int i = 0; i < half; i++) {
-        /* Pair i rotates with frequency base^(-2i/d) in both styles; only which two lanes form
-         * the pair differs. */
-        float theta = (float)pos * powf(base, -2.0f * (float)i / (float)head_dim);
-        float c = cosf(theta), s = sign * sinf(theta);
+        float pair[2];
+        if (!cs) rope_pair(pair, head_dim, pos, base, i);
+        const float *p = cs ? cs + 2 * i : pair;
+        float c = p[0], s = sign * p[1];
         int a = style == 2 ? i : 2 * i;
         int b = style == 2 ? i + half : 2 * i + 1;
         for (int h = 0; h < n_heads; h++) {
@@ -43,7 +58,11 @@ static void rope_rotate(float *x, int n_heads, int head_dim, int pos, float base
 }
 
 void rope_forward(float *x, int n_heads, int head_dim, int pos, float base, int style) {
-    rope_rotate(x, n_heads, head_dim, pos, base, style, 1.0f);
+    rope_rotate(x, n_heads, head_dim, pos, base, NULL, style, 1.0f);
+}
+
+void rope_forward_cached(float *x, int n_heads, int head_dim, const float *cs, int style) {
+    rope_rotate(x, n_heads, head_dim, 0, 0, cs, style, 1.0f);
 }
 
 void softmax_forward(float *x, int n) {
@@ -99,7 +118,11 @@ void rmsnorm_backward(float *dx, float *dw, const float *dout, const float *x, c
 }
 
 void rope_backward(float *dx, int n_heads, int head_dim, int pos, float base, int style) {
-    rope_rotate(dx, n_heads, head_dim, pos, base, style, -1.0f);
+    rope_rotate(dx, n_heads, head_dim, pos, base, NULL, style, -1.0f);
+}
+
+void rope_backward_cached(float *dx, int n_heads, int head_dim, const float *cs, int style) {
+    rope_rotate(dx, n_heads, head_dim, 0, 0, cs, style, -1.0f);
 }
 
 void softmax_backward(float *dx, const float *dy, const float *y, int n) {
@@ -219,7 +242,7 @@ void crossentropy_forward(float *losses, const float *logits, const int32_t *tar
 }
 
 void crossentropy_softmax_backward(float *dlogits, const float *logits, const int32_t *targets,
-                                   const float *dlosses, int rows, int V) {
+                                   const float *losses, const float *dlosses, int rows, int V) {
     for (int r = 0; r < rows; r++) {
         const float *l = logits + (int64_t)r * V;
         float *d = dlogits + (int64_t)r * V;
@@ -230,7 +253,7 @@ void crossentropy_softmax_backward(float *dlogits, const float *logits, const in
             continue;
         }
         /* Every element is read before it is written at the same index: safe in place. */
-        float lse = logsumexp(l, V);
+        float lse = losses[r] + l[targets[r]];
         for (int i = 0; i < V; i++)
             d[i] = expf(l[i] - lse) * dl;
         d[targets[r]] -= dl;

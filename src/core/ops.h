@@ -17,6 +17,12 @@ void rmsnorm_forward(float *out, float *rstd, const float *x, const float *w, in
  * style: 0 = NORMAL (adjacent pairs), 2 = NEOX (halves); matches enum rope_style. */
 void rope_forward(float *x, int n_heads, int head_dim, int pos, float base, int style);
 
+/* The rotation of position `pos` as (cos, sin) pairs: cs[2i], cs[2i+1] for i < head_dim/2. A
+ * table of rows for every position lets the _cached variants skip the transcendentals; they
+ * give bit-identical results to rope_forward / rope_backward. */
+void rope_angles(float *cs, int head_dim, int pos, float base);
+void rope_forward_cached(float *x, int n_heads, int head_dim, const float *cs, int style);
+
 /* In-place numerically stable softmax over n floats. */
 void softmax_forward(float *x, int n);
 
@@ -37,6 +43,7 @@ void rmsnorm_backward(float *dx, float *dw, const float *dout, const float *x, c
 /* Gradient of rope_forward, IN PLACE: a rotation's Jacobian is the rotation itself, so the
  * gradient w.r.t. the input is the output gradient rotated back by -theta. */
 void rope_backward(float *dx, int n_heads, int head_dim, int pos, float base, int style);
+void rope_backward_cached(float *dx, int n_heads, int head_dim, const float *cs, int style);
 
 /* Gradient of softmax_forward: dx += y * (dy - dot(dy, y)), y = the forward's output. */
 void softmax_backward(float *dx, const float *dy, const float *y, int n);
@@ -62,9 +69,11 @@ void crossentropy_forward(float *losses, const float *logits, const int32_t *tar
                           int V);
 
 /* Fused softmax + cross-entropy gradient: dlogits[r] = (softmax(logits[r]) - onehot(target))
- * * dlosses[r]. OVERWRITES (does not accumulate) so it can run in place (dlogits == logits),
- * which lets the trainer keep one [B*T][V] buffer. A weight of 0 gives a zero row. */
+ * * dlosses[r], given the forward's losses (so the log-sum-exp is not computed again:
+ * lse = loss + logit[target]). OVERWRITES (does not accumulate) so it can run in place
+ * (dlogits == logits), which lets the trainer keep one [B*T][V] buffer. A weight of 0 gives a
+ * zero row. */
 void crossentropy_softmax_backward(float *dlogits, const float *logits, const int32_t *targets,
-                                   const float *dlosses, int rows, int V);
+                                   const float *losses, const float *dlosses, int rows, int V);
 
 #endif

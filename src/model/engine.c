@@ -84,20 +84,8 @@ static void attn_chunk(void *vctx, int chunk, int thread) {
     const float *qv = e->q + (size_t)t * C + (size_t)h * hd;
     float *att = e->att + (size_t)thread * e->n_ctx;
     const float scale = 1.0f / sqrtf((float)hd);
-    for (int p = 0; p <= pos; p++) {
-        const float *kr = kc + (size_t)p * kvd;
-        float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-        int i = 0;
-        for (; i + 4 <= hd; i += 4) {
-            s0 += qv[i] * kr[i];
-            s1 += qv[i + 1] * kr[i + 1];
-            s2 += qv[i + 2] * kr[i + 2];
-            s3 += qv[i + 3] * kr[i + 3];
-        }
-        for (; i < hd; i++)
-            s0 += qv[i] * kr[i];
-        att[p] = ((s0 + s1) + (s2 + s3)) * scale;
-    }
+    for (int p = 0; p <= pos; p++)
+        att[p] = matmul_dot_f32(qv, kc + (size_t)p * kvd, hd) * scale;
     softmax_forward(att, pos + 1);
     float *out = e->xb2 + (size_t)t * C + (size_t)h * hd;
     memset(out, 0, sizeof(float) * (size_t)hd);

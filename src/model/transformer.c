@@ -144,6 +144,7 @@ int transformer_init(struct transformer **out, const struct model_config *c, int
         TAKE(tf->dup, BT * F);
         TAKE(tf->dact, BT * F);
         TAKE(tf->datt_rows, (size_t)T * (size_t)n_threads);
+        TAKE(tf->rope_cs, (size_t)T * (size_t)model_head_dim(c));
 #undef TAKE
         if (!pass) {
             tf->n_acts = off;
@@ -156,6 +157,9 @@ int transformer_init(struct transformer **out, const struct model_config *c, int
             }
         }
     }
+    for (int t = 0; t < T; t++)
+        rope_angles(tf->rope_cs + (size_t)t * model_head_dim(c), model_head_dim(c), t,
+                    c->rope_base);
     *out = tf;
     return DISR_OK;
 }
@@ -235,10 +239,11 @@ static void row_chunk(void *vctx, int chunk, int thread) {
         int heads = j->op == ROW_ROPE_Q ? c->n_head : c->n_head_kv;
         for (int r = r0; r < r1; r++) {
             float *row = j->x + (int64_t)r * heads * hd;
+            const float *cs = tf->rope_cs + (int64_t)(r % tf->T) * hd;
             if (j->backward)
-                rope_backward(row, heads, hd, r % tf->T, c->rope_base, c->rope_style);
+                rope_backward_cached(row, heads, hd, cs, c->rope_style);
             else
-                rope_forward(row, heads, hd, r % tf->T, c->rope_base, c->rope_style);
+                rope_forward_cached(row, heads, hd, cs, c->rope_style);
         }
         break;
     }
@@ -257,7 +262,8 @@ static void row_chunk(void *vctx, int chunk, int thread) {
         break;
     case ROW_CE_BWD:
         crossentropy_softmax_backward(tf->logits + (int64_t)r0 * V, tf->logits + (int64_t)r0 * V,
-                                      j->targets + r0, j->dlosses + r0, r1 - r0, V);
+                                      j->targets + r0, tf->losses + r0, j->dlosses + r0, r1 - r0,
+                                      V);
         break;
     }
 }

@@ -39,10 +39,11 @@ struct transformer {
     /* gradient scratch, reused by every layer */
     float *dres, *dln, *dq, *dk, *dv, *datty, *dgate, *dup, *dact;
     float *datt_rows;  /* [threads][T] attention-backward scratch */
+    float *rope_cs;    /* [T][head_dim] RoPE (cos, sin) per position (rope_angles) */
     struct pool *pool; /* runs the row-wise ops and attention; the products use OpenBLAS */
 };
 
-/* n_threads: threads for the non-BLAS work (0 = every core). */
+/* Also starts the pool (every core) that runs the non-BLAS work. */
 int transformer_init(struct transformer **out, const struct model_config *c, int B, int T);
 void transformer_free(struct transformer *tf);
 

@@ -2,6 +2,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "core/err.h"
@@ -121,6 +122,13 @@ void train_bench_config_gpt2(struct model_config *c) {
     };
 }
 
+static double cpu_seconds(void) {
+    struct rusage u;
+    if (getrusage(RUSAGE_SELF, &u) != 0) return 0;
+    return (double)u.ru_utime.tv_sec + u.ru_utime.tv_usec * 1e-6 + (double)u.ru_stime.tv_sec +
+           u.ru_stime.tv_usec * 1e-6;
+}
+
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
@@ -138,7 +146,7 @@ int train_bench(const struct model_config *c, int B, int T, int steps,
     cfg.steps = steps + 1;
     struct trainer *t = NULL;
     struct batch_buf bb = {0};
-    double *times = calloc((size_t)steps, sizeof *times);
+    double *times = calloc(2 * (size_t)steps, sizeof *times), *cpu = times ? times + steps : NULL;
     int st = times ? trainer_init(&t, m, &cfg) : disr_fail(DISR_E_NOMEM, "bench: out of memory");
     if (st >= 0) st = batch_alloc(&bb, (size_t)B * T);
     if (st >= 0) {
@@ -150,17 +158,21 @@ int train_bench(const struct model_config *c, int B, int T, int steps,
         }
         /* Step 0 is a warm-up (first-touch page faults of the big buffers), not timed. */
         for (int s = 0; s <= steps && st >= 0; s++) {
-            double t0 = time_now();
+            double t0 = time_now(), c0 = cpu_seconds();
             float loss;
             st = trainer_accumulate(t, bb.inputs, bb.targets, NULL, &loss);
             if (st >= 0) st = trainer_update(t, s, NULL);
-            if (s > 0) times[s - 1] = time_now() - t0;
-            log_info("bench: train step %d: %.3f s, loss %.3f", s, time_now() - t0, loss);
+            double wall = time_now() - t0, used = cpu_seconds() - c0;
+            if (s > 0) times[s - 1] = wall, cpu[s - 1] = used;
+            log_info("bench: train step %d: %.3f s wall, %.3f s CPU, loss %.3f", s, wall, used,
+                     loss);
         }
     }
     if (st >= 0) {
         qsort(times, (size_t)steps, sizeof *times, cmp_double);
+        qsort(cpu, (size_t)steps, sizeof *cpu, cmp_double);
         double med = times[steps / 2];
+        out->cpu_per_step = cpu[steps / 2];
         out->n_params = m->n_params;
         out->sec_per_step = med;
         out->tokens_per_s = (double)B * T / med;

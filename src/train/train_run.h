@@ -42,6 +42,8 @@ int train_run(struct model *m, const struct corpus *c, const struct train_config
 struct train_bench_result {
     size_t n_params;
     double sec_per_step; /* median over the timed steps */
+    double cpu_per_step; /* median process CPU time (user + sys, all threads) per step: the
+                            work a step costs whatever else the machine is running */
     double tokens_per_s;
     double gflops;
 };

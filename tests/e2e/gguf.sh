@@ -29,6 +29,17 @@ done
 "$DISR_BIN" quantize "$T/llama-q8_0.gguf" "$T/back.gguf" --type f32 >/dev/null
 "$DISR_BIN" info "$T/back.gguf" | grep -q "loads ok: f32 trainable"
 
+# A qwen2 model with a real byte-level BPE vocabulary and F16 matrices (as published Qwen GGUFs
+# come) loads as mapped typed weights, generates through ChatML, and requantizes exactly.
+$PY $REF write-model "$T/qbpe.gguf" qwen2 --vocab tests/golden/gguf_bpe_qwen2.gguf --f16
+"$DISR_BIN" info "$T/qbpe.gguf" | grep -q "loads ok: typed (mapped) weights, tokenizer bpe"
+"$DISR_BIN" generate -m "$T/qbpe.gguf" --chat --system "Be brief." -p "Hello world" -n 4 \
+    --temp 0 -q >/dev/null
+for q in q8_0 q4_0 f32; do
+    "$DISR_BIN" quantize "$T/qbpe.gguf" "$T/qbpe-$q.gguf" --type "$q" >/dev/null
+    $PY $REF check "$T/qbpe-$q.gguf" --like "$T/qbpe.gguf" --quant "$q" >/dev/null
+done
+
 # Files written by `disr train` (both architectures) pass the independent reader's ggml rules,
 # quantize, and still load.
 for i in $(seq 20); do printf 'the cat sat on the mat.\n'; done >"$T/corpus.txt"

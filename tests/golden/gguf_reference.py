@@ -7,8 +7,10 @@ C reader/writer is cross-checked against a second implementation:
   write-types OUT        a file with every metadata type (scalars, arrays of each, strings) and a
                          few tensors; tests/unit/test_gguf_golden.c reads the committed copy
                          (tests/golden/gguf_types.gguf) and checks every value listed here.
-  write-model OUT        a tiny `llama` model (char tokenizer in GPT-2's alphabet, F32 weights
-                         from a fixed seed) for the e2e test and the fuzz seed corpus.
+  write-model OUT [ARCH] [--vocab GGUF] [--f16]
+                         a tiny `llama` / `qwen2` model (char tokenizer in GPT-2's alphabet, or
+                         the tokenizer.* keys of another file; F32 or F16 matrices; weights from
+                         a fixed seed) for the e2e test and the fuzz seed corpus.
   check FILE [--like REF --quant TYPE]
                          parses FILE strictly as ggml's reader does (exact offsets, alignment,
                          no duplicates); with --like, checks that FILE has REF's metadata (but
@@ -111,12 +113,17 @@ def gpt2_byte_to_unicode():
     return table
 
 
-def model_file(path, arch='llama'):
+def model_file(path, arch='llama', vocab=None, f16=False):
     rng = random.Random(1234)
     b2u = gpt2_byte_to_unicode()
     vocab_bytes = [10] + list(range(32, 127))
     tokens = ['<s>', '</s>'] + [b2u[b] for b in vocab_bytes]
     types = [3, 3] + [1] * len(vocab_bytes)
+    tok_kvs = None
+    if vocab:  # take the whole tokenizer (e.g. a BPE vocabulary) from another GGUF file
+        vk, vorder, _, _ = read_gguf(vocab)
+        tok_kvs = [(k, vk[k][0], vk[k][1]) for k in vorder if k.startswith('tokenizer.')]
+        tokens = vk['tokenizer.ggml.tokens'][1][1]
     V, C, L, H, KV, F = len(tokens), 32, 1, 2, 1, 64
     hd = C // H
     kv_dim = KV * hd
@@ -135,12 +142,14 @@ def model_file(path, arch='llama'):
         ('tokenizer.ggml.bos_token_id', 4, 0), ('tokenizer.ggml.eos_token_id', 4, 1),
         ('disr.tokenizer', STRING, 'char'), ('disr.agent.cost', 6, 0.1),
     ]
+    if tok_kvs:
+        kvs = [kv for kv in kvs if not kv[0].startswith(('tokenizer.', 'disr.tokenizer'))] + tok_kvs
 
     def mat(rows, cols, scale=0.05):
         vals = [rng.gauss(0, scale) for _ in range(rows * cols)]
         # A few exact ties and extremes so rounding paths are exercised.
         vals[0], vals[1] = 0.0, scale * 3
-        return struct.pack('<%df' % len(vals), *vals)
+        return struct.pack('<%d%s' % (len(vals), 'e' if f16 else 'f'), *vals)
 
     def vec(n, v=1.0):
         return struct.pack('<%df' % n, *[v + 0.01 * i for i in range(n)])
@@ -164,6 +173,9 @@ def model_file(path, arch='llama'):
                     (p + 'ffn_up.weight', 0, [C, F], mat(F, C)),
                     (p + 'ffn_down.weight', 0, [F, C], mat(C, F))]
     tensors += [('output_norm.weight', 0, [C], vec(C)), ('output.weight', 0, [C, V], mat(V, C))]
+    if f16:
+        tensors = [(n, 1 if len(ne) == 2 else t, ne, d) for n, t, ne, d in tensors]
+        kvs = [(k, t, 1 if k == 'general.file_type' else v) for k, t, v in kvs]
     write_gguf(path, kvs, tensors)
 
 
@@ -326,11 +338,15 @@ def check(path, like=None, qtype=None):
         if ne != rne:
             raise Fail('%s: %s shape %s vs %s' % (path, name, ne, rne))
         want_t, want = rtype, rdata
-        if is_weight_matrix(name, rne) and rtype == 0:
+        if is_weight_matrix(name, rne) and rtype in (0, 1):
             t = qtype
             if t == 'q4_0' and name in ('token_embd.weight', 'output.weight'):
                 t = 'q8_0'
-            want_t, want = TYPE_ID[t], quantize(rdata, rne, t)
+            src = rdata
+            if rtype == 1:  # F16 source: widen to F32 first (exact)
+                import numpy as np
+                src = np.frombuffer(rdata, dtype='<f2').astype('<f4').tobytes()
+            want_t, want = TYPE_ID[t], (rdata if TYPE_ID[t] == rtype else quantize(src, rne, t))
         if ttype != want_t or data != want:
             raise Fail('%s: tensor %s (type %d) differs from the reference (type %d)'
                        % (path, name, ttype, want_t))
@@ -342,7 +358,9 @@ def main(argv):
         if len(argv) >= 2 and argv[0] == 'write-types':
             types_file(argv[1])
         elif len(argv) >= 2 and argv[0] == 'write-model':
-            model_file(argv[1], argv[2] if len(argv) > 2 else 'llama')
+            vocab = argv[argv.index('--vocab') + 1] if '--vocab' in argv else None
+            arch = argv[2] if len(argv) > 2 and not argv[2].startswith('--') else 'llama'
+            model_file(argv[1], arch, vocab, '--f16' in argv)
         elif len(argv) >= 2 and argv[0] == 'check':
             like = argv[argv.index('--like') + 1] if '--like' in argv else None
             qtype = argv[argv.index('--quant') + 1] if '--quant' in argv else 'f32'

@@ -217,19 +217,19 @@ static void test_crossentropy_backward(void **state) {
     float logits[CR * CV], d[CR * CV], inplace[CR * CV];
     float dl[CR] = {0.5f, 0.0f, -1.25f, 2.0f}; /* weights, including 0 and negative */
     struct ce_ctx c = {logits, {1, 4, 0, 2}};
+    float losses[CR];
     fill(&r, logits, CR * CV, 2.0f);
-    crossentropy_softmax_backward(d, logits, c.tgt, dl, CR, CV);
+    crossentropy_forward(losses, logits, c.tgt, CR, CV);
+    crossentropy_softmax_backward(d, logits, c.tgt, losses, dl, CR, CV);
     for (int i = 0; i < CV; i++)
         assert_true(d[CV + i] == 0.0f); /* weight 0: zero row */
     assert_int_equal(fd_mismatches(ce_f, &c, logits, CR * CV, d, dl, CR, 1e-2f, 1e-3, "dlogits"),
                      0);
     memcpy(inplace, logits, sizeof inplace);
-    crossentropy_softmax_backward(inplace, inplace, c.tgt, dl, CR, CV);
+    crossentropy_softmax_backward(inplace, inplace, c.tgt, losses, dl, CR, CV);
     for (int i = 0; i < CR * CV; i++)
         assert_float_equal(inplace[i], d[i], 1e-7);
     /* The loss itself: log-sum-exp minus the target logit. */
-    float losses[CR];
-    crossentropy_forward(losses, logits, c.tgt, CR, CV);
     double s = 0;
     for (int i = 0; i < CV; i++)
         s += exp(logits[i]);
