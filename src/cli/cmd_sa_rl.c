@@ -11,8 +11,8 @@
 int cmd_sa_rl(int argc, char **argv) {
     const char *agent = NULL, *ref_path = NULL, *data_path = NULL, *out = NULL, *ckpt = NULL;
     int last = 0, quick = 0, resume = 0, stop_after = 0, seed = 1234, threads = 1;
-    int steps = -1, prompts = -1, group = -1, batch = -1, seq = -1, warmup = -1, max_tok = -1,
-        ck_every = -1;
+    int anchors = -1, steps = -1, prompts = -1, group = -1, batch = -1, seq = -1, warmup = -1,
+        max_tok = -1, ck_every = -1;
     double lr = -1, beta = -1, temp = -1;
     const struct cli_opt opts[] = {
         {"--agent", "-m", OPT_STR, &agent, "the SFT agent to train (GGUF, all F32)"},
@@ -26,6 +26,8 @@ int cmd_sa_rl(int argc, char **argv) {
         {"--prompts", NULL, OPT_INT, &prompts, "prompts (query x scenario) per step (8)"},
         {"--group", NULL, OPT_INT, &group, "rollouts per prompt (8)"},
         {"--beta", NULL, OPT_FLOAT, &beta, "KL penalty to the reference (0.04)"},
+        {"--anchors", NULL, OPT_INT, &anchors,
+         "forced-answer samples of the reference trained per step (32; keeps forced accuracy)"},
         {"--lr", NULL, OPT_FLOAT, &lr, "peak learning rate (1e-4)"},
         {"--warmup", NULL, OPT_INT, &warmup, "warmup steps (5)"},
         {"--batch", NULL, OPT_INT, &batch, "rows per micro-batch (16)"},
@@ -61,6 +63,7 @@ int cmd_sa_rl(int argc, char **argv) {
     if (ck_every > 0) c.checkpoint_every = ck_every;
     if (lr > 0) c.lr = (float)lr;
     if (beta >= 0) c.beta = (float)beta;
+    if (anchors >= 0) c.anchors = anchors;
     if (temp >= 0) c.gen.temperature = (float)temp;
     c.seed = (uint64_t)seed;
     c.gen.seed = (uint64_t)seed;

@@ -40,13 +40,14 @@ static void print_check(const struct sa_agent_eval *before, const struct sa_agen
 }
 
 int cmd_sa_sft(int argc, char **argv) {
-    const char *agent = NULL, *data_path = NULL, *out = NULL, *ckpt = NULL, *cache = NULL;
+    const char *agent = NULL, *data_path = NULL, *out = NULL, *ckpt = NULL, *cache = NULL,
+               *balance = NULL;
     int last = 0, quick = 0, resume = 0, stop_after = 0, seed = 1234, threads = 1, holdout = 10;
     struct sa_sft_config c;
     sa_sft_config_default(&c);
     int anchors = -1, samples = -1, steps = -1, batch = -1, seq = -1, warmup = -1, min_side = -1,
         max_tok = -1, ck_every = -1;
-    double lr = -1, temp = -1;
+    double lr = -1, temp = -1, max_weight = -1;
     const struct cli_opt opts[] = {
         {"--agent", "-m", OPT_STR, &agent, "the agent to train (GGUF, all F32)"},
         {"--data", "-d", OPT_STR, &data_path, "self-awareness training queries (JSONL)"},
@@ -56,11 +57,14 @@ int cmd_sa_sft(int argc, char **argv) {
         {"--samples", NULL, OPT_INT, &samples, "answers sampled per query (8)"},
         {"--temp", NULL, OPT_FLOAT, &temp, "sampling temperature (1)"},
         {"--max-tokens", NULL, OPT_INT, &max_tok, "cap on answer tokens (32)"},
+        {"--balance", NULL, OPT_STR, &balance,
+         "weight (default: every query in every scenario, sides weighted 50/50) or subsample"},
+        {"--max-weight", NULL, OPT_FLOAT, &max_weight, "cap on a weighted example's weight (4)"},
         {"--min-side", NULL, OPT_INT, &min_side,
          "oversample a scenario's minority side up to N examples (default: a tenth of the queries; "
          "0: off)"},
         {"--anchors", NULL, OPT_INT, &anchors,
-         "forced-answer examples replaying the agent's own samples (default: half the queries)"},
+         "forced-answer examples replaying the agent's own samples (default: one per query)"},
         {"--steps", NULL, OPT_INT, &steps, "optimizer steps (300)"},
         {"--batch", NULL, OPT_INT, &batch, "rows per step (16)"},
         {"--seq", NULL, OPT_INT, &seq, "tokens per row (0: fit the longest example, >= 128)"},
@@ -94,6 +98,12 @@ int cmd_sa_sft(int argc, char **argv) {
     if (warmup >= 0) c.warmup = warmup;
     if (min_side >= 0) c.min_side = min_side;
     if (anchors >= 0) c.anchors = anchors;
+    if (max_weight >= 1) c.max_weight = (float)max_weight;
+    if (balance && strcmp(balance, "weight") && strcmp(balance, "subsample")) {
+        fprintf(stderr, "disr sa-sft: --balance is 'weight' or 'subsample', not '%s'\n", balance);
+        return 2;
+    }
+    if (balance) c.weighted = !strcmp(balance, "weight");
     if (lr > 0) c.lr = (float)lr;
     if (temp >= 0) c.gen.temperature = (float)temp;
     if (max_tok > 0) c.gen.max_tokens = max_tok;

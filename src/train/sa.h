@@ -57,10 +57,12 @@ struct sa_sft_config {
     int n_samples; /* N answers per query (8) */
     int min_side;  /* minority side oversampled up to this many per scenario; -1: 10 % of queries */
     bool last;     /* the chain's last agent: answer-only targets, never reject */
-    int anchors;   /* forced-answer examples of the agent's own samples; -1: half the queries */
-    int steps;     /* optimizer steps */
-    int batch;     /* rows per micro-batch */
-    int seq;       /* tokens per row (0: fit the longest example, capped by n_ctx) */
+    int anchors;   /* forced-answer examples of the agent's own samples; -1: one per query */
+    bool weighted; /* balance by loss weight, every query in every scenario (sa_target.h) */
+    float max_weight; /* cap on a weighted example's weight */
+    int steps;        /* optimizer steps */
+    int batch;        /* rows per micro-batch */
+    int seq;          /* tokens per row (0: fit the longest example, capped by n_ctx) */
     float lr;
     int warmup;
     uint64_t seed;
@@ -91,6 +93,8 @@ struct sa_rl_config {
     int prompts; /* prompts (query x scenario) per step */
     int group;   /* rollouts per prompt (8) */
     float beta;  /* KL penalty to the reference (SFT) model */
+    int anchors; /* forced-answer samples of the reference trained by cross-entropy per step */
+    float anchor_weight; /* their loss weight */
     float lr;
     int warmup;
     int batch; /* rows per micro-batch */
@@ -110,6 +114,7 @@ struct sa_rl_summary {
     float mean_reward;    /* over the last steps */
     float answer_rate[3]; /* rollouts that answered, per scenario, over the last steps */
     float kl;             /* mean per-token k3 KL over the last steps */
+    float signal;         /* share of groups whose rewards differed (the others teach nothing) */
     double seconds;
 };
 

@@ -25,6 +25,8 @@ void sa_rl_config_default(struct sa_rl_config *c) {
                                .prompts = 8,
                                .group = 8,
                                .beta = 0.04f,
+                               .anchors = 32,
+                               .anchor_weight = 1.0f,
                                .lr = 1e-4f,
                                .warmup = 5,
                                .batch = 16,
@@ -50,11 +52,13 @@ struct rl_state {
     const struct qa_set *data;
     struct model *policy;
     struct trainer *tp, *tref;
-    struct engine *eng;
+    struct engine *eng, *eng_ref; /* rollouts from the policy; anchors from the reference */
     struct sa_pack pk;
     int T, n_roll, ids_cap;
     int *item, *scen;   /* per rollout */
     int *pitem, *pscen; /* per prompt */
+    int *aitem, *ascen; /* per anchor */
+    struct gen_result *ares;
     struct gen_result *res;
     struct rollout *ro;
     int32_t *ids;
@@ -93,7 +97,7 @@ static int rl_longest_prompt(const struct qa_set *data, const struct tokenizer *
 }
 
 /* One GRPO step: rollouts, rewards, advantages, weights, accumulate, update. */
-static int rl_step(struct rl_state *S, int step, double stats[10]) {
+static int rl_step(struct rl_state *S, int step, double stats[12]) {
     const struct sa_rl_config *c = S->c;
     int P = c->prompts, G = c->group, n = P * G;
     struct rng r;
@@ -128,19 +132,51 @@ static int rl_step(struct rl_state *S, int step, double stats[10]) {
     for (int i = 0; i < n; i++) {
         struct rollout *ro = &S->ro[i];
         ro->adv = adv[i];
+        ro->n = 0;
+        /* A group whose rewards are all equal carries no policy-gradient signal; leaving it out
+         * keeps its tokens from diluting the informative groups' mean (DAPO's filter) and saves
+         * its forward and backward passes. */
+        bool informative = false;
+        for (int j = (i / G) * G; j < (i / G + 1) * G; j++)
+            informative |= adv[j] != 0.0f;
+        if (!informative) continue;
         /* The rollout exactly as generated: its text, plus the stop '\n' unless it was cut. */
         DISR_TRY(scenario_format_prompt(prompt, sizeof prompt, S->data->items[S->item[i]].query,
                                         (enum scenario)S->scen[i]));
         snprintf(resp, sizeof resp, "%s%s", S->res[i].text, S->res[i].truncated ? "" : "\n");
         int len = 0, np = 0;
         DISR_TRY(sa_pack_encode(tk, prompt, resp, S->ids, S->ids_cap, &len, &np));
-        if (len == np || len > S->T + 1) { /* nothing generated (EOS at once), or too long */
-            ro->n = 0;
-            continue;
-        }
+        if (len == np || len > S->T + 1)
+            continue; /* nothing generated (EOS at once), or too long */
         DISR_TRY(sa_pack_add(&S->pk, S->ids, len, np, NULL, &ro->row, &ro->off));
         ro->n = len;
         ro->n_prompt = np;
+    }
+    /* Forced-answer anchors (as InstructGPT mixes pretraining into PPO): samples of the frozen
+     * reference under the '-' slot, trained with plain cross-entropy. Rewards only ever touch
+     * the P/B/C slots, but the reject habit they build leaks into the forced-answer prompt; this
+     * keeps that prompt's distribution where the SFT model had it. */
+    if (c->anchors > 0) {
+        for (int a = 0; a < c->anchors; a++) {
+            S->aitem[a] = (int)rng_below(&r, (uint64_t)S->data->n);
+            S->ascen[a] = SCENARIO_NONE;
+        }
+        DISR_TRY(sa_generate(S->eng_ref, S->data, S->aitem, S->ascen, c->anchors, &c->gen,
+                             c->gen.temperature,
+                             rng_derive_seed(c->seed, 0x53000000ull + (uint64_t)step), S->ares));
+        float aw[sizeof S->ares[0].text + 2];
+        for (int j = 0; j < (int)(sizeof aw / sizeof aw[0]); j++)
+            aw[j] = c->anchor_weight;
+        for (int a = 0; a < c->anchors; a++) {
+            if (S->ares[a].truncated) continue;
+            DISR_TRY(scenario_format_prompt(prompt, sizeof prompt,
+                                            S->data->items[S->aitem[a]].query, SCENARIO_NONE));
+            snprintf(resp, sizeof resp, "%s\n", S->ares[a].text);
+            int len = 0, np = 0;
+            DISR_TRY(sa_pack_encode(tk, prompt, resp, S->ids, S->ids_cap, &len, &np));
+            if (len > S->T + 1 || len - np > (int)(sizeof aw / sizeof aw[0])) continue;
+            DISR_TRY(sa_pack_add(&S->pk, S->ids, len, np, aw, NULL, NULL));
+        }
     }
     /* Micro-batches of B rows: log-probs under the policy and the reference, then weights. */
     int B = c->batch, T = S->T;
@@ -164,7 +200,14 @@ static int rl_step(struct rl_state *S, int step, double stats[10]) {
         DISR_TRY(trainer_accumulate(S->tp, in, tg, w, &loss));
     }
     float gn = 0;
-    DISR_TRY(trainer_update(S->tp, step, &gn));
+    if (S->pk.rows > 0) DISR_TRY(trainer_update(S->tp, step, &gn)); /* else: nothing to learn */
+    for (int p = 0; p < P; p++) {
+        bool sig = false;
+        for (int g = 0; g < G; g++)
+            sig |= adv[p * G + g] != 0.0f;
+        stats[10] += sig;
+    }
+    stats[11] += P;
     /* stats: [0] reward sum, [1] rollouts, [2..4] answered per scenario, [5..7] per scenario */
     for (int i = 0; i < n; i++) {
         stats[0] += rw[i];
@@ -175,6 +218,12 @@ static int rl_step(struct rl_state *S, int step, double stats[10]) {
     stats[8] += kl_sum;
     stats[9] += (double)kl_tokens;
     return DISR_OK;
+}
+
+static void rl_progress_text(const struct sa_rl_summary *o, char *buf, size_t cap) {
+    snprintf(buf, cap, "reward %.3f  answer P/B/C %.2f/%.2f/%.2f  KL %.4f  groups with signal %.2f",
+             o->mean_reward, o->answer_rate[0], o->answer_rate[1], o->answer_rate[2], o->kl,
+             o->signal);
 }
 
 static bool file_exists(const char *path) {
@@ -205,7 +254,9 @@ int sa_rl_train(struct model *policy, struct model *ref, const struct qa_set *da
         st = disr_fail(DISR_E_RANGE, "RL: a prompt of %d tokens does not fit a row of %d", longest,
                        S.T);
     S.n_roll = c->prompts * c->group;
-    int cap_rows = (S.n_roll + c->batch - 1) / c->batch * c->batch;
+    if (c->anchors < 0 || c->anchors > 1024)
+        return disr_fail(DISR_E_ARG, "RL: %d anchors per step (0..1024)", c->anchors);
+    int cap_rows = (S.n_roll + c->anchors + c->batch - 1) / c->batch * c->batch;
     struct train_config tc;
     train_config_default(&tc);
     tc.batch = c->batch;
@@ -220,14 +271,17 @@ int sa_rl_train(struct model *policy, struct model *ref, const struct qa_set *da
     S.scen = malloc(sizeof(int) * (size_t)S.n_roll);
     S.pitem = malloc(sizeof(int) * (size_t)c->prompts);
     S.pscen = malloc(sizeof(int) * (size_t)c->prompts);
+    S.aitem = malloc(sizeof(int) * ((size_t)c->anchors + 1));
+    S.ascen = malloc(sizeof(int) * ((size_t)c->anchors + 1));
+    S.ares = malloc(sizeof(struct gen_result) * ((size_t)c->anchors + 1));
     S.res = malloc(sizeof(struct gen_result) * (size_t)S.n_roll);
     S.ro = malloc(sizeof(struct rollout) * (size_t)S.n_roll);
     S.ids_cap = longest + 16 + (int)sizeof S.res[0].text;
     S.ids = malloc(sizeof(int32_t) * (size_t)S.ids_cap);
     S.lp = malloc(sizeof(float) * (size_t)c->batch * (size_t)S.T);
     S.lpr = malloc(sizeof(float) * (size_t)c->batch * (size_t)S.T);
-    if (st >= 0 && (!S.item || !S.scen || !S.pitem || !S.pscen || !S.res || !S.ro || !S.ids ||
-                    !S.lp || !S.lpr))
+    if (st >= 0 && (!S.item || !S.scen || !S.pitem || !S.pscen || !S.aitem || !S.ascen || !S.ares ||
+                    !S.res || !S.ro || !S.ids || !S.lp || !S.lpr))
         st = disr_fail(DISR_E_NOMEM, "RL buffers for %d rollouts", S.n_roll);
     if (st >= 0) st = trainer_init(&S.tp, policy, &tc);
     if (st >= 0) st = trainer_init(&S.tref, ref, &tc);
@@ -238,9 +292,10 @@ int sa_rl_train(struct model *policy, struct model *ref, const struct qa_set *da
         if (st >= 0) log_info("sa-rl: resumed %s at step %d", c->checkpoint, step);
     }
     if (st >= 0) st = sa_engine_init(policy, &c->gen, &S.eng);
+    if (st >= 0 && c->anchors > 0) st = sa_engine_init(ref, &c->gen, &S.eng_ref);
     struct progress pr;
     progress_init(&pr, "sa-rl", c->steps);
-    double win[10] = {0}; /* stats over a window of recent steps */
+    double win[12] = {0}; /* stats over a window of recent steps */
     int win_steps = 0;
     for (; st >= 0 && step < c->steps; step++) {
         if (win_steps == 10) memset(win, 0, sizeof win), win_steps = 0;
@@ -259,10 +314,9 @@ int sa_rl_train(struct model *policy, struct model *ref, const struct qa_set *da
         for (int s = 0; s < 3; s++)
             out->answer_rate[s] = (float)(win[2 + s] / (win[5 + s] + 1e-9));
         out->kl = (float)(win[8] / (win[9] + 1e-9));
+        out->signal = (float)(win[10] / (win[11] + 1e-9));
         char extra[128];
-        snprintf(extra, sizeof extra, "reward %.3f  answer P/B/C %.2f/%.2f/%.2f  KL %.4f",
-                 out->mean_reward, out->answer_rate[0], out->answer_rate[1], out->answer_rate[2],
-                 out->kl);
+        rl_progress_text(out, extra, sizeof extra);
         progress_update(&pr, step + 1, extra);
         if (stop) {
             step++;
@@ -271,14 +325,13 @@ int sa_rl_train(struct model *policy, struct model *ref, const struct qa_set *da
     }
     if (st >= 0) {
         char extra[128];
-        snprintf(extra, sizeof extra, "reward %.3f  answer P/B/C %.2f/%.2f/%.2f  KL %.4f",
-                 out->mean_reward, out->answer_rate[0], out->answer_rate[1], out->answer_rate[2],
-                 out->kl);
+        rl_progress_text(out, extra, sizeof extra);
         progress_finish(&pr, step, extra);
     }
     out->steps_done = step;
     out->seconds = time_now() - t0;
     engine_free(S.eng);
+    engine_free(S.eng_ref);
     trainer_free(S.tp);
     trainer_free(S.tref);
     sa_pack_free(&S.pk);
@@ -286,6 +339,9 @@ int sa_rl_train(struct model *policy, struct model *ref, const struct qa_set *da
     free(S.scen);
     free(S.pitem);
     free(S.pscen);
+    free(S.aitem);
+    free(S.ascen);
+    free(S.ares);
     free(S.res);
     free(S.ro);
     free(S.ids);

@@ -22,6 +22,8 @@ void sa_sft_config_default(struct sa_sft_config *c) {
     *c = (struct sa_sft_config){.n_samples = 8,
                                 .min_side = -1,
                                 .anchors = -1,
+                                .weighted = true,
+                                .max_weight = 4.0f,
                                 .last = false,
                                 .steps = 300,
                                 .batch = 16,
@@ -35,11 +37,16 @@ void sa_sft_config_default(struct sa_sft_config *c) {
     sa_gen_config_default(&c->gen);
 }
 
+/* Responses longer than this many tokens (never, for answers capped at gen.max_tokens) are
+ * trained with weight 1. */
+#define SA_MAX_RESPONSE 1024
+
 /* The tokenized examples: one flat token array with offsets. */
 struct seqs {
     int n;
     int32_t *tok;
     int *start, *len, *n_prompt;
+    float *weight; /* loss weight of each example's response tokens */
 };
 
 static void seqs_free(struct seqs *s) {
@@ -47,6 +54,7 @@ static void seqs_free(struct seqs *s) {
     free(s->start);
     free(s->len);
     free(s->n_prompt);
+    free(s->weight);
     *s = (struct seqs){0};
 }
 
@@ -64,7 +72,8 @@ static int build_seqs(const struct tokenizer *tk, const struct qa_set *data,
     out->start = malloc(sizeof(int) * ((size_t)n_ex + 1));
     out->len = malloc(sizeof(int) * ((size_t)n_ex + 1));
     out->n_prompt = malloc(sizeof(int) * ((size_t)n_ex + 1));
-    if (!out->tok || !out->start || !out->len || !out->n_prompt) {
+    out->weight = malloc(sizeof(float) * ((size_t)n_ex + 1));
+    if (!out->tok || !out->start || !out->len || !out->n_prompt || !out->weight) {
         seqs_free(out);
         return disr_fail(DISR_E_NOMEM, "SFT examples: %zu tokens", cap);
     }
@@ -101,6 +110,7 @@ static int build_seqs(const struct tokenizer *tk, const struct qa_set *data,
         out->start[out->n] = (int)used;
         out->len[out->n] = n;
         out->n_prompt[out->n] = np;
+        out->weight[out->n] = ex[i].weight;
         out->n++;
         used += (size_t)n;
     }
@@ -138,7 +148,12 @@ static int order_fill(struct order *o, struct sa_pack *p) {
         int k = o->perm[o->pos];
         const struct seqs *s = o->s;
         if (!sa_pack_fits(p, s->len[k])) return DISR_OK;
-        DISR_TRY(sa_pack_add(p, s->tok + s->start[k], s->len[k], s->n_prompt[k], NULL, NULL, NULL));
+        float w[SA_MAX_RESPONSE];
+        int nr = s->len[k] - s->n_prompt[k];
+        for (int j = 0; j < nr && j < SA_MAX_RESPONSE; j++)
+            w[j] = s->weight[k];
+        DISR_TRY(sa_pack_add(p, s->tok + s->start[k], s->len[k], s->n_prompt[k],
+                             nr <= SA_MAX_RESPONSE ? w : NULL, NULL, NULL));
         if (++o->pos == s->n) {
             o->pos = 0;
             o->epoch++;
@@ -175,15 +190,18 @@ int sa_sft_train(struct model *m, const struct qa_set *data, const struct sa_sam
     /* Auto: a scenario keeps at least a tenth of the queries per side, so a strong agent's few
      * rejects (or a weak one's few answers) still teach the slot (DESIGN §7). */
     int min_side = c->min_side >= 0 ? c->min_side : (data->n + 9) / 10;
-    int st = sa_build_targets(samples->n_correct, has, data->n, samples->n_samples, c->last,
-                              min_side, c->seed, ex, &n_ex, &ts);
+    int st = c->weighted
+                 ? sa_build_targets_weighted(samples->n_correct, has, data->n, samples->n_samples,
+                                             c->last, c->max_weight, c->seed, ex, &n_ex, &ts)
+                 : sa_build_targets(samples->n_correct, has, data->n, samples->n_samples, c->last,
+                                    min_side, c->seed, ex, &n_ex, &ts);
     free(has);
     if (st < 0) {
         free(ex);
         return st;
     }
     /* Forced-answer anchors: queries in a seeded order, those with a first sample. */
-    int n_anchor = c->anchors >= 0 ? c->anchors : data->n / 2, added = 0;
+    int n_anchor = c->anchors >= 0 ? c->anchors : data->n, added = 0;
     if (n_anchor > data->n) n_anchor = data->n;
     int *perm =
         samples->first_sample && n_anchor > 0 ? malloc(sizeof(int) * (size_t)data->n) : NULL;
@@ -198,7 +216,7 @@ int sa_sft_train(struct model *m, const struct qa_set *data, const struct sa_sam
         }
         for (int k = 0; k < data->n && added < n_anchor; k++)
             if (samples->first_sample[perm[k]])
-                ex[n_ex + added++] = (struct sa_example){perm[k], SCENARIO_NONE, 0};
+                ex[n_ex + added++] = (struct sa_example){perm[k], SCENARIO_NONE, 0, 1.0f};
         n_ex += added;
         free(perm);
     }

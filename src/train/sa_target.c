@@ -36,7 +36,7 @@ static void shuffle_examples(struct sa_example *a, int n, struct rng *r) {
 static int take(struct sa_example *out, int n, const int32_t *pool, int pool_n, int count,
                 int scenario, int reject) {
     for (int j = 0; j < count; j++)
-        out[n++] = (struct sa_example){pool[j % pool_n], (int8_t)scenario, (int8_t)reject};
+        out[n++] = (struct sa_example){pool[j % pool_n], (int8_t)scenario, (int8_t)reject, 1.0f};
     return n;
 }
 
@@ -100,6 +100,45 @@ int sa_build_targets(const int *n_correct, const bool *has_answer, int n_queries
     shuffle_examples(out, n, &r);
     free(ans);
     free(rej);
+    *n_out = n;
+    if (stats) *stats = st;
+    return DISR_OK;
+}
+
+int sa_build_targets_weighted(const int *n_correct, const bool *has_answer, int n_queries,
+                              int n_samples, bool last, float max_weight, uint64_t seed,
+                              struct sa_example *out, int *n_out, struct sa_target_stats *stats) {
+    if (n_queries < 0 || n_samples <= 0 || !(max_weight >= 1.0f))
+        return disr_fail(DISR_E_ARG, "sa targets: %d queries, %d samples, max weight %g", n_queries,
+                         n_samples, (double)max_weight);
+    for (int i = 0; i < n_queries; i++)
+        if (n_correct[i] < 0 || n_correct[i] > n_samples)
+            return disr_fail(DISR_E_ARG, "sa targets: query %d has %d correct of %d samples", i,
+                             n_correct[i], n_samples);
+    struct sa_target_stats st = {0};
+    int n = 0;
+    for (int s = SCENARIO_PERFORMANCE; s <= SCENARIO_COST; s++) {
+        int kmin = sa_min_correct(scenario_alpha((enum scenario)s), n_samples), first = n;
+        int na = 0, nr = 0;
+        for (int i = 0; i < n_queries; i++) {
+            bool usable = has_answer ? has_answer[i] : n_correct[i] > 0;
+            bool answer = last || n_correct[i] >= kmin;
+            if (answer && !usable) continue; /* no text to teach this answer */
+            out[n++] = (struct sa_example){i, (int8_t)s, (int8_t)!answer, 1.0f};
+            na += answer, nr += !answer;
+        }
+        int total = na + nr;
+        for (int k = first; k < n; k++) {
+            int side = out[k].reject ? nr : na;
+            float w = last ? 1.0f : (float)total / (2.0f * (float)side);
+            out[k].weight = w < max_weight ? w : max_weight;
+        }
+        st.answer_pool[s - 1] = st.answer_kept[s - 1] = na;
+        st.reject_pool[s - 1] = st.reject_kept[s - 1] = nr;
+    }
+    struct rng r;
+    rng_init(&r, rng_derive_seed(seed, 0x5A7A56E8));
+    shuffle_examples(out, n, &r);
     *n_out = n;
     if (stats) *stats = st;
     return DISR_OK;

@@ -20,6 +20,7 @@ struct sa_example {
     int32_t query;
     int8_t scenario;
     int8_t reject;
+    float weight; /* loss weight of the target's tokens (1 when balanced by subsampling) */
 };
 
 struct sa_target_stats {
@@ -41,5 +42,15 @@ int sa_min_correct(double alpha, int n_samples);
 int sa_build_targets(const int *n_correct, const bool *has_answer, int n_queries, int n_samples,
                      bool last, int min_side, uint64_t seed, struct sa_example *out, int *n_out,
                      struct sa_target_stats *stats);
+
+/* Balance by weight instead of by subsampling: every query with a usable target appears in all
+ * three scenarios (so the same query is seen answered under one slot and rejected under
+ * another: the contrast that makes the model read the slot at all), and each side of a scenario
+ * gets half the scenario's loss mass: weight n / (2 * side size), capped at max_weight (a side
+ * of 2 queries must not carry half of everything). Same stats as sa_build_targets ("kept" =
+ * examples, with their weights summing to about half each). `out` holds 3 * n_queries. */
+int sa_build_targets_weighted(const int *n_correct, const bool *has_answer, int n_queries,
+                              int n_samples, bool last, float max_weight, uint64_t seed,
+                              struct sa_example *out, int *n_out, struct sa_target_stats *stats);
 
 #endif

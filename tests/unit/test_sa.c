@@ -172,6 +172,55 @@ static void test_targets_skip_answers_without_text_and_bad_input(void **state) {
     assert_true(strstr(disr_last_error(), "query 1") != NULL);
 }
 
+/* Balance by weight: every usable query in every scenario, each side half the loss mass
+ * (capped), so one query is answered under one slot and rejected under another. */
+static void test_targets_weighted_contrast_and_mass(void **state) {
+    (void)state;
+    int nc[10] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 8};
+    bool has[10];
+    for (int i = 0; i < 10; i++)
+        has[i] = nc[i] > 0;
+    struct sa_example ex[30];
+    int n;
+    struct sa_target_stats st;
+    assert_int_equal(sa_build_targets_weighted(nc, has, 10, 8, false, 4.0f, 3, ex, &n, &st),
+                     DISR_OK);
+    assert_int_equal(n, 30); /* every query, every scenario */
+    /* PF: 7/8 needed -> 3 answers (7, 8, 8), 7 rejects; CF: 2/8 -> 8 answers, 2 rejects */
+    assert_int_equal(st.answer_pool[0], 3);
+    assert_int_equal(st.reject_pool[0], 7);
+    assert_int_equal(st.answer_pool[2], 8);
+    assert_int_equal(st.reject_pool[2], 2);
+    double mass[4][2] = {{0}};
+    int label[10][4];
+    for (int i = 0; i < n; i++) {
+        mass[ex[i].scenario][ex[i].reject] += ex[i].weight;
+        label[ex[i].query][ex[i].scenario] = ex[i].reject;
+        assert_true(ex[i].weight >= 1.0f / 16 && ex[i].weight <= 4.0f);
+    }
+    for (int s = 1; s <= 3; s++)
+        assert_float_equal(mass[s][0], mass[s][1], 1e-4);
+    assert_float_equal(mass[1][0], 5.0, 1e-4); /* 10 / 2 per side */
+    /* query 5 (5/8): rejected under P, answered under B and C: the contrast */
+    assert_int_equal(label[5][1], 1);
+    assert_int_equal(label[5][2], 0);
+    assert_int_equal(label[5][3], 0);
+    /* a cap: 1 answer of 10 would weigh 5 -> capped at 2 */
+    int one[10] = {8, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    assert_int_equal(sa_build_targets_weighted(one, NULL, 10, 8, false, 2.0f, 3, ex, &n, &st),
+                     DISR_OK);
+    for (int i = 0; i < n; i++)
+        if (!ex[i].reject) assert_float_equal(ex[i].weight, 2.0, 1e-6);
+    /* the last agent: answers only, weight 1, queries without a correct sample left out */
+    assert_int_equal(sa_build_targets_weighted(nc, has, 10, 8, true, 4.0f, 3, ex, &n, &st),
+                     DISR_OK);
+    assert_int_equal(n, 27);
+    for (int i = 0; i < n; i++)
+        assert_true(!ex[i].reject && ex[i].weight == 1.0f);
+    assert_int_equal(sa_build_targets_weighted(nc, has, 10, 8, false, 0.5f, 3, ex, &n, &st),
+                     DISR_E_ARG);
+}
+
 static void test_reward_values(void **state) {
     (void)state;
     assert_float_equal(sa_reward(false, true, 0.2), 1.0, 0);
@@ -382,6 +431,7 @@ int main(void) {
         cmocka_unit_test(test_targets_oversample_minority),
         cmocka_unit_test(test_targets_last_agent_never_rejects),
         cmocka_unit_test(test_targets_skip_answers_without_text_and_bad_input),
+        cmocka_unit_test(test_targets_weighted_contrast_and_mass),
         cmocka_unit_test(test_reward_values),
         cmocka_unit_test(test_grpo_advantages),
         cmocka_unit_test(test_grpo_token_weights_are_the_loss_gradient),
