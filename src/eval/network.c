@@ -86,6 +86,8 @@ static void run_job(struct net_run *r, struct net_job *j) {
     char content[1024], finish[32];
     int pt = 0, ct = 0;
     struct route_trace trace;
+    memset(&trace, 0, sizeof trace); /* the parser appends hops to what it is given */
+    trace.answerer = -1;
     st = api_parse_reply(resp.body, content, sizeof content, finish, sizeof finish, &pt, &ct,
                          &trace);
     http_response_free(&resp);
