@@ -26,8 +26,10 @@ int main(int argc, char **argv) {
     if (threads > 1 && pool_init(&pool, threads) < 0) return 1;
     const enum dtype types[] = {DTYPE_F32, DTYPE_F16, DTYPE_Q8_0, DTYPE_Q4_0};
     float *src = malloc(sizeof(float) * ROWS * COLS), x[COLS], out[ROWS];
-    for (int i = 0; i < ROWS * COLS; i++) src[i] = (float)(((unsigned)i * 7919u) % 1000u) / 1000.0f - 0.5f;
-    for (int i = 0; i < COLS; i++) x[i] = (float)(i % 17) / 17.0f - 0.5f;
+    for (int i = 0; i < ROWS * COLS; i++)
+        src[i] = (float)(((unsigned)i * 7919u) % 1000u) / 1000.0f - 0.5f;
+    for (int i = 0; i < COLS; i++)
+        x[i] = (float)(i % 17) / 17.0f - 0.5f;
     char scratch[4096];
     printf("kernels: %s\n", matmul_kernel_name());
     for (int t = 0; t < 4; t++) {

@@ -207,8 +207,9 @@ int cmd_bench(int argc, char **argv) {
          "sequences in the batched-decode test (default 4; 1 = skip)"},
         {"--pp", NULL, OPT_INT, &pp, "prompt tokens (default 128 agent, 512 110m)"},
         {"--tg", NULL, OPT_INT, &tg, "decoded tokens (default 128)"},
+        {"--train-steps", NULL, OPT_INT, &train_steps, "timed training steps (default 5)"},
         {"--quick", NULL, OPT_FLAG, &quick,
-         "agent shape only, F32 and Q8_0, 2 repetitions (for tests)"},
+         "agent shape only (inference and training), F32 and Q8_0, 2 repetitions (for tests)"},
         {0},
     };
     int rc = cli_parse(argc, argv, opts,

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "core/err.h"
 #include "core/log.h"
 #include "model/model_io.h"
 #include "train/sa.h"
@@ -79,6 +80,12 @@ int cmd_sa_rl(int argc, char **argv) {
     struct qa_set data;
     qa_set_init(&data);
     if ((st = model_load(&policy, agent)) < 0) return cli_fail("sa-rl", st);
+    if (!policy->params && !last) {
+        model_free(policy);
+        return cli_fail(
+            "sa-rl",
+            disr_fail(DISR_E_STATE, "%s is quantized: training needs an all-F32 model", agent));
+    }
     if (last) {
         /* The last agent always answers: the reward of a reject is irrelevant to it, and RL on
          * correctness alone would teach it the task, which self-awareness training must not. */

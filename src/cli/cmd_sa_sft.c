@@ -65,10 +65,10 @@ int cmd_sa_sft(int argc, char **argv) {
          "0: off)"},
         {"--anchors", NULL, OPT_INT, &anchors,
          "forced-answer examples replaying the agent's own samples (default: one per query)"},
-        {"--steps", NULL, OPT_INT, &steps, "optimizer steps (300)"},
+        {"--steps", NULL, OPT_INT, &steps, "optimizer steps (600)"},
         {"--batch", NULL, OPT_INT, &batch, "rows per step (16)"},
         {"--seq", NULL, OPT_INT, &seq, "tokens per row (0: fit the longest example, >= 128)"},
-        {"--lr", NULL, OPT_FLOAT, &lr, "peak learning rate (3e-4)"},
+        {"--lr", NULL, OPT_FLOAT, &lr, "peak learning rate (1e-3)"},
         {"--warmup", NULL, OPT_INT, &warmup, "warmup steps (20)"},
         {"--holdout", NULL, OPT_INT, &holdout,
          "hold out every N-th query to check the result (10; 0: none)"},
@@ -132,6 +132,10 @@ int cmd_sa_sft(int argc, char **argv) {
     if ((st = sa_cli_subset(&all, holdout, 0, &train, &train_idx)) < 0) goto done;
     if ((st = sa_cli_subset(&all, holdout, 1, &check, &check_idx)) < 0) goto done;
     if ((st = model_load(&m, agent)) < 0) goto done;
+    if (!m->params) { /* fail before the sampling pass, not after it */
+        st = disr_fail(DISR_E_STATE, "%s is quantized: training needs an all-F32 model", agent);
+        goto done;
+    }
     log_info("sa-sft: %s, %d training queries (+%d held out), %s", agent, train.n, check.n,
              last ? "last agent: answer-only" : "answer / reject");
 

@@ -1,6 +1,8 @@
 #include "eval/collect.h"
 
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,8 +11,9 @@
 #include "core/log.h"
 #include "model/engine.h"
 #include "model/model_io.h"
+#include "route/agent.h"
+#include "route/backend_engine.h"
 #include "route/scenario.h"
-#include "train/sa.h"
 #include "world/dataset.h"
 #include "world/grader.h"
 
@@ -98,40 +101,132 @@ static int forced_pass(struct outcome_table *t, int a, struct model *m,
     return st;
 }
 
-/* The trained decisions of agent a's SFT or RL checkpoint, split by split. */
+/* The trained decisions of one checkpoint: every (query, scenario) goes through agent_decide,
+ * the decision code of every agent node, from `workers` requester threads so the engine backend
+ * batches them (continuous batching). */
+struct decide_run {
+    const struct outcome_table *t;
+    const struct agent *agent;
+    int n_jobs; /* n_queries x OUT_N_SCEN */
+    int max_tokens;
+    uint64_t seed;
+    atomic_int next, done;
+    int8_t *answer;   /* [n_jobs] */
+    uint8_t *correct; /* [n_jobs] */
+    int *tokens;      /* [n_jobs] generated tokens */
+    struct progress *progress;
+    pthread_mutex_t mu;
+    int status; /* first failure (guarded by mu) */
+    char error[256];
+};
+
+static void *decide_worker(void *arg) {
+    struct decide_run *r = arg;
+    int j, first = 0;
+    while ((j = atomic_fetch_add(&r->next, 1)) < r->n_jobs) {
+        pthread_mutex_lock(&r->mu);
+        int stop = r->status != DISR_OK;
+        first = first || j == 0; /* the thread that took job 0 draws the progress line */
+        pthread_mutex_unlock(&r->mu);
+        if (stop) break;
+        const struct outcome_query *q = &r->t->q[j / OUT_N_SCEN];
+        struct agent_query aq = {.query = q->query,
+                                 .alpha = scenario_alpha((enum scenario)(j % OUT_N_SCEN + 1)),
+                                 .max_tokens = r->max_tokens,
+                                 .temperature = 0,
+                                 .seed = r->seed};
+        struct agent_result res;
+        int st = agent_decide(r->agent, &aq, &res);
+        if (st != DISR_OK) {
+            pthread_mutex_lock(&r->mu);
+            if (r->status == DISR_OK) {
+                r->status = st; /* the message is thread-local: carry it to the caller */
+                snprintf(r->error, sizeof r->error, "%s", disr_last_error());
+            }
+            pthread_mutex_unlock(&r->mu);
+            break;
+        }
+        int g = grader_parse(q->grader);
+        r->answer[j] = (int8_t)(res.decision == HOP_ANSWER);
+        r->correct[j] = (uint8_t)(res.decision == HOP_ANSWER && !res.gen.truncated && g >= 0 &&
+                                  grader_check((enum grader)g, q->answer, res.gen.text));
+        r->tokens[j] = res.gen.n_tokens;
+        int d = atomic_fetch_add(&r->done, 1) + 1;
+        if (first) progress_update(r->progress, d, NULL);
+    }
+    return NULL;
+}
+
 static int trained_pass(struct outcome_table *t, int a, enum out_variant v, const char *path,
-                        const struct qa_set *const *sets, const int *first,
                         const struct collect_config *c) {
     struct model *m = NULL;
     DISR_TRY(model_load(&m, path));
-    struct sa_gen_config g;
-    sa_gen_config_default(&g);
-    g.max_tokens = c->max_tokens;
-    g.max_seqs = c->max_seqs;
-    g.n_threads = c->n_threads;
-    g.seed = c->seed;
-    int st = DISR_OK;
-    for (int s = 0; s < OUT_N_SPLIT && st == DISR_OK; s++) {
-        if (!sets[s] || sets[s]->n == 0) continue;
-        struct sa_agent_eval ev;
-        log_info("collect: agent %d %s decisions on %s (%d queries)", a, v == OUT_RL ? "RL" : "SFT",
-                 outcome_split_name((enum out_split)s), sets[s]->n);
-        double t0 = time_now();
-        st = sa_eval_agent(m, sets[s], &g, &ev);
-        if (st != DISR_OK) break;
-        /* sa_eval_agent runs 4 prompts per query; a reject is a short run of these */
-        float per_call = (float)((time_now() - t0) / (4.0 * sets[s]->n));
-        for (int i = 0; i < sets[s]->n; i++) {
-            struct outcome_cell *cell = outcome_at(t, first[s] + i, a);
-            for (int sc = 0; sc < OUT_N_SCEN; sc++) {
-                cell->decide[v][sc] = (int8_t)(ev.answered[sc][i] ? OUT_ANSWER : OUT_REJECT);
-                cell->dcorrect[v][sc] = (uint8_t)(ev.answered[sc][i] && ev.correct[sc][i]);
-            }
-            if (v == OUT_RL || cell->t_reject == 0) cell->t_reject = per_call;
-        }
-        sa_eval_free(&ev);
+    struct backend *be = NULL;
+    int cst = backend_engine_create(&be, m, true, c->max_seqs, c->n_threads);
+    if (cst != DISR_OK) { /* the backend owns the model only once created */
+        model_free(m);
+        return cst;
     }
-    model_free(m);
+    struct agent ag = {.cost = t->cost[a], .mode = AGENT_TRAINED, .backend = be};
+    snprintf(ag.name, sizeof ag.name, "agent%d-%s", a, v == OUT_RL ? "rl" : "sft");
+    struct decide_run r = {.t = t,
+                           .agent = &ag,
+                           .n_jobs = t->n_queries * OUT_N_SCEN,
+                           .max_tokens = c->max_tokens,
+                           .seed = c->seed,
+                           .status = DISR_OK};
+    atomic_init(&r.next, 0);
+    atomic_init(&r.done, 0);
+    pthread_mutex_init(&r.mu, NULL);
+    r.answer = malloc((size_t)r.n_jobs);
+    r.correct = malloc((size_t)r.n_jobs);
+    r.tokens = malloc((size_t)r.n_jobs * sizeof *r.tokens);
+    int workers = c->max_seqs < 64 ? c->max_seqs : 64, started = 0;
+    pthread_t th[64];
+    char label[64];
+    snprintf(label, sizeof label, "collect: %s decisions", ag.name);
+    struct progress pr;
+    progress_init(&pr, label, r.n_jobs);
+    r.progress = &pr;
+    double t0 = time_now();
+    if (!r.answer || !r.correct || !r.tokens) {
+        r.status = DISR_E_NOMEM;
+        snprintf(r.error, sizeof r.error, "decision buffers for %d queries", t->n_queries);
+    }
+    for (; r.status == DISR_OK && started < workers; started++)
+        if (pthread_create(&th[started], NULL, decide_worker, &r) != 0) break;
+    if (started == 0 && r.status == DISR_OK) {
+        r.status = DISR_E_NOMEM;
+        snprintf(r.error, sizeof r.error, "cannot start requester threads");
+    }
+    for (int i = 0; i < started; i++)
+        pthread_join(th[i], NULL);
+    double wall = time_now() - t0;
+    int st = r.status;
+    if (st == DISR_OK) {
+        progress_finish(&pr, r.n_jobs, NULL);
+        /* a reject's cost in a batched run: its share of the pass's generated tokens */
+        long tok_all = 0, tok_rej = 0, n_rej = 0;
+        for (int j = 0; j < r.n_jobs; j++) {
+            tok_all += r.tokens[j];
+            if (!r.answer[j]) tok_rej += r.tokens[j], n_rej++;
+        }
+        float t_reject = n_rej && tok_all ? (float)(wall * tok_rej / tok_all / n_rej) : 0.0f;
+        for (int qi = 0; qi < t->n_queries; qi++) {
+            struct outcome_cell *cell = outcome_at(t, qi, a);
+            for (int sc = 0; sc < OUT_N_SCEN; sc++) {
+                int j = qi * OUT_N_SCEN + sc;
+                cell->decide[v][sc] = (int8_t)(r.answer[j] ? OUT_ANSWER : OUT_REJECT);
+                cell->dcorrect[v][sc] = r.correct[j];
+            }
+            if (n_rej && (v == OUT_RL || cell->t_reject == 0)) cell->t_reject = t_reject;
+        }
+    } else {
+        st = disr_fail(st, "%s: %s", path, r.error);
+    }
+    pthread_mutex_destroy(&r.mu);
+    free(r.answer), free(r.correct), free(r.tokens);
+    backend_free(be);
     return st;
 }
 
@@ -166,8 +261,7 @@ int collect_outcomes(struct outcome_table *t, const struct collect_config *c) {
     for (int a = 0; a < c->n_agents; a++)
         if (!c->agent[a]) return disr_fail(DISR_E_ARG, "collect: agent %d has no model", a);
     struct qa_set sets_store[OUT_N_SPLIT];
-    const struct qa_set *sets[OUT_N_SPLIT] = {NULL, NULL, NULL};
-    int first[OUT_N_SPLIT] = {0}, full_n[OUT_N_SPLIT] = {0};
+    int full_n[OUT_N_SPLIT] = {0};
     int st = outcome_table_init(t, c->n_agents);
     for (int s = 0; s < OUT_N_SPLIT; s++)
         qa_set_init(&sets_store[s]);
@@ -177,8 +271,6 @@ int collect_outcomes(struct outcome_table *t, const struct collect_config *c) {
         if (st != DISR_OK) break;
         full_n[s] = sets_store[s].n;
         if (c->limit > 0 && sets_store[s].n > c->limit) sets_store[s].n = c->limit; /* prefix */
-        sets[s] = &sets_store[s];
-        first[s] = t->n_queries;
         for (int i = 0; i < sets_store[s].n && st == DISR_OK; i++) {
             const struct qa_item *it = &sets_store[s].items[i];
             int qi = outcome_table_add_query(t, it->id, it->family, it->query, it->answer,
@@ -197,8 +289,8 @@ int collect_outcomes(struct outcome_table *t, const struct collect_config *c) {
         st = model_load(&m, c->agent[a]);
         if (st == DISR_OK) st = forced_pass(t, a, m, c);
         model_free(m);
-        if (st == DISR_OK && c->sft[a]) st = trained_pass(t, a, OUT_SFT, c->sft[a], sets, first, c);
-        if (st == DISR_OK && c->rl[a]) st = trained_pass(t, a, OUT_RL, c->rl[a], sets, first, c);
+        if (st == DISR_OK && c->sft[a]) st = trained_pass(t, a, OUT_SFT, c->sft[a], c);
+        if (st == DISR_OK && c->rl[a]) st = trained_pass(t, a, OUT_RL, c->rl[a], c);
     }
     /* qa_set_free frees n items: restore the real count of a limited set first */
     for (int s = 0; s < OUT_N_SPLIT; s++) {

@@ -4,9 +4,11 @@
  *     correctness (grader_check), its probability exp(sum log p) and the self-verification score
  *     (agreement of k answers sampled at temperature 1 with the greedy one);
  *   - from the SFT and RL checkpoints (when given): the trained decision per scenario and whether
- *     the answer was right, from sa_eval_agent (greedy, the scenario's prompt slot, reject =
- *     scenario_is_reject: the rule every agent node applies).
- * Generation is batched through the engine; timings are per-sequence averages of batched runs. */
+ *     the answer was right, through agent_decide() (route/agent.h) on an engine backend: the very
+ *     decision code every agent node runs, so the recorded chain is the network's chain.
+ * Generation is batched through the engine (the trained pass sends its requests from
+ * --max-seqs threads so the backend's continuous batching groups them); timings are
+ * per-sequence costs in those batched runs. */
 #ifndef EVAL_COLLECT_H
 #define EVAL_COLLECT_H
 

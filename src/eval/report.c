@@ -312,6 +312,7 @@ static void check_claims(const struct state *st, struct claim *c) {
                                    "%sα=%.1f: %.3f vs %s %.3f", ai ? "; " : "", ALPHAS[ai], u,
                                    arg >= 0 ? eval_method_name(arg) : "-", best);
             double o = st->res[T][EM_ORACLE][ai].s.utility, pct = o > 0 ? 100 * u / o : NAN;
+            if (!(o > 0)) c[1].known = 0; /* a ratio to a non-positive topline means nothing */
             if (!(pct >= 80)) c[1].pass = 0;
             p1 += (size_t)snprintf(c[1].detail + p1, sizeof c[1].detail - p1, "%sα=%.1f: %.1f %%",
                                    ai ? "; " : "", ALPHAS[ai], pct);

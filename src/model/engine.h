@@ -18,7 +18,8 @@ struct engine;
 struct engine_params {
     int max_seqs;  /* sequences decoded together (KV cache slots); default 1 */
     int n_ctx;     /* per-sequence context; 0 = the model's n_ctx */
-    int n_threads; /* compute threads; 0 = all cores */
+    int n_threads; /* compute threads, the caller's included; 0 = all cores (on a busy machine
+                      one thread can be faster: a parallel step waits for preempted threads) */
 };
 
 struct gen_params {
@@ -32,17 +33,20 @@ struct gen_params {
 
 struct gen_result {
     char text[1024];     /* generated text, NUL-terminated (stop char excluded) */
-    int n_tokens;        /* tokens generated */
-    float sum_logprob;   /* sum of log P(token) of the generated tokens under the model */
+    int n_tokens;        /* tokens sampled, including a final stop char or EOS */
+    float sum_logprob;   /* sum of log P(token) of those tokens under the model (softmax of
+                            the raw logits: temperature and truncation do not change it) */
     float first_logprob; /* log P of the first generated token */
-    bool truncated;      /* hit max_tokens or text capacity */
+    bool truncated;      /* hit max_tokens, the context or the text capacity */
 };
 
 int engine_init(struct engine **out, struct model *m, const struct engine_params *p);
 void engine_free(struct engine *e);
 const struct model *engine_model(const struct engine *e);
 
-/* Generates a continuation of `prompt` (raw text; the caller applies any template). */
+/* Generates a continuation of `prompt` (raw text; the caller applies any template). No BOS is
+ * added (our agents train without one); an empty prompt starts from BOS if the vocabulary has
+ * one. A prompt that leaves no room in the context is DISR_E_RANGE. */
 int engine_generate(struct engine *e, const char *prompt, const struct gen_params *g,
                     struct gen_result *out);
 

@@ -19,6 +19,8 @@ grep -q "^| agent | q8_0 | 3.5 | 4.0 |" "$tmp/out" || { echo "q8_0 weights"; cat
 grep -q "^| agent | 3.4M | 2 x 32 |" "$tmp/out" || { echo "training row"; cat "$tmp/out"; exit 1; }
 rc=0; "$DISR" bench --reps 0 2>"$tmp/err" >/dev/null || rc=$?
 [ "$rc" -eq 2 ] || { echo "--reps 0: rc $rc"; exit 1; }
+rc=0; "$DISR" bench --train-steps 0 2>"$tmp/err" >/dev/null || rc=$?
+[ "$rc" -eq 2 ] || { echo "--train-steps 0: rc $rc"; exit 1; }
 rc=0; "$DISR" bench --what nothing 2>"$tmp/err" >/dev/null || rc=$?
 [ "$rc" -eq 2 ] && grep -q -- "--what" "$tmp/err" || { echo "--what nothing: rc $rc"; exit 1; }
 rc=0; "$DISR" bench --what infer --types q9 2>"$tmp/err" >/dev/null || rc=$?

@@ -36,3 +36,24 @@ jget() { /usr/bin/python3 -c "import json,sys; d=json.load(sys.stdin); print(eva
 metric() { # metric URL NAME -> value
     curl -s "$1/metrics" | awk -v n="$2" '$1 ~ "^"n"[{]" {print $2; exit}'
 }
+# start_up WRITE_CONF: runs `WRITE_CONF BASE > net.conf` for a random base port below the
+# ephemeral range, starts `disr up net.conf` (logs in $TMP), waits for the entry URL; retries
+# with another base if the ports were taken. Sets E (entry URL), BASE and UP_PID.
+start_up() {
+    for _ in 1 2 3; do
+        BASE=$((10000 + RANDOM % 5000 * 4))
+        "$1" "$BASE" >net.conf
+        rm -f "$TMP/up.log"
+        spawn up "$DISR" up net.conf --log-dir "$TMP"
+        UP_PID=${PIDS[-1]}
+        for _ in $(seq 600); do
+            grep -q '^entry:' "$TMP/up.log" 2>/dev/null && break
+            kill -0 "$UP_PID" 2>/dev/null || break
+            sleep 0.1
+        done
+        E=$(awk '/^entry:/ {print $2}' "$TMP/up.log")
+        [ -n "$E" ] && return 0
+        kill "$UP_PID" 2>/dev/null; wait "$UP_PID" 2>/dev/null
+    done
+    fail "disr up did not start the chain"
+}

@@ -59,4 +59,9 @@ if "$DISR" sa-rl --agent "$D/missing.gguf" --data "$SA" --out "$D/bad.gguf" 2>"$
     exit 1
 fi
 grep -q "missing.gguf" "$D/err"
+"$DISR" quantize "$D/a.gguf" "$D/q8.gguf" --type q8_0 >/dev/null 2>&1
+if "$DISR" sa-sft --agent "$D/q8.gguf" --data "$SA" --out "$D/bad.gguf" 2>"$D/err"; then
+    exit 1
+fi
+grep -q "quantized" "$D/err" && [ ! -f "$D/bad.gguf.samples.jsonl" ]
 echo "sa e2e ok"

@@ -23,25 +23,23 @@ for k in 1 2; do
     "$DISR" train --data ag$k.txt --out ag$k.gguf --steps 250 --layers 2 --embd 32 --heads 4 \
         --ctx 64 --seq 48 --batch 16 --lr 1e-2 --seed $k >train$k.log 2>&1 || { cat train$k.log; fail "train ag$k"; }
 done
-base=$((20000 + RANDOM % 20000))
-cat >net.conf <<C
+conf() {
+    cat <<C
 [agent a1]
 model = ag1.gguf
-port = $base
+port = $1
 args = --slots 4 --threads 1
 [agent a2]
 model = ag2.gguf
-port = $((base + 1))
+port = $(($1 + 1))
 args = --slots 4 --threads 1
 [agent a3]
 model = ag2.gguf
-port = $((base + 2))
+port = $(($1 + 2))
 args = --slots 4 --threads 1
 C
-spawn up "$DISR" up net.conf --log-dir "$TMP"
-for _ in $(seq 200); do grep -q '^entry:' up.log 2>/dev/null && break; sleep 0.1; done
-E=$(awk '/^entry:/ {print $2}' up.log)
-[ -n "$E" ] || fail "disr up did not start the GGUF chain"
+}
+start_up conf
 declare -A who=([easy]=a1 [medium]=a2 [hard]=a3) text=([easy]=ans1 [medium]=ans2 [hard]=ans2)
 for level in easy medium hard; do
     for alpha in 0.2 0.5 0.8; do

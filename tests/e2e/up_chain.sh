@@ -6,7 +6,6 @@
 source "$(dirname "$0")/lib_net.bash"
 NL=$(realpath "$(dirname "$0")/../../bench/netload.py")
 cd "$TMP"
-base=$((20000 + RANDOM % 20000))
 cat >a1.jsonl <<'J'
 {"contains":"L2","reply":"I don't know!"}
 {"contains":"L3","reply":"I don't know!"}
@@ -23,27 +22,27 @@ cat >a3.jsonl <<'J'
 {"reply":"answer by a3"}
 J
 echo '{"reply":"answer by a4"}' >a4.jsonl
-cat >net.conf <<C
+conf() {
+    cat <<C
 # four scripted agents on loopback
 [network]
 hop_secret = e2e-secret
 [agent a1]
 script = a1.jsonl
-port = $base
+port = $1
 [agent a2]
 script = a2.jsonl
-port = $((base + 1))
+port = $(($1 + 1))
 [agent a3]
 script = a3.jsonl
-port = $((base + 2))
+port = $(($1 + 2))
 [agent a4]
 script = a4.jsonl
-port = $((base + 3))
+port = $(($1 + 3))
 C
-spawn up "$DISR" up net.conf --log-dir "$TMP"
-for _ in $(seq 100); do grep -q '^entry:' up.log 2>/dev/null && break; sleep 0.1; done
-E=$(awk '/^entry:/ {print $2}' up.log)
-[ -n "$E" ] || fail "disr up did not print the entry URL"
+}
+start_up conf
+base=$BASE
 
 # phase 1: 40 queries, routes vs metrics
 /usr/bin/python3 "$NL" "$E" --n 40 --concurrency 8 --levels 4 --query 'q{i} L{l}' --out p1.jsonl >p1.sum || fail "load 1"
@@ -104,8 +103,8 @@ assert skips > 0, "no route shows the skip of the killed agent"
 print(f"phase 2: 200/200 answered once, {skips} routes skip the killed agent")
 PY
 "$DISR" up --down net.conf >/dev/null || fail "disr up --down"
-for _ in $(seq 50); do kill -0 "${PIDS[0]}" 2>/dev/null || break; sleep 0.1; done
-kill -0 "${PIDS[0]}" 2>/dev/null && fail "disr up still running after --down"
+for _ in $(seq 50); do kill -0 "$UP_PID" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$UP_PID" 2>/dev/null && fail "disr up still running after --down"
 [ -e net.conf.pid ] && fail "pid file left behind"
 curl -s --max-time 1 "$E/health" >/dev/null && fail "entry still answering after --down"
 echo "up_chain: ok"

@@ -20,6 +20,8 @@
 #include "model/model.h"
 #include "model/model_io.h"
 #include "model/tokenizer.h"
+#include "route/agent.h"
+#include "route/backend_engine.h"
 #include "train/sa.h"
 #include "world/dataset.h"
 #include "world/grader.h"
@@ -163,6 +165,29 @@ static void test_collect_real_agents(void **state) {
             assert_int_equal(cell->correct,
                              grader_check(GRADER_NUMBER, t.q[qi].answer, cell->forced));
         }
+
+    /* An agent node decides through agent_decide (route/agent.h): on the same checkpoint it must
+     * reproduce the recorded trained decisions, and in confidence mode the recorded forced
+     * answer and its probability. */
+    struct model *nm = NULL;
+    assert_int_equal(model_load(&nm, a0), DISR_OK);
+    struct backend *be = NULL;
+    assert_int_equal(backend_engine_create(&be, nm, true, 4, 1), DISR_OK);
+    struct agent trained = {.name = "a0", .cost = 0.1, .mode = AGENT_TRAINED, .backend = be};
+    struct agent conf = {.name = "a0", .cost = 0.1, .mode = AGENT_CONFIDENCE, .backend = be};
+    static const double alphas[OUT_N_SCEN] = {0.2, 0.5, 0.8};
+    for (int qi = 0; qi < t.n_queries; qi += 3)
+        for (int s = 0; s < OUT_N_SCEN; s++) {
+            const struct outcome_cell *cell = outcome_at(&t, qi, 0);
+            struct agent_query q = {.query = t.q[qi].query, .alpha = alphas[s], .max_tokens = 6};
+            struct agent_result r;
+            assert_int_equal(agent_decide(&trained, &q, &r), DISR_OK);
+            assert_int_equal(r.decision == HOP_ANSWER, cell->decide[OUT_SFT][s] == OUT_ANSWER);
+            assert_int_equal(agent_decide(&conf, &q, &r), DISR_OK);
+            assert_string_equal(r.gen.text, cell->forced);
+            assert_float_equal(r.confidence, cell->conf, 1e-4);
+        }
+    backend_free(be);
 
     /* The table round-trips and a report builds from it. */
     char out[256], saved[256];

@@ -254,11 +254,70 @@ static void test_token_logprobs_match_loss(void **state) {
     fixture_free(&f);
 }
 
+/* Causality at the longest training context (T = 512): changing token 300 leaves every logit
+ * before position 300 bit-identical and changes the ones from 300 on; the backward of a loss on
+ * the first 300 positions gives token 300's embedding no gradient. */
+static void test_causal_at_t512(void **state) {
+    (void)state;
+    enum { T = 512, CUT = 300 };
+    struct model_config c = {.arch = MODEL_ARCH_QWEN2,
+                             .n_vocab = 50,
+                             .n_embd = 32,
+                             .n_layer = 2,
+                             .n_head = 4,
+                             .n_head_kv = 2,
+                             .n_ff = 48,
+                             .n_ctx = T,
+                             .norm_eps = 1e-5f,
+                             .rope_base = 10000.0f,
+                             .rope_style = ROPE_NEOX,
+                             .qkv_bias = true,
+                             .tied_output = false};
+    struct model *m;
+    assert_int_equal(model_init_random(&m, &c, NULL, 9), DISR_OK);
+    struct transformer *tf;
+    assert_int_equal(transformer_init(&tf, &c, 1, T), DISR_OK);
+    int32_t in[T], tg[T];
+    for (int i = 0; i < T; i++)
+        in[i] = (i * 7 + 3) % 49, tg[i] = (i * 11) % 50;
+    size_t nl = (size_t)T * c.n_vocab;
+    float *a = malloc(nl * sizeof(float));
+    assert_int_equal(transformer_forward(tf, &m->weights, in), DISR_OK);
+    memcpy(a, tf->logits, nl * sizeof(float));
+    in[CUT] = 49; /* a token used nowhere else */
+    assert_int_equal(transformer_forward(tf, &m->weights, in), DISR_OK);
+    assert_memory_equal(a, tf->logits, (size_t)CUT * c.n_vocab * sizeof(float));
+    for (int t = CUT; t < T; t++)
+        assert_true(memcmp(a + (size_t)t * c.n_vocab, tf->logits + (size_t)t * c.n_vocab,
+                           c.n_vocab * sizeof(float)) != 0);
+    float w[T], dl[T], loss;
+    for (int i = 0; i < T; i++)
+        w[i] = i < CUT ? 1.0f : 0.0f;
+    assert_int_equal(transformer_loss(tf, tg, w, 1.0f, dl, &loss), DISR_OK);
+    float *gb = calloc(m->n_params, sizeof(float));
+    struct model_weights g;
+    model_weights_point(&g, &c, gb);
+    assert_int_equal(transformer_backward(tf, &m->weights, &g, in, tg, dl), DISR_OK);
+    const float *row49 = (const float *)g.token_embd.data + 49 * c.n_embd;
+    for (int i = 0; i < c.n_embd; i++)
+        assert_true(row49[i] == 0.0f);
+    const float *row3 = (const float *)g.token_embd.data + 3 * c.n_embd; /* token at t = 0 */
+    double s = 0;
+    for (int i = 0; i < c.n_embd; i++)
+        s += fabs(row3[i]);
+    assert_true(s > 0);
+    free(gb);
+    free(a);
+    transformer_free(tf);
+    model_free(m);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_golden_llama_untied_normal_rope),
         cmocka_unit_test(test_golden_qwen2_tied_neox_bias_gqa),
         cmocka_unit_test(test_token_logprobs_match_loss),
+        cmocka_unit_test(test_causal_at_t512),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
