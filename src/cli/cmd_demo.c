@@ -1,6 +1,382 @@
+/* disr demo: the README's main job. From nothing to the paper's utility table on this machine:
+ * world -> agent family (zoo) -> self-awareness SFT and RL per agent -> the chain as a live
+ * network of `disr serve` processes -> evaluation of every method through it -> report.
+ *
+ * Each stage is the same `disr` command a user would run by hand (this binary, re-executed), so
+ * the demo is also the documentation of the pipeline; its commands are printed as they run.
+ * Every stage leaves files that mark it finished, and the long ones (zoo, sa-sft, sa-rl) resume
+ * from their checkpoints, so a second run, or a run after an interruption, redoes nothing. */
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include "cli/cli.h"
+#include "core/log.h"
+#include "eval/network.h"
+#include "eval/outcomes.h"
+#include "route/http_client.h"
+
+extern char **environ;
+
+#define DEMO_MAX_AGENTS 8
+#define DEMO_MAX_ARGS   48
+
+struct demo {
+    const char *dir;
+    int quick;
+    int agents;
+    int seed;
+    int port;
+    char self[4096];
+    double t_start;
+};
+
+static int path_exists(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+/* printf into a path buffer; a path too long for it is an error, never a silent truncation. */
+static int path_fmt(char *out, size_t cap, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int path_fmt(char *out, size_t cap, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(out, cap, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= cap) {
+        fprintf(stderr, "disr demo: path too long: %s...\n", out);
+        return 1;
+    }
+    return 0;
+}
+
+static int join(char *out, size_t cap, const char *dir, const char *name) {
+    return path_fmt(out, cap, "%s/%s", dir, name);
+}
+
+/* Runs `disr <args...>` (NULL-terminated) and waits; returns its exit code, or -1 if it could
+ * not start or died of a signal. */
+static int run_disr(const struct demo *d, const char *const *args) {
+    const char *argv[DEMO_MAX_ARGS + 2];
+    int n = 0;
+    argv[n++] = d->self;
+    fprintf(stderr, "\n$ disr");
+    for (; args[n - 1] && n < DEMO_MAX_ARGS; n++) {
+        argv[n] = args[n - 1];
+        fprintf(stderr, " %s", argv[n]);
+    }
+    argv[n] = NULL;
+    fprintf(stderr, "\n");
+    pid_t pid;
+    int err = posix_spawn(&pid, d->self, NULL, NULL, (char *const *)argv, environ);
+    if (err) {
+        fprintf(stderr, "disr demo: cannot start %s: %s\n", d->self, strerror(err));
+        return -1;
+    }
+    int status;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR) return -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void stage_banner(const struct demo *d, int number, const char *what) {
+    double minutes = (time_now() - d->t_start) / 60.0;
+    fprintf(stderr, "\n=== [demo %.1f min] stage %d/6: %s\n", minutes, number, what);
+}
+
+static int stage_world(const struct demo *d, char *world, size_t cap) {
+    stage_banner(d, 1, "the synthetic world");
+    join(world, cap, d->dir, "world");
+    char marker[4200];
+    join(marker, sizeof marker, world, "world.json");
+    if (path_exists(marker)) {
+        fprintf(stderr, "reusing %s\n", world);
+        return 0;
+    }
+    char seed[16];
+    snprintf(seed, sizeof seed, "%d", d->seed);
+    const char *args[] = {"world", "--seed", seed, "--out", world, d->quick ? "--quick" : NULL,
+                          NULL};
+    return run_disr(d, args);
+}
+
+static int stage_zoo(const struct demo *d, const char *world, char *zoo, size_t cap) {
+    stage_banner(d, 2, "the agent family (pretraining from scratch; resumable)");
+    join(zoo, cap, d->dir, "zoo");
+    char agents[16];
+    snprintf(agents, sizeof agents, "%d", d->agents);
+    const char *args[] = {"zoo",  "--world", world, "--agents",
+                          agents, "--out",   zoo,   d->quick ? "--quick" : NULL,
+                          NULL};
+    return run_disr(d, args);
+}
+
+/* Stage 3: both self-awareness stages for every agent; each agent trains alone. */
+static int stage_self_awareness(const struct demo *d, const char *world, const char *zoo,
+                                char rl_paths[][4200]) {
+    stage_banner(d, 3, "self-awareness training: SFT then RL, each agent alone");
+    char data[4200], sa_dir[4200];
+    join(data, sizeof data, world, "sa_train.jsonl");
+    join(sa_dir, sizeof sa_dir, d->dir, "sa");
+    mkdir(sa_dir, 0755);
+    for (int i = 0; i < d->agents; i++) {
+        char base[4200], sft[4200], name[32];
+        snprintf(name, sizeof name, "agent%d.gguf", i);
+        join(base, sizeof base, zoo, name);
+        path_fmt(sft, sizeof sft, "%s/agent%d-sft.gguf", sa_dir, i);
+        path_fmt(rl_paths[i], 4200, "%s/agent%d-rl.gguf", sa_dir, i);
+        const char *last = i == d->agents - 1 ? "--last" : NULL;
+        if (!path_exists(sft)) {
+            const char *args[] = {"sa-sft",
+                                  "--agent",
+                                  base,
+                                  "--data",
+                                  data,
+                                  "--out",
+                                  sft,
+                                  d->quick ? "--quick" : (last ? last : NULL),
+                                  d->quick ? last : NULL,
+                                  NULL};
+            int rc = run_disr(d, args);
+            if (rc) return rc;
+        }
+        if (!path_exists(rl_paths[i])) {
+            const char *args[] = {"sa-rl",
+                                  "--agent",
+                                  sft,
+                                  "--data",
+                                  data,
+                                  "--out",
+                                  rl_paths[i],
+                                  d->quick ? "--quick" : (last ? last : NULL),
+                                  d->quick ? last : NULL,
+                                  NULL};
+            int rc = run_disr(d, args);
+            if (rc) return rc;
+        }
+    }
+    return 0;
+}
+
+/* Writes the network file of the trained chain; the entry listens on d->port. Agents are named
+ * agent0..agentK-1 like the zoo's files. */
+static int write_network(const struct demo *d, char rl_paths[][4200], char *conf, size_t cap) {
+    join(conf, cap, d->dir, "network.conf");
+    FILE *f = fopen(conf, "w");
+    if (!f) {
+        fprintf(stderr, "disr demo: cannot write %s: %s\n", conf, strerror(errno));
+        return 1;
+    }
+    fprintf(f, "# The demo's chain of self-aware agents, cheapest first (written by disr demo).\n"
+               "[network]\nhost = 127.0.0.1\nhop_secret_env = DISR_DEMO_HOP_SECRET\n\n");
+    for (int i = 0; i < d->agents; i++)
+        fprintf(f, "[agent agent%d]\nmodel = %s\nport = %d\nargs = --threads 1\n\n", i, rl_paths[i],
+                d->port + i);
+    if (fclose(f) != 0) {
+        fprintf(stderr, "disr demo: cannot write %s: %s\n", conf, strerror(errno));
+        return 1;
+    }
+    return 0;
+}
+
+static pid_t start_network(const struct demo *d, const char *conf) {
+    char log_dir[4200], pid_file[4200];
+    join(log_dir, sizeof log_dir, d->dir, "logs");
+    join(pid_file, sizeof pid_file, d->dir, "network.pid");
+    mkdir(log_dir, 0755);
+    const char *argv[] = {d->self, "up", conf, "--log-dir", log_dir, "--pid-file", pid_file, NULL};
+    fprintf(stderr, "\n$ disr up %s --log-dir %s &\n", conf, log_dir);
+    setenv("DISR_DEMO_HOP_SECRET", "demo-hop-secret", 0);
+    pid_t pid;
+    if (posix_spawn(&pid, d->self, NULL, NULL, (char *const *)argv, environ)) return -1;
+    /* `disr up` prints the entry URL once every node answers /health. */
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/health", d->port);
+    for (int i = 0; i < 600; i++) {
+        int status;
+        if (waitpid(pid, &status, WNOHANG) == pid) return -1;
+        struct http_response r = {0};
+        struct http_options o = {.connect_timeout_ms = 500, .timeout_ms = 1000};
+        int ok = http_request(url, NULL, 0, &o, &r) == 0 && r.status == 200;
+        http_response_free(&r);
+        if (ok) return pid;
+        usleep(200 * 1000);
+    }
+    kill(pid, SIGTERM);
+    waitpid(pid, NULL, 0);
+    return -1;
+}
+
+static void stop_network(pid_t pid) {
+    if (pid <= 0) return;
+    kill(pid, SIGTERM);
+    waitpid(pid, NULL, 0);
+}
+
+/* DiSRouter (+RL) once more, through the live network this time: every test query goes to the
+ * entry node, and each answer is compared with the in-process chain's decision. */
+static int network_check(const struct demo *d, const char *url, const char *outcomes,
+                         const char *report_dir) {
+    struct outcome_table t;
+    int st = outcome_table_load(&t, outcomes);
+    if (st < 0) return cli_fail("demo: outcome table", st);
+    char names[DEMO_MAX_AGENTS][16];
+    const char *name_ptrs[DEMO_MAX_AGENTS];
+    for (int i = 0; i < d->agents; i++) {
+        snprintf(names[i], sizeof names[i], "agent%d", i);
+        name_ptrs[i] = names[i];
+    }
+    struct net_eval_config c = {.url = url,
+                                .agent_names = name_ptrs,
+                                .n_agents = d->agents,
+                                .variant = OUT_RL,
+                                .concurrency = 8,
+                                .max_tokens = 32,
+                                .timeout_ms = 120000};
+    char records[4200], md[4200];
+    join(records, sizeof records, report_dir, "network_records.jsonl");
+    join(md, sizeof md, report_dir, "network.md");
+    struct net_eval_summary sum;
+    st = eval_network_run(&t, &c, records, &sum);
+    if (st == 0) st = eval_network_write_md(&sum, &c, md);
+    outcome_table_free(&t);
+    if (st < 0) return cli_fail("demo: evaluation through the network", st);
+    return 0;
+}
+
+static int stage_eval(const struct demo *d, const char *world, const char *zoo,
+                      char rl_paths[][4200], const char *url, char *report_dir, size_t cap) {
+    stage_banner(d, 5, "evaluation of every method through the live network");
+    join(report_dir, cap, d->dir, "report");
+    char agents[DEMO_MAX_AGENTS * 4200] = "", sft[DEMO_MAX_AGENTS * 4200] = "",
+                                  rl[DEMO_MAX_AGENTS * 4200] = "";
+    for (int i = 0; i < d->agents; i++) {
+        size_t n = strlen(agents), m = strlen(sft), k = strlen(rl);
+        if (path_fmt(agents + n, sizeof agents - n, "%s%s/agent%d.gguf", i ? "," : "", zoo, i) ||
+            path_fmt(sft + m, sizeof sft - m, "%s%s/sa/agent%d-sft.gguf", i ? "," : "", d->dir,
+                     i) ||
+            path_fmt(rl + k, sizeof rl - k, "%s%s", i ? "," : "", rl_paths[i]))
+            return 1;
+    }
+    char sa[4200], test[4200], ood[4200];
+    join(sa, sizeof sa, world, "sa_train.jsonl");
+    join(test, sizeof test, world, "test.jsonl");
+    join(ood, sizeof ood, world, "ood.jsonl");
+    char outcomes[4200];
+    join(outcomes, sizeof outcomes, report_dir, "outcomes.jsonl");
+    int rc = 0;
+    if (path_exists(outcomes)) {
+        /* The agents were already run: recompute the report from the recorded table. */
+        const char *args[] = {
+            "eval", "--outcomes", outcomes, "--out", report_dir, d->quick ? "--quick" : NULL, NULL};
+        rc = run_disr(d, args);
+    } else {
+        const char *args[] = {"eval", "--agents", agents,     "--sft",
+                              sft,    "--rl",     rl,         "--sa-train",
+                              sa,     "--data",   test,       "--ood",
+                              ood,    "--out",    report_dir, d->quick ? "--quick" : NULL,
+                              NULL};
+        rc = run_disr(d, args);
+    }
+    if (rc) return rc;
+    return network_check(d, url, outcomes, report_dir);
+}
+
+/* Prints the report's first section whose heading names utility (the Table 1 analogue). */
+static void print_utility_section(const char *report_md) {
+    FILE *f = fopen(report_md, "r");
+    if (!f) {
+        printf("(no %s)\n", report_md);
+        return;
+    }
+    char line[2048];
+    int in_section = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (!strncmp(line, "## ", 3)) {
+            if (in_section) break;
+            in_section = strstr(line, "tility") != NULL;
+        }
+        if (in_section) fputs(line, stdout);
+    }
+    fclose(f);
+}
+
+static void print_file(const char *path) {
+    FILE *f = fopen(path, "r");
+    if (!f) return;
+    char line[2048];
+    while (fgets(line, sizeof line, f))
+        fputs(line, stdout);
+    fclose(f);
+}
+
+static void print_summary(const struct demo *d, const char *report_dir) {
+    stage_banner(d, 6, "the utility table (accuracy - alpha * cost)");
+    char path[4200];
+    if (join(path, sizeof path, report_dir, "report.md") == 0) print_utility_section(path);
+    printf("\n");
+    if (join(path, sizeof path, report_dir, "network.md") == 0) print_file(path);
+    printf("\nFull report: %s/report.md\n", report_dir);
+}
 
 int cmd_demo(int argc, char **argv) {
-    (void)argc, (void)argv;
-    return cli_pending("demo");
+    struct demo d = {.dir = NULL, .agents = 4, .seed = 1, .port = 9200};
+    const struct cli_opt opts[] = {
+        {"--dir", "-d", OPT_STR, &d.dir, "work directory (default runs/demo, runs/demo-quick)"},
+        {"--quick", NULL, OPT_FLAG, &d.quick, "small world and agents: the whole demo in minutes"},
+        {"--agents", NULL, OPT_INT, &d.agents, "agents in the chain (default 4)"},
+        {"--seed", NULL, OPT_INT, &d.seed, "world seed (default 1)"},
+        {"--port", NULL, OPT_INT, &d.port, "first port of the chain (default 9200)"},
+        {0}};
+    int st = cli_parse(argc, argv, opts, "[--quick] [--dir DIR]", NULL, 0, NULL);
+    if (st) return st == 1 ? 0 : st;
+    if (d.agents < 2 || d.agents > DEMO_MAX_AGENTS) {
+        fprintf(stderr, "disr demo: --agents must be 2..%d\n", DEMO_MAX_AGENTS);
+        return 2;
+    }
+    if (!d.dir) d.dir = d.quick ? "runs/demo-quick" : "runs/demo";
+    ssize_t n = readlink("/proc/self/exe", d.self, sizeof d.self - 1);
+    if (n <= 0) return cli_fail("demo: cannot find the disr binary", -1);
+    d.self[n] = '\0';
+    mkdir("runs", 0755); /* default parent of d.dir; failure shows up on the next mkdir */
+    if (mkdir(d.dir, 0755) && errno != EEXIST) {
+        fprintf(stderr, "disr demo: cannot create %s: %s\n", d.dir, strerror(errno));
+        return 1;
+    }
+    d.t_start = time_now();
+
+    char world[4200], zoo[4200], conf[4200], report[4200], rl[DEMO_MAX_AGENTS][4200];
+    int rc = stage_world(&d, world, sizeof world);
+    if (!rc) rc = stage_zoo(&d, world, zoo, sizeof zoo);
+    if (!rc) rc = stage_self_awareness(&d, world, zoo, rl);
+    if (!rc) rc = write_network(&d, rl, conf, sizeof conf);
+    if (rc) {
+        fprintf(stderr, "disr demo: stopped (exit %d); run it again to resume\n", rc);
+        return 1;
+    }
+    stage_banner(&d, 4, "the chain as a live network of agent processes");
+    pid_t net = start_network(&d, conf);
+    if (net < 0) {
+        fprintf(stderr, "disr demo: the network did not come up (logs in %s/logs)\n", d.dir);
+        return 1;
+    }
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", d.port);
+    rc = stage_eval(&d, world, zoo, rl, url, report, sizeof report);
+    stop_network(net);
+    if (rc) {
+        fprintf(stderr, "disr demo: evaluation failed (exit %d)\n", rc);
+        return 1;
+    }
+    print_summary(&d, report);
+    fprintf(stderr, "\ndisr demo: done in %.1f minutes\n", (time_now() - d.t_start) / 60.0);
+    return 0;
 }
