@@ -16,43 +16,7 @@
 #include "route/backend.h"
 #include "serve/server.h"
 #include "world/dataset.h"
-
-struct node {
-    struct backend *b;
-    struct agent a;
-    struct server *s;
-    char url[64];
-};
-
-/* A node that rejects queries containing `reject_word` and otherwise answers "answer from NAME". */
-static void node_start(struct node *n, const char *name, double cost, enum agent_mode mode,
-                       const char *reject_word, const char *const *next, int n_next) {
-    memset(n, 0, sizeof *n);
-    assert_int_equal(backend_scripted_create(&n->b), 0);
-    struct script_rule rej = {
-        .contains = reject_word, .scenario = -1, .reply = "I don't know!", .p = 0.5};
-    char reply[64];
-    snprintf(reply, sizeof reply, "answer from %s", name);
-    struct script_rule ans = {.contains = "", .scenario = -1, .reply = reply, .p = 0.9};
-    if (reject_word) assert_int_equal(backend_scripted_add(n->b, &rej), 0);
-    assert_int_equal(backend_scripted_add(n->b, &ans), 0);
-    snprintf(n->a.name, sizeof n->a.name, "%s", name);
-    n->a.cost = cost;
-    n->a.mode = mode;
-    n->a.backend = n->b;
-    struct server_config c = {.agent = &n->a,
-                              .next = next,
-                              .n_next = n_next,
-                              .connect_timeout_ms = 200,
-                              .hop_timeout_ms = 5000};
-    assert_int_equal(server_start(&n->s, &c), 0);
-    snprintf(n->url, sizeof n->url, "http://127.0.0.1:%d", server_port(n->s));
-}
-
-static void node_stop(struct node *n) {
-    server_stop(n->s);
-    backend_free(n->b);
-}
+#include "live_node.h"
 
 /* Adds a query whose in-process RL decisions are: agent 0 answers iff `a0`, agent 1 iff `a1`
  * (the last always answers); `answer` is the expected text. */
@@ -70,11 +34,11 @@ static void add_query(struct outcome_table *t, const char *id, const char *query
 static void test_network_matches_the_in_process_chain(void **state) {
     (void)state;
     struct node n0, n1, n2;
-    node_start(&n2, "n2", 0.9, AGENT_ALWAYS, NULL, NULL, 0);
+    node_start(&n2, "n2", 0.9, AGENT_ALWAYS, NULL, NULL, 0, NULL, NULL);
     const char *next1[] = {n2.url};
-    node_start(&n1, "n1", 0.5, AGENT_TRAINED, "harder", next1, 1);
+    node_start(&n1, "n1", 0.5, AGENT_TRAINED, "harder", next1, 1, NULL, NULL);
     const char *next0[] = {n1.url, n2.url};
-    node_start(&n0, "n0", 0.1, AGENT_TRAINED, "hard", next0, 2);
+    node_start(&n0, "n0", 0.1, AGENT_TRAINED, "hard", next0, 2, NULL, NULL);
 
     struct outcome_table t;
     assert_int_equal(outcome_table_init(&t, 3), 0);

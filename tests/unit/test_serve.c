@@ -15,6 +15,7 @@
 #include "serve/api.h"
 #include "serve/netconf.h"
 #include "serve/server.h"
+#include "live_node.h"
 
 static int parse(const char *body, struct chat_request *r, struct api_error *e) {
     struct api_limits lim = {.max_query = 64, .max_tokens = 100, .default_tokens = 20};
@@ -128,49 +129,6 @@ static void test_trace_round_trip(void **state) {
 }
 
 /* ---- live nodes on loopback */
-
-struct node {
-    struct backend *b;
-    struct agent a;
-    struct server *s;
-    char url[64];
-};
-
-static void node_start(struct node *n, const char *name, double cost, enum agent_mode mode,
-                       const char *reject_word, const char *const *next, int n_next,
-                       const char *secret, const char *key) {
-    memset(n, 0, sizeof *n);
-    assert_int_equal(backend_scripted_create(&n->b), DISR_OK);
-    struct script_rule rej = {
-        .contains = reject_word, .scenario = -1, .reply = "I don't know!", .p = 0.5};
-    char reply[64];
-    snprintf(reply, sizeof reply, "answer from %s", name);
-    struct script_rule ans = {.contains = "", .scenario = -1, .reply = reply, .p = 0.9};
-    if (reject_word) assert_int_equal(backend_scripted_add(n->b, &rej), DISR_OK);
-    assert_int_equal(backend_scripted_add(n->b, &ans), DISR_OK);
-    snprintf(n->a.name, sizeof n->a.name, "%s", name);
-    n->a.cost = cost;
-    n->a.mode = mode;
-    n->a.backend = n->b;
-    static const char *keys[1];
-    keys[0] = key;
-    struct server_config c = {.agent = &n->a,
-                              .next = next,
-                              .n_next = n_next,
-                              .hop_secret = secret,
-                              .api_keys = keys,
-                              .n_api_keys = key ? 1 : 0,
-                              .connect_timeout_ms = 200,
-                              .hop_timeout_ms = 5000};
-    assert_int_equal(server_start(&n->s, &c), DISR_OK);
-    snprintf(n->url, sizeof n->url, "http://127.0.0.1:%d", server_port(n->s));
-}
-
-static void node_stop(struct node *n) {
-    server_stop(n->s);
-    n->s = NULL;
-    backend_free(n->b);
-}
 
 static cJSON *ask(const char *base, const char *body, const char *const *hdr, long *status) {
     char url[128];
