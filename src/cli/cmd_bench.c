@@ -234,7 +234,8 @@ int cmd_bench(int argc, char **argv) {
         return 2;
     }
     if (do_infer) {
-        printf("engine kernels: %s, threads: %d\n\n", matmul_kernel_name(), threads);
+        printf("engine kernels: %s, sgemm: OpenBLAS %s, threads: %d\n\n", matmul_kernel_name(),
+               matmul_blas_core(), threads);
         printf("| model | type | weights MiB | KV MiB | pp tok/s | tg tok/s | tg x%d tok/s | tg "
                "tok/CPU-s |\n",
                batch);

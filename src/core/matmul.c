@@ -2,7 +2,9 @@
 
 #include <cblas.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/err.h"
 #include "core/pool.h"
@@ -327,6 +329,32 @@ float matmul_dot_f32(const float *a, const float *b, int n) {
 
 const char *matmul_kernel_name(void) {
     return kernels_get()->name;
+}
+
+const char *matmul_blas_core(void) {
+    const char *name = openblas_get_corename();
+    return name ? name : "unknown";
+}
+
+const char *matmul_blas_better_core(void) {
+#if MATMUL_X86
+    if (getenv("OPENBLAS_CORETYPE")) return NULL; /* the user chose */
+    const char *want = NULL;
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+        __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq"))
+        want = "SkylakeX";
+    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        want = "Haswell";
+    /* Only the SSE-era fallbacks are replaced: an AVX core OpenBLAS picked itself knows this CPU
+     * better than a feature check does. */
+    static const char *const weak[] = {"Prescott",  "Core2",       "Penryn", "Dunnington",
+                                       "Nehalem",   "Sandybridge", "Katmai", "Coppermine",
+                                       "Northwood", "unknown"};
+    const char *have = matmul_blas_core();
+    for (size_t i = 0; want && i < sizeof weak / sizeof weak[0]; i++)
+        if (!strcasecmp(have, weak[i])) return want;
+#endif
+    return NULL;
 }
 
 size_t matmul_scratch_size(int n, int cols) {

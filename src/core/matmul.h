@@ -60,4 +60,14 @@ int matmul_force_kernels(int which);
 /* "avx512vnni", "avx2" or "scalar": which kernels run. */
 const char *matmul_kernel_name(void);
 
+/* The OpenBLAS kernel set ("core") sgemm runs on, e.g. "SkylakeX". */
+const char *matmul_blas_core(void);
+
+/* OpenBLAS 0.3.21 (Debian 12) does not recognise some newer and virtualised Intel CPUs and falls
+ * back to its SSE3 "Prescott" kernels: sgemm, hence training and prefill, runs 4-5x slower. It
+ * reads OPENBLAS_CORETYPE only while it loads, so no call in this process can fix it; this returns
+ * the core name the CPU can run when it is better than the loaded one and the variable is unset
+ * (NULL otherwise), for the program's entry point to re-execute itself with. */
+const char *matmul_blas_better_core(void);
+
 #endif
