@@ -125,10 +125,8 @@ int agent_decide(const struct agent *a, const struct agent_query *q, struct agen
                                  .on_text = watch_text,
                                  .ctx = &w};
         DISR_TRY(backend_generate(a->backend, &rq, &out->gen));
-        out->decision = scenario_is_reject(out->gen.text) ? HOP_REJECT : HOP_ANSWER;
-        /* cut off by the token limit (or context) midway through the reject text: the agent
-         * was declining, and "I don't kno" is no answer to pass on */
-        if (w.decided == 0 && out->gen.truncated && w.n_seen >= 3) out->decision = HOP_REJECT;
+        out->decision =
+            scenario_output_rejects(out->gen.text, out->gen.truncated) ? HOP_REJECT : HOP_ANSWER;
         /* a short answer that never left the reject prefix ("I don") was never flushed */
         if (out->decision == HOP_ANSWER && w.decided == 0 && q->on_answer_text && w.n_seen)
             q->on_answer_text(q->ctx, w.seen, w.n_seen);

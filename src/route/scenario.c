@@ -8,10 +8,14 @@
 
 double scenario_alpha(enum scenario s) {
     switch (s) {
-    case SCENARIO_PERFORMANCE: return 0.2;
-    case SCENARIO_BALANCE: return 0.5;
-    case SCENARIO_COST: return 0.8;
-    default: return 0.0;
+    case SCENARIO_PERFORMANCE:
+        return 0.2;
+    case SCENARIO_BALANCE:
+        return 0.5;
+    case SCENARIO_COST:
+        return 0.8;
+    default:
+        return 0.0;
     }
 }
 
@@ -48,7 +52,8 @@ double scenario_threshold(double alpha) {
 int scenario_format_prompt(char *buf, size_t cap, const char *query, enum scenario s) {
     static const char slot[] = {'-', 'P', 'B', 'C'};
     int n = snprintf(buf, cap, "[%c] Q: %s\nA: ", slot[s >= 0 && s <= 3 ? s : 0], query);
-    if (n < 0 || (size_t)n >= cap) return disr_fail(DISR_E_RANGE, "prompt longer than %zu bytes", cap);
+    if (n < 0 || (size_t)n >= cap)
+        return disr_fail(DISR_E_RANGE, "prompt longer than %zu bytes", cap);
     return n;
 }
 
@@ -65,11 +70,24 @@ const char *scenario_system_prompt(enum scenario s) {
     case SCENARIO_COST:
         return "Scenario: Cost First. Answer unless you are likely to be wrong; if so reply "
                "exactly \"" SCENARIO_REJECT_TEXT "\". Give only the final answer.";
-    default: return "Give only the final answer.";
+    default:
+        return "Give only the final answer.";
     }
 }
 
+static const char *skip_space(const char *s) {
+    while (*s == ' ' || *s == '\t' || *s == '\n')
+        s++;
+    return s;
+}
+
 bool scenario_is_reject(const char *output) {
-    while (*output == ' ' || *output == '\t' || *output == '\n') output++;
-    return !strncmp(output, SCENARIO_REJECT_TEXT, strlen(SCENARIO_REJECT_TEXT));
+    return !strncmp(skip_space(output), SCENARIO_REJECT_TEXT, strlen(SCENARIO_REJECT_TEXT));
+}
+
+bool scenario_output_rejects(const char *output, bool truncated) {
+    if (scenario_is_reject(output)) return true;
+    const char *t = skip_space(output);
+    size_t n = strlen(t);
+    return truncated && n >= 3 && !strncmp(t, SCENARIO_REJECT_TEXT, n);
 }

@@ -11,7 +11,12 @@
 #define SCENARIO_GAMMA       0.5
 
 /* NONE is the forced-answer prompt used in pretraining and scoring (no scenario instruction). */
-enum scenario { SCENARIO_NONE = 0, SCENARIO_PERFORMANCE = 1, SCENARIO_BALANCE = 2, SCENARIO_COST = 3 };
+enum scenario {
+    SCENARIO_NONE = 0,
+    SCENARIO_PERFORMANCE = 1,
+    SCENARIO_BALANCE = 2,
+    SCENARIO_COST = 3
+};
 #define SCENARIO_COUNT 3 /* the three real scenarios, PERFORMANCE..COST */
 
 /* alpha of a scenario: 0.2 / 0.5 / 0.8 (0 for NONE). */
@@ -38,5 +43,11 @@ const char *scenario_system_prompt(enum scenario s);
 
 /* True if an agent's output is a reject: it starts with the reject text (after leading spaces). */
 bool scenario_is_reject(const char *output);
+
+/* The one rule every layer decides by (nodes, evaluation, SA training and its rewards): a reject,
+ * or an output cut off by the token limit midway through the reject text ("I don't kn": the
+ * agent was declining, and that is no answer to pass on). At least 3 characters are needed, so a
+ * truncated "I" (a possible start of an answer) is not read as a reject. */
+bool scenario_output_rejects(const char *output, bool truncated);
 
 #endif

@@ -173,7 +173,7 @@ int sa_eval_agent(struct model *m, const struct qa_set *data, const struct sa_ge
             if (scen[i] == SCENARIO_NONE) {
                 out->forced_correct[item[i]] = ok;
             } else {
-                bool answered = !scenario_is_reject(res[i].text);
+                bool answered = !scenario_output_rejects(res[i].text, res[i].truncated);
                 out->answered[scen[i] - 1][item[i]] = answered;
                 out->correct[scen[i] - 1][item[i]] = answered && ok;
             }

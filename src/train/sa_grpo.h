@@ -14,7 +14,7 @@
 
 #include <stdbool.h>
 
-/* Reward of one rollout: `rejected` (scenario_is_reject of the output), else `correct`. */
+/* Reward of one rollout: `rejected` (scenario_output_rejects of the output), else `correct`. */
 float sa_reward(bool rejected, bool correct, double alpha);
 
 /* Group-normalized advantages of g rewards. */

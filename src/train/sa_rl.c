@@ -121,7 +121,7 @@ static int rl_step(struct rl_state *S, int step, double stats[12]) {
     for (int i = 0; i < n; i++) {
         const struct qa_item *it = &S->data->items[S->item[i]];
         double alpha = scenario_alpha((enum scenario)S->scen[i]);
-        bool rej = scenario_is_reject(S->res[i].text);
+        bool rej = scenario_output_rejects(S->res[i].text, S->res[i].truncated);
         bool ok =
             !rej && !S->res[i].truncated && grader_check(it->grader, it->answer, S->res[i].text);
         rw[i] = (c->last && rej) ? 0.0f : sa_reward(rej, ok, alpha);

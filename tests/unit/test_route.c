@@ -111,6 +111,20 @@ static void test_always_mode_never_rejects(void **state) {
     backend_free(b);
 }
 
+/* The reject rule shared by nodes, evaluation and SA training. */
+static void test_reject_rule_counts_a_cut_off_reject(void **state) {
+    (void)state;
+    assert_true(scenario_output_rejects("I don't know!", false));
+    assert_true(scenario_output_rejects("  I don't know!\n", false));
+    assert_true(scenario_output_rejects("I don't kn", true));   /* cut off while declining */
+    assert_false(scenario_output_rejects("I don't kn", false)); /* finished: a (wrong) answer */
+    assert_false(scenario_output_rejects("I d", false));
+    assert_true(scenario_output_rejects(" I d", true));
+    assert_false(scenario_output_rejects("I ", true));    /* too short to tell */
+    assert_false(scenario_output_rejects("Idaho", true)); /* left the reject text */
+    assert_false(scenario_output_rejects("", true));
+}
+
 static void test_scenario_specific_rules(void **state) {
     (void)state;
     /* rejects under Performance First only: the scenario reaches the backend */
@@ -209,6 +223,7 @@ int main(void) {
         cmocka_unit_test(test_trained_mode_rejects_early_and_streams_only_answers),
         cmocka_unit_test(test_confidence_mode_uses_the_paper_threshold),
         cmocka_unit_test(test_always_mode_never_rejects),
+        cmocka_unit_test(test_reject_rule_counts_a_cut_off_reject),
         cmocka_unit_test(test_scenario_specific_rules),
         cmocka_unit_test(test_chain_routes_rejects_up_and_skips_failures),
         cmocka_unit_test(test_script_file_errors_are_clear),
