@@ -131,7 +131,7 @@ int cmd_train(int argc, char **argv) {
         {"--steps", "-s", OPT_INT, &a.steps, "optimizer steps (default 1000)"},
         {"--init", NULL, OPT_STR, &a.init, "start from this model instead of a new one"},
         {"--answer-only", NULL, OPT_FLAG, &a.answer_only,
-         "JSONL query/answer records: loss on the answers only"},
+         "loss on answers only (JSONL query/answer records, or QA blocks in a text file)"},
         {"--arch", NULL, OPT_STR, &a.arch, "llama (NORMAL rope) or qwen2 (NEOX rope, QKV bias)"},
         {"--layers", NULL, OPT_INT, &a.layers, "new model: layers (default 4)"},
         {"--embd", NULL, OPT_INT, &a.embd, "new model: embedding size (default 128)"},

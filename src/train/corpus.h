@@ -6,7 +6,10 @@
  * per line: {"text": ...} is a document; a world record {"query", "answer", ...} becomes the
  * forced-answer prompt scenario_format_prompt(query, SCENARIO_NONE) + answer + "\n". With
  * answer_only, only the answer's tokens (and its "\n") carry loss weight; otherwise every token
- * does. Documents are separated by EOS; there is no padding.
+ * does. A text file under answer_only is cut into documents at its QA blocks in that same prompt
+ * format: each block is a document weighted like a JSONL record, and the text between blocks
+ * carries full weight (a world's pretraining stream: QA examples mixed with fact statements).
+ * Documents are separated by EOS; there is no padding.
  *
  * Sampling is deterministic: micro-batch number `index` under `seed` always draws the same B
  * windows of T+1 tokens, so a resumed run sees exactly the batches of an uninterrupted one.

@@ -88,6 +88,37 @@ static void test_corpus_jsonl_records_and_answer_weights(void **state) {
     tokenizer_free(tok);
 }
 
+/* A world's pretraining text under answer_only: QA blocks lose their prompts' weight, fact
+ * statements (and text that only looks like a prompt) keep theirs. */
+static void test_corpus_text_qa_blocks_and_answer_weights(void **state) {
+    (void)state;
+    const char *p = write_file("s.txt", "Bo's color is red.\n"
+                                        "[-] Q: Color of Bo?\nA: red\n"
+                                        "[-] Q: 2+3=\nA: 5\n"
+                                        "[-] Q: no answer line\n"
+                                        "Al's animal is cat.\n");
+    struct corpus *c;
+    assert_int_equal(corpus_load(&c, p, true), DISR_OK);
+    assert_int_equal(c->n_docs, 4);
+    const char *want[4] = {"Bo's color is red.\n", "[-] Q: Color of Bo?\nA: red\n",
+                           "[-] Q: 2+3=\nA: 5\n", "[-] Q: no answer line\nAl's animal is cat.\n"};
+    const size_t split[4] = {0, strlen("[-] Q: Color of Bo?\nA: "), strlen("[-] Q: 2+3=\nA: "), 0};
+    for (int d = 0; d < 4; d++) {
+        assert_int_equal(c->docs[d].len, strlen(want[d]));
+        assert_memory_equal(c->text + c->docs[d].off, want[d], strlen(want[d]));
+        assert_int_equal(c->docs[d].split, split[d]);
+    }
+    struct tokenizer *tok = char_tok(c);
+    assert_int_equal(corpus_tokenize(c, tok), DISR_OK);
+    float total = 0;
+    for (size_t i = 0; i < c->n_tokens; i++)
+        total += c->weights[i];
+    /* statements and the prompt-like line count fully; answers "red\n" and "5\n" */
+    assert_true(total == (float)(strlen(want[0]) + 4 + 2 + strlen(want[3])));
+    corpus_free(c);
+    tokenizer_free(tok);
+}
+
 static void test_corpus_rejects_bad_input(void **state) {
     (void)state;
     struct corpus *c = (void *)1;
@@ -363,6 +394,7 @@ static void test_resume_reproduces_uninterrupted_run(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_corpus_jsonl_records_and_answer_weights),
+        cmocka_unit_test(test_corpus_text_qa_blocks_and_answer_weights),
         cmocka_unit_test(test_corpus_rejects_bad_input),
         cmocka_unit_test(test_corpus_sampling_is_deterministic),
         cmocka_unit_test(test_lr_schedule),
