@@ -25,6 +25,10 @@ CONFIGS = {
     # qwen2-style: tied output, NEOX rope, QKV bias, GQA (2 kv heads for 4 query heads)
     "train_qwen2": dict(V=37, C=32, L=2, H=4, HKV=2, F=40, ctx=16, rope_style=2,
                         rope_base=1000000.0, bias=True, tied=True, B=2, T=8, mask="mixed"),
+    # the zoo agents' style (tied, NORMAL rope) at a long window: attention and its backward
+    # over more positions than any thread chunk or tile
+    "train_long": dict(V=37, C=32, L=2, H=4, HKV=4, F=48, ctx=160, rope_style=0,
+                       rope_base=10000.0, bias=False, tied=True, B=2, T=130, mask="ones"),
 }
 EPS = 1e-5
 OPT = dict(lr=1e-2, min_lr_frac=0.1, warmup=2, steps=10, wd=0.1, b1=0.9, b2=0.95, eps=1e-8,
@@ -211,5 +215,7 @@ def make(name, cfg):
 
 if __name__ == "__main__":
     torch.set_num_threads(1)
+    import sys
     for name, cfg in CONFIGS.items():
-        make(name, cfg)
+        if len(sys.argv) < 2 or name in sys.argv[1:]:
+            make(name, cfg)

@@ -223,6 +223,11 @@ static void test_golden_qwen2_tied_neox_bias_gqa(void **state) {
     run_golden("train_qwen2");
 }
 
+static void test_golden_long_window(void **state) {
+    (void)state;
+    run_golden("train_long");
+}
+
 /* The per-token log-probs are the log-softmax of the same forward. */
 static void test_token_logprobs_match_loss(void **state) {
     (void)state;
@@ -316,6 +321,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_golden_llama_untied_normal_rope),
         cmocka_unit_test(test_golden_qwen2_tied_neox_bias_gqa),
+        cmocka_unit_test(test_golden_long_window),
         cmocka_unit_test(test_token_logprobs_match_loss),
         cmocka_unit_test(test_causal_at_t512),
     };
