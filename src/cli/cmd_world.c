@@ -8,7 +8,7 @@
 int cmd_world(int argc, char **argv) {
     int seed = 1, quick = 0, full = 0, entities = -1, pretrain = -1, n_sa = -1, n_test = -1,
         n_ood = -1;
-    double zipf = -1, query_zipf = -1;
+    double zipf = -1, query_zipf = -1, statements = -1;
     const char *out = NULL;
     const struct cli_opt opts[] = {
         {"--seed", "-s", OPT_INT, &seed, "world seed (default 1): same seed, same files"},
@@ -21,6 +21,8 @@ int cmd_world(int argc, char **argv) {
         {"--test", NULL, OPT_INT, &n_test, "in-domain test queries per family"},
         {"--ood", NULL, OPT_INT, &n_ood, "out-of-domain test queries per family"},
         {"--zipf", NULL, OPT_FLOAT, &zipf, "exposure exponent of entities in pretraining (0.9)"},
+        {"--statements", NULL, OPT_FLOAT, &statements,
+         "share of the pretraining stream that is fact statements (the rest: QA examples)"},
         {"--query-zipf", NULL, OPT_FLOAT, &query_zipf,
          "entity distribution of queries (0 = uniform)"},
         {0}};
@@ -52,6 +54,7 @@ int cmd_world(int argc, char **argv) {
     if (n_ood >= 0) c.n_ood = n_ood;
     if (zipf >= 0) c.zipf = zipf;
     if (query_zipf >= 0) c.query_zipf = query_zipf;
+    if (statements >= 0) c.statement_frac = statements;
     struct world *w;
     double t0 = time_now();
     if ((st = world_build(&w, &c)) < 0) return cli_fail("world", st);

@@ -20,7 +20,7 @@ int cmd_zoo(int argc, char **argv) {
         {"--full", NULL, OPT_FLAG, &full, "larger family (hours)"},
         {"--only", NULL, OPT_INT, &only, "train only agent I (0-based)"},
         {"--steps-scale", NULL, OPT_FLOAT, &scale, "multiply every agent's steps (default 1)"},
-        {"--batch", NULL, OPT_INT, &batch, "sequences per step (default 32; quick 16)"},
+        {"--batch", NULL, OPT_INT, &batch, "sequences per step (default 8; quick 16, full 32)"},
         {"--seq", NULL, OPT_INT, &seq, "tokens per sequence (default 128; quick 64)"},
         {"--seed", "-s", OPT_INT, &seed, "training seed (default 1)"},
         {"--threads", "-t", OPT_INT, &threads, "threads for scoring (default: all cores)"},

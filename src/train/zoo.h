@@ -31,14 +31,14 @@ struct zoo_config {
     const char *out_dir;   /* agents, checkpoints and the manifest */
     int n_agents;          /* 1 .. ZOO_MAX_AGENTS (default 4) */
     enum world_size preset;
-    int batch, seq;     /* training micro-batch (default 32 x 128) */
+    int batch, seq;     /* training micro-batch (default 8 x 128) */
     double steps_scale; /* multiplies every agent's steps (1 = the preset) */
     int only;           /* train only agent `only` (-1 = all) */
     int threads;        /* compute threads for scoring; 0 = all cores */
     uint64_t seed;
 };
 
-/* The preset: 4 agents of the given size class, batch 32 x 128, seed 1. */
+/* The preset: 4 agents of the given size class, its batch (8 x 128 by default), seed 1. */
 void zoo_config_default(struct zoo_config *c, enum world_size preset);
 
 /* The size of agent i of n for a preset (the last n entries of the preset's ladder). */
