@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -167,8 +168,13 @@ static int stage_self_awareness(const struct demo *d, const char *world, const c
 }
 
 /* Writes the network file of the trained chain; the entry listens on d->port. Agents are named
- * agent0..agentK-1 like the zoo's files. */
-static int write_network(const struct demo *d, char rl_paths[][4200], char *conf, size_t cap) {
+ * agent0..agentK-1 like the zoo's files. The last agent never rejects, so it is deployed as the
+ * zoo trained it, answering every query (mode always): that is the agent whose forced answers
+ * the in-process evaluation scores for the chain's last hop, so the live chain and the report
+ * agree answer for answer. (Its self-awareness-trained copy answers under the scenario prompts,
+ * which changed its accuracy: see docs/EVAL.md.) */
+static int write_network(const struct demo *d, const char *zoo, char rl_paths[][4200], char *conf,
+                         size_t cap) {
     join(conf, cap, d->dir, "network.conf");
     FILE *f = fopen(conf, "w");
     if (!f) {
@@ -177,9 +183,21 @@ static int write_network(const struct demo *d, char rl_paths[][4200], char *conf
     }
     fprintf(f, "# The demo's chain of self-aware agents, cheapest first (written by disr demo).\n"
                "[network]\nhost = 127.0.0.1\nhop_secret_env = DISR_DEMO_HOP_SECRET\n\n");
-    for (int i = 0; i < d->agents; i++)
-        fprintf(f, "[agent agent%d]\nmodel = %s\nport = %d\nargs = --threads 1\n\n", i, rl_paths[i],
-                d->port + i);
+    /* Absolute model paths: the network file resolves relative ones against its own directory,
+     * and these paths are relative to where the demo runs. */
+    for (int i = 0; i < d->agents; i++) {
+        bool last = i == d->agents - 1;
+        char base[4200];
+        if (last && path_fmt(base, sizeof base, "%s/agent%d.gguf", zoo, i)) {
+            fclose(f);
+            return 1;
+        }
+        char *model = realpath(last ? base : rl_paths[i], NULL);
+        fprintf(f, "[agent agent%d]\nmodel = %s\nport = %d\n%sargs = --threads 1\n\n", i,
+                model ? model : (last ? base : rl_paths[i]), d->port + i,
+                last ? "mode = always\n" : "");
+        free(model);
+    }
     if (fclose(f) != 0) {
         fprintf(stderr, "disr demo: cannot write %s: %s\n", conf, strerror(errno));
         return 1;
@@ -357,7 +375,7 @@ int cmd_demo(int argc, char **argv) {
     int rc = stage_world(&d, world, sizeof world);
     if (!rc) rc = stage_zoo(&d, world, zoo, sizeof zoo);
     if (!rc) rc = stage_self_awareness(&d, world, zoo, rl);
-    if (!rc) rc = write_network(&d, rl, conf, sizeof conf);
+    if (!rc) rc = write_network(&d, zoo, rl, conf, sizeof conf);
     if (rc) {
         fprintf(stderr, "disr demo: stopped (exit %d); run it again to resume\n", rc);
         return 1;
