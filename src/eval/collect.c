@@ -40,7 +40,10 @@ static int forced_pass(struct outcome_table *t, int a, struct model *m,
     struct engine_params ep = {.max_seqs = c->max_seqs, .n_ctx = 0, .n_threads = c->n_threads};
     struct engine *e = NULL;
     DISR_TRY(engine_init(&e, m, &ep));
-    int k = c->verify_samples;
+    /* The last agent's verification samples are never read: a cascade (AutoMix) stops at the
+     * last agent of a chain without asking whether to escalate, and a chain with the last agent
+     * removed never reaches it. Skipping them saves 8/9 of the largest agent's forced pass. */
+    int k = a == t->n_agents - 1 ? 0 : c->verify_samples;
     int per = COLLECT_CHUNK * (k > 0 ? k : 1);
     char *prompt_buf = malloc((size_t)COLLECT_CHUNK * PROMPT_CAP);
     const char **prompts = malloc((size_t)per * sizeof *prompts);

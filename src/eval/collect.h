@@ -24,10 +24,11 @@ struct collect_config {
     const char *split_path[OUT_N_SPLIT]; /* JSONL query sets: SA-train, test, OOD (NULL = none) */
     double cost[OUT_MAX_AGENTS];         /* 0 = the default spacing */
     int limit;                           /* at most this many queries per split (0 = all) */
-    int verify_samples;                  /* k (default 8; 0 = no self-verification, scores 0) */
-    int max_tokens;                      /* per answer (default 32) */
-    int max_seqs;                        /* sequences decoded together (default 32) */
-    int n_threads;                       /* engine threads (0 = all cores) */
+    int verify_samples; /* k (default 8; 0 = no self-verification, scores 0); none for the last
+                         * agent, whose score no method reads */
+    int max_tokens;     /* per answer (default 32) */
+    int max_seqs;       /* sequences decoded together (default 32) */
+    int n_threads;      /* engine threads (0 = all cores) */
     uint64_t seed;
 };
 void collect_config_default(struct collect_config *c);

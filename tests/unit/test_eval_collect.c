@@ -161,6 +161,8 @@ static void test_collect_real_agents(void **state) {
             assert_true(cell->conf >= 0 && cell->conf <= 1);
             assert_true(cell->verify >= 0 && cell->verify <= 1);
             assert_float_equal(cell->verify * 4, roundf(cell->verify * 4), 1e-6);
+            if (a == t.n_agents - 1)
+                assert_true(cell->verify == 0.0f); /* never read: not sampled */
             assert_true(cell->t_answer > 0);
             assert_int_equal(cell->correct,
                              grader_check(GRADER_NUMBER, t.q[qi].answer, cell->forced));
