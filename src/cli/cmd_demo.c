@@ -192,10 +192,10 @@ static int write_network(const struct demo *d, const char *zoo, char rl_paths[][
             fclose(f);
             return 1;
         }
-        char *model = realpath(last ? base : rl_paths[i], NULL);
+        const char *path = last ? base : rl_paths[i];
+        char *model = realpath(path, NULL);
         fprintf(f, "[agent agent%d]\nmodel = %s\nport = %d\n%sargs = --threads 1\n\n", i,
-                model ? model : (last ? base : rl_paths[i]), d->port + i,
-                last ? "mode = always\n" : "");
+                model ? model : path, d->port + i, last ? "mode = always\n" : "");
         free(model);
     }
     if (fclose(f) != 0) {

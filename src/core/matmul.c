@@ -135,16 +135,18 @@ dotr_f32_avx2(const float *w, const float *x, size_t xs, int n, float *out, cons
     }
 }
 
-TARGET_AVX2 static float dot_f32_avx2(const float *a, const float *b, int n) {
-    float o;
-    dotr_f32_avx2(a, b, 0, n, &o, 1);
-    return o;
-}
+/* The one-row and four-row entry points of an F32 row kernel (the R = 1 and R = 4 instances). */
+#define DEFINE_F32_ROWS(ISA, TGT)                                                                  \
+    TGT static float dot_f32_##ISA(const float *a, const float *b, int n) {                        \
+        float o;                                                                                   \
+        dotr_f32_##ISA(a, b, 0, n, &o, 1);                                                         \
+        return o;                                                                                  \
+    }                                                                                              \
+    TGT static void dot4_f32_##ISA(const float *w, const float *x, size_t xs, int n, float *out) { \
+        dotr_f32_##ISA(w, x, xs, n, out, 4);                                                       \
+    }
 
-TARGET_AVX2 static void dot4_f32_avx2(const float *w, const float *x, size_t xs, int n,
-                                      float *out) {
-    dotr_f32_avx2(w, x, xs, n, out, 4);
-}
+DEFINE_F32_ROWS(avx2, TARGET_AVX2)
 
 TARGET_AVX2 static float dot_f16_avx2(const uint16_t *a, const float *b, int n) {
     __m256 s0 = _mm256_setzero_ps(), s1 = s0;
@@ -299,16 +301,7 @@ dotr_f32_avx512(const float *w, const float *x, size_t xs, int n, float *out, co
     UNROLL_R for (int r = 0; r < R; r++) out[r] = _mm512_reduce_add_ps(_mm512_add_ps(a0[r], a1[r]));
 }
 
-TARGET_VNNI static float dot_f32_avx512(const float *a, const float *b, int n) {
-    float o;
-    dotr_f32_avx512(a, b, 0, n, &o, 1);
-    return o;
-}
-
-TARGET_VNNI static void dot4_f32_avx512(const float *w, const float *x, size_t xs, int n,
-                                        float *out) {
-    dotr_f32_avx512(w, x, xs, n, out, 4);
-}
+DEFINE_F32_ROWS(avx512, TARGET_VNNI)
 #endif
 
 struct kernels {

@@ -57,6 +57,10 @@ int scenario_format_prompt(char *buf, size_t cap, const char *query, enum scenar
     return n;
 }
 
+bool scenario_is_prompt_line(const char *line, size_t n) {
+    return n >= 7 && line[0] == '[' && line[2] == ']' && !memcmp(line + 3, " Q: ", 4);
+}
+
 const char *scenario_system_prompt(enum scenario s) {
     switch (s) {
     case SCENARIO_PERFORMANCE:

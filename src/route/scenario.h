@@ -38,6 +38,10 @@ double scenario_threshold(double alpha);
  * with '\n'. Returns the length, or DISR_E_RANGE if cap is too small. */
 int scenario_format_prompt(char *buf, size_t cap, const char *query, enum scenario s);
 
+/* True if the n bytes at line start like the first line of such a prompt ("[x] Q: "); the
+ * answer follows the next line's "A: " (the pretraining stream's QA blocks are read this way). */
+bool scenario_is_prompt_line(const char *line, size_t n);
+
 /* System prompt for chat models (remote or BPE backends) under a scenario. */
 const char *scenario_system_prompt(enum scenario s);
 

@@ -100,11 +100,6 @@ static int add_json_line(struct corpus *c, const char *path, int lineno, const c
     return st;
 }
 
-/* "[x] Q: ": the first line of a prompt in the built-in agents' format (route/scenario.h). */
-static bool is_prompt_line(const char *t, size_t n) {
-    return n >= 7 && t[0] == '[' && t[2] == ']' && !memcmp(t + 3, " Q: ", 4);
-}
-
 /* A text file under answer_only: each QA block in the built-in prompt format ("[x] Q: query\nA:
  * answer\n", as a world's pretraining stream holds them) becomes a document whose prompt carries
  * no loss, and the text between blocks (fact statements) documents that carry full loss. So the
@@ -114,7 +109,8 @@ static int add_qa_text(struct corpus *c, const char *t, size_t len) {
     while (pos < len) {
         const char *nl = memchr(t + pos, '\n', len - pos);
         size_t end = nl ? (size_t)(nl - t) + 1 : len;
-        if (is_prompt_line(t + pos, end - pos) && end + 3 <= len && !memcmp(t + end, "A: ", 3)) {
+        if (scenario_is_prompt_line(t + pos, end - pos) && end + 3 <= len &&
+            !memcmp(t + end, "A: ", 3)) {
             const char *anl = memchr(t + end, '\n', len - end);
             size_t aend = anl ? (size_t)(anl - t) + 1 : len;
             if (pos > plain) DISR_TRY(corpus_add(c, t + plain, pos - plain, 0));

@@ -64,7 +64,8 @@ void world_config_preset(struct world_config *c, enum world_size size, uint64_t 
     /* Fact statements are a small share: QA examples teach the same facts in the form they are
      * asked in, and under the zoo's answer-only loss a statement's every character (random
      * names included) weighs as much as an answer; at 30 % statements they took most of the
-     * loss and the default agents learned almost nothing (docs/WORLD.md, "Tuning"). */
+     * loss and the default agents learned almost nothing (docs/WORLD.md, "What the tuning
+     * showed"). */
     c->statement_frac = 0.05;
     memcpy(c->qa_mix, mix, sizeof mix);
     switch (size) {
