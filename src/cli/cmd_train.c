@@ -20,7 +20,7 @@ struct train_args {
     const char *data, *out, *init, *checkpoint, *arch;
     int steps, layers, embd, heads, kv_heads, ff, ctx, tied;
     int batch, seq, accum, warmup, seed, ckpt_every, resume, answer_only, stop_after;
-    double lr, min_lr, wd, clip, rope_base;
+    double lr, min_lr, wd, clip, rope_base, prompt_weight;
 };
 
 static int build_model(struct model **out, const struct train_args *a, const struct corpus *c) {
@@ -49,6 +49,7 @@ static int run(const struct train_args *a) {
     struct corpus *c = NULL;
     struct model *m = NULL;
     int st = corpus_load(&c, a->data, a->answer_only);
+    if (st >= 0) c->prompt_weight = (float)a->prompt_weight;
     const char *ckpt = a->checkpoint;
     int resuming = a->resume && ckpt && access(ckpt, F_OK) == 0;
     /* The model: the checkpoint's (resume), a given one (--init), or a new one. */
@@ -132,6 +133,8 @@ int cmd_train(int argc, char **argv) {
         {"--init", NULL, OPT_STR, &a.init, "start from this model instead of a new one"},
         {"--answer-only", NULL, OPT_FLAG, &a.answer_only,
          "loss on answers only (JSONL query/answer records, or QA blocks in a text file)"},
+        {"--prompt-weight", NULL, OPT_FLOAT, &a.prompt_weight,
+         "with --answer-only: loss weight of the prompt tokens (default 0)"},
         {"--arch", NULL, OPT_STR, &a.arch, "llama (NORMAL rope) or qwen2 (NEOX rope, QKV bias)"},
         {"--layers", NULL, OPT_INT, &a.layers, "new model: layers (default 4)"},
         {"--embd", NULL, OPT_INT, &a.embd, "new model: embedding size (default 128)"},

@@ -178,6 +178,42 @@ static inline void head_axpy(float *y, float a, const float *x, int n) {
         y[i] += a * x[i];
 }
 
+/* y[0..hd) += sum over i < n of w[i * ws] * (row i of x, rows xs apart). Each 32-float block of y
+ * stays in registers across all n rows: adding row by row into memory chains every FMA behind a
+ * store-to-load forward, which had made the attention backward the slowest op of training. */
+static void head_weighted_sum(float *y, const float *w, int64_t ws, const float *x, int64_t xs,
+                              int n, int hd) {
+    int j = 0;
+#if defined(__AVX2__) && defined(__FMA__)
+    for (; j + 32 <= hd; j += 32) {
+        __m256 a0 = _mm256_loadu_ps(y + j), a1 = _mm256_loadu_ps(y + j + 8),
+               a2 = _mm256_loadu_ps(y + j + 16), a3 = _mm256_loadu_ps(y + j + 24);
+        for (int i = 0; i < n; i++) {
+            const __m256 wi = _mm256_set1_ps(w[i * ws]);
+            const float *xi = x + i * xs + j;
+            a0 = _mm256_fmadd_ps(wi, _mm256_loadu_ps(xi), a0);
+            a1 = _mm256_fmadd_ps(wi, _mm256_loadu_ps(xi + 8), a1);
+            a2 = _mm256_fmadd_ps(wi, _mm256_loadu_ps(xi + 16), a2);
+            a3 = _mm256_fmadd_ps(wi, _mm256_loadu_ps(xi + 24), a3);
+        }
+        _mm256_storeu_ps(y + j, a0), _mm256_storeu_ps(y + j + 8, a1);
+        _mm256_storeu_ps(y + j + 16, a2), _mm256_storeu_ps(y + j + 24, a3);
+    }
+    for (; j + 8 <= hd; j += 8) {
+        __m256 a0 = _mm256_loadu_ps(y + j);
+        for (int i = 0; i < n; i++)
+            a0 = _mm256_fmadd_ps(_mm256_set1_ps(w[i * ws]), _mm256_loadu_ps(x + i * xs + j), a0);
+        _mm256_storeu_ps(y + j, a0);
+    }
+#endif
+    for (; j < hd; j++) {
+        float a = y[j];
+        for (int i = 0; i < n; i++)
+            a += w[i * ws] * x[i * xs + j];
+        y[j] = a;
+    }
+}
+
 void attention_forward(float *out, float *att, const float *q, const float *k, const float *v,
                        int T, int n_head, int n_head_kv, int hd, int q_stride, int kv_stride) {
     const float scale = 1.0f / sqrtf((float)hd);
@@ -195,40 +231,43 @@ void attention_forward(float *out, float *att, const float *q, const float *k, c
             float *o = out + (int64_t)t * q_stride + h * hd;
             for (int i = 0; i < hd; i++)
                 o[i] = 0;
-            for (int s = 0; s <= t; s++)
-                head_axpy(o, a[s], v + (int64_t)s * kv_stride + kvh * hd, hd);
+            head_weighted_sum(o, a, 1, v + kvh * hd, kv_stride, t + 1, hd);
         }
     }
 }
 
-void attention_backward(float *dq, float *dk, float *dv, float *datt, const float *dout,
+/* Two passes per head. By query row t: the score gradients ds[t][s] and dq_t = sum_s ds k_s.
+ * Then by key row s: dv_s = sum_t att[t][s] dout_t and dk_s = sum_t ds[t][s] q_t, so every
+ * output row is summed once in registers instead of being updated T times in memory. */
+void attention_backward(float *dq, float *dk, float *dv, float *dscore, const float *dout,
                         const float *att, const float *q, const float *k, const float *v, int T,
                         int n_head, int n_head_kv, int hd, int q_stride, int kv_stride) {
     const float scale = 1.0f / sqrtf((float)hd);
     const int group = n_head / n_head_kv;
     for (int h = 0; h < n_head; h++) {
         const int kvh = h / group;
+        const float *ah = att + (int64_t)h * T * T;
+        const float *kh = k + kvh * hd, *vh = v + kvh * hd;
         for (int t = 0; t < T; t++) {
-            const float *a = att + ((int64_t)h * T + t) * T;
+            const float *a = ah + (int64_t)t * T;
             const float *dot_ = dout + (int64_t)t * q_stride + h * hd;
-            /* out_t = sum_s a_s v_s: dv_s += a_s dout_t, da_s = dot(dout_t, v_s) */
-            for (int s = 0; s <= t; s++) {
-                const int64_t off = (int64_t)s * kv_stride + kvh * hd;
-                datt[s] = head_dot(dot_, v + off, hd);
-                head_axpy(dv + off, a[s], dot_, hd);
-            }
-            /* Through the softmax (y (dy - dot(dy, y))), then the scaled dot product. */
+            float *ds = dscore + (int64_t)t * T;
+            /* out_t = sum_s a_s v_s, so d a_s = dot(dout_t, v_s); then through the softmax,
+             * y (dy - dot(dy, y)), and the scale of the dot product. */
             double sum = 0;
-            for (int s = 0; s <= t; s++)
-                sum += (double)datt[s] * a[s];
-            const float *qt = q + (int64_t)t * q_stride + h * hd;
-            float *dqt = dq + (int64_t)t * q_stride + h * hd;
             for (int s = 0; s <= t; s++) {
-                float dpre = a[s] * (datt[s] - (float)sum) * scale;
-                const int64_t off = (int64_t)s * kv_stride + kvh * hd;
-                head_axpy(dqt, dpre, k + off, hd);
-                head_axpy(dk + off, dpre, qt, hd);
+                ds[s] = head_dot(dot_, vh + (int64_t)s * kv_stride, hd);
+                sum += (double)ds[s] * a[s];
             }
+            for (int s = 0; s <= t; s++)
+                ds[s] = a[s] * (ds[s] - (float)sum) * scale;
+            head_weighted_sum(dq + (int64_t)t * q_stride + h * hd, ds, 1, kh, kv_stride, t + 1, hd);
+        }
+        for (int s = 0; s < T; s++) {
+            const int64_t rows = (int64_t)s * q_stride + h * hd, col = (int64_t)s * T + s;
+            const int64_t off = (int64_t)s * kv_stride + kvh * hd;
+            head_weighted_sum(dv + off, ah + col, T, dout + rows, q_stride, T - s, hd);
+            head_weighted_sum(dk + off, dscore + col, T, q + rows, q_stride, T - s, hd);
         }
     }
 }

@@ -59,8 +59,8 @@ void swiglu_backward(float *dgate, float *dup, const float *dout, const float *g
 void attention_forward(float *out, float *att, const float *q, const float *k, const float *v,
                        int T, int n_head, int n_head_kv, int hd, int q_stride, int kv_stride);
 
-/* Gradient of attention_forward: dq, dk, dv accumulate; datt is scratch of [T] floats. */
-void attention_backward(float *dq, float *dk, float *dv, float *datt, const float *dout,
+/* Gradient of attention_forward: dq, dk, dv accumulate; dscore is scratch of [T][T] floats. */
+void attention_backward(float *dq, float *dk, float *dv, float *dscore, const float *dout,
                         const float *att, const float *q, const float *k, const float *v, int T,
                         int n_head, int n_head_kv, int hd, int q_stride, int kv_stride);
 

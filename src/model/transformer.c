@@ -143,7 +143,7 @@ int transformer_init(struct transformer **out, const struct model_config *c, int
         TAKE(tf->dgate, BT * F);
         TAKE(tf->dup, BT * F);
         TAKE(tf->dact, BT * F);
-        TAKE(tf->datt_rows, (size_t)T * (size_t)n_threads);
+        TAKE(tf->dscore, (size_t)T * T * (size_t)n_threads);
         TAKE(tf->rope_cs, (size_t)T * (size_t)model_head_dim(c));
 #undef TAKE
         if (!pass) {
@@ -202,7 +202,7 @@ static void attn_chunk(void *vctx, int chunk, int thread) {
         attention_forward(j->a->atty + qo, att, j->a->q + qo, j->a->k + ko, j->a->v + ko, T, group,
                           1, hd, C, KV);
     else
-        attention_backward(tf->dq + qo, tf->dk + ko, tf->dv + ko, tf->datt_rows + thread * T,
+        attention_backward(tf->dq + qo, tf->dk + ko, tf->dv + ko, tf->dscore + (int64_t)thread * T * T,
                            tf->datty + qo, att, j->a->q + qo, j->a->k + ko, j->a->v + ko, T, group,
                            1, hd, C, KV);
 }

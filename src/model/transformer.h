@@ -38,7 +38,7 @@ struct transformer {
     float *losses;         /* [BT] per-token cross-entropy */
     /* gradient scratch, reused by every layer */
     float *dres, *dln, *dq, *dk, *dv, *datty, *dgate, *dup, *dact;
-    float *datt_rows;  /* [threads][T] attention-backward scratch */
+    float *dscore;     /* [threads][T][T] attention-backward scratch */
     float *rope_cs;    /* [T][head_dim] RoPE (cos, sin) per position (rope_angles) */
     struct pool *pool; /* runs the row-wise ops and attention; the products use OpenBLAS */
 };

@@ -173,7 +173,7 @@ int corpus_tokenize(struct corpus *c, const struct tokenizer *tok) {
     if (!c->tokens || !c->weights || !c->starts)
         return disr_fail(DISR_E_NOMEM, "corpus: cannot allocate %zu tokens", cap);
     const int32_t eos = tokenizer_eos(tok);
-    const float prompt_w = c->answer_only ? 0.0f : 1.0f;
+    const float prompt_w = c->answer_only ? c->prompt_weight : 1.0f;
     size_t n = 0;
     for (int d = 0; d < c->n_docs; d++) {
         const struct corpus_doc *doc = &c->docs[d];

@@ -170,34 +170,48 @@ static void test_swiglu_backward(void **state) {
 }
 
 /* ---- attention (causal, GQA) ---- */
-enum { AT = 5, AH = 4, AHKV = 2, AHD = 3, AQS = AH * AHD, AKS = AHKV * AHD };
+/* Head sizes 3 (scalar code only), 11 (one 8-wide block and a tail) and 40 (a 32-wide block
+ * and an 8-wide one), so every path of the vectorized head sums is checked. */
+enum { AT = 5, AH = 4, AHKV = 2 };
 struct att_ctx {
     float *q, *k, *v;
+    int hd;
     float att[AH * AT * AT];
 };
 static void att_f(void *vc, float *out) {
     struct att_ctx *c = vc;
-    attention_forward(out, c->att, c->q, c->k, c->v, AT, AH, AHKV, AHD, AQS, AKS);
+    attention_forward(out, c->att, c->q, c->k, c->v, AT, AH, AHKV, c->hd, AH * c->hd,
+                      AHKV * c->hd);
 }
-static void test_attention_backward(void **state) {
-    (void)state;
+static void check_attention_backward(int hd) {
+    const int qn = AT * AH * hd, kn = AT * AHKV * hd;
     struct rng r;
     rng_init(&r, 5);
-    struct att_ctx c;
-    float q[AT * AQS], k[AT * AKS], v[AT * AKS], R[AT * AQS], out[AT * AQS];
-    float dq[AT * AQS] = {0}, dk[AT * AKS] = {0}, dv[AT * AKS] = {0}, scratch[AT];
-    fill(&r, q, AT * AQS, 1.0f);
-    fill(&r, k, AT * AKS, 1.0f);
-    fill(&r, v, AT * AKS, 1.0f);
-    fill(&r, R, AT * AQS, 1.0f);
+    struct att_ctx c = {.hd = hd};
+    float *q = malloc(sizeof(float) * qn), *k = malloc(sizeof(float) * kn),
+          *v = malloc(sizeof(float) * kn), *R = malloc(sizeof(float) * qn),
+          *out = malloc(sizeof(float) * qn), *dq = calloc(qn, sizeof(float)),
+          *dk = calloc(kn, sizeof(float)), *dv = calloc(kn, sizeof(float)), scratch[AT * AT];
+    fill(&r, q, qn, 1.0f);
+    fill(&r, k, kn, 1.0f);
+    fill(&r, v, kn, 1.0f);
+    fill(&r, R, qn, 1.0f);
     c.q = q, c.k = k, c.v = v;
     att_f(&c, out);
     /* Causality: the first position attends only to itself. */
     assert_float_equal(c.att[0], 1.0f, 1e-6);
-    attention_backward(dq, dk, dv, scratch, R, c.att, q, k, v, AT, AH, AHKV, AHD, AQS, AKS);
-    assert_int_equal(fd_mismatches(att_f, &c, q, AT * AQS, dq, R, AT * AQS, 1e-2f, 1e-3, "dq"), 0);
-    assert_int_equal(fd_mismatches(att_f, &c, k, AT * AKS, dk, R, AT * AQS, 1e-2f, 1e-3, "dk"), 0);
-    assert_int_equal(fd_mismatches(att_f, &c, v, AT * AKS, dv, R, AT * AQS, 1e-2f, 1e-3, "dv"), 0);
+    attention_backward(dq, dk, dv, scratch, R, c.att, q, k, v, AT, AH, AHKV, hd, AH * hd,
+                       AHKV * hd);
+    assert_int_equal(fd_mismatches(att_f, &c, q, qn, dq, R, qn, 1e-2f, 1e-3, "dq"), 0);
+    assert_int_equal(fd_mismatches(att_f, &c, k, kn, dk, R, qn, 1e-2f, 1e-3, "dk"), 0);
+    assert_int_equal(fd_mismatches(att_f, &c, v, kn, dv, R, qn, 1e-2f, 1e-3, "dv"), 0);
+    free(q), free(k), free(v), free(R), free(out), free(dq), free(dk), free(dv);
+}
+static void test_attention_backward(void **state) {
+    (void)state;
+    check_attention_backward(3);
+    check_attention_backward(11);
+    check_attention_backward(40);
 }
 
 /* ---- cross-entropy (weighted, fused with softmax) ---- */

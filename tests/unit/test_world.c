@@ -52,6 +52,12 @@ static void test_grader_choice(void **state) {
     assert_true(grader_check(GRADER_CHOICE, "B", "(B)"));
     assert_true(grader_check(GRADER_CHOICE, "B", "B) fox"));
     assert_true(grader_check(GRADER_CHOICE, "B", "Answer: B"));
+    /* The worked form the world teaches: the option's value, then its letter. A value that
+     * starts with an option letter (Devole, Boriga) is a word, not a choice. */
+    assert_true(grader_check(GRADER_CHOICE, "B", "fox (B)"));
+    assert_true(grader_check(GRADER_CHOICE, "D", "Devole (D)"));
+    assert_false(grader_check(GRADER_CHOICE, "B", "Boriga (C)"));
+    assert_true(grader_check(GRADER_CHOICE, "C", "6596 (C)"));
     assert_false(grader_check(GRADER_CHOICE, "B", "A"));
     assert_false(grader_check(GRADER_CHOICE, "B", "Bear"));
     assert_false(grader_check(GRADER_CHOICE, "B", "a cat"));
@@ -261,6 +267,54 @@ static int count_word(const char *text, const char *word) {
     return n;
 }
 
+/* Multiple choice: the stream teaches "value (L)", copied from the query's options; the splits'
+ * key is the bare letter L, which grades that worked form as correct. */
+static void test_world_mc_taught_as_value_then_letter(void **state) {
+    (void)state;
+    struct world *w = quick_world(5);
+    char *text;
+    size_t len;
+    assert_int_equal(world_pretrain_text(w, &text, &len), 0);
+    int n_mc = 0;
+    for (char *q = strstr(text, " Options: "); q; q = strstr(q + 1, " Options: ")) {
+        char *qend = strchr(q, '\n'), *ans = qend + 4; /* "\nA: " */
+        assert_non_null(qend);
+        assert_memory_equal(qend, "\nA: ", 4);
+        char *aend = strchr(ans, '\n');
+        assert_non_null(aend);
+        size_t n = (size_t)(aend - ans);
+        assert_true(n > 4 && ans[n - 4] == ' ' && ans[n - 3] == '(' && ans[n - 1] == ')');
+        /* The worked answer is one option exactly as the query wrote it. */
+        char *hit = memmem(q, (size_t)(qend - q), ans, n);
+        assert_non_null(hit);
+        assert_true(hit[-1] == ' ' && (hit[n] == ',' || hit[n] == '\n'));
+        n_mc++;
+    }
+    assert_true(n_mc > 100);
+    free(text);
+    struct qa_set s;
+    qa_set_init(&s);
+    assert_int_equal(world_split(w, WORLD_SPLIT_TEST, &s), 0);
+    int checked = 0;
+    for (int i = 0; i < s.n; i++) {
+        const struct qa_item *it = &s.items[i];
+        if (strcmp(it->family, "mc") != 0) continue;
+        assert_true(strlen(it->answer) == 1 && it->answer[0] >= 'A' && it->answer[0] <= 'D');
+        char tag[5] = {' ', '(', it->answer[0], ')', 0};
+        const char *opt = strstr(it->query, tag);
+        assert_non_null(opt);
+        const char *start = opt;
+        while (start > it->query && start[-1] != ' ') start--;
+        char worked[96];
+        snprintf(worked, sizeof worked, "%.*s", (int)(opt - start + 4), start);
+        assert_true(grader_check(it->grader, it->answer, worked));
+        checked++;
+    }
+    assert_true(checked > 0);
+    qa_set_free(&s);
+    world_free(w);
+}
+
 static void test_world_files_splits_and_exposure(void **state) {
     (void)state;
     char dir[] = "/tmp/disr_test_world_XXXXXX";
@@ -380,6 +434,7 @@ int main(void) {
         cmocka_unit_test(test_jsonl_errors_name_the_line),
         cmocka_unit_test(test_jsonl_roundtrip_file),
         cmocka_unit_test(test_world_is_deterministic),
+        cmocka_unit_test(test_world_mc_taught_as_value_then_letter),
         cmocka_unit_test(test_world_files_splits_and_exposure),
         cmocka_unit_test(test_world_config_rejects_bad_values),
     };
