@@ -11,7 +11,7 @@
 int cmd_zoo(int argc, char **argv) {
     const char *world = NULL, *out = NULL;
     int agents = 4, quick = 0, full = 0, only = -1, batch = 0, seq = 0, seed = 1, threads = 0;
-    double scale = 1.0;
+    double scale = 1.0, prompt_weight = -1;
     const struct cli_opt opts[] = {
         {"--world", "-w", OPT_STR, &world, "world directory (from disr world)"},
         {"--out", "-o", OPT_STR, &out, "output directory: agentI.gguf and zoo.json"},
@@ -20,6 +20,8 @@ int cmd_zoo(int argc, char **argv) {
         {"--full", NULL, OPT_FLAG, &full, "larger family (hours)"},
         {"--only", NULL, OPT_INT, &only, "train only agent I (0-based)"},
         {"--steps-scale", NULL, OPT_FLOAT, &scale, "multiply every agent's steps (default 1)"},
+        {"--prompt-weight", NULL, OPT_FLOAT, &prompt_weight,
+         "loss weight of the questions in the stream, 0 .. 1 (default 0.2)"},
         {"--batch", NULL, OPT_INT, &batch, "sequences per step (default 8; quick 16, full 32)"},
         {"--seq", NULL, OPT_INT, &seq, "tokens per sequence (default 128; quick 64)"},
         {"--seed", "-s", OPT_INT, &seed, "training seed (default 1)"},
@@ -45,6 +47,7 @@ int cmd_zoo(int argc, char **argv) {
     c.world_dir = world, c.out_dir = out, c.n_agents = agents, c.only = only;
     c.steps_scale = scale, c.seed = (uint64_t)seed, c.threads = threads;
     if (batch > 0) c.batch = batch;
+    if (prompt_weight >= 0) c.prompt_weight = (float)prompt_weight;
     if (seq > 0) c.seq = seq;
     double t0 = time_now();
     struct zoo_manifest *m = malloc(sizeof *m);

@@ -33,6 +33,7 @@ struct zoo_config {
     enum world_size preset;
     int batch, seq;     /* training micro-batch (default 8 x 128) */
     double steps_scale; /* multiplies every agent's steps (1 = the preset) */
+    float prompt_weight; /* loss weight of the stream's questions (answers and statements: 1) */
     int only;           /* train only agent `only` (-1 = all) */
     int threads;        /* compute threads for scoring; 0 = all cores */
     uint64_t seed;
