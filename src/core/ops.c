@@ -145,7 +145,7 @@ void swiglu_backward(float *dgate, float *dup, const float *dout, const float *g
     }
 }
 
-/* Dot product and y += a*x over one head (hd floats). Vectorized by hand: without -ffast-math
+/* Dot product over one head (hd floats). Vectorized by hand: without -ffast-math
  * the compiler may not reorder a float reduction, so a plain loop stays scalar. */
 static inline float head_dot(const float *a, const float *b, int n) {
     int i = 0;
@@ -164,18 +164,6 @@ static inline float head_dot(const float *a, const float *b, int n) {
     for (; i < n; i++)
         s += a[i] * b[i];
     return s;
-}
-
-static inline void head_axpy(float *y, float a, const float *x, int n) {
-    int i = 0;
-#if defined(__AVX2__) && defined(__FMA__)
-    const __m256 va = _mm256_set1_ps(a);
-    for (; i + 8 <= n; i += 8)
-        _mm256_storeu_ps(y + i,
-                         _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
-#endif
-    for (; i < n; i++)
-        y[i] += a * x[i];
 }
 
 /* y[0..hd) += sum over i < n of w[i * ws] * (row i of x, rows xs apart). Each 32-float block of y
@@ -199,11 +187,22 @@ static void head_weighted_sum(float *y, const float *w, int64_t ws, const float 
         _mm256_storeu_ps(y + j, a0), _mm256_storeu_ps(y + j + 8, a1);
         _mm256_storeu_ps(y + j + 16, a2), _mm256_storeu_ps(y + j + 24, a3);
     }
-    for (; j + 8 <= hd; j += 8) {
-        __m256 a0 = _mm256_loadu_ps(y + j);
-        for (int i = 0; i < n; i++)
-            a0 = _mm256_fmadd_ps(_mm256_set1_ps(w[i * ws]), _mm256_loadu_ps(x + i * xs + j), a0);
+    const int rest = (hd - j) / 8; /* 8, 16 or 24 floats left (head sizes 16 and 24 are common) */
+    if (rest > 0) {
+        const __m256 z = _mm256_setzero_ps();
+        __m256 a0 = _mm256_loadu_ps(y + j), a1 = rest > 1 ? _mm256_loadu_ps(y + j + 8) : z,
+               a2 = rest > 2 ? _mm256_loadu_ps(y + j + 16) : z;
+        for (int i = 0; i < n; i++) {
+            const __m256 wi = _mm256_set1_ps(w[i * ws]);
+            const float *xi = x + i * xs + j;
+            a0 = _mm256_fmadd_ps(wi, _mm256_loadu_ps(xi), a0);
+            if (rest > 1) a1 = _mm256_fmadd_ps(wi, _mm256_loadu_ps(xi + 8), a1);
+            if (rest > 2) a2 = _mm256_fmadd_ps(wi, _mm256_loadu_ps(xi + 16), a2);
+        }
         _mm256_storeu_ps(y + j, a0);
+        if (rest > 1) _mm256_storeu_ps(y + j + 8, a1);
+        if (rest > 2) _mm256_storeu_ps(y + j + 16, a2);
+        j += 8 * rest;
     }
 #endif
     for (; j < hd; j++) {

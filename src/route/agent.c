@@ -56,12 +56,9 @@ static int watch_text(void *ctx, const char *piece, size_t len) {
     memcpy(w->seen + w->n_seen, piece, take);
     w->n_seen += take;
     w->seen[w->n_seen] = '\0';
-    const char *t = w->seen;
-    while (*t == ' ' || *t == '\t' || *t == '\n')
-        t++;
-    size_t tl = strlen(t), rl = strlen(SCENARIO_REJECT_TEXT);
-    if (tl < rl && !strncmp(t, SCENARIO_REJECT_TEXT, tl) && take == len) return 0; /* undecided */
-    if (tl >= rl && !strncmp(t, SCENARIO_REJECT_TEXT, rl)) {
+    enum reject_state st = scenario_reject_state(w->seen);
+    if (st == REJECT_STATE_PENDING && take == len) return 0; /* undecided */
+    if (st == REJECT_STATE_REJECT) {
         w->decided = 2;
         return 1;
     }

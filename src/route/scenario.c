@@ -85,13 +85,20 @@ static const char *skip_space(const char *s) {
     return s;
 }
 
+enum reject_state scenario_reject_state(const char *output) {
+    const char *t = skip_space(output);
+    size_t n = strlen(t), rl = strlen(SCENARIO_REJECT_TEXT);
+    if (n >= rl)
+        return strncmp(t, SCENARIO_REJECT_TEXT, rl) ? REJECT_STATE_ANSWER : REJECT_STATE_REJECT;
+    return strncmp(t, SCENARIO_REJECT_TEXT, n) ? REJECT_STATE_ANSWER : REJECT_STATE_PENDING;
+}
+
 bool scenario_is_reject(const char *output) {
-    return !strncmp(skip_space(output), SCENARIO_REJECT_TEXT, strlen(SCENARIO_REJECT_TEXT));
+    return scenario_reject_state(output) == REJECT_STATE_REJECT;
 }
 
 bool scenario_output_rejects(const char *output, bool truncated) {
-    if (scenario_is_reject(output)) return true;
-    const char *t = skip_space(output);
-    size_t n = strlen(t);
-    return truncated && n >= 3 && !strncmp(t, SCENARIO_REJECT_TEXT, n);
+    enum reject_state st = scenario_reject_state(output);
+    return st == REJECT_STATE_REJECT ||
+           (truncated && st == REJECT_STATE_PENDING && strlen(skip_space(output)) >= 3);
 }

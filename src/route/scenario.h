@@ -45,6 +45,12 @@ bool scenario_is_prompt_line(const char *line, size_t n);
 /* System prompt for chat models (remote or BPE backends) under a scenario. */
 const char *scenario_system_prompt(enum scenario s);
 
+/* An output read so far, against the reject text (leading spaces skipped): it starts with the
+ * whole reject text; it is still a proper prefix of it (empty included: nothing is known yet);
+ * or it has departed from it (an answer). Streaming callers decide on the first two pieces. */
+enum reject_state { REJECT_STATE_PENDING, REJECT_STATE_REJECT, REJECT_STATE_ANSWER };
+enum reject_state scenario_reject_state(const char *output);
+
 /* True if an agent's output is a reject: it starts with the reject text (after leading spaces). */
 bool scenario_is_reject(const char *output);
 

@@ -25,7 +25,7 @@
  * questions teaches the entity names and the copying that passages and options need, while the
  * answers still dominate the loss (docs/WORLD.md, "What the tuning showed"). */
 #define ZOO_PROMPT_WEIGHT 0.2f
-#define ZOO_MAX_TOKENS  24 /* longest answer: a city name, 8 sorted letters, a 5-digit sum */
+#define ZOO_MAX_TOKENS    24 /* longest answer: a city name, 8 sorted letters, a 5-digit sum */
 
 /* The ladders: each size ~3-6x the previous in parameters. The default family trains at batch
  * 8 x 128: at these sizes a step costs about the same per token whatever the batch, and the
@@ -392,9 +392,10 @@ int zoo_run(const struct zoo_config *c, struct zoo_manifest *out) {
         return disr_fail(DISR_E_RANGE, "zoo: agent %d of %d", c->only, c->n_agents);
     if (c->batch < 1 || c->seq < 2 || c->seq > ZOO_N_CTX || !(c->steps_scale > 0) ||
         !(c->prompt_weight >= 0 && c->prompt_weight <= 1))
-        return disr_fail(DISR_E_RANGE,
-                         "zoo: batch %d, seq %d (2 .. %d), steps scale %g, prompt weight %g (0 .. 1)",
-                         c->batch, c->seq, ZOO_N_CTX, c->steps_scale, c->prompt_weight);
+        return disr_fail(
+            DISR_E_RANGE,
+            "zoo: batch %d, seq %d (2 .. %d), steps scale %g, prompt weight %g (0 .. 1)", c->batch,
+            c->seq, ZOO_N_CTX, c->steps_scale, c->prompt_weight);
     DISR_TRY(file_mkdir_p(c->out_dir));
     char man_path[4096];
     DISR_TRY(path_join(man_path, sizeof man_path, c->out_dir, ZOO_MANIFEST));

@@ -346,8 +346,8 @@ static void mc_options(const struct world *w, struct rng *r, struct qa *q, int a
     int k = options(r, attr_pool(w, a), right, opt, 4);
     size_t n = strlen(q->query);
     for (int i = 0; i < 4; i++) {
-        put(q->query + n, sizeof q->query - n, "%s%s (%c)", i ? ", " : " Options: ",
-            attr_value_at(w, a, opt[i]), 'A' + i);
+        put(q->query + n, sizeof q->query - n, "%s%s (%c)",
+            i ? ", " : " Options: ", attr_value_at(w, a, opt[i]), 'A' + i);
         n += strlen(q->query + n);
     }
     put(q->answer, sizeof q->answer, "%c", 'A' + k);

@@ -170,8 +170,9 @@ static void test_swiglu_backward(void **state) {
 }
 
 /* ---- attention (causal, GQA) ---- */
-/* Head sizes 3 (scalar code only), 11 (one 8-wide block and a tail) and 40 (a 32-wide block
- * and an 8-wide one), so every path of the vectorized head sums is checked. */
+/* Head sizes 3 (scalar code only), 11 (one 8-wide block and a tail), 24 (three 8-wide blocks
+ * together) and 56 (a 32-wide block, then 24), so every path of the vectorized head sums is
+ * checked. */
 enum { AT = 5, AH = 4, AHKV = 2 };
 struct att_ctx {
     float *q, *k, *v;
@@ -180,8 +181,7 @@ struct att_ctx {
 };
 static void att_f(void *vc, float *out) {
     struct att_ctx *c = vc;
-    attention_forward(out, c->att, c->q, c->k, c->v, AT, AH, AHKV, c->hd, AH * c->hd,
-                      AHKV * c->hd);
+    attention_forward(out, c->att, c->q, c->k, c->v, AT, AH, AHKV, c->hd, AH * c->hd, AHKV * c->hd);
 }
 static void check_attention_backward(int hd) {
     const int qn = AT * AH * hd, kn = AT * AHKV * hd;
@@ -211,7 +211,8 @@ static void test_attention_backward(void **state) {
     (void)state;
     check_attention_backward(3);
     check_attention_backward(11);
-    check_attention_backward(40);
+    check_attention_backward(24);
+    check_attention_backward(56);
 }
 
 /* ---- cross-entropy (weighted, fused with softmax) ---- */

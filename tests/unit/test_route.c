@@ -123,6 +123,12 @@ static void test_reject_rule_counts_a_cut_off_reject(void **state) {
     assert_false(scenario_output_rejects("I ", true));    /* too short to tell */
     assert_false(scenario_output_rejects("Idaho", true)); /* left the reject text */
     assert_false(scenario_output_rejects("", true));
+    /* The streaming view of the same rule. */
+    assert_int_equal(scenario_reject_state(""), REJECT_STATE_PENDING);
+    assert_int_equal(scenario_reject_state("\n I don"), REJECT_STATE_PENDING);
+    assert_int_equal(scenario_reject_state("I don't know! Sorry"), REJECT_STATE_REJECT);
+    assert_int_equal(scenario_reject_state("I do know"), REJECT_STATE_ANSWER);
+    assert_int_equal(scenario_reject_state("Paris"), REJECT_STATE_ANSWER);
 }
 
 static void test_scenario_specific_rules(void **state) {

@@ -304,7 +304,8 @@ static void test_world_mc_taught_as_value_then_letter(void **state) {
         const char *opt = strstr(it->query, tag);
         assert_non_null(opt);
         const char *start = opt;
-        while (start > it->query && start[-1] != ' ') start--;
+        while (start > it->query && start[-1] != ' ')
+            start--;
         char worked[96];
         snprintf(worked, sizeof worked, "%.*s", (int)(opt - start + 4), start);
         assert_true(grader_check(it->grader, it->answer, worked));
