@@ -187,7 +187,10 @@ static void head_weighted_sum(float *y, const float *w, int64_t ws, const float 
         _mm256_storeu_ps(y + j, a0), _mm256_storeu_ps(y + j + 8, a1);
         _mm256_storeu_ps(y + j + 16, a2), _mm256_storeu_ps(y + j + 24, a3);
     }
-    const int rest = (hd - j) / 8; /* 8, 16 or 24 floats left (head sizes 16 and 24 are common) */
+    /* 8, 16 or 24 floats left (head sizes 16 and 24 are common). One loop over blocks of up to
+     * four vectors with the counts as variables measured 25 % slower at head size 24: the
+     * accumulators then live in memory. */
+    const int rest = (hd - j) / 8;
     if (rest > 0) {
         const __m256 z = _mm256_setzero_ps();
         __m256 a0 = _mm256_loadu_ps(y + j), a1 = rest > 1 ? _mm256_loadu_ps(y + j + 8) : z,

@@ -162,6 +162,9 @@ int corpus_load(struct corpus **out, const char *path, bool answer_only) {
 }
 
 int corpus_tokenize(struct corpus *c, const struct tokenizer *tok) {
+    if (!(c->prompt_weight >= 0 && c->prompt_weight <= 1))
+        return disr_fail(DISR_E_RANGE, "corpus: prompt weight %g (0 .. 1)",
+                         (double)c->prompt_weight);
     free(c->tokens), free(c->weights), free(c->starts);
     c->tokens = NULL, c->weights = NULL, c->starts = NULL, c->n_tokens = 0;
     /* Every tokenizer here yields at most one token per byte; +1 per document for EOS. */

@@ -35,7 +35,7 @@ struct corpus {
     struct corpus_doc *docs;
     int n_docs, docs_cap;
     bool answer_only;
-    float prompt_weight; /* loss weight of prompt tokens under answer_only (0 by default) */
+    float prompt_weight; /* loss weight of prompt tokens under answer_only: 0 (default) .. 1 */
     /* after corpus_tokenize: */
     int32_t *tokens;
     float *weights; /* weight of predicting tokens[i] */

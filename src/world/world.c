@@ -352,10 +352,10 @@ static void mc_options(const struct world *w, struct rng *r, struct qa *q, int a
     }
     put(q->answer, sizeof q->answer, "%c", 'A' + k);
     /* Taught as "deer (C)", the option as written: naming the value first turns picking the
-     * letter into copying what follows that value in the query, which the agents learn. The
-     * bare letter asks for a fact to be matched against four options in one step, and no agent
-     * of the default family learned that in its budget (docs/WORLD.md). The grader reads the
-     * letter either way. */
+     * letter into copying what follows that value in the query. The bare letter asks for a fact
+     * to be matched against four options in one step, which no agent of the default family
+     * learned in its budget; the copy is not learned in it either yet (docs/WORLD.md). The
+     * grader reads the letter either way. */
     put(q->shown, sizeof q->shown, "%s (%c)", attr_value_at(w, a, right), 'A' + k);
     q->grader = GRADER_CHOICE;
 }

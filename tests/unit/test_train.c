@@ -115,6 +115,19 @@ static void test_corpus_text_qa_blocks_and_answer_weights(void **state) {
         total += c->weights[i];
     /* statements and the prompt-like line count fully; answers "red\n" and "5\n" */
     assert_true(total == (float)(strlen(want[0]) + 4 + 2 + strlen(want[3])));
+    /* A prompt weight adds that share of each QA prompt's tokens and of every document's EOS
+     * (which weighs as a prompt token); outside 0 .. 1 is refused. */
+    c->prompt_weight = 0.25f;
+    assert_int_equal(corpus_tokenize(c, tok), DISR_OK);
+    float weighted = 0;
+    for (size_t i = 0; i < c->n_tokens; i++)
+        weighted += c->weights[i];
+    const int n_eos = tokenizer_eos(tok) >= 0 ? c->n_docs : 0;
+    assert_float_equal(weighted - total, 0.25f * (float)(split[1] + split[2] + n_eos), 1e-4);
+    c->prompt_weight = 1.5f;
+    assert_true(corpus_tokenize(c, tok) < 0);
+    c->prompt_weight = -0.1f;
+    assert_true(corpus_tokenize(c, tok) < 0);
     corpus_free(c);
     tokenizer_free(tok);
 }
