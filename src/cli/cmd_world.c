@@ -8,7 +8,7 @@
 int cmd_world(int argc, char **argv) {
     int seed = 1, quick = 0, full = 0, entities = -1, pretrain = -1, n_sa = -1, n_test = -1,
         n_ood = -1;
-    double zipf = -1, query_zipf = -1, statements = -1;
+    double zipf = -1, query_zipf = -1, statements = -1, lookups = -1;
     const char *out = NULL;
     const struct cli_opt opts[] = {
         {"--seed", "-s", OPT_INT, &seed, "world seed (default 1): same seed, same files"},
@@ -23,6 +23,8 @@ int cmd_world(int argc, char **argv) {
         {"--zipf", NULL, OPT_FLOAT, &zipf, "exposure exponent of entities in pretraining (0.9)"},
         {"--statements", NULL, OPT_FLOAT, &statements,
          "share of the pretraining stream that is fact statements (the rest: QA examples)"},
+        {"--lookups", NULL, OPT_FLOAT, &lookups,
+         "share of the stream's QA examples that are option-lookup drills (see docs/WORLD.md)"},
         {"--query-zipf", NULL, OPT_FLOAT, &query_zipf,
          "entity distribution of queries (0 = uniform)"},
         {0}};
@@ -55,6 +57,7 @@ int cmd_world(int argc, char **argv) {
     if (zipf >= 0) c.zipf = zipf;
     if (query_zipf >= 0) c.query_zipf = query_zipf;
     if (statements >= 0) c.statement_frac = statements;
+    if (lookups >= 0) c.lookup_frac = lookups;
     struct world *w;
     double t0 = time_now();
     if ((st = world_build(&w, &c)) < 0) return cli_fail("world", st);

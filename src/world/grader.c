@@ -39,35 +39,47 @@ static bool check_exact(const char *expected, const char *got) {
     return true;
 }
 
-/* Parses the first number in s: optional '-', digits with optional ',' thousands separators,
- * optional fraction. Returns false if s holds no digit. */
-static bool first_number(const char *s, double *out) {
-    const char *p = s;
-    while (*p && !isdigit((unsigned char)*p))
-        p++;
-    if (!*p) return false;
+/* Parses the number that starts at p (a digit): digits with optional ',' thousands separators
+ * and an optional fraction, negative if a '-' stands right before it. Returns where it ends. */
+static const char *parse_number(const char *s, const char *p, double *out) {
     bool neg = p > s && p[-1] == '-';
     char buf[64];
     size_t n = 0;
-    for (; *p && n + 1 < sizeof buf; p++) {
-        if (isdigit((unsigned char)*p))
-            buf[n++] = *p;
-        else if (*p == ',' && isdigit((unsigned char)p[1]))
+    for (; *p; p++) {
+        if (isdigit((unsigned char)*p)) {
+            if (n + 1 < sizeof buf) buf[n++] = *p;
+        } else if (*p == ',' && isdigit((unsigned char)p[1])) {
             continue; /* thousands separator */
-        else if (*p == '.' && isdigit((unsigned char)p[1]) && !memchr(buf, '.', n))
-            buf[n++] = '.';
-        else
+        } else if (*p == '.' && isdigit((unsigned char)p[1]) && !memchr(buf, '.', n)) {
+            if (n + 1 < sizeof buf) buf[n++] = '.';
+        } else {
             break;
+        }
     }
     buf[n] = '\0';
     *out = strtod(buf, NULL);
     if (neg) *out = -*out;
-    return true;
+    return p;
+}
+
+/* The last number in s (false if s holds no digit). The last, not the first: a worked answer
+ * ("0078+4165=04243") or a sentence ("The sum of 78 and 4165 is 4243.") ends with its result. */
+static bool last_number(const char *s, double *out) {
+    bool found = false;
+    for (const char *p = s; *p;) {
+        if (isdigit((unsigned char)*p)) {
+            p = parse_number(s, p, out);
+            found = true;
+        } else {
+            p++;
+        }
+    }
+    return found;
 }
 
 static bool check_number(const char *expected, const char *got) {
     double want, have;
-    if (!first_number(expected, &want) || !first_number(got, &have)) return false;
+    if (!last_number(expected, &want) || !last_number(got, &have)) return false;
     double tol = 1e-9 * (fabs(want) > 1 ? fabs(want) : 1);
     return have - want <= tol && want - have <= tol;
 }

@@ -2,7 +2,8 @@
  * (disr score, self-awareness sampling, rewards, evaluation, baselines) calls grader_check, so
  * "correct" means the same thing everywhere. Three graders, named in JSONL by their text:
  *  - "exact":  equal after trimming spaces and one trailing '.', ignoring ASCII case;
- *  - "number": the first number in the reply equals the expected number ("1,204" = 1204);
+ *  - "number": the last number in the reply equals the expected number ("1,204" = 1204;
+ *              "0078+4165=04243" and "78 plus 4165 is 4243." = 4243);
  *  - "choice": the first stand-alone option letter in the reply ("B", "(B)", "B) fox",
  *              "Answer: B") equals the expected letter. */
 #ifndef WORLD_GRADER_H

@@ -67,6 +67,10 @@ void world_config_preset(struct world_config *c, enum world_size size, uint64_t 
      * loss and the default agents learned almost nothing (docs/WORLD.md, "What the tuning
      * showed"). */
     c->statement_frac = 0.05;
+    /* A quarter of the QA examples are lookup drills: at 5000 steps of the largest agent they
+     * lifted mc from its 25 % floor to 37.5 % and read from 39 to 60.5 %, at the cost of facts
+     * and sums learned later (docs/WORLD.md, "Session 4"). */
+    c->lookup_frac = 0.25;
     memcpy(c->qa_mix, mix, sizeof mix);
     switch (size) {
     case WORLD_QUICK:
@@ -91,6 +95,8 @@ int world_config_validate(const struct world_config *c) {
         return disr_fail(DISR_E_RANGE, "world: Zipf exponents must be in [0, 4]");
     if (c->pretrain_chars < 0 || c->pretrain_chars > 2000000000L)
         return disr_fail(DISR_E_RANGE, "world: pretraining size %ld bytes", c->pretrain_chars);
+    if (!(c->lookup_frac >= 0 && c->lookup_frac <= 1))
+        return disr_fail(DISR_E_RANGE, "world: lookup share %g (0 .. 1)", c->lookup_frac);
     if (!(c->statement_frac >= 0 && c->statement_frac <= 1))
         return disr_fail(DISR_E_RANGE, "world: statement share must be in [0, 1]");
     double sum = 0;
@@ -360,6 +366,17 @@ static void mc_options(const struct world *w, struct rng *r, struct qa *q, int a
     q->grader = GRADER_CHOICE;
 }
 
+/* A lookup drill (pretraining stream only): "Which option is deer? Options: yak (A), ...",
+ * taught as "deer (C)". It is mc's second half alone, the copy of the letter that follows a
+ * given value, with no fact to recall, so the copy is learned from a clean signal. */
+static void gen_lookup(const struct world *w, struct rng *r, struct qa *q) {
+    /* Cities, colors and animals only: entity names as values would mention the tail entities
+     * as often as the head ones and flatten the stream's Zipf exposure. */
+    int a = pick(r, ATTR_FRIEND), right = pick(r, attr_pool(w, a));
+    put(q->query, sizeof q->query, "Which option is %s?", attr_value_at(w, a, right));
+    mc_options(w, r, q, a, right);
+}
+
 static void gen_fact(const struct world *w, struct rng *r, const struct entity *e, struct qa *q) {
     int a = pick(r, ATTR_COUNT);
     question_stem(r, q->query, sizeof q->query, e->name, a, 0);
@@ -408,6 +425,11 @@ static void gen_add(struct rng *r, struct qa *q, int mc) {
             break;
         }
         put(q->answer, sizeof q->answer, "%d", s);
+        /* Taught as a worked sum in fixed width, "0078+4165=04243": every digit of the result
+         * then sits at a fixed distance from the two digits it adds, whatever the phrasing and
+         * the lengths, so the agent looks them up by position instead of aligning numbers of
+         * different lengths (the number grader reads the last number). */
+        put(q->shown, sizeof q->shown, "%04d+%04d=%05d", x, y, s);
         q->grader = GRADER_NUMBER;
         return;
     }
@@ -601,8 +623,13 @@ int world_pretrain_text(const struct world *w, char **text, size_t *len) {
         if (acc <= 0 || rng_double(&r) < c->statement_frac) {
             gen_statement(w, &r, e, buf + n, cap - n);
         } else {
-            enum world_family f = (enum world_family)sample_cdf(&r, mix_cdf, FAM_N_IN_DOMAIN);
-            gen_query(w, &r, f, e, &q);
+            if (rng_double(&r) < c->lookup_frac) {
+                q.shown[0] = '\0';
+                gen_lookup(w, &r, &q);
+            } else {
+                enum world_family f = (enum world_family)sample_cdf(&r, mix_cdf, FAM_N_IN_DOMAIN);
+                gen_query(w, &r, f, e, &q);
+            }
             int m = scenario_format_prompt(buf + n, cap - n, q.query, SCENARIO_NONE);
             if (m < 0) {
                 free(buf);
@@ -668,6 +695,7 @@ static int write_meta(const struct world *w, const char *path) {
              cJSON_AddNumberToObject(cfg, "query_zipf", c->query_zipf) &&
              cJSON_AddNumberToObject(cfg, "pretrain_chars", (double)c->pretrain_chars) &&
              cJSON_AddNumberToObject(cfg, "statement_frac", c->statement_frac) &&
+             cJSON_AddNumberToObject(cfg, "lookup_frac", c->lookup_frac) &&
              cJSON_AddNumberToObject(cfg, "n_sa", c->n_sa) &&
              cJSON_AddNumberToObject(cfg, "n_test", c->n_test) &&
              cJSON_AddNumberToObject(cfg, "n_ood", c->n_ood);

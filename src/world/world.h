@@ -56,6 +56,7 @@ struct world_config {
     double query_zipf;     /* entity distribution of SA / test queries (0 = uniform) */
     long pretrain_chars;   /* size of the pretraining stream, in bytes (= char tokens) */
     double statement_frac; /* share of the stream that is fact statements (rest: QA examples) */
+    double lookup_frac;    /* share of the QA examples that are lookup drills (stream only) */
     double qa_mix[FAM_N_IN_DOMAIN]; /* relative weight of each in-domain family in the stream */
     int n_sa;                       /* self-awareness training queries per in-domain family */
     int n_test;                     /* in-domain test queries per family */

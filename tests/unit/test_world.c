@@ -36,6 +36,11 @@ static void test_grader_number(void **state) {
     assert_true(grader_check(GRADER_NUMBER, "1204", "1204"));
     assert_true(grader_check(GRADER_NUMBER, "1204", "1,204"));
     assert_true(grader_check(GRADER_NUMBER, "1204", "The answer is 1204."));
+    /* The result is the last number: a worked sum, or a sentence that restates the operands. */
+    assert_true(grader_check(GRADER_NUMBER, "4243", "0078+4165=04243"));
+    assert_true(grader_check(GRADER_NUMBER, "4243", "The sum of 78 and 4,165 is 4,243."));
+    assert_false(grader_check(GRADER_NUMBER, "78", "The sum of 78 and 4165 is 4243."));
+    assert_true(grader_check(GRADER_NUMBER, "-3", "2 - 5 = -3"));
     assert_true(grader_check(GRADER_NUMBER, "-7", "-7"));
     assert_true(grader_check(GRADER_NUMBER, "2.5", "2.50"));
     assert_false(grader_check(GRADER_NUMBER, "-7", "7"));
@@ -316,6 +321,55 @@ static void test_world_mc_taught_as_value_then_letter(void **state) {
     world_free(w);
 }
 
+/* Sums are taught as fixed-width worked sums of the query's own operands, and the number
+ * grader reads the result from them; lookup drills name the asked value and its letter. */
+static void test_world_add_and_lookup_worked_answers(void **state) {
+    (void)state;
+    struct world_config c;
+    world_config_preset(&c, WORLD_QUICK, 3);
+    c.lookup_frac = 0.3;
+    struct world *w = NULL;
+    assert_int_equal(world_build(&w, &c), DISR_OK);
+    char *text;
+    size_t len;
+    assert_int_equal(world_pretrain_text(w, &text, &len), 0);
+    int n_add = 0, n_lookup = 0;
+    for (char *a = strstr(text, "\nA: "); a; a = strstr(a + 1, "\nA: ")) {
+        int x, y, s, used = 0;
+        if (sscanf(a + 4, "%4d+%4d=%5d%n", &x, &y, &s, &used) == 3 && used == 15) {
+            assert_int_equal(x + y, s);
+            char *q = a;
+            while (q > text && q[-1] != '\n')
+                q--;
+            int qx = -1, qy = -1;
+            for (char *p = q; p < a && qy < 0; p++)
+                if (isdigit((unsigned char)*p) && (p == q || !isdigit((unsigned char)p[-1])))
+                    qx < 0 ? (void)(qx = atoi(p)) : (void)(qy = atoi(p));
+            assert_int_equal(qx, x);
+            assert_int_equal(qy, y);
+            char got[16], want[8];
+            snprintf(got, sizeof got, "%.15s", a + 4);
+            snprintf(want, sizeof want, "%d", s);
+            assert_true(grader_check(GRADER_NUMBER, want, got));
+            n_add++;
+        }
+    }
+    const char *stem = "Q: Which option is ";
+    for (char *q = strstr(text, stem); q; q = strstr(q + 1, stem)) {
+        const char *v = q + strlen(stem), *ve = strchr(v, '?');
+        const char *ans = strstr(v, "\nA: ");
+        assert_non_null(ve);
+        assert_non_null(ans);
+        assert_memory_equal(ans + 4, v, (size_t)(ve - v));
+        assert_memory_equal(ans + 4 + (ve - v), " (", 2);
+        n_lookup++;
+    }
+    assert_true(n_add > 100);
+    assert_true(n_lookup > 100);
+    free(text);
+    world_free(w);
+}
+
 static void test_world_files_splits_and_exposure(void **state) {
     (void)state;
     char dir[] = "/tmp/disr_test_world_XXXXXX";
@@ -421,6 +475,9 @@ static void test_world_config_rejects_bad_values(void **state) {
     world_config_preset(&c, WORLD_DEFAULT, 1);
     c.zipf = -1;
     assert_int_equal(world_config_validate(&c), DISR_E_RANGE);
+    world_config_preset(&c, WORLD_DEFAULT, 1);
+    c.lookup_frac = 1.5;
+    assert_int_equal(world_config_validate(&c), DISR_E_RANGE);
     for (int f = 0; f < FAM_COUNT; f++)
         assert_int_equal(world_family_parse(world_family_name((enum world_family)f)), f);
 }
@@ -436,6 +493,7 @@ int main(void) {
         cmocka_unit_test(test_jsonl_roundtrip_file),
         cmocka_unit_test(test_world_is_deterministic),
         cmocka_unit_test(test_world_mc_taught_as_value_then_letter),
+        cmocka_unit_test(test_world_add_and_lookup_worked_answers),
         cmocka_unit_test(test_world_files_splits_and_exposure),
         cmocka_unit_test(test_world_config_rejects_bad_values),
     };
