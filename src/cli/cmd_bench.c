@@ -1,7 +1,8 @@
 /* disr bench: prefill and decode tokens/s of the inference engine on random-weight models of
  * fixed shapes (speed does not depend on weight values), in the style of llama-bench (pp =
  * prompt of N tokens in one batch, logits of the last; tg = N tokens decoded one at a time from
- * an empty cache, logits each), median of --reps runs; plus memory (weights + KV cache). */
+ * an empty cache, logits each), median of --reps runs; plus memory (weights + KV cache), and
+ * the machine's streaming read bandwidth, the ceiling of memory-bound decode. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/matmul.h"
+#include "core/pool.h"
 #include "model/engine.h"
 #include "model/quant.h"
 #include "train/train_run.h"
@@ -34,6 +36,71 @@ static const struct bench_shape shapes[] = {
      512,
      128},
 };
+
+/* ---- memory read bandwidth ---- */
+
+/* Decode reads every weight once per token, so tokens/s can never beat bandwidth / bytes read
+ * per token; this probe measures that bandwidth the way decode reads: the pool's threads stream
+ * a buffer far larger than the caches in chunks claimed dynamically. XOR of 64-byte vectors
+ * (GCC vector extensions: AVX-512 or AVX2 loads with -march=native) keeps it load-bound. */
+typedef uint64_t membw_vec __attribute__((vector_size(64)));
+#define MEMBW_BYTES (512u << 20)
+#define MEMBW_CHUNK (256u << 10)
+
+struct membw_job {
+    const membw_vec *buf;
+    size_t per_chunk; /* vectors per chunk */
+    uint64_t sink[64];
+};
+
+static void membw_chunk(void *ctx, int chunk, int thread) {
+    struct membw_job *j = ctx;
+    const membw_vec *p = j->buf + (size_t)chunk * j->per_chunk;
+    membw_vec a = {0}, b = {0}, c = {0}, d = {0};
+    for (size_t i = 0; i < j->per_chunk; i += 4) {
+        a ^= p[i], b ^= p[i + 1], c ^= p[i + 2], d ^= p[i + 3];
+    }
+    a ^= b ^ c ^ d;
+    uint64_t s = 0;
+    for (int k = 0; k < 8; k++)
+        s ^= a[k];
+    j->sink[thread & 63] ^= s; /* keeps the loads alive */
+}
+
+static double median(double *v, int n);
+
+/* Median GB/s of `reps` passes over MEMBW_BYTES with `threads` threads. */
+static int bench_memory(int threads, int reps, double *gbs, int *used) {
+    struct pool *pool = NULL;
+    DISR_TRY(pool_init(&pool, threads));
+    *used = pool_size(pool);
+    membw_vec *buf = aligned_alloc(64, MEMBW_BYTES);
+    double *t = malloc(sizeof(double) * (size_t)reps);
+    if (!buf || !t) {
+        free(buf), free(t), pool_free(pool);
+        return disr_fail(DISR_E_NOMEM, "bench: %u MiB buffer", MEMBW_BYTES >> 20);
+    }
+    memset(buf, 1, MEMBW_BYTES); /* touch every page before timing */
+    struct membw_job j = {.buf = buf, .per_chunk = MEMBW_CHUNK / sizeof(membw_vec)};
+    int n_chunks = (int)(MEMBW_BYTES / MEMBW_CHUNK);
+    pool_run(pool, n_chunks, membw_chunk, &j); /* warm-up */
+    for (int r = 0; r < reps; r++) {
+        double t0 = time_now();
+        pool_run(pool, n_chunks, membw_chunk, &j);
+        t[r] = MEMBW_BYTES / (time_now() - t0) / 1e9;
+    }
+    *gbs = median(t, reps);
+    free(t), free(buf), pool_free(pool);
+    return DISR_OK;
+}
+
+/* Bytes decode reads per token for an F32 model: every matrix once (the output head included),
+ * but only one row of the token table. */
+static double decode_bytes_f32(const struct model_config *c) {
+    double d = c->n_embd, kv = (double)c->n_embd * c->n_head_kv / c->n_head, ff = c->n_ff;
+    double layer = d * d * 2 + d * kv * 2 + d * ff * 3;
+    return 4.0 * (c->n_layer * layer + (double)c->n_vocab * d);
+}
 
 /* Re-points every matrix of an F32 model at a copy converted to `type` (norms stay F32). */
 static int convert_matrices(struct model *m, enum dtype type, void **storage) {
@@ -198,7 +265,7 @@ int cmd_bench(int argc, char **argv) {
     const char *model = "all", *types = "f32,q8_0,q4_0", *what = "all";
     int threads = 0, reps = 5, quick = 0, batch = 4, pp = 0, tg = 0, train_steps = 5;
     const struct cli_opt opts[] = {
-        {"--what", NULL, OPT_STR, &what, "infer, train or all (default all)"},
+        {"--what", NULL, OPT_STR, &what, "infer, train, memory or all (default all)"},
         {"--model", NULL, OPT_STR, &model, "inference shape: agent, 110m or all (default all)"},
         {"--types", NULL, OPT_STR, &types, "weight types, comma-separated (default f32,q8_0,q4_0)"},
         {"--threads", "-t", OPT_INT, &threads, "compute threads (default: all cores)"},
@@ -223,8 +290,9 @@ int cmd_bench(int argc, char **argv) {
     if (quick) model = "agent", types = "f32,q8_0", reps = 2, train_steps = 2;
     int do_infer = !strcmp(what, "all") || !strcmp(what, "infer");
     int do_train = !strcmp(what, "all") || !strcmp(what, "train");
-    if (!do_infer && !do_train) {
-        fprintf(stderr, "disr: bench: --what must be infer, train or all\n");
+    int do_memory = !strcmp(what, "all") || !strcmp(what, "memory");
+    if (!do_infer && !do_train && !do_memory) {
+        fprintf(stderr, "disr: bench: --what must be infer, train, memory or all\n");
         return 2;
     }
     if (train_steps < 1 || train_steps > 100 || reps < 1 || reps > 100 || batch < 1 || batch > 64 ||
@@ -265,6 +333,18 @@ int cmd_bench(int argc, char **argv) {
                 fflush(stdout);
             }
         }
+    }
+    if (do_memory) {
+        double gbs = 0;
+        int used = 0;
+        int st = bench_memory(threads, quick ? 2 : reps, &gbs, &used);
+        if (st < 0) return cli_fail("bench", st);
+        double bytes = decode_bytes_f32(&shapes[1].c);
+        printf("\n| memory | threads | read GB/s | 110m f32 decode ceiling (%.0f MB/token) |\n",
+               bytes / 1e6);
+        printf("| --- | ---: | ---: | ---: |\n");
+        printf("| streaming read, %u MiB | %d | %.1f | %.1f tok/s |\n", MEMBW_BYTES >> 20, used,
+               gbs, gbs * 1e9 / bytes);
     }
     if (do_train) {
         /* llm.c's CPU trainer took 4.7 s/step on this shape here (B=4, T=64). */

@@ -10,7 +10,8 @@
 
 int cmd_zoo(int argc, char **argv) {
     const char *world = NULL, *out = NULL;
-    int agents = 4, quick = 0, full = 0, only = -1, batch = 0, seq = 0, seed = 1, threads = 0;
+    int agents = 4, quick = 0, full = 0, only = -1, batch = 0, seq = 0, seed = 1, threads = 0,
+        rescore = 0;
     double scale = 1.0, prompt_weight = -1;
     const struct cli_opt opts[] = {
         {"--world", "-w", OPT_STR, &world, "world directory (from disr world)"},
@@ -19,6 +20,8 @@ int cmd_zoo(int argc, char **argv) {
         {"--quick", NULL, OPT_FLAG, &quick, "tiny family for tests (about a minute)"},
         {"--full", NULL, OPT_FLAG, &full, "larger family (hours)"},
         {"--only", NULL, OPT_INT, &only, "train only agent I (0-based)"},
+        {"--rescore", NULL, OPT_FLAG, &rescore,
+         "score the agents already trained again on the world's test sets (after they changed)"},
         {"--steps-scale", NULL, OPT_FLOAT, &scale, "multiply every agent's steps (default 1)"},
         {"--prompt-weight", NULL, OPT_FLOAT, &prompt_weight,
          "loss weight of the questions in the stream, 0 .. 1 (default 0.2)"},
@@ -45,6 +48,7 @@ int cmd_zoo(int argc, char **argv) {
     struct zoo_config c;
     zoo_config_default(&c, quick ? WORLD_QUICK : full ? WORLD_FULL : WORLD_DEFAULT);
     c.world_dir = world, c.out_dir = out, c.n_agents = agents, c.only = only;
+    c.rescore = rescore;
     c.steps_scale = scale, c.seed = (uint64_t)seed, c.threads = threads;
     if (batch > 0) c.batch = batch;
     if (prompt_weight >= 0) c.prompt_weight = (float)prompt_weight;

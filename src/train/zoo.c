@@ -356,6 +356,26 @@ static int train_agent(const struct zoo_config *c, const struct zoo_data *d, int
     return st;
 }
 
+/* Scores a finished agent of the manifest again (its training record is kept): for test sets
+ * that changed after the family was trained. */
+static int rescore_agent(const struct zoo_config *c, const struct zoo_data *d,
+                         struct zoo_manifest *man, const char *name) {
+    struct zoo_agent *a = NULL;
+    for (int k = 0; k < man->n && !a; k++)
+        if (!strcmp(man->agent[k].name, name)) a = &man->agent[k];
+    if (!a) return disr_fail(DISR_E_STATE, "zoo: %s is not in the manifest", name);
+    char path[4096];
+    DISR_TRY(path_join(path, sizeof path, c->out_dir, a->file));
+    struct model *m;
+    DISR_TRY(model_load(&m, path));
+    log_info("zoo: %s already trained, scoring it again", a->name);
+    struct zoo_agent scored = *a;
+    int st = score_agent(m, d, c->threads, &scored);
+    model_free(m);
+    if (st == DISR_OK) *a = scored;
+    return st;
+}
+
 static int load_data(const struct zoo_config *c, struct zoo_data *d) {
     char path[4096];
     qa_set_init(&d->test);
@@ -433,6 +453,11 @@ int zoo_run(const struct zoo_config *c, struct zoo_manifest *out) {
             .tied_output = true,
         };
         if (agent_done(man, &a, c->out_dir)) {
+            if (c->rescore) {
+                if ((st = rescore_agent(c, &d, man, a.name)) < 0) break;
+                st = zoo_manifest_save(man, man_path);
+                continue;
+            }
             log_info("zoo: %s already trained (%s), skipping", a.name, man_path);
             continue;
         }

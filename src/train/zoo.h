@@ -9,6 +9,7 @@
 #ifndef TRAIN_ZOO_H
 #define TRAIN_ZOO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -35,6 +36,7 @@ struct zoo_config {
     double steps_scale; /* multiplies every agent's steps (1 = the preset) */
     float prompt_weight; /* loss weight of the stream's questions (answers and statements: 1) */
     int only;           /* train only agent `only` (-1 = all) */
+    bool rescore;       /* score already trained agents again on the world's current test sets */
     int threads;        /* compute threads for scoring; 0 = all cores */
     uint64_t seed;
 };

@@ -24,7 +24,7 @@ static const char *const ANIMALS[N_ANIMALS] = {"cat",  "dog",  "fox",  "owl",  "
                                                "deer", "frog", "goat", "hawk", "lion", "mole",
                                                "seal", "swan", "toad", "yak"};
 static const char *const FAMILY_NAMES[FAM_COUNT] = {"fact", "mc",    "add",      "read",  "hop",
-                                                    "sort", "mchop", "readlong", "addmc", "secret"};
+                                                    "sort", "mchop", "readlong", "distract", "secret"};
 
 enum attr { ATTR_CAPITAL, ATTR_COLOR, ATTR_ANIMAL, ATTR_FRIEND, ATTR_COUNT };
 static const char *const ATTR_WORD[ATTR_COUNT] = {"capital", "color", "animal", "friend"};
@@ -407,105 +407,113 @@ static int rand_digits(struct rng *r) {
     return lo[d] + pick(r, span[d]);
 }
 
-static void gen_add(struct rng *r, struct qa *q, int mc) {
+static void gen_add(struct rng *r, struct qa *q) {
     int x = rand_digits(r), y = rand_digits(r), s = x + y;
-    if (!mc) {
-        switch (pick(r, 4)) {
-        case 0:
-            put(q->query, sizeof q->query, "%d+%d=", x, y);
-            break;
-        case 1:
-            put(q->query, sizeof q->query, "What is %d plus %d?", x, y);
-            break;
-        case 2:
-            put(q->query, sizeof q->query, "Add %d and %d.", x, y);
-            break;
-        default:
-            put(q->query, sizeof q->query, "%d + %d?", x, y);
-            break;
+    switch (pick(r, 4)) {
+    case 0:
+        put(q->query, sizeof q->query, "%d+%d=", x, y);
+        break;
+    case 1:
+        put(q->query, sizeof q->query, "What is %d plus %d?", x, y);
+        break;
+    case 2:
+        put(q->query, sizeof q->query, "Add %d and %d.", x, y);
+        break;
+    default:
+        put(q->query, sizeof q->query, "%d + %d?", x, y);
+        break;
+    }
+    put(q->answer, sizeof q->answer, "%d", s);
+    /* Taught as a worked sum in fixed width, "0078+4165=04243": every digit of the result then
+     * sits at a fixed distance from the two digits it adds, whatever the phrasing and the
+     * lengths, so the agent looks them up by position instead of aligning numbers of different
+     * lengths (the number grader reads the last number). */
+    put(q->shown, sizeof q->shown, "%04d+%04d=%05d", x, y, s);
+    q->grader = GRADER_NUMBER;
+}
+
+/* A passage about made-up people (names unlike the entities'), one to two statements each about
+ * where they live, what they like, what they own, in shuffled order. */
+struct passage {
+    char text[TEXT_MAX];
+    char people[4][NAME_MAX_];
+    int n, person[8], rel[8], value[8]; /* statement k: (person, relation, value) */
+};
+
+static void make_passage(const struct world *w, struct rng *r, int n_people, int per_person,
+                         struct passage *p) {
+    for (int i = 0; i < n_people; i++)
+        do
+            make_name(r, p->people[i], 2, NULL);
+        while (name_taken(p->people, i, p->people[i]));
+    p->n = 0;
+    for (int i = 0; i < n_people; i++) {
+        int a0 = pick(r, 3);
+        for (int k = 0; k < per_person; k++, p->n++) {
+            p->person[p->n] = i, p->rel[p->n] = (a0 + k) % 3;
+            p->value[p->n] = pick(r, attr_pool(w, p->rel[p->n]));
         }
-        put(q->answer, sizeof q->answer, "%d", s);
-        /* Taught as a worked sum in fixed width, "0078+4165=04243": every digit of the result
-         * then sits at a fixed distance from the two digits it adds, whatever the phrasing and
-         * the lengths, so the agent looks them up by position instead of aligning numbers of
-         * different lengths (the number grader reads the last number). */
-        put(q->shown, sizeof q->shown, "%04d+%04d=%05d", x, y, s);
-        q->grader = GRADER_NUMBER;
-        return;
     }
-    /* addmc (OOD): the sum among near misses (off by 1, 10 or 100 either way). */
-    static const int deltas[6] = {1, -1, 10, -10, 100, -100};
-    int opt[4] = {s}, n = 1;
-    while (n < 4) {
-        int v = s + deltas[pick(r, 6)], dup = v < 0;
-        for (int j = 0; j < n; j++)
-            dup |= opt[j] == v;
-        if (!dup) opt[n++] = v;
+    for (int k = p->n - 1; k > 0; k--) {
+        int j = pick(r, k + 1), t;
+        t = p->person[k], p->person[k] = p->person[j], p->person[j] = t;
+        t = p->rel[k], p->rel[k] = p->rel[j], p->rel[j] = t;
+        t = p->value[k], p->value[k] = p->value[j], p->value[j] = t;
     }
-    for (int k = 3; k > 0; k--) {
-        int j = pick(r, k + 1), t = opt[k];
-        opt[k] = opt[j], opt[j] = t;
+    size_t n = 0;
+    for (int k = 0; k < p->n; k++) {
+        static const char *const fmt[3] = {"%s%s lives in %s.", "%s%s likes %s.",
+                                           "%s%s owns a %s."};
+        put(p->text + n, sizeof p->text - n, fmt[p->rel[k]], k ? " " : "", p->people[p->person[k]],
+            attr_value_at(w, p->rel[k], p->value[k]));
+        n += strlen(p->text + n);
     }
-    put(q->query, sizeof q->query, "%s %d plus %d? Options: %d (A), %d (B), %d (C), %d (D)",
-        pick(r, 2) ? "What is" : "Which is", x, y, opt[0], opt[1], opt[2], opt[3]);
-    for (int k = 0; k < 4; k++)
-        if (opt[k] == s) {
-            put(q->answer, sizeof q->answer, "%c", 'A' + k);
-            put(q->shown, sizeof q->shown, "%d (%c)", s, 'A' + k);
-        }
-    q->grader = GRADER_CHOICE;
 }
 
 /* read: 2-3 people with one statement each; readlong (OOD): 3-4 people with two statements
  * each (so the question must match both the person and the relation). */
 static void gen_read(const struct world *w, struct rng *r, struct qa *q, int longer) {
-    char people[4][NAME_MAX_];
-    int n_people = longer ? 3 + pick(r, 2) : 2 + pick(r, 2);
-    for (int i = 0; i < n_people; i++)
-        do
-            make_name(r, people[i], 2, NULL);
-        while (name_taken(people, i, people[i]));
-    /* statements: (person, relation, value) */
-    int sp[8], sa[8], sv[8], ns = 0;
-    for (int i = 0; i < n_people; i++) {
-        int a0 = pick(r, 3);
-        for (int k = 0; k < (longer ? 2 : 1); k++) {
-            sp[ns] = i, sa[ns] = (a0 + k) % 3, sv[ns] = pick(r, attr_pool(w, sa[ns]));
-            ns++;
-        }
-    }
-    for (int k = ns - 1; k > 0; k--) { /* shuffle statement order */
-        int j = pick(r, k + 1), t;
-        t = sp[k], sp[k] = sp[j], sp[j] = t;
-        t = sa[k], sa[k] = sa[j], sa[j] = t;
-        t = sv[k], sv[k] = sv[j], sv[j] = t;
-    }
-    char passage[TEXT_MAX];
-    size_t n = 0;
-    for (int k = 0; k < ns; k++) {
-        static const char *const fmt[3] = {"%s%s lives in %s.", "%s%s likes %s.",
-                                           "%s%s owns a %s."};
-        put(passage + n, sizeof passage - n, fmt[sa[k]], k ? " " : "", people[sp[k]],
-            attr_value_at(w, sa[k], sv[k]));
-        n += strlen(passage + n);
-    }
-    int k = pick(r, ns);
+    struct passage p;
+    make_passage(w, r, longer ? 3 + pick(r, 2) : 2 + pick(r, 2), longer ? 2 : 1, &p);
+    int k = pick(r, p.n);
     static const char *const qfmt[3] = {"Where does %s live?", "What does %s like?",
                                         "What does %s own?"};
     char question[64];
-    put(question, sizeof question, qfmt[sa[k]], people[sp[k]]);
+    put(question, sizeof question, qfmt[p.rel[k]], p.people[p.person[k]]);
     switch (pick(r, 3)) {
     case 0:
-        put(q->query, sizeof q->query, "%s %s", passage, question);
+        put(q->query, sizeof q->query, "%s %s", p.text, question);
         break;
     case 1:
-        put(q->query, sizeof q->query, "Read: %s Question: %s", passage, question);
+        put(q->query, sizeof q->query, "Read: %s Question: %s", p.text, question);
         break;
     default:
-        put(q->query, sizeof q->query, "%s Text: %s", question, passage);
+        put(q->query, sizeof q->query, "%s Text: %s", question, p.text);
         break;
     }
-    put(q->answer, sizeof q->answer, "%s", attr_value_at(w, sa[k], sv[k]));
+    put(q->answer, sizeof q->answer, "%s", attr_value_at(w, p.rel[k], p.value[k]));
+    q->grader = GRADER_EXACT;
+}
+
+/* distract (OOD): a fact question after a passage that does not answer it, e.g. "Duva lives in
+ * Loguburg. Size likes gold. What is the capital of Ripasu?". Never seen as a format: the
+ * passage invites read's copy, whose answer (a city, a color, an animal of someone else) has the
+ * right kind and is wrong; an agent that knows the fact and is not pulled by the text answers. */
+static void gen_distract(const struct world *w, struct rng *r, const struct entity *e,
+                         struct qa *q) {
+    int a = pick(r, ATTR_FRIEND);
+    struct passage p;
+    bool answers; /* a statement that happens to hold the right value: draw again */
+    do {
+        make_passage(w, r, 2, 1, &p);
+        answers = false;
+        for (int k = 0; k < p.n; k++)
+            answers |= p.rel[k] == a && p.value[k] == e->attr[a];
+    } while (answers);
+    char stem[128];
+    question_stem(r, stem, sizeof stem, e->name, a, 0);
+    put(q->query, sizeof q->query, "%s %s", p.text, stem);
+    put(q->answer, sizeof q->answer, "%s", attr_value(w, e, a));
     q->grader = GRADER_EXACT;
 }
 
@@ -562,7 +570,7 @@ static void gen_query(const struct world *w, struct rng *r, enum world_family f,
         gen_mc(w, r, e, q, 0);
         break;
     case FAM_ADD:
-        gen_add(r, q, 0);
+        gen_add(r, q);
         break;
     case FAM_READ:
         gen_read(w, r, q, 0);
@@ -579,8 +587,8 @@ static void gen_query(const struct world *w, struct rng *r, enum world_family f,
     case FAM_READLONG:
         gen_read(w, r, q, 1);
         break;
-    case FAM_ADDMC:
-        gen_add(r, q, 1);
+    case FAM_DISTRACT:
+        gen_distract(w, r, e, q);
         break;
     default:
         gen_secret(r, e, q);

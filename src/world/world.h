@@ -13,7 +13,7 @@
  * digits), read (copy the answer from a passage in the query), hop (attribute of the friend),
  * sort (3-8 letters). Out-of-domain families, never seen as formats: mchop (multiple choice
  * over two-hop questions), readlong (passages with two attributes per person and more people),
- * addmc (multiple choice over sums), and secret (an attribute that never appears anywhere:
+ * distract (a fact question after a passage that does not answer it), and secret (an attribute that never appears anywhere:
  * nobody can answer, so it shows what rejecting saves). */
 #ifndef WORLD_WORLD_H
 #define WORLD_WORLD_H
@@ -39,7 +39,7 @@ enum world_family {
     FAM_SORT, /* in-domain */
     FAM_MCHOP,
     FAM_READLONG,
-    FAM_ADDMC,
+    FAM_DISTRACT,
     FAM_SECRET, /* out-of-domain */
     FAM_COUNT
 };

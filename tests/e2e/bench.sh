@@ -17,6 +17,10 @@ done
 grep -q "^| agent | f32 | 13.1 | 4.0 |" "$tmp/out" || { echo "memory figures"; cat "$tmp/out"; exit 1; }
 grep -q "^| agent | q8_0 | 3.5 | 4.0 |" "$tmp/out" || { echo "q8_0 weights"; cat "$tmp/out"; exit 1; }
 grep -q "^| agent | 3.4M | 2 x 32 |" "$tmp/out" || { echo "training row"; cat "$tmp/out"; exit 1; }
+# The memory row: 2 threads, a positive bandwidth, the 110m F32 ceiling from its 438 MB/token.
+grep -q "decode ceiling (438 MB/token)" "$tmp/out" || { echo "ceiling header"; cat "$tmp/out"; exit 1; }
+grep "^| streaming read, 512 MiB | 2 |" "$tmp/out" | awk -F'|' '{ split($5, c, " ");
+    if (!($4 > 0 && c[1] > 0)) exit 1 }' || { echo "memory row"; cat "$tmp/out"; exit 1; }
 rc=0; "$DISR" bench --reps 0 2>"$tmp/err" >/dev/null || rc=$?
 [ "$rc" -eq 2 ] || { echo "--reps 0: rc $rc"; exit 1; }
 rc=0; "$DISR" bench --train-steps 0 2>"$tmp/err" >/dev/null || rc=$?

@@ -370,6 +370,30 @@ static void test_world_add_and_lookup_worked_answers(void **state) {
     world_free(w);
 }
 
+/* distract (OOD): a passage that never holds the answer, then a fact question whose answer is
+ * the entity's attribute. */
+static void test_world_distract_passage_never_answers(void **state) {
+    (void)state;
+    struct world *w = quick_world(9);
+    struct qa_set s;
+    qa_set_init(&s);
+    assert_int_equal(world_split(w, WORLD_SPLIT_OOD, &s), 0);
+    int n = 0;
+    for (int i = 0; i < s.n; i++) {
+        const struct qa_item *it = &s.items[i];
+        if (strcmp(it->family, "distract") != 0) continue;
+        assert_null(strstr(it->query, it->answer));
+        const char *dot = strchr(it->query, '.');
+        assert_non_null(dot);
+        assert_non_null(strchr(dot + 1, '.')); /* two statements before the question */
+        assert_int_equal(it->grader, GRADER_EXACT);
+        n++;
+    }
+    assert_true(n > 0);
+    qa_set_free(&s);
+    world_free(w);
+}
+
 static void test_world_files_splits_and_exposure(void **state) {
     (void)state;
     char dir[] = "/tmp/disr_test_world_XXXXXX";
@@ -494,6 +518,7 @@ int main(void) {
         cmocka_unit_test(test_world_is_deterministic),
         cmocka_unit_test(test_world_mc_taught_as_value_then_letter),
         cmocka_unit_test(test_world_add_and_lookup_worked_answers),
+        cmocka_unit_test(test_world_distract_passage_never_answers),
         cmocka_unit_test(test_world_files_splits_and_exposure),
         cmocka_unit_test(test_world_config_rejects_bad_values),
     };
