@@ -41,7 +41,7 @@ static void print_check(const struct sa_agent_eval *before, const struct sa_agen
 
 int cmd_sa_sft(int argc, char **argv) {
     const char *agent = NULL, *data_path = NULL, *out = NULL, *ckpt = NULL, *cache = NULL,
-               *balance = NULL, *anchor_from = NULL;
+               *balance = NULL;
     int last = 0, quick = 0, resume = 0, stop_after = 0, seed = 1234, threads = 1, holdout = 10;
     struct sa_sft_config c;
     sa_sft_config_default(&c);
@@ -64,10 +64,7 @@ int cmd_sa_sft(int argc, char **argv) {
          "oversample a scenario's minority side up to N examples (default: a tenth of the queries; "
          "0: off)"},
         {"--anchors", NULL, OPT_INT, &anchors,
-         "forced-answer examples replaying the agent's own answers (default: one per query)"},
-        {"--anchor-from", NULL, OPT_STR, &anchor_from,
-         "what an anchor replays: 'sample' (sample 0 at the sampling temperature) or 'greedy' "
-         "(the greedy forced answer)"},
+         "forced-answer examples replaying the agent's own samples (default: one per query)"},
         {"--steps", NULL, OPT_INT, &steps, "optimizer steps (600)"},
         {"--batch", NULL, OPT_INT, &batch, "rows per step (16)"},
         {"--seq", NULL, OPT_INT, &seq, "tokens per row (0: fit the longest example, >= 128)"},
@@ -101,12 +98,6 @@ int cmd_sa_sft(int argc, char **argv) {
     if (warmup >= 0) c.warmup = warmup;
     if (min_side >= 0) c.min_side = min_side;
     if (anchors >= 0) c.anchors = anchors;
-    if (anchor_from && strcmp(anchor_from, "sample") && strcmp(anchor_from, "greedy")) {
-        fprintf(stderr, "disr sa-sft: --anchor-from is 'sample' or 'greedy', not '%s'\n",
-                anchor_from);
-        return 2;
-    }
-    if (anchor_from) c.anchor_greedy = !strcmp(anchor_from, "greedy");
     if (max_weight >= 1) c.max_weight = (float)max_weight;
     if (balance && strcmp(balance, "weight") && strcmp(balance, "subsample")) {
         fprintf(stderr, "disr sa-sft: --balance is 'weight' or 'subsample', not '%s'\n", balance);

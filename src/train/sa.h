@@ -27,7 +27,6 @@ struct sa_samples {
     int *n_correct;      /* [n_queries] */
     char **own_answer;   /* [n_queries]: first correct sample's text (owned), or NULL */
     char **first_sample; /* [n_queries]: sample 0's text, right or wrong (NULL if it was cut) */
-    char **greedy;       /* [n_queries]: the greedy forced answer (NULL if it was cut) */
     double seconds;
 };
 
@@ -41,8 +40,7 @@ struct sa_gen_config {
 void sa_gen_config_default(struct sa_gen_config *g);
 
 /* Samples n_samples answers per item with the forced-answer prompt (SCENARIO_NONE) and grades
- * them, and records each item's greedy forced answer (what forced accuracy measures).
- * Deterministic: sample j of item i uses seed g->seed + i * n_samples + j. */
+ * them. Deterministic: sample j of item i uses seed g->seed + i * n_samples + j. */
 int sa_sample(struct model *m, const struct qa_set *data, int n_samples,
               const struct sa_gen_config *g, struct sa_samples *out);
 void sa_samples_free(struct sa_samples *s);
@@ -60,7 +58,6 @@ struct sa_sft_config {
     int min_side;  /* minority side oversampled up to this many per scenario; -1: 10 % of queries */
     bool last;     /* the chain's last agent: answer-only targets, never reject */
     int anchors;   /* forced-answer examples of the agent's own samples; -1: one per query */
-    bool anchor_greedy; /* anchors replay the greedy forced answer, not sample 0 */
     bool weighted; /* balance by loss weight, every query in every scenario (sa_target.h) */
     float max_weight; /* cap on a weighted example's weight */
     int steps;        /* optimizer steps */

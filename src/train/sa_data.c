@@ -20,11 +20,9 @@ void sa_samples_free(struct sa_samples *s) {
     for (int i = 0; i < s->n_queries; i++) {
         if (s->own_answer) free(s->own_answer[i]);
         if (s->first_sample) free(s->first_sample[i]);
-        if (s->greedy) free(s->greedy[i]);
     }
     free(s->own_answer);
     free(s->first_sample);
-    free(s->greedy);
     free(s->n_correct);
     *s = (struct sa_samples){0};
 }
@@ -34,8 +32,7 @@ int sa_samples_alloc(struct sa_samples *s, int n_queries, int n_samples) {
     s->n_correct = calloc((size_t)n_queries + 1, sizeof(int));
     s->own_answer = calloc((size_t)n_queries + 1, sizeof(char *));
     s->first_sample = calloc((size_t)n_queries + 1, sizeof(char *));
-    s->greedy = calloc((size_t)n_queries + 1, sizeof(char *));
-    if (!s->n_correct || !s->own_answer || !s->first_sample || !s->greedy) {
+    if (!s->n_correct || !s->own_answer || !s->first_sample) {
         sa_samples_free(s);
         return disr_fail(DISR_E_NOMEM, "samples for %d queries", n_queries);
     }
@@ -46,8 +43,7 @@ int sa_samples_save(const struct sa_samples *s, uint64_t seed, const char *path)
     size_t cap = 128, len = 0;
     for (int i = 0; i < s->n_queries; i++)
         cap += 64 + (s->own_answer[i] ? 6 * strlen(s->own_answer[i]) : 0) +
-               (s->first_sample[i] ? 6 * strlen(s->first_sample[i]) : 0) +
-               (s->greedy[i] ? 6 * strlen(s->greedy[i]) : 0);
+               (s->first_sample[i] ? 6 * strlen(s->first_sample[i]) : 0);
     char *buf = malloc(cap);
     if (!buf) return disr_fail(DISR_E_NOMEM, "samples file of %zu bytes", cap);
     len += (size_t)snprintf(buf + len, cap - len,
@@ -59,8 +55,7 @@ int sa_samples_save(const struct sa_samples *s, uint64_t seed, const char *path)
         char *line = NULL;
         if (o && cJSON_AddNumberToObject(o, "correct", s->n_correct[i]) &&
             (!s->own_answer[i] || cJSON_AddStringToObject(o, "answer", s->own_answer[i])) &&
-            (!s->first_sample[i] || cJSON_AddStringToObject(o, "sample", s->first_sample[i])) &&
-            (!s->greedy[i] || cJSON_AddStringToObject(o, "greedy", s->greedy[i])))
+            (!s->first_sample[i] || cJSON_AddStringToObject(o, "sample", s->first_sample[i])))
             line = cJSON_PrintUnformatted(o);
         cJSON_Delete(o);
         if (!line || len + strlen(line) + 2 > cap) {
@@ -105,17 +100,15 @@ int sa_samples_load(struct sa_samples *s, int n_queries, int n_samples, uint64_t
             st = disr_fail(DISR_E_FORMAT, "%s:%d: more lines than queries", path, lineno);
         } else {
             cJSON *c = cJSON_GetObjectItem(o, "correct"), *a = cJSON_GetObjectItem(o, "answer");
-            cJSON *f = cJSON_GetObjectItem(o, "sample"), *g = cJSON_GetObjectItem(o, "greedy");
+            cJSON *f = cJSON_GetObjectItem(o, "sample");
             if (!cJSON_IsNumber(c) || c->valueint < 0 || c->valueint > n_samples ||
                 (a && !cJSON_IsString(a)) || (f && !cJSON_IsString(f)) ||
-                (g && !cJSON_IsString(g)) ||
                 (c->valueint > 0) != (a != NULL)) {
                 st = disr_fail(DISR_E_FORMAT, "%s:%d: bad sample record", path, lineno);
             } else {
                 s->n_correct[q] = c->valueint;
                 if ((a && !(s->own_answer[q] = strdup(a->valuestring))) ||
-                    (f && !(s->first_sample[q] = strdup(f->valuestring))) ||
-                    (g && !(s->greedy[q] = strdup(g->valuestring))))
+                    (f && !(s->first_sample[q] = strdup(f->valuestring))))
                     st = disr_fail(DISR_E_NOMEM, "sample text");
                 q++;
             }

@@ -114,14 +114,6 @@ int sa_sample(struct model *m, const struct qa_set *data, int n_samples,
             if (!out->own_answer[q] && !(out->own_answer[q] = strdup(res[i].text)))
                 st = disr_fail(DISR_E_NOMEM, "sample text");
         }
-        /* The greedy forced answers of the same queries: what forced accuracy is measured on,
-         * and what greedy anchors replay. */
-        if (st >= 0) st = sa_generate(e, data, item, scen, nq, g, 0.0f, g->seed, res);
-        for (int i = 0; st >= 0 && i < nq; i++) {
-            tokens += res[i].n_tokens;
-            if (!res[i].truncated && !(out->greedy[q0 + i] = strdup(res[i].text)))
-                st = disr_fail(DISR_E_NOMEM, "greedy text");
-        }
         char extra[96];
         snprintf(extra, sizeof extra, "p̂ mean %.3f  %.0f tok/s",
                  (double)total_correct / ((double)(q0 + nq) * n_samples),

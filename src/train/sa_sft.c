@@ -59,13 +59,12 @@ static void seqs_free(struct seqs *s) {
 }
 
 static int build_seqs(const struct tokenizer *tk, const struct qa_set *data,
-                      const struct sa_samples *samples, char *const *anchors,
-                      const struct sa_example *ex, int n_ex,
+                      const struct sa_samples *samples, const struct sa_example *ex, int n_ex,
                       int max_len, struct seqs *out, int *skipped) {
     *out = (struct seqs){0};
     size_t cap = 0;
     for (int i = 0; i < n_ex; i++) {
-        const char *ans = ex[i].scenario == SCENARIO_NONE ? anchors[ex[i].query]
+        const char *ans = ex[i].scenario == SCENARIO_NONE ? samples->first_sample[ex[i].query]
                                                           : samples->own_answer[ex[i].query];
         cap += strlen(data->items[ex[i].query].query) + (ans ? strlen(ans) : 0) + 48;
     }
@@ -84,11 +83,11 @@ static int build_seqs(const struct tokenizer *tk, const struct qa_set *data,
     int st = DISR_OK;
     for (int i = 0; st >= 0 && i < n_ex; i++) {
         const char *q = data->items[ex[i].query].query;
-        /* A forced-answer anchor (slot '-') replays the agent's own forced answer, right or
-         * wrong (anchor_texts says which one), which is what keeps forced accuracy where it was
-         * (DESIGN §7, issue 4). */
+        /* A forced-answer anchor (slot '-') replays the agent's own first sample, right or
+         * wrong: in expectation that is no change at all to its forced-answer distribution,
+         * which is what keeps forced accuracy where it was (DESIGN §7, issue 4). */
         const char *ans = ex[i].reject                      ? SCENARIO_REJECT_TEXT
-                          : ex[i].scenario == SCENARIO_NONE ? anchors[ex[i].query]
+                          : ex[i].scenario == SCENARIO_NONE ? samples->first_sample[ex[i].query]
                                                             : samples->own_answer[ex[i].query];
         size_t pc = strlen(q) + 16, rc = strlen(ans) + 2;
         free(prompt);
@@ -201,11 +200,11 @@ int sa_sft_train(struct model *m, const struct qa_set *data, const struct sa_sam
         free(ex);
         return st;
     }
-    /* Forced-answer anchors: queries in a seeded order, those with an anchor text. */
-    char *const *anchors = c->anchor_greedy ? samples->greedy : samples->first_sample;
+    /* Forced-answer anchors: queries in a seeded order, those with a first sample. */
     int n_anchor = c->anchors >= 0 ? c->anchors : data->n, added = 0;
     if (n_anchor > data->n) n_anchor = data->n;
-    int *perm = anchors && n_anchor > 0 ? malloc(sizeof(int) * (size_t)data->n) : NULL;
+    int *perm =
+        samples->first_sample && n_anchor > 0 ? malloc(sizeof(int) * (size_t)data->n) : NULL;
     if (perm) {
         struct rng r;
         rng_init(&r, rng_derive_seed(c->seed, 0xA4C0));
@@ -216,13 +215,12 @@ int sa_sft_train(struct model *m, const struct qa_set *data, const struct sa_sam
             perm[q] = perm[j], perm[j] = t;
         }
         for (int k = 0; k < data->n && added < n_anchor; k++)
-            if (anchors[perm[k]])
+            if (samples->first_sample[perm[k]])
                 ex[n_ex + added++] = (struct sa_example){perm[k], SCENARIO_NONE, 0, 1.0f};
         n_ex += added;
         free(perm);
     }
-    log_info("sa-sft anchors     %d forced-answer examples of the agent's own %s", added,
-             c->anchor_greedy ? "greedy answers" : "samples");
+    log_info("sa-sft anchors     %d forced-answer examples of the agent's own samples", added);
     for (int s = 0; s < 3; s++) {
         out->answer_pool[s] = ts.answer_pool[s];
         out->reject_pool[s] = ts.reject_pool[s];
@@ -235,7 +233,7 @@ int sa_sft_train(struct model *m, const struct qa_set *data, const struct sa_sam
     int n_ctx = m->config.n_ctx;
     struct seqs sq;
     int skipped = 0;
-    st = build_seqs(m->tokenizer, data, samples, anchors, ex, n_ex, c->seq > 0 ? c->seq + 1 : n_ctx, &sq,
+    st = build_seqs(m->tokenizer, data, samples, ex, n_ex, c->seq > 0 ? c->seq + 1 : n_ctx, &sq,
                     &skipped);
     free(ex);
     if (st < 0) return st;

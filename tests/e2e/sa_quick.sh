@@ -35,21 +35,6 @@ grep -q "reward" "$D/rl.log"
 cmp "$D/r.gguf" "$D/r2.gguf"
 "$DISR" info "$D/r.gguf" >/dev/null
 
-# Both anchor sources run; the samples cache records the greedy answers; a bad source is refused.
-grep -q '"greedy"' "$D/s.gguf.samples.jsonl"
-for src in sample greedy; do
-    "$DISR" sa-sft --agent "$D/a.gguf" --data "$SA" --out "$D/an-$src.gguf" --quick \
-        --anchor-from "$src" >"$D/an-$src.log" 2>&1
-    "$DISR" info "$D/an-$src.gguf" >/dev/null
-done
-grep -q "agent's own samples" "$D/an-sample.log"
-grep -q "agent's own greedy answers" "$D/an-greedy.log"
-if "$DISR" sa-sft --agent "$D/a.gguf" --data "$SA" --out "$D/bad.gguf" --anchor-from best \
-    2>"$D/err"; then
-    exit 1
-fi
-grep -q "anchor-from" "$D/err" && [ ! -f "$D/bad.gguf" ]
-
 # The last agent: answer-only SFT, RL copies.
 "$DISR" sa-sft --agent "$D/a.gguf" --data "$SA" --out "$D/l.gguf" --quick --last >"$D/last.log" 2>&1
 grep -q "answer-only" "$D/last.log"
