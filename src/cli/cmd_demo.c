@@ -23,6 +23,7 @@
 #include "eval/network.h"
 #include "eval/outcomes.h"
 #include "route/http_client.h"
+#include "world/score.h"
 
 extern char **environ;
 
@@ -257,7 +258,7 @@ static int network_check(const struct demo *d, const char *url, const char *outc
                                 .n_agents = d->agents,
                                 .variant = OUT_RL,
                                 .concurrency = 8,
-                                .max_tokens = 32,
+                                .max_tokens = SCORE_MAX_TOKENS,
                                 .timeout_ms = 120000};
     char records[4200], md[4200];
     join(records, sizeof records, report_dir, "network_records.jsonl");

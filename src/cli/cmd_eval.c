@@ -9,6 +9,7 @@
 #include "eval/collect.h"
 #include "eval/outcomes.h"
 #include "eval/report.h"
+#include "world/score.h"
 
 /* Splits a comma list in place into up to OUT_MAX_AGENTS entries; "-" or "" means none (NULL).
  * Returns the count, or -1 if there are too many. */
@@ -57,7 +58,7 @@ int cmd_eval(int argc, char **argv) {
     const char *outcomes = NULL, *out = "eval-report", *title = NULL;
     const char *agents = NULL, *sft = NULL, *rl = NULL, *sa_train = NULL, *data = NULL, *ood = NULL;
     int synthetic = 0, seed = 1, no_plots = 0, quick = 0, epochs = 0, feat_dim = 0, knn_k = 0;
-    int limit = 0, verify = 8, max_tokens = 32, threads = 0, max_seqs = 32;
+    int limit = 0, verify = 8, max_tokens = SCORE_MAX_TOKENS, threads = 0, max_seqs = 32;
     const struct cli_opt opts[] = {
         {"--outcomes", "-i", OPT_STR, &outcomes,
          "recorded outcome table (JSONL, one line per query x agent)"},

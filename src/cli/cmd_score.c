@@ -12,7 +12,7 @@
 
 int cmd_score(int argc, char **argv) {
     const char *model_path = NULL, *data = NULL;
-    int batch = 16, max_tokens = 32, threads = 0, quiet = 0;
+    int batch = 16, max_tokens = SCORE_MAX_TOKENS, threads = 0, quiet = 0;
     const struct cli_opt opts[] = {
         {"--model", "-m", OPT_STR, &model_path, "the agent (GGUF)"},
         {"--data", "-d", OPT_STR, &data, "queries as JSONL {id, family, query, answer, grader}"},

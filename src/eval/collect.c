@@ -16,6 +16,7 @@
 #include "route/scenario.h"
 #include "world/dataset.h"
 #include "world/grader.h"
+#include "world/score.h"
 
 #define COLLECT_CHUNK 32 /* queries per batch of the forced pass */
 #define PROMPT_CAP    4096
@@ -23,7 +24,7 @@
 void collect_config_default(struct collect_config *c) {
     memset(c, 0, sizeof *c);
     c->verify_samples = 8;
-    c->max_tokens = 32;
+    c->max_tokens = SCORE_MAX_TOKENS;
     c->max_seqs = 32;
     c->seed = 1234;
 }

@@ -16,6 +16,7 @@
 #include "train/corpus.h"
 #include "train/train_run.h"
 #include "world/dataset.h"
+#include "world/score.h"
 
 #define ZOO_N_CTX       256 /* context of every agent (the longest OOD query fits) */
 #define ZOO_LADDER      5   /* sizes per preset; n agents take the last n */
@@ -25,7 +26,6 @@
  * questions teaches the entity names, while the answers still dominate the loss (0.5 was worse;
  * docs/WORLD.md, "Session 3"). */
 #define ZOO_PROMPT_WEIGHT 0.2f
-#define ZOO_MAX_TOKENS    24 /* longest answer: the worked sum "0078+4165=04243" (15 bytes) */
 
 /* The ladders: each size ~3-6x the previous in parameters. The default family trains at batch
  * 8 x 128: at these sizes a step costs about the same per token whatever the batch, and the
@@ -268,10 +268,10 @@ static int score_agent(struct model *m, const struct zoo_data *d, int threads,
     char label[48];
     snprintf(label, sizeof label, "%s score", a->name);
     progress_init(&p, label, d->test.n + d->ood.n);
-    int st = world_score_engine(e, &d->test, ZOO_SCORE_BATCH, ZOO_MAX_TOKENS, &a->test, NULL, NULL);
+    int st = world_score_engine(e, &d->test, ZOO_SCORE_BATCH, SCORE_MAX_TOKENS, &a->test, NULL, NULL);
     if (st == DISR_OK) progress_update(&p, d->test.n, NULL);
     if (st == DISR_OK)
-        st = world_score_engine(e, &d->ood, ZOO_SCORE_BATCH, ZOO_MAX_TOKENS, &a->ood, NULL, NULL);
+        st = world_score_engine(e, &d->ood, ZOO_SCORE_BATCH, SCORE_MAX_TOKENS, &a->ood, NULL, NULL);
     if (st == DISR_OK) progress_finish(&p, d->test.n + d->ood.n, NULL);
     engine_free(e);
     return st;

@@ -12,6 +12,10 @@
 
 #define SCORE_MAX_FAMILIES 32
 #define SCORE_REPLY_MAX    1024 /* bytes per reply, NUL included */
+/* Answer length cap (tokens) of every forced-answer pass: the zoo's manifest, disr score, the
+ * self-awareness sampling and the evaluation must all cap alike, or the same agent scores
+ * differently in each (a reply cut shorter loses the last number the number grader reads). */
+#define SCORE_MAX_TOKENS 32
 
 struct score_family {
     char name[32];
