@@ -324,12 +324,13 @@ int cmd_bench(int argc, char **argv) {
                 struct bench_result r;
                 int st = run_shape(s, dt, threads, reps, batch, &r);
                 if (st < 0) return cli_fail("bench", st);
-                char pp_label[32], tg_label[32];
+                char pp_label[32], tg_label[32], batch_cell[32] = "–"; /* --batch 1: skipped */
                 snprintf(pp_label, sizeof pp_label, "pp%d", s->pp);
                 snprintf(tg_label, sizeof tg_label, "tg%d", s->tg);
-                printf("| %s | %s | %.1f | %.1f | %.0f (%s) | %.1f (%s) | %.1f | %.1f |\n", s->name,
+                if (batch > 1) snprintf(batch_cell, sizeof batch_cell, "%.1f", r.batch_tps);
+                printf("| %s | %s | %.1f | %.1f | %.0f (%s) | %.1f (%s) | %s | %.1f |\n", s->name,
                        dtype_name(dt), r.mem.weights / 1048576.0, r.mem.kv_cache / 1048576.0,
-                       r.pp_tps, pp_label, r.tg_tps, tg_label, r.batch_tps, r.tg_cpu_tps);
+                       r.pp_tps, pp_label, r.tg_tps, tg_label, batch_cell, r.tg_cpu_tps);
                 fflush(stdout);
             }
         }

@@ -64,9 +64,8 @@ static int join(char *out, size_t cap, const char *dir, const char *name) {
     return path_fmt(out, cap, "%s/%s", dir, name);
 }
 
-/* Runs `disr <args...>` (NULL-terminated) and waits; returns its exit code, or -1 if it could
- * not start or died of a signal. */
-static int run_disr(const struct demo *d, const char *const *args) {
+/* Starts `disr <args...>` (NULL-terminated) without waiting for it; prints the command. */
+static int spawn_disr(const struct demo *d, const char *const *args, pid_t *pid) {
     const char *argv[DEMO_MAX_ARGS + 2];
     int n = 0;
     argv[n++] = d->self;
@@ -77,16 +76,31 @@ static int run_disr(const struct demo *d, const char *const *args) {
     }
     argv[n] = NULL;
     fprintf(stderr, "\n");
-    pid_t pid;
-    int err = posix_spawn(&pid, d->self, NULL, NULL, (char *const *)argv, environ);
+    int err = posix_spawn(pid, d->self, NULL, NULL, (char *const *)argv, environ);
     if (err) {
         fprintf(stderr, "disr demo: cannot start %s: %s\n", d->self, strerror(err));
         return -1;
     }
+    return 0;
+}
+
+/* Waits for a child (pid -1: any child, whose pid goes to *done); its exit code, or -1 if it
+ * died of a signal. */
+static int wait_disr(pid_t pid, pid_t *done) {
     int status;
-    while (waitpid(pid, &status, 0) < 0)
+    pid_t got;
+    while ((got = waitpid(pid, &status, 0)) < 0)
         if (errno != EINTR) return -1;
+    if (done) *done = got;
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* Runs `disr <args...>` and waits; its exit code, or -1 if it could not start or died of a
+ * signal. */
+static int run_disr(const struct demo *d, const char *const *args) {
+    pid_t pid;
+    if (spawn_disr(d, args, &pid)) return -1;
+    return wait_disr(pid, NULL);
 }
 
 static void stage_banner(const struct demo *d, int number, const char *what) {
@@ -121,51 +135,88 @@ static int stage_zoo(const struct demo *d, const char *world, char *zoo, size_t 
     return run_disr(d, args);
 }
 
-/* Stage 3: both self-awareness stages for every agent; each agent trains alone. */
+/* One agent's self-awareness training: SFT, then RL on the SFT model. */
+struct sa_job {
+    char base[4200], sft[4200];
+    const char *rl;
+    bool last;
+    int phase; /* 0: SFT next, 1: RL next, 2: done */
+};
+
+/* Starts the job's next stage that has not produced its file yet; *pid 0 when none is left. */
+static int sa_job_start(const struct demo *d, const char *data, struct sa_job *j, pid_t *pid) {
+    *pid = 0;
+    for (; j->phase < 2; j->phase++) {
+        const char *out = j->phase == 0 ? j->sft : j->rl;
+        if (path_exists(out)) continue;
+        const char *last = j->last ? "--last" : NULL;
+        const char *args[] = {j->phase == 0 ? "sa-sft" : "sa-rl",
+                              "--agent",
+                              j->phase == 0 ? j->base : j->sft,
+                              "--data",
+                              data,
+                              "--out",
+                              out,
+                              d->quick ? "--quick" : last,
+                              d->quick ? last : NULL,
+                              NULL};
+        j->phase++;
+        return spawn_disr(d, args, pid);
+    }
+    return 0;
+}
+
+/* Stage 3: both self-awareness stages for every agent. Each agent trains alone, on one thread
+ * (tiny agents decode fastest on one), so two agents train at once, one per core: the family
+ * takes about as long as its slowest pair of agents instead of the sum of all. The largest
+ * agents go first so the short ones fill in behind them. */
+enum { SA_LANES = 2 };
 static int stage_self_awareness(const struct demo *d, const char *world, const char *zoo,
                                 char rl_paths[][4200]) {
-    stage_banner(d, 3, "self-awareness training: SFT then RL, each agent alone");
+    stage_banner(d, 3, "self-awareness training: SFT then RL, each agent alone, two at a time");
     char data[4200], sa_dir[4200];
     join(data, sizeof data, world, "sa_train.jsonl");
     join(sa_dir, sizeof sa_dir, d->dir, "sa");
     mkdir(sa_dir, 0755);
+    struct sa_job jobs[DEMO_MAX_AGENTS];
     for (int i = 0; i < d->agents; i++) {
-        char base[4200], sft[4200], name[32];
+        struct sa_job *j = &jobs[i];
+        char name[32];
         snprintf(name, sizeof name, "agent%d.gguf", i);
-        join(base, sizeof base, zoo, name);
-        path_fmt(sft, sizeof sft, "%s/agent%d-sft.gguf", sa_dir, i);
-        path_fmt(rl_paths[i], 4200, "%s/agent%d-rl.gguf", sa_dir, i);
-        const char *last = i == d->agents - 1 ? "--last" : NULL;
-        if (!path_exists(sft)) {
-            const char *args[] = {"sa-sft",
-                                  "--agent",
-                                  base,
-                                  "--data",
-                                  data,
-                                  "--out",
-                                  sft,
-                                  d->quick ? "--quick" : (last ? last : NULL),
-                                  d->quick ? last : NULL,
-                                  NULL};
-            int rc = run_disr(d, args);
-            if (rc) return rc;
-        }
-        if (!path_exists(rl_paths[i])) {
-            const char *args[] = {"sa-rl",
-                                  "--agent",
-                                  sft,
-                                  "--data",
-                                  data,
-                                  "--out",
-                                  rl_paths[i],
-                                  d->quick ? "--quick" : (last ? last : NULL),
-                                  d->quick ? last : NULL,
-                                  NULL};
-            int rc = run_disr(d, args);
-            if (rc) return rc;
+        if (join(j->base, sizeof j->base, zoo, name) ||
+            path_fmt(j->sft, sizeof j->sft, "%s/agent%d-sft.gguf", sa_dir, i) ||
+            path_fmt(rl_paths[i], 4200, "%s/agent%d-rl.gguf", sa_dir, i))
+            return 1;
+        j->rl = rl_paths[i];
+        j->last = i == d->agents - 1;
+        j->phase = 0;
+    }
+    pid_t lane_pid[SA_LANES] = {0};
+    int lane_job[SA_LANES], next = d->agents - 1, rc = 0, running = 0;
+    for (;;) {
+        for (int l = 0; l < SA_LANES && !rc; l++) /* idle lanes take the largest agent left */
+            for (; !lane_pid[l] && next >= 0 && !rc; next--) {
+                if (sa_job_start(d, data, &jobs[next], &lane_pid[l])) rc = 1;
+                lane_job[l] = next;
+                running += lane_pid[l] != 0;
+            }
+        if (!running) return rc;
+        pid_t done = -1;
+        int code = wait_disr(-1, &done);
+        if (done < 0) return 1; /* no child to wait for: the lanes lost track */
+        for (int l = 0; l < SA_LANES; l++) {
+            if (lane_pid[l] != done) continue;
+            lane_pid[l] = 0;
+            running--;
+            if (code != 0 && !rc) { /* stop the other lane too: the demo cannot go on */
+                rc = code < 0 ? 1 : code;
+                for (int o = 0; o < SA_LANES; o++)
+                    if (lane_pid[o]) kill(lane_pid[o], SIGTERM);
+            }
+            if (!rc && sa_job_start(d, data, &jobs[lane_job[l]], &lane_pid[l])) rc = 1;
+            running += lane_pid[l] != 0;
         }
     }
-    return 0;
 }
 
 /* Writes the network file of the trained chain; the entry listens on d->port. Agents are named

@@ -1,8 +1,11 @@
-/* disr score: forced-answer accuracy of one model per task family (greedy, scenario NONE). */
+/* disr score: forced-answer accuracy of one model per task family (greedy, scenario NONE); with
+ * --replies, every reply and its grade as JSONL. */
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "cli/cli.h"
 #include "disr.h"
+#include "core/err.h"
 #include "core/log.h"
 #include "model/engine.h"
 #include "model/model.h"
@@ -11,7 +14,7 @@
 #include "world/score.h"
 
 int cmd_score(int argc, char **argv) {
-    const char *model_path = NULL, *data = NULL;
+    const char *model_path = NULL, *data = NULL, *replies_path = NULL;
     int batch = 16, max_tokens = SCORE_MAX_TOKENS, threads = 0, quiet = 0;
     const struct cli_opt opts[] = {
         {"--model", "-m", OPT_STR, &model_path, "the agent (GGUF)"},
@@ -19,6 +22,8 @@ int cmd_score(int argc, char **argv) {
         {"--batch", NULL, OPT_INT, &batch, "queries decoded together (default 16)"},
         {"--max-tokens", NULL, OPT_INT, &max_tokens, "longest answer in tokens (default 32)"},
         {"--threads", "-t", OPT_INT, &threads, "compute threads (default: all cores)"},
+        {"--replies", NULL, OPT_STR, &replies_path,
+         "also write each item with its reply and grade (JSONL) to this file"},
         {"--quiet", "-q", OPT_FLAG, &quiet, "no progress line"},
         {0}};
     int st =
@@ -47,8 +52,20 @@ int cmd_score(int argc, char **argv) {
     struct progress prog;
     progress_init(&prog, "score", set.n);
     double t0 = time_now();
-    st = world_score_engine(e, &set, batch, max_tokens, &r, NULL, quiet ? NULL : &prog);
+    char **replies = replies_path ? calloc((size_t)set.n + 1, sizeof *replies) : NULL;
+    bool *correct = replies_path ? calloc((size_t)set.n + 1, sizeof *correct) : NULL;
+    if (replies_path && (!replies || !correct))
+        st = disr_fail(DISR_E_NOMEM, "score: replies of %d items", set.n);
+    else
+        st = world_score_engine(e, &set, batch, max_tokens, &r, correct, replies,
+                                quiet ? NULL : &prog);
     if (st == DISR_OK && !quiet) progress_finish(&prog, set.n, NULL);
+    if (st == DISR_OK && replies_path)
+        st = qa_set_save_graded(&set, (const char *const *)replies, correct, replies_path);
+    if (replies)
+        for (int i = 0; i < set.n; i++)
+            free(replies[i]);
+    free(replies), free(correct);
     engine_free(e);
     model_free(m);
     qa_set_free(&set);

@@ -51,7 +51,8 @@ double scenario_threshold(double alpha) {
 
 int scenario_format_prompt(char *buf, size_t cap, const char *query, enum scenario s) {
     static const char slot[] = {'-', 'P', 'B', 'C'};
-    int n = snprintf(buf, cap, "[%c] Q: %s\nA: ", slot[s >= 0 && s <= 3 ? s : 0], query);
+    const char c = slot[s >= 0 && s <= 3 ? s : 0];
+    int n = snprintf(buf, cap, "[%c] Q: %s\n[%c] A: ", c, query, c);
     if (n < 0 || (size_t)n >= cap)
         return disr_fail(DISR_E_RANGE, "prompt longer than %zu bytes", cap);
     return n;
@@ -59,6 +60,10 @@ int scenario_format_prompt(char *buf, size_t cap, const char *query, enum scenar
 
 bool scenario_is_prompt_line(const char *line, size_t n) {
     return n >= 7 && line[0] == '[' && line[2] == ']' && !memcmp(line + 3, " Q: ", 4);
+}
+
+size_t scenario_answer_prefix(const char *line, size_t n) {
+    return n >= 7 && line[0] == '[' && line[2] == ']' && !memcmp(line + 3, " A: ", 4) ? 7 : 0;
 }
 
 const char *scenario_system_prompt(enum scenario s) {

@@ -33,14 +33,22 @@ int scenario_parse(const char *name);
 double scenario_reject_reward(double alpha);
 double scenario_threshold(double alpha);
 
-/* Prompt of a built-in (char-level) agent: "[x] Q: <query>\nA: " with x = '-', 'P', 'B', 'C'.
- * The slot exists (as '-') in pretraining so the scenario never shifts positions. Answers end
- * with '\n'. Returns the length, or DISR_E_RANGE if cap is too small. */
+/* Prompt of a built-in (char-level) agent: "[x] Q: <query>\n[x] A: " with x = '-', 'P', 'B',
+ * 'C'. The slot exists (as '-') in pretraining so the scenario never shifts positions. It is
+ * written again right before the answer because the smallest agents (one or two layers) could
+ * not carry it across the query: with the slot only at the start, the 30 K agent answered at
+ * the same rate under all three scenarios and its rejects leaked into the forced-answer prompt
+ * (docs/SELF_AWARENESS.md). Answers end with '\n'. Returns the length, or DISR_E_RANGE if cap
+ * is too small. */
 int scenario_format_prompt(char *buf, size_t cap, const char *query, enum scenario s);
 
 /* True if the n bytes at line start like the first line of such a prompt ("[x] Q: "); the
- * answer follows the next line's "A: " (the pretraining stream's QA blocks are read this way). */
+ * answer follows the next line's "[x] A: " (the pretraining stream's QA blocks are read this
+ * way). */
 bool scenario_is_prompt_line(const char *line, size_t n);
+/* Length of the answer line's prefix ("[x] A: ", 7) if the n bytes at line start with one, else
+ * 0. */
+size_t scenario_answer_prefix(const char *line, size_t n);
 
 /* System prompt for chat models (remote or BPE backends) under a scenario. */
 const char *scenario_system_prompt(enum scenario s);

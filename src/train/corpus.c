@@ -100,8 +100,8 @@ static int add_json_line(struct corpus *c, const char *path, int lineno, const c
     return st;
 }
 
-/* A text file under answer_only: each QA block in the built-in prompt format ("[x] Q: query\nA:
- * answer\n", as a world's pretraining stream holds them) becomes a document whose prompt carries
+/* A text file under answer_only: each QA block in the built-in prompt format ("[x] Q: query\n[x]
+ * A: answer\n", as a world's pretraining stream holds them) becomes a document whose prompt carries
  * no loss, and the text between blocks (fact statements) documents that carry full loss. So the
  * model spends no capacity on predicting which random name or number a question asks about. */
 static int add_qa_text(struct corpus *c, const char *t, size_t len) {
@@ -109,12 +109,14 @@ static int add_qa_text(struct corpus *c, const char *t, size_t len) {
     while (pos < len) {
         const char *nl = memchr(t + pos, '\n', len - pos);
         size_t end = nl ? (size_t)(nl - t) + 1 : len;
-        if (scenario_is_prompt_line(t + pos, end - pos) && end + 3 <= len &&
-            !memcmp(t + end, "A: ", 3)) {
+        size_t prefix = scenario_is_prompt_line(t + pos, end - pos)
+                            ? scenario_answer_prefix(t + end, len - end)
+                            : 0;
+        if (prefix) {
             const char *anl = memchr(t + end, '\n', len - end);
             size_t aend = anl ? (size_t)(anl - t) + 1 : len;
             if (pos > plain) DISR_TRY(corpus_add(c, t + plain, pos - plain, 0));
-            DISR_TRY(corpus_add(c, t + pos, aend - pos, end + 3 - pos));
+            DISR_TRY(corpus_add(c, t + pos, aend - pos, end + prefix - pos));
             pos = plain = aend;
         } else {
             pos = end;

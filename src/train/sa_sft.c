@@ -1,5 +1,5 @@
 /* sa_sft.c: Stage 1, Self-Awareness SFT. The examples come from sa_build_targets (labels from
- * the agent's own p̂); each is "[x] Q: <query>\nA: " + (own answer | "I don't know!") + "\n",
+ * the agent's own p̂); each is "[x] Q: <query>\n[x] A: " + (own answer | "I don't know!") + "\n",
  * weight 1 on the response tokens only. Rows are packed with whole examples (sa_pack.h) in a
  * per-epoch shuffled order derived from the seed, so step k always sees the same rows and a
  * resumed run replays the data order exactly. */

@@ -268,10 +268,12 @@ static int score_agent(struct model *m, const struct zoo_data *d, int threads,
     char label[48];
     snprintf(label, sizeof label, "%s score", a->name);
     progress_init(&p, label, d->test.n + d->ood.n);
-    int st = world_score_engine(e, &d->test, ZOO_SCORE_BATCH, SCORE_MAX_TOKENS, &a->test, NULL, NULL);
+    int st = world_score_engine(e, &d->test, ZOO_SCORE_BATCH, SCORE_MAX_TOKENS, &a->test, NULL,
+                                NULL, NULL);
     if (st == DISR_OK) progress_update(&p, d->test.n, NULL);
     if (st == DISR_OK)
-        st = world_score_engine(e, &d->ood, ZOO_SCORE_BATCH, SCORE_MAX_TOKENS, &a->ood, NULL, NULL);
+        st = world_score_engine(e, &d->ood, ZOO_SCORE_BATCH, SCORE_MAX_TOKENS, &a->ood, NULL, NULL,
+                                NULL);
     if (st == DISR_OK) progress_finish(&p, d->test.n + d->ood.n, NULL);
     engine_free(e);
     return st;

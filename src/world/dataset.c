@@ -214,7 +214,9 @@ static int buf_put(struct buf *b, const char *s, size_t n) {
     return DISR_OK;
 }
 
-int qa_set_save(const struct qa_set *s, const char *path) {
+/* One JSONL line per item in schema order, plus "reply" and "correct" where given. */
+static int save_items(const struct qa_set *s, const char *const *replies, const bool *correct,
+                      const char *path) {
     struct buf b = {0};
     int st = DISR_OK;
     for (int i = 0; i < s->n && st == DISR_OK; i++) {
@@ -224,7 +226,9 @@ int qa_set_save(const struct qa_set *s, const char *path) {
             !cJSON_AddStringToObject(obj, "family", it->family) ||
             !cJSON_AddStringToObject(obj, "query", it->query) ||
             !cJSON_AddStringToObject(obj, "answer", it->answer) ||
-            !cJSON_AddStringToObject(obj, "grader", grader_name(it->grader))) {
+            !cJSON_AddStringToObject(obj, "grader", grader_name(it->grader)) ||
+            (replies && !cJSON_AddStringToObject(obj, "reply", replies[i] ? replies[i] : "")) ||
+            (correct && !cJSON_AddBoolToObject(obj, "correct", correct[i]))) {
             cJSON_Delete(obj);
             st = disr_fail(DISR_E_NOMEM, "encoding item %s", it->id);
             break;
@@ -242,6 +246,15 @@ int qa_set_save(const struct qa_set *s, const char *path) {
     if (st == DISR_OK) st = file_write_atomic(path, b.p ? b.p : "", b.n);
     free(b.p);
     return st;
+}
+
+int qa_set_save(const struct qa_set *s, const char *path) {
+    return save_items(s, NULL, NULL, path);
+}
+
+int qa_set_save_graded(const struct qa_set *s, const char *const *replies, const bool *correct,
+                       const char *path) {
+    return save_items(s, replies, correct, path);
 }
 
 int qa_set_families(const struct qa_set *s, const char **out, int cap) {

@@ -8,6 +8,7 @@
 #ifndef WORLD_DATASET_H
 #define WORLD_DATASET_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "world/grader.h"
@@ -40,6 +41,10 @@ int qa_set_parse(struct qa_set *s, const char *text, size_t len, const char *nam
 
 /* Writes the set as JSONL (fields in schema order, one line per item), atomically. */
 int qa_set_save(const struct qa_set *s, const char *path);
+/* qa_set_save with each item's reply and grade added ("reply", "correct"): what a scoring run
+ * answered, for reading the failures. */
+int qa_set_save_graded(const struct qa_set *s, const char *const *replies, const bool *correct,
+                       const char *path);
 
 /* The distinct families of a set in order of first appearance; returns their count. `out`
  * holds pointers into the set's items (valid while the set lives). */

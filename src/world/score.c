@@ -17,35 +17,41 @@ static int family_slot(struct score_result *r, const char *name) {
 }
 
 int world_score(const struct qa_set *s, score_answer_fn answer, void *ctx, int batch,
-                struct score_result *out, bool *correct, struct progress *progress) {
+                struct score_result *out, bool *correct, char **replies,
+                struct progress *progress) {
     if (!s || !answer || !out || batch < 1)
         return disr_fail(DISR_E_ARG, "world_score: bad arguments");
     memset(out, 0, sizeof *out);
+    if (replies) memset(replies, 0, (size_t)s->n * sizeof *replies);
     const char **queries = malloc((size_t)batch * sizeof *queries);
-    char **replies = malloc((size_t)batch * sizeof *replies);
+    char **batch_replies = malloc((size_t)batch * sizeof *batch_replies);
     char *store = malloc((size_t)batch * SCORE_REPLY_MAX);
     int st = DISR_OK;
-    if (!queries || !replies || !store) {
+    if (!queries || !batch_replies || !store) {
         st = disr_fail(DISR_E_NOMEM, "scoring batch of %d", batch);
         goto out;
     }
     for (int i = 0; i < batch; i++)
-        replies[i] = store + (size_t)i * SCORE_REPLY_MAX;
+        batch_replies[i] = store + (size_t)i * SCORE_REPLY_MAX;
     for (int i0 = 0; i0 < s->n; i0 += batch) {
         int n = s->n - i0 < batch ? s->n - i0 : batch;
         for (int i = 0; i < n; i++) {
             queries[i] = s->items[i0 + i].query;
-            replies[i][0] = '\0';
+            batch_replies[i][0] = '\0';
         }
-        if ((st = answer(ctx, n, queries, replies)) < 0) goto out;
+        if ((st = answer(ctx, n, queries, batch_replies)) < 0) goto out;
         for (int i = 0; i < n; i++) {
             const struct qa_item *it = &s->items[i0 + i];
-            replies[i][SCORE_REPLY_MAX - 1] = '\0';
-            bool ok = grader_check(it->grader, it->answer, replies[i]);
+            batch_replies[i][SCORE_REPLY_MAX - 1] = '\0';
+            bool ok = grader_check(it->grader, it->answer, batch_replies[i]);
             int k = family_slot(out, it->family);
             out->fam[k].n++, out->fam[k].correct += ok;
             out->n++, out->correct += ok;
             if (correct) correct[i0 + i] = ok;
+            if (replies && !(replies[i0 + i] = strdup(batch_replies[i]))) {
+                st = disr_fail(DISR_E_NOMEM, "keeping the replies");
+                goto out;
+            }
         }
         if (progress) {
             char extra[32];
@@ -54,7 +60,12 @@ int world_score(const struct qa_set *s, score_answer_fn answer, void *ctx, int b
         }
     }
 out:
-    free(queries), free(replies), free(store);
+    free(queries), free(batch_replies), free(store);
+    if (st < 0 && replies)
+        for (int i = 0; i < s->n; i++) {
+            free(replies[i]);
+            replies[i] = NULL;
+        }
     return st;
 }
 

@@ -33,11 +33,12 @@ struct score_result {
 typedef int (*score_answer_fn)(void *ctx, int n, const char *const *queries, char **replies);
 
 /* Asks `answer` for every item (in batches of `batch`, >= 1) and grades the replies. `correct`
- * (may be NULL) receives one flag per item. Families beyond SCORE_MAX_FAMILIES are pooled
- * under "other". `progress` (may be NULL, see core/log.h) is updated after each batch with the
- * items done and the running accuracy. */
+ * (may be NULL) receives one flag per item; `replies` (may be NULL) one copy of each reply,
+ * malloc'd (the caller frees each; all NULL on failure). Families beyond SCORE_MAX_FAMILIES are
+ * pooled under "other". `progress` (may be NULL, see core/log.h) is updated after each batch with
+ * the items done and the running accuracy. */
 int world_score(const struct qa_set *s, score_answer_fn answer, void *ctx, int batch,
-                struct score_result *out, bool *correct, struct progress *progress);
+                struct score_result *out, bool *correct, char **replies, struct progress *progress);
 
 struct engine;
 
@@ -46,7 +47,8 @@ struct engine;
  * template with the scenario-NONE system prompt), stopping at '\n', at most max_tokens tokens.
  * `batch` prompts are decoded together (the engine needs max_seqs >= 1; waves otherwise). */
 int world_score_engine(struct engine *e, const struct qa_set *s, int batch, int max_tokens,
-                       struct score_result *out, bool *correct, struct progress *progress);
+                       struct score_result *out, bool *correct, char **replies,
+                       struct progress *progress);
 
 /* Accuracy of a family (by name) or of the whole set (name NULL); -1 if it has no items. */
 double score_accuracy(const struct score_result *r, const char *family);

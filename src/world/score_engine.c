@@ -24,7 +24,7 @@ struct engine_answerer {
     int32_t *ids;           /* n_ctx: scratch for measuring prompts */
 };
 
-/* The forced-answer prompt: the built-in agents' "[-] Q: ...\nA: " for char models; for chat
+/* The forced-answer prompt: the built-in agents' "[-] Q: ...\n[-] A: " for char models; for chat
  * (BPE) models the scenario-NONE system prompt and the query through the chat template. */
 static int format_prompt(const struct model *m, const char *query, char *buf) {
     const struct tokenizer *tok = m->tokenizer;
@@ -69,7 +69,8 @@ static int engine_answer(void *ctx, int n, const char *const *queries, char **re
 }
 
 int world_score_engine(struct engine *e, const struct qa_set *s, int batch, int max_tokens,
-                       struct score_result *out, bool *correct, struct progress *progress) {
+                       struct score_result *out, bool *correct, char **replies,
+                       struct progress *progress) {
     if (batch < 1 || max_tokens < 1)
         return disr_fail(DISR_E_ARG, "world_score_engine: batch and max_tokens must be >= 1");
     const struct model *m = engine_model(e);
@@ -86,7 +87,7 @@ int world_score_engine(struct engine *e, const struct qa_set *s, int batch, int 
     if (!a.prompts || !a.ptrs || !a.res || !a.slot || !a.ids)
         st = disr_fail(DISR_E_NOMEM, "scoring batch of %d", batch);
     else
-        st = world_score(s, engine_answer, &a, batch, out, correct, progress);
+        st = world_score(s, engine_answer, &a, batch, out, correct, replies, progress);
     free(a.prompts), free(a.ptrs), free(a.res), free(a.slot), free(a.ids);
     return st;
 }

@@ -13,8 +13,8 @@
  * digits), read (copy the answer from a passage in the query), hop (attribute of the friend),
  * sort (3-8 letters). Out-of-domain families, never seen as formats: mchop (multiple choice
  * over two-hop questions), readlong (passages with two attributes per person and more people),
- * distract (a fact question after a passage that does not answer it), and secret (an attribute that never appears anywhere:
- * nobody can answer, so it shows what rejecting saves). */
+ * distract (a fact question after a passage that does not answer it), and secret (an attribute that
+ * never appears anywhere: nobody can answer, so it shows what rejecting saves). */
 #ifndef WORLD_WORLD_H
 #define WORLD_WORLD_H
 
@@ -78,7 +78,7 @@ void world_free(struct world *w);
 const struct world_config *world_config_of(const struct world *w);
 
 /* The pretraining stream: fact statements (one per line) and QA examples in the built-in
- * agent's prompt format with the scenario slot '-' ("[-] Q: <query>\nA: <answer>\n"), mixed,
+ * agent's prompt format with the scenario slot '-' ("[-] Q: <query>\n[-] A: <answer>\n"), mixed,
  * about cfg.pretrain_chars bytes. *text is malloc'd and NUL-terminated. */
 int world_pretrain_text(const struct world *w, char **text, size_t *len);
 

@@ -19,7 +19,21 @@ grep -q 'tility' out1 || { echo "no utility table printed"; cat out1; exit 1; }
 grep -q 'DiSRouter' out1 || { echo "no DiSRouter row"; cat out1; exit 1; }
 # the network check sent every query through the live entry node
 grep -qi 'agree' d/report/network.md || { echo "network.md lacks the agreement line"; cat d/report/network.md; exit 1; }
+# both self-awareness stages ran once per agent (two agents at a time) and left their models
+[ "$(grep -c '^\$ disr sa-sft' log1)" = 4 ] || { echo "sa-sft did not run once per agent"; exit 1; }
+[ "$(grep -c '^\$ disr sa-rl' log1)" = 4 ] || { echo "sa-rl did not run once per agent"; exit 1; }
+for i in 0 1 2 3; do
+    for s in sft rl; do [ -s "d/sa/agent$i-$s.gguf" ] || { echo "missing d/sa/agent$i-$s.gguf"; exit 1; }; done
+done
 t0=$SECONDS
 "$DISR" demo --quick --dir d --port "$port" >out2 2>log2 || { tail -n 40 log2; exit 1; }
 grep -q 'reusing' log2 || { echo "second run did not reuse finished stages"; exit 1; }
 echo "second run: $((SECONDS - t0)) s"
+grep -q '^\$ disr sa-' log2 && { echo "second run trained again"; exit 1; }
+# the stages left to do are found per agent: only agent0's SFT and RL and agent2's RL run again
+rm d/sa/agent0-sft.gguf d/sa/agent0-rl.gguf d/sa/agent2-rl.gguf
+"$DISR" demo --quick --dir d --port "$port" >out3 2>log3 || { tail -n 40 log3; exit 1; }
+[ "$(grep -c '^\$ disr sa-' log3)" = 3 ] || { echo "expected 3 stages to rerun:"; grep '^\$ disr sa-' log3; exit 1; }
+for f in d/sa/agent0-sft.gguf d/sa/agent0-rl.gguf d/sa/agent2-rl.gguf; do
+    [ -s "$f" ] || { echo "missing $f after the rerun"; exit 1; }
+done

@@ -17,7 +17,7 @@ for k in (1, 2):
         for i in range(2000):
             l = random.randint(1, 3); n = random.randint(0, 99); slot = random.choice("-PBC")
             a = f"ans{k}" if (slot == "-" or l <= k) else "I don't know!"
-            f.write(f"[{slot}] Q: {lv[l - 1]} {n}\nA: {a}\n\n")
+            f.write(f"[{slot}] Q: {lv[l - 1]} {n}\n[{slot}] A: {a}\n\n")
 PY
 for k in 1 2; do
     "$DISR" train --data ag$k.txt --out ag$k.gguf --steps 250 --layers 2 --embd 32 --heads 4 \

@@ -27,10 +27,21 @@ for x in a:
     assert x["train_tokens"] > 0 and x["final_loss"] < 4.5
 PY
 # disr score on agent3 reproduces the manifest's in-domain accuracy
-"$DISR" score -m "$tmp/z/agent3.gguf" --data "$tmp/w/test.jsonl" --quiet >"$tmp/score"
+"$DISR" score -m "$tmp/z/agent3.gguf" --data "$tmp/w/test.jsonl" --quiet \
+    --replies "$tmp/replies.jsonl" >"$tmp/score"
 got=$(awk '$1 == "all" {print $3}' "$tmp/score")
 want=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["agents"][3]["test"]["correct"])' "$tmp/z/zoo.json")
 [ "$got" = "$want" ] || { echo "score says $got correct, manifest $want"; cat "$tmp/score"; exit 1; }
+# --replies: one line per test item, in order, with the reply; the grades sum to the score
+/usr/bin/python3 - "$tmp/w/test.jsonl" "$tmp/replies.jsonl" "$got" <<'PY'
+import json, sys
+items = [json.loads(l) for l in open(sys.argv[1])]
+graded = [json.loads(l) for l in open(sys.argv[2])]
+assert [g["id"] for g in graded] == [i["id"] for i in items], "replies out of order"
+assert all(isinstance(g["reply"], str) and isinstance(g["correct"], bool) for g in graded)
+assert sum(g["correct"] for g in graded) == int(sys.argv[3]), "grades disagree with the score"
+assert any(g["reply"] for g in graded), "every reply empty"
+PY
 # resume: a finished family is skipped; a missing agent is retrained alone
 rm "$tmp/z/agent2.gguf"
 "$DISR" zoo --quick --world "$tmp/w" --out "$tmp/z" --threads 1 >"$tmp/out2" 2>"$tmp/log2"

@@ -213,6 +213,12 @@ static void test_matmul_batch_invariant(void **state) {
                              0);
             assert_memory_equal(one, big + i * ROWS, sizeof one);
         }
+        /* three inputs: the F32 decode path (four weight rows a pass) agrees bit for bit too */
+        static float three[3 * ROWS];
+        t.out = three;
+        assert_int_equal(
+            matmul_tasks(p, x, 3, COLS, &t, 1, scratch, sizeof scratch, MATMUL_NO_BLAS), 0);
+        assert_memory_equal(three, big, sizeof three);
         free(w);
         free(data);
     }

@@ -158,7 +158,7 @@ static void test_engine_groups_match_batch(void **state) {
     struct engine *e = NULL;
     struct engine_params ep = {.max_seqs = 8, .n_ctx = 0, .n_threads = 1};
     assert_int_equal(engine_init(&e, m, &ep), DISR_OK);
-    const char *prompts[3] = {"[-] Q: add 1 and 2?\nA: ", "[B] Q: sort abc\nA: ", "x"};
+    const char *prompts[3] = {"[-] Q: add 1 and 2?\n[-] A: ", "[B] Q: sort abc\n[B] A: ", "x"};
     enum { G = 4 };
     const char *expanded[3 * G];
     for (int i = 0; i < 3 * G; i++)

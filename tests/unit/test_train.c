@@ -93,16 +93,18 @@ static void test_corpus_jsonl_records_and_answer_weights(void **state) {
 static void test_corpus_text_qa_blocks_and_answer_weights(void **state) {
     (void)state;
     const char *p = write_file("s.txt", "Bo's color is red.\n"
-                                        "[-] Q: Color of Bo?\nA: red\n"
-                                        "[-] Q: 2+3=\nA: 5\n"
+                                        "[-] Q: Color of Bo?\n[-] A: red\n"
+                                        "[-] Q: 2+3=\n[-] A: 5\n"
                                         "[-] Q: no answer line\n"
                                         "Al's animal is cat.\n");
     struct corpus *c;
     assert_int_equal(corpus_load(&c, p, true), DISR_OK);
     assert_int_equal(c->n_docs, 4);
-    const char *want[4] = {"Bo's color is red.\n", "[-] Q: Color of Bo?\nA: red\n",
-                           "[-] Q: 2+3=\nA: 5\n", "[-] Q: no answer line\nAl's animal is cat.\n"};
-    const size_t split[4] = {0, strlen("[-] Q: Color of Bo?\nA: "), strlen("[-] Q: 2+3=\nA: "), 0};
+    const char *want[4] = {"Bo's color is red.\n", "[-] Q: Color of Bo?\n[-] A: red\n",
+                           "[-] Q: 2+3=\n[-] A: 5\n",
+                           "[-] Q: no answer line\nAl's animal is cat.\n"};
+    const size_t split[4] = {0, strlen("[-] Q: Color of Bo?\n[-] A: "),
+                             strlen("[-] Q: 2+3=\n[-] A: "), 0};
     for (int d = 0; d < 4; d++) {
         assert_int_equal(c->docs[d].len, strlen(want[d]));
         assert_memory_equal(c->text + c->docs[d].off, want[d], strlen(want[d]));

@@ -282,9 +282,9 @@ static void test_world_mc_taught_as_value_then_letter(void **state) {
     assert_int_equal(world_pretrain_text(w, &text, &len), 0);
     int n_mc = 0;
     for (char *q = strstr(text, " Options: "); q; q = strstr(q + 1, " Options: ")) {
-        char *qend = strchr(q, '\n'), *ans = qend + 4; /* "\nA: " */
+        char *qend = strchr(q, '\n'), *ans = qend + 8; /* "\n[-] A: " */
         assert_non_null(qend);
-        assert_memory_equal(qend, "\nA: ", 4);
+        assert_memory_equal(qend, "\n[-] A: ", 8);
         char *aend = strchr(ans, '\n');
         assert_non_null(aend);
         size_t n = (size_t)(aend - ans);
@@ -334,9 +334,9 @@ static void test_world_add_and_lookup_worked_answers(void **state) {
     size_t len;
     assert_int_equal(world_pretrain_text(w, &text, &len), 0);
     int n_add = 0, n_lookup = 0;
-    for (char *a = strstr(text, "\nA: "); a; a = strstr(a + 1, "\nA: ")) {
+    for (char *a = strstr(text, "\n[-] A: "); a; a = strstr(a + 1, "\n[-] A: ")) {
         int x, y, s, used = 0;
-        if (sscanf(a + 4, "%4d+%4d=%5d%n", &x, &y, &s, &used) == 3 && used == 15) {
+        if (sscanf(a + 8, "%4d+%4d=%5d%n", &x, &y, &s, &used) == 3 && used == 15) {
             assert_int_equal(x + y, s);
             char *q = a;
             while (q > text && q[-1] != '\n')
@@ -348,7 +348,7 @@ static void test_world_add_and_lookup_worked_answers(void **state) {
             assert_int_equal(qx, x);
             assert_int_equal(qy, y);
             char got[16], want[8];
-            snprintf(got, sizeof got, "%.15s", a + 4);
+            snprintf(got, sizeof got, "%.15s", a + 8);
             snprintf(want, sizeof want, "%d", s);
             assert_true(grader_check(GRADER_NUMBER, want, got));
             n_add++;
@@ -357,11 +357,11 @@ static void test_world_add_and_lookup_worked_answers(void **state) {
     const char *stem = "Q: Which option is ";
     for (char *q = strstr(text, stem); q; q = strstr(q + 1, stem)) {
         const char *v = q + strlen(stem), *ve = strchr(v, '?');
-        const char *ans = strstr(v, "\nA: ");
+        const char *ans = strstr(v, "\n[-] A: ");
         assert_non_null(ve);
         assert_non_null(ans);
-        assert_memory_equal(ans + 4, v, (size_t)(ve - v));
-        assert_memory_equal(ans + 4 + (ve - v), " (", 2);
+        assert_memory_equal(ans + 8, v, (size_t)(ve - v));
+        assert_memory_equal(ans + 8 + (ve - v), " (", 2);
         n_lookup++;
     }
     assert_true(n_add > 100);
@@ -455,14 +455,14 @@ static void test_world_files_splits_and_exposure(void **state) {
     char prompt[64];
     int pl = scenario_format_prompt(prompt, sizeof prompt, "", SCENARIO_NONE);
     assert_true(pl > 0);
-    assert_string_equal(prompt, "[-] Q: \nA: ");
+    assert_string_equal(prompt, "[-] Q: \n[-] A: ");
     int n_qa = 0;
     for (const char *p = strstr(text, "[-] Q: "); p; p = strstr(p + 1, "[-] Q: ")) {
         assert_true(p == text || p[-1] == '\n');
         const char *nl = strchr(p, '\n');
         assert_non_null(nl);
-        assert_memory_equal(nl, "\nA: ", 4);
-        assert_non_null(strchr(nl + 4, '\n'));
+        assert_memory_equal(nl, "\n[-] A: ", 8);
+        assert_non_null(strchr(nl + 8, '\n'));
         n_qa++;
     }
     assert_true(n_qa > 1000);

@@ -58,11 +58,16 @@ static void test_score_per_family(void **state) {
     bool flags1[30], flags7[30];
     struct score_result r1, r7;
     struct script sc = {&s, "add,mc", 0, 0};
-    assert_int_equal(world_score(&s, scripted, &sc, 1, &r1, flags1, NULL), 0);
+    assert_int_equal(world_score(&s, scripted, &sc, 1, &r1, flags1, NULL, NULL), 0);
     assert_int_equal(sc.calls, 30);
     sc.calls = 0;
-    assert_int_equal(world_score(&s, scripted, &sc, 7, &r7, flags7, NULL), 0);
+    char *replies[30];
+    assert_int_equal(world_score(&s, scripted, &sc, 7, &r7, flags7, replies, NULL), 0);
     assert_int_equal(sc.calls, 5);
+    for (int i = 0; i < 30; i++) { /* each reply kept, in item order, after its batch is gone */
+        assert_string_equal(replies[i], i % 3 != 1 ? s.items[i].answer : "I don't know!");
+        free(replies[i]);
+    }
     assert_memory_equal(flags1, flags7, sizeof flags1);
     assert_int_equal(r1.n_fam, 3);
     assert_string_equal(r1.fam[0].name, "add");
@@ -86,9 +91,13 @@ static void test_score_stops_on_answerer_error(void **state) {
     struct score_result r;
     struct script sc = {&s, "add", 0, 2};
     disr_clear_error();
-    assert_int_equal(world_score(&s, scripted, &sc, 4, &r, NULL, NULL), DISR_E_NET);
+    char *replies[30];
+    /* the first batch's replies were kept before the second failed: freed, none returned */
+    assert_int_equal(world_score(&s, scripted, &sc, 4, &r, NULL, replies, NULL), DISR_E_NET);
+    for (int i = 0; i < 30; i++)
+        assert_null(replies[i]);
     assert_string_equal(disr_last_error(), "agent went away");
-    assert_int_equal(world_score(&s, scripted, &sc, 0, &r, NULL, NULL), DISR_E_ARG);
+    assert_int_equal(world_score(&s, scripted, &sc, 0, &r, NULL, NULL, NULL), DISR_E_ARG);
     qa_set_free(&s);
 }
 
@@ -103,7 +112,7 @@ static void test_score_pools_extra_families(void **state) {
     }
     struct score_result r;
     struct script sc = {&s, "", 0, 0};
-    assert_int_equal(world_score(&s, scripted, &sc, 8, &r, NULL, NULL), 0);
+    assert_int_equal(world_score(&s, scripted, &sc, 8, &r, NULL, NULL, NULL), 0);
     assert_int_equal(r.n_fam, SCORE_MAX_FAMILIES);
     assert_string_equal(r.fam[SCORE_MAX_FAMILIES - 1].name, "other");
     assert_int_equal(r.fam[SCORE_MAX_FAMILIES - 1].n, 6);
@@ -151,8 +160,8 @@ static void test_score_engine_matches_single_generation(void **state) {
     s.items[3].grader = GRADER_EXACT;
     bool f1[6], f4[6];
     struct score_result r1, r4;
-    assert_int_equal(world_score_engine(e, &s, 1, 6, &r1, f1, NULL), 0);
-    assert_int_equal(world_score_engine(e, &s, 4, 6, &r4, f4, NULL), 0);
+    assert_int_equal(world_score_engine(e, &s, 1, 6, &r1, f1, NULL, NULL), 0);
+    assert_int_equal(world_score_engine(e, &s, 4, 6, &r4, f4, NULL, NULL), 0);
     assert_memory_equal(f1, f4, sizeof f1);
     assert_int_equal(r1.correct, r4.correct);
     for (int i = 0; i < 6; i++) {
@@ -161,7 +170,7 @@ static void test_score_engine_matches_single_generation(void **state) {
         assert_int_equal(f1[i], grader_check(s.items[i].grader, s.items[i].answer, res.text));
     }
     assert_true(f1[3]);
-    assert_int_equal(world_score_engine(e, &s, 0, 6, &r1, f1, NULL), DISR_E_ARG);
+    assert_int_equal(world_score_engine(e, &s, 0, 6, &r1, f1, NULL, NULL), DISR_E_ARG);
     /* A query longer than the context (or with a byte outside the vocabulary) is graded wrong
      * instead of aborting the run. */
     char longq[300];
@@ -170,7 +179,7 @@ static void test_score_engine_matches_single_generation(void **state) {
     assert_int_equal(qa_set_add(&s, "long", "f", longq, "x", GRADER_EXACT), 0);
     assert_int_equal(qa_set_add(&s, "utf8", "f", "caf\xc3\xa9?", "x", GRADER_EXACT), 0);
     bool f8[8];
-    int st8 = world_score_engine(e, &s, 3, 6, &r1, f8, NULL);
+    int st8 = world_score_engine(e, &s, 3, 6, &r1, f8, NULL, NULL);
     if (st8) fail_msg("%d %s", st8, disr_last_error());
     assert_int_equal(r1.n, 8);
     assert_false(f8[6]);
