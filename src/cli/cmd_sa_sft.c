@@ -68,7 +68,7 @@ int cmd_sa_sft(int argc, char **argv) {
         {"--steps", NULL, OPT_INT, &steps, "optimizer steps (600)"},
         {"--batch", NULL, OPT_INT, &batch, "rows per step (16)"},
         {"--seq", NULL, OPT_INT, &seq, "tokens per row (0: fit the longest example, >= 128)"},
-        {"--lr", NULL, OPT_FLOAT, &lr, "peak learning rate (1e-3)"},
+        {"--lr", NULL, OPT_FLOAT, &lr, "peak learning rate (5e-4)"},
         {"--warmup", NULL, OPT_INT, &warmup, "warmup steps (20)"},
         {"--holdout", NULL, OPT_INT, &holdout,
          "hold out every N-th query to check the result (10; 0: none)"},
