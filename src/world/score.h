@@ -44,8 +44,9 @@ struct engine;
 
 /* world_score with an in-process engine as the answerer: greedy decoding of the forced-answer
  * prompt (char models: scenario_format_prompt with SCENARIO_NONE; BPE chat models: the chat
- * template with the scenario-NONE system prompt), stopping at '\n', at most max_tokens tokens.
- * `batch` prompts are decoded together (the engine needs max_seqs >= 1; waves otherwise). */
+ * template with the scenario-NONE system prompt), stopping at '\n', at most max_tokens tokens;
+ * a reply cut at max_tokens is returned empty (wrong, as everywhere else). `batch` prompts are
+ * decoded together (the engine needs max_seqs >= 1; waves otherwise). */
 int world_score_engine(struct engine *e, const struct qa_set *s, int batch, int max_tokens,
                        struct score_result *out, bool *correct, char **replies,
                        struct progress *progress);

@@ -63,8 +63,13 @@ static int engine_answer(void *ctx, int n, const char *const *queries, char **re
                            .max_tokens = a->max_tokens,
                            .stop_char = '\n'};
     DISR_TRY(engine_generate_batch(a->e, k, a->ptrs, &g, a->res));
-    for (int i = 0; i < n; i++)
-        snprintf(replies[i], SCORE_REPLY_MAX, "%s", a->slot[i] < 0 ? "" : a->res[a->slot[i]].text);
+    /* A reply cut at max_tokens is an answer that never finished: wrong, as in self-awareness
+     * sampling, RL rewards and the evaluation, so it is returned empty (the number grader would
+     * otherwise read whatever number the runaway reply held last). */
+    for (int i = 0; i < n; i++) {
+        const struct gen_result *r = a->slot[i] < 0 ? NULL : &a->res[a->slot[i]];
+        snprintf(replies[i], SCORE_REPLY_MAX, "%s", r && !r->truncated ? r->text : "");
+    }
     return DISR_OK;
 }
 

@@ -40,7 +40,6 @@ graded = [json.loads(l) for l in open(sys.argv[2])]
 assert [g["id"] for g in graded] == [i["id"] for i in items], "replies out of order"
 assert all(isinstance(g["reply"], str) and isinstance(g["correct"], bool) for g in graded)
 assert sum(g["correct"] for g in graded) == int(sys.argv[3]), "grades disagree with the score"
-assert any(g["reply"] for g in graded), "every reply empty"
 PY
 # resume: a finished family is skipped; a missing agent is retrained alone
 rm "$tmp/z/agent2.gguf"

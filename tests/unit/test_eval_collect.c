@@ -164,8 +164,10 @@ static void test_collect_real_agents(void **state) {
             if (a == t.n_agents - 1)
                 assert_true(cell->verify == 0.0f); /* never read: not sampled */
             assert_true(cell->t_answer > 0);
+            /* a reply cut at the cap (6 tokens of one character) is wrong whatever it holds */
+            bool cut = strlen(cell->forced) >= 6;
             assert_int_equal(cell->correct,
-                             grader_check(GRADER_NUMBER, t.q[qi].answer, cell->forced));
+                             !cut && grader_check(GRADER_NUMBER, t.q[qi].answer, cell->forced));
         }
 
     /* An agent node decides through agent_decide (route/agent.h): on the same checkpoint it must
