@@ -1,5 +1,6 @@
 /* disr world: generates the synthetic world (world/world.h) into a directory. */
 #include <stdio.h>
+#include <string.h>
 
 #include "cli/cli.h"
 #include "core/log.h"
@@ -9,7 +10,7 @@ int cmd_world(int argc, char **argv) {
     int seed = 1, quick = 0, full = 0, entities = -1, pretrain = -1, n_sa = -1, n_test = -1,
         n_ood = -1;
     double zipf = -1, query_zipf = -1, statements = -1, lookups = -1;
-    const char *out = NULL;
+    const char *out = NULL, *mc_options = NULL;
     const struct cli_opt opts[] = {
         {"--seed", "-s", OPT_INT, &seed, "world seed (default 1): same seed, same files"},
         {"--out", "-o", OPT_STR, &out, "output directory (created if missing)"},
@@ -25,6 +26,9 @@ int cmd_world(int argc, char **argv) {
          "share of the pretraining stream that is fact statements (the rest: QA examples)"},
         {"--lookups", NULL, OPT_FLOAT, &lookups,
          "share of the stream's QA examples that are option-lookup drills (see docs/WORLD.md)"},
+        {"--mc-options", NULL, OPT_STR, &mc_options,
+         "sorted (default: alphabetical, one per quarter, so a value's letter is fixed) or "
+         "shuffled (the letter must be read off the options)"},
         {"--query-zipf", NULL, OPT_FLOAT, &query_zipf,
          "entity distribution of queries (0 = uniform)"},
         {0}};
@@ -43,6 +47,10 @@ int cmd_world(int argc, char **argv) {
         fprintf(stderr, "disr world: --seed must be >= 0\n");
         return 2;
     }
+    if (mc_options && strcmp(mc_options, "sorted") && strcmp(mc_options, "shuffled")) {
+        fprintf(stderr, "disr world: --mc-options is sorted or shuffled, not '%s'\n", mc_options);
+        return 2;
+    }
     struct world_config c;
     world_config_preset(&c,
                         quick  ? WORLD_QUICK
@@ -58,6 +66,7 @@ int cmd_world(int argc, char **argv) {
     if (query_zipf >= 0) c.query_zipf = query_zipf;
     if (statements >= 0) c.statement_frac = statements;
     if (lookups >= 0) c.lookup_frac = lookups;
+    if (mc_options) c.mc_shuffled = !strcmp(mc_options, "shuffled");
     struct world *w;
     double t0 = time_now();
     if ((st = world_build(&w, &c)) < 0) return cli_fail("world", st);

@@ -43,6 +43,7 @@ struct world {
     double *cdf_all;     /* pretraining exposure over all entities */
     double *cdf_half[2]; /* query distribution over the even / odd ranks */
     int n_half[2];
+    int *alpha[ATTR_COUNT]; /* each attribute's value indices in alphabetical order */
 };
 
 const char *world_family_name(enum world_family f) {
@@ -192,6 +193,39 @@ static int name_taken(char (*names)[NAME_MAX_], int n, const char *name) {
     return 0;
 }
 
+/* ---- values ------------------------------------------------------------------------------ */
+
+static const char *attr_value(const struct world *w, const struct entity *e, int a) {
+    switch (a) {
+    case ATTR_CAPITAL:
+        return w->city[e->attr[a]];
+    case ATTR_COLOR:
+        return COLORS[e->attr[a]];
+    case ATTR_ANIMAL:
+        return ANIMALS[e->attr[a]];
+    default:
+        return w->ent[e->attr[ATTR_FRIEND]].name;
+    }
+}
+
+static int attr_pool(const struct world *w, int a) {
+    static const int sizes[ATTR_COUNT] = {N_CITIES, N_COLORS, N_ANIMALS, 0};
+    return a == ATTR_FRIEND ? w->cfg.n_entities : sizes[a];
+}
+
+static const char *attr_value_at(const struct world *w, int a, int v) {
+    switch (a) {
+    case ATTR_CAPITAL:
+        return w->city[v];
+    case ATTR_COLOR:
+        return COLORS[v];
+    case ATTR_ANIMAL:
+        return ANIMALS[v];
+    default:
+        return w->ent[v].name;
+    }
+}
+
 /* ---- build --------------------------------------------------------------------------------- */
 
 static double *zipf_cdf(int n, double s, int stride, int offset) {
@@ -203,6 +237,25 @@ static double *zipf_cdf(int n, double s, int stride, int offset) {
         cdf[i] = acc;
     }
     return cdf;
+}
+
+/* Each attribute's value indices in alphabetical order, for mc's sorted options. Insertion
+ * sort: at most a few thousand distinct values, once per world, and no qsort context needed. */
+static int sort_values(struct world *w) {
+    for (int a = 0; a < ATTR_COUNT; a++) {
+        int m = attr_pool(w, a);
+        int *order = malloc((size_t)m * sizeof *order);
+        if (!order) return disr_fail(DISR_E_NOMEM, "world: value order");
+        for (int i = 0; i < m; i++) {
+            int j = i;
+            for (; j > 0 && strcmp(attr_value_at(w, a, order[j - 1]), attr_value_at(w, a, i)) > 0;
+                 j--)
+                order[j] = order[j - 1];
+            order[j] = i;
+        }
+        w->alpha[a] = order;
+    }
+    return DISR_OK;
 }
 
 int world_build(struct world **out, const struct world_config *c) {
@@ -251,6 +304,11 @@ int world_build(struct world **out, const struct world_config *c) {
         w->ent[i].attr[ATTR_FRIEND] = f >= i ? f + 1 : f;
     }
     free(names);
+    int st = sort_values(w);
+    if (st < 0) {
+        world_free(w);
+        return st;
+    }
     *out = w;
     return DISR_OK;
 }
@@ -261,6 +319,8 @@ void world_free(struct world *w) {
     free(w->cdf_all);
     free(w->cdf_half[0]);
     free(w->cdf_half[1]);
+    for (int a = 0; a < ATTR_COUNT; a++)
+        free(w->alpha[a]);
     free(w);
 }
 
@@ -280,37 +340,6 @@ static void put(char *out, size_t cap, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(out, cap, fmt, ap);
     va_end(ap);
-}
-
-static const char *attr_value(const struct world *w, const struct entity *e, int a) {
-    switch (a) {
-    case ATTR_CAPITAL:
-        return w->city[e->attr[a]];
-    case ATTR_COLOR:
-        return COLORS[e->attr[a]];
-    case ATTR_ANIMAL:
-        return ANIMALS[e->attr[a]];
-    default:
-        return w->ent[e->attr[ATTR_FRIEND]].name;
-    }
-}
-
-static int attr_pool(const struct world *w, int a) {
-    static const int sizes[ATTR_COUNT] = {N_CITIES, N_COLORS, N_ANIMALS, 0};
-    return a == ATTR_FRIEND ? w->cfg.n_entities : sizes[a];
-}
-
-static const char *attr_value_at(const struct world *w, int a, int v) {
-    switch (a) {
-    case ATTR_CAPITAL:
-        return w->city[v];
-    case ATTR_COLOR:
-        return COLORS[v];
-    case ATTR_ANIMAL:
-        return ANIMALS[v];
-    default:
-        return w->ent[v].name;
-    }
 }
 
 /* The question stem of a fact (hop = 0) or a two-hop question (hop = 1) about entity e. */
@@ -345,11 +374,29 @@ static void question_stem(struct rng *r, char *out, size_t cap, const char *name
     }
 }
 
+/* Four options in alphabetical order, one from each quarter of the attribute's alphabetical
+ * list of values, with `right` in its own quarter; returns right's position. The letter of a
+ * value is then the same in every question (cat is always A), as on an exam whose options are
+ * sorted: an agent that knows the value knows its letter. In the shuffled format the letter
+ * must be copied from the options, which no agent of the default family learned in its budget
+ * (docs/WORLD.md, "Session 6"). */
+static int sorted_options(const struct world *w, struct rng *r, int a, int right, int *opt) {
+    int m = attr_pool(w, a), k = 0;
+    for (int rank = 0; rank < m; rank++)
+        if (w->alpha[a][rank] == right) k = rank * 4 / m;
+    for (int q = 0; q < 4; q++) {
+        int lo = (q * m + 3) / 4, hi = ((q + 1) * m + 3) / 4; /* ranks whose rank*4/m == q */
+        opt[q] = q == k ? right : w->alpha[a][lo + pick(r, hi - lo)];
+    }
+    return k;
+}
+
 /* Appends " Options: x (A), y (B), z (C), w (D)" for attribute a with correct value `right`;
  * sets the answer. */
 static void mc_options(const struct world *w, struct rng *r, struct qa *q, int a, int right) {
     int opt[4];
-    int k = options(r, attr_pool(w, a), right, opt, 4);
+    int k = w->cfg.mc_shuffled ? options(r, attr_pool(w, a), right, opt, 4)
+                               : sorted_options(w, r, a, right, opt);
     size_t n = strlen(q->query);
     for (int i = 0; i < 4; i++) {
         put(q->query + n, sizeof q->query - n, "%s%s (%c)",
@@ -704,6 +751,7 @@ static int write_meta(const struct world *w, const char *path) {
              cJSON_AddNumberToObject(cfg, "pretrain_chars", (double)c->pretrain_chars) &&
              cJSON_AddNumberToObject(cfg, "statement_frac", c->statement_frac) &&
              cJSON_AddNumberToObject(cfg, "lookup_frac", c->lookup_frac) &&
+             cJSON_AddStringToObject(cfg, "mc_options", c->mc_shuffled ? "shuffled" : "sorted") &&
              cJSON_AddNumberToObject(cfg, "n_sa", c->n_sa) &&
              cJSON_AddNumberToObject(cfg, "n_test", c->n_test) &&
              cJSON_AddNumberToObject(cfg, "n_ood", c->n_ood);

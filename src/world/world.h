@@ -57,6 +57,8 @@ struct world_config {
     long pretrain_chars;   /* size of the pretraining stream, in bytes (= char tokens) */
     double statement_frac; /* share of the stream that is fact statements (rest: QA examples) */
     double lookup_frac;    /* share of the QA examples that are lookup drills (stream only) */
+    int mc_shuffled;       /* 0: mc options sorted, one per alphabetical quarter (the default);
+                              1: four random values in random order (see docs/WORLD.md) */
     double qa_mix[FAM_N_IN_DOMAIN]; /* relative weight of each in-domain family in the stream */
     int n_sa;                       /* self-awareness training queries per in-domain family */
     int n_test;                     /* in-domain test queries per family */

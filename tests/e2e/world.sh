@@ -15,11 +15,15 @@ for f in pretrain.txt sa_train.jsonl test.jsonl ood.jsonl world.json; do
     if cmp -s "$tmp/a/$f" "$tmp/c/$f"; then echo "seeds 5 and 6 give the same $f"; exit 1; fi
 done
 [ -z "$(ls "$tmp/a" | grep '\.tmp$' || true)" ] || { echo "temporary files left"; exit 1; }
-# errors: missing --out, --quick with --full, an output path that is a file
+# errors: missing --out, --quick with --full, a bad --mc-options, an output path that is a file
 rc=0; "$DISR" world --quick 2>"$tmp/err" || rc=$?
 [ "$rc" -eq 2 ] && grep -q -- "--out" "$tmp/err" || { echo "missing --out: rc $rc"; exit 1; }
 rc=0; "$DISR" world --quick --full --out "$tmp/d" 2>/dev/null || rc=$?
 [ "$rc" -eq 2 ] || { echo "--quick --full: rc $rc"; exit 1; }
+rc=0; "$DISR" world --quick --mc-options random --out "$tmp/d" 2>"$tmp/err" || rc=$?
+[ "$rc" -eq 2 ] && grep -q "sorted or shuffled" "$tmp/err" || { echo "bad --mc-options: rc $rc"; exit 1; }
+"$DISR" world --quick --seed 5 --mc-options shuffled --out "$tmp/e" >/dev/null
+grep -q '"mc_options":[[:space:]]*"shuffled"' "$tmp/e/world.json" || { echo "world.json lacks mc_options"; exit 1; }
 touch "$tmp/file"
 rc=0; "$DISR" world --quick --out "$tmp/file" 2>"$tmp/err" || rc=$?
 [ "$rc" -eq 1 ] && grep -q "disr: world: " "$tmp/err" || { echo "out is a file: rc $rc"; exit 1; }

@@ -321,6 +321,69 @@ static void test_world_mc_taught_as_value_then_letter(void **state) {
     world_free(w);
 }
 
+/* The four option values of an mc query ("... Options: yak (A), cat (B), ..."). */
+static void parse_options(const char *query, char vals[4][16]) {
+    const char *p = strstr(query, " Options: ");
+    assert_non_null(p);
+    p += 10;
+    for (int i = 0; i < 4; i++) {
+        const char *end = strstr(p, " (");
+        assert_non_null(end);
+        assert_true(end - p < 16 && end[2] == 'A' + i && end[3] == ')');
+        snprintf(vals[i], 16, "%.*s", (int)(end - p), p);
+        p = end + 4 + (i < 3 ? 2 : 0); /* past "), " */
+    }
+}
+
+/* How many values of the multiple-choice queries of a world appear under more than one letter;
+ * asserts the options are alphabetical when `sorted`. */
+static int mc_letters_that_move(int shuffled, int sorted) {
+    struct world_config c;
+    world_config_preset(&c, WORLD_QUICK, 9);
+    c.mc_shuffled = shuffled;
+    struct world *w;
+    assert_int_equal(world_build(&w, &c), 0);
+    struct qa_set s;
+    qa_set_init(&s);
+    assert_int_equal(world_split(w, WORLD_SPLIT_TEST, &s), 0);
+    assert_int_equal(world_split(w, WORLD_SPLIT_OOD, &s), 0);
+    static char seen[512][16];
+    static int letter_of[512];
+    int n_seen = 0, moved = 0, n_mc = 0;
+    for (int i = 0; i < s.n; i++) {
+        if (strcmp(s.items[i].family, "mc") && strcmp(s.items[i].family, "mchop")) continue;
+        char vals[4][16];
+        parse_options(s.items[i].query, vals);
+        n_mc++;
+        for (int k = 0; k < 4; k++) {
+            if (sorted && k) assert_true(strcmp(vals[k - 1], vals[k]) < 0);
+            int j = 0;
+            while (j < n_seen && strcmp(seen[j], vals[k]))
+                j++;
+            if (j == n_seen) {
+                assert_true(n_seen < 512);
+                memcpy(seen[n_seen], vals[k], 16);
+                letter_of[n_seen++] = k;
+            } else if (letter_of[j] != k && letter_of[j] >= 0) {
+                letter_of[j] = -1; /* count each value once */
+                moved++;
+            }
+        }
+    }
+    assert_true(n_mc >= 40);
+    qa_set_free(&s);
+    world_free(w);
+    return moved;
+}
+
+/* Sorted options (the default): alphabetical, one per quarter of the values, so every value
+ * keeps its letter across questions; shuffled options move the values between letters. */
+static void test_world_mc_options_sorted_or_shuffled(void **state) {
+    (void)state;
+    assert_int_equal(mc_letters_that_move(0, 1), 0);
+    assert_true(mc_letters_that_move(1, 0) > 10);
+}
+
 /* Sums are taught as fixed-width worked sums of the query's own operands, and the number
  * grader reads the result from them; lookup drills name the asked value and its letter. */
 static void test_world_add_and_lookup_worked_answers(void **state) {
@@ -517,6 +580,7 @@ int main(void) {
         cmocka_unit_test(test_jsonl_roundtrip_file),
         cmocka_unit_test(test_world_is_deterministic),
         cmocka_unit_test(test_world_mc_taught_as_value_then_letter),
+        cmocka_unit_test(test_world_mc_options_sorted_or_shuffled),
         cmocka_unit_test(test_world_add_and_lookup_worked_answers),
         cmocka_unit_test(test_world_distract_passage_never_answers),
         cmocka_unit_test(test_world_files_splits_and_exposure),
