@@ -404,11 +404,11 @@ static void mc_options(const struct world *w, struct rng *r, struct qa *q, int a
         n += strlen(q->query + n);
     }
     put(q->answer, sizeof q->answer, "%c", 'A' + k);
-    /* Taught as "deer (C)", the option as written: naming the value first turns picking the
-     * letter into copying what follows that value in the query. The bare letter asks for a fact
-     * to be matched against four options in one step, which no agent of the default family
-     * learned in its budget; the copy is not learned in it either yet (docs/WORLD.md). The
-     * grader reads the letter either way. */
+    /* Taught as "deer (C)", the option as written: the agent names the value (the fact) and
+     * then its letter, fixed by the value when the options are sorted, or to be copied from
+     * the query when they are shuffled. The bare letter asks for a fact to be matched against
+     * four options in one step, which no agent of the default family learned in its budget
+     * (docs/WORLD.md). The grader reads the letter either way. */
     put(q->shown, sizeof q->shown, "%s (%c)", attr_value_at(w, a, right), 'A' + k);
     q->grader = GRADER_CHOICE;
 }
