@@ -24,6 +24,7 @@
 #include "eval/outcomes.h"
 #include "route/http_client.h"
 #include "world/score.h"
+#include "world/world.h"
 
 extern char **environ;
 
@@ -144,22 +145,32 @@ struct sa_job {
 };
 
 /* Starts the job's next stage that has not produced its file yet; *pid 0 when none is left. */
-static int sa_job_start(const struct demo *d, const char *data, struct sa_job *j, pid_t *pid) {
+static int sa_job_start(const struct demo *d, const char *data, const char *anchors,
+                        struct sa_job *j, pid_t *pid) {
     *pid = 0;
     for (; j->phase < 2; j->phase++) {
         const char *out = j->phase == 0 ? j->sft : j->rl;
         if (path_exists(out)) continue;
-        const char *last = j->last ? "--last" : NULL;
-        const char *args[] = {j->phase == 0 ? "sa-sft" : "sa-rl",
-                              "--agent",
-                              j->phase == 0 ? j->base : j->sft,
-                              "--data",
-                              data,
-                              "--out",
-                              out,
-                              d->quick ? "--quick" : last,
-                              d->quick ? last : NULL,
-                              NULL};
+        const char *args[16];
+        int n = 0;
+        args[n++] = j->phase == 0 ? "sa-sft" : "sa-rl";
+        args[n++] = "--agent";
+        args[n++] = j->phase == 0 ? j->base : j->sft;
+        args[n++] = "--data";
+        args[n++] = data;
+        args[n++] = "--out";
+        args[n++] = out;
+        if (d->quick) args[n++] = "--quick";
+        if (j->last) args[n++] = "--last";
+        /* The forced-answer anchors of both stages replay greedy answers to queries about
+         * every entity, so fine-tuning on the SA entities keeps what the agent knows of the
+         * test ones (docs/SELF_AWARENESS.md, "Session 6"); a world from before anchors.jsonl
+         * has none. */
+        if (path_exists(anchors)) {
+            args[n++] = "--anchor-data";
+            args[n++] = anchors;
+        }
+        args[n] = NULL;
         j->phase++;
         return spawn_disr(d, args, pid);
     }
@@ -174,8 +185,9 @@ enum { SA_LANES = 2 };
 static int stage_self_awareness(const struct demo *d, const char *world, const char *zoo,
                                 char rl_paths[][4200]) {
     stage_banner(d, 3, "self-awareness training: SFT then RL, each agent alone, two at a time");
-    char data[4200], sa_dir[4200];
-    join(data, sizeof data, world, "sa_train.jsonl");
+    char data[4200], anchors[4200], sa_dir[4200];
+    join(data, sizeof data, world, WORLD_FILE_SA_TRAIN);
+    join(anchors, sizeof anchors, world, WORLD_FILE_ANCHORS);
     join(sa_dir, sizeof sa_dir, d->dir, "sa");
     mkdir(sa_dir, 0755);
     struct sa_job jobs[DEMO_MAX_AGENTS];
@@ -196,7 +208,7 @@ static int stage_self_awareness(const struct demo *d, const char *world, const c
     for (;;) {
         for (int l = 0; l < SA_LANES && !rc; l++) /* idle lanes take the largest agent left */
             for (; !lane_pid[l] && next >= 0 && !rc; next--) {
-                if (sa_job_start(d, data, &jobs[next], &lane_pid[l])) rc = 1;
+                if (sa_job_start(d, data, anchors, &jobs[next], &lane_pid[l])) rc = 1;
                 lane_job[l] = next;
                 running += lane_pid[l] != 0;
             }
@@ -213,7 +225,7 @@ static int stage_self_awareness(const struct demo *d, const char *world, const c
                 for (int o = 0; o < SA_LANES; o++)
                     if (lane_pid[o]) kill(lane_pid[o], SIGTERM);
             }
-            if (!rc && sa_job_start(d, data, &jobs[lane_job[l]], &lane_pid[l])) rc = 1;
+            if (!rc && sa_job_start(d, data, anchors, &jobs[lane_job[l]], &lane_pid[l])) rc = 1;
             running += lane_pid[l] != 0;
         }
     }

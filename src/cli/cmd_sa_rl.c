@@ -10,11 +10,12 @@
 #include "train/sa.h"
 
 int cmd_sa_rl(int argc, char **argv) {
-    const char *agent = NULL, *ref_path = NULL, *data_path = NULL, *out = NULL, *ckpt = NULL;
+    const char *agent = NULL, *ref_path = NULL, *data_path = NULL, *out = NULL, *ckpt = NULL,
+               *anchor_path = NULL;
     int last = 0, quick = 0, resume = 0, stop_after = 0, seed = 1234, threads = 1;
     int anchors = -1, steps = -1, prompts = -1, group = -1, batch = -1, seq = -1, warmup = -1,
         max_tok = -1, ck_every = -1;
-    double lr = -1, beta = -1, temp = -1;
+    double lr = -1, beta = -1, temp = -1, anchor_temp = -1;
     const struct cli_opt opts[] = {
         {"--agent", "-m", OPT_STR, &agent, "the SFT agent to train (GGUF, all F32)"},
         {"--ref", NULL, OPT_STR, &ref_path, "reference model of the KL term (default: --agent)"},
@@ -28,7 +29,11 @@ int cmd_sa_rl(int argc, char **argv) {
         {"--group", NULL, OPT_INT, &group, "rollouts per prompt (8)"},
         {"--beta", NULL, OPT_FLOAT, &beta, "KL penalty to the reference (0.04)"},
         {"--anchors", NULL, OPT_INT, &anchors,
-         "forced-answer samples of the reference trained per step (32; keeps forced accuracy)"},
+         "forced-answer answers of the reference trained per step (32; keeps forced accuracy)"},
+        {"--anchor-data", NULL, OPT_STR, &anchor_path,
+         "queries (JSONL) the anchors draw from, e.g. the world's anchors.jsonl (default: --data)"},
+        {"--anchor-temp", NULL, OPT_FLOAT, &anchor_temp,
+         "temperature of the reference's anchor answers (0: greedy, the default)"},
         {"--lr", NULL, OPT_FLOAT, &lr, "peak learning rate (1e-4)"},
         {"--warmup", NULL, OPT_INT, &warmup, "warmup steps (5)"},
         {"--batch", NULL, OPT_INT, &batch, "rows per micro-batch (16)"},
@@ -65,6 +70,7 @@ int cmd_sa_rl(int argc, char **argv) {
     if (lr > 0) c.lr = (float)lr;
     if (beta >= 0) c.beta = (float)beta;
     if (anchors >= 0) c.anchors = anchors;
+    if (anchor_temp >= 0) c.anchor_temperature = (float)anchor_temp;
     if (temp >= 0) c.gen.temperature = (float)temp;
     c.seed = (uint64_t)seed;
     c.gen.seed = (uint64_t)seed;
@@ -77,8 +83,9 @@ int cmd_sa_rl(int argc, char **argv) {
     c.checkpoint = ckpt ? ckpt : ck_buf;
 
     struct model *policy = NULL, *ref = NULL;
-    struct qa_set data;
+    struct qa_set data, anchor_data;
     qa_set_init(&data);
+    qa_set_init(&anchor_data);
     if ((st = model_load(&policy, agent)) < 0) return cli_fail("sa-rl", st);
     if (!policy->params && !last) {
         model_free(policy);
@@ -96,6 +103,8 @@ int cmd_sa_rl(int argc, char **argv) {
     }
     if ((st = model_load(&ref, ref_path ? ref_path : agent)) < 0) goto done;
     if ((st = qa_set_load(&data, data_path)) < 0) goto done;
+    if (anchor_path && (st = qa_set_load(&anchor_data, anchor_path)) < 0) goto done;
+    if (anchor_path) c.anchor_data = &anchor_data;
     struct sa_rl_summary sum;
     if ((st = sa_rl_train(policy, ref, &data, &c, &sum)) < 0) goto done;
     if (sum.steps_done < c.steps) {
@@ -113,5 +122,6 @@ done:
     model_free(policy);
     model_free(ref);
     qa_set_free(&data);
+    qa_set_free(&anchor_data);
     return st < 0 ? cli_fail("sa-rl", st) : 0;
 }

@@ -41,13 +41,13 @@ static void print_check(const struct sa_agent_eval *before, const struct sa_agen
 
 int cmd_sa_sft(int argc, char **argv) {
     const char *agent = NULL, *data_path = NULL, *out = NULL, *ckpt = NULL, *cache = NULL,
-               *balance = NULL;
+               *balance = NULL, *anchor_path = NULL;
     int last = 0, quick = 0, resume = 0, stop_after = 0, seed = 1234, threads = 1, holdout = 10;
     struct sa_sft_config c;
     sa_sft_config_default(&c);
     int anchors = -1, samples = -1, steps = -1, batch = -1, seq = -1, warmup = -1, min_side = -1,
         max_tok = -1, ck_every = -1;
-    double lr = -1, temp = -1, max_weight = -1;
+    double lr = -1, wd = -1, temp = -1, max_weight = -1, anchor_temp = 0;
     const struct cli_opt opts[] = {
         {"--agent", "-m", OPT_STR, &agent, "the agent to train (GGUF, all F32)"},
         {"--data", "-d", OPT_STR, &data_path, "self-awareness training queries (JSONL)"},
@@ -65,10 +65,16 @@ int cmd_sa_sft(int argc, char **argv) {
          "0: off)"},
         {"--anchors", NULL, OPT_INT, &anchors,
          "forced-answer examples replaying the agent's own samples (default: one per query)"},
+        {"--anchor-data", NULL, OPT_STR, &anchor_path,
+         "queries (JSONL) whose own sampled answers are the forced-answer anchors, e.g. the "
+         "world's anchors.jsonl about every entity (default: the training queries)"},
+        {"--anchor-temp", NULL, OPT_FLOAT, &anchor_temp,
+         "temperature of the answers replayed from --anchor-data (0: greedy, the default)"},
         {"--steps", NULL, OPT_INT, &steps, "optimizer steps (600)"},
         {"--batch", NULL, OPT_INT, &batch, "rows per step (16)"},
         {"--seq", NULL, OPT_INT, &seq, "tokens per row (0: fit the longest example, >= 128)"},
-        {"--lr", NULL, OPT_FLOAT, &lr, "peak learning rate (5e-4)"},
+        {"--lr", NULL, OPT_FLOAT, &lr, "peak learning rate (2e-4)"},
+        {"--weight-decay", NULL, OPT_FLOAT, &wd, "AdamW weight decay (0.1)"},
         {"--warmup", NULL, OPT_INT, &warmup, "warmup steps (20)"},
         {"--holdout", NULL, OPT_INT, &holdout,
          "hold out every N-th query to check the result (10; 0: none)"},
@@ -105,6 +111,7 @@ int cmd_sa_sft(int argc, char **argv) {
     }
     if (balance) c.weighted = !strcmp(balance, "weight");
     if (lr > 0) c.lr = (float)lr;
+    if (wd >= 0) c.weight_decay = (float)wd;
     if (temp >= 0) c.gen.temperature = (float)temp;
     if (max_tok > 0) c.gen.max_tokens = max_tok;
     if (ck_every > 0) c.checkpoint_every = ck_every;
@@ -120,13 +127,14 @@ int cmd_sa_sft(int argc, char **argv) {
     c.checkpoint = ckpt ? ckpt : ck_buf;
     if (!cache) cache = cache_buf;
 
-    struct qa_set all, train, check;
+    struct qa_set all, train, check, anch;
     int *train_idx = NULL, *check_idx = NULL;
+    qa_set_init(&anch);
     qa_set_init(&all);
     qa_set_init(&train);
     qa_set_init(&check);
     struct model *m = NULL;
-    struct sa_samples smp = {0}, sub = {0};
+    struct sa_samples smp = {0}, sub = {0}, asmp = {0};
     struct sa_agent_eval before = {0}, after = {0};
     if ((st = qa_set_load(&all, data_path)) < 0) return cli_fail("sa-sft", st);
     if ((st = sa_cli_subset(&all, holdout, 0, &train, &train_idx)) < 0) goto done;
@@ -146,6 +154,24 @@ int cmd_sa_sft(int argc, char **argv) {
     } else {
         log_info("sa-sft: reusing the sampling pass in %s", cache);
     }
+    /* Anchor queries: one sample each, appended after the training queries. */
+    int n_sa = train.n;
+    if (anchor_path) {
+        if ((st = qa_set_load(&anch, anchor_path)) < 0) goto done;
+        struct sa_gen_config anchor_gen = c.gen;
+        anchor_gen.temperature = anchor_temp > 0 ? (float)anchor_temp : 0.0f;
+        if ((st = sa_sample(m, &anch, 1, &anchor_gen, &asmp)) < 0) goto done;
+        struct qa_item *items =
+            realloc(train.items, sizeof(struct qa_item) * ((size_t)(n_sa + anch.n) + 1));
+        if (!items) {
+            st = disr_fail(DISR_E_NOMEM, "anchor queries");
+            goto done;
+        }
+        memcpy(items + n_sa, anch.items, sizeof(struct qa_item) * (size_t)anch.n);
+        train.items = items; /* the strings stay anch's, freed after train */
+        train.n = train.cap = n_sa + anch.n;
+        c.n_target_queries = n_sa;
+    }
     /* Training subset view of the samples. */
     sub.n_queries = train.n;
     sub.n_samples = smp.n_samples;
@@ -157,9 +183,11 @@ int cmd_sa_sft(int argc, char **argv) {
         goto done;
     }
     for (int i = 0; i < train.n; i++) {
-        sub.n_correct[i] = smp.n_correct[train_idx[i]];
-        sub.own_answer[i] = smp.own_answer[train_idx[i]];
-        sub.first_sample[i] = smp.first_sample[train_idx[i]];
+        bool anchor_only = i >= n_sa;
+        sub.n_correct[i] = anchor_only ? 0 : smp.n_correct[train_idx[i]];
+        sub.own_answer[i] = anchor_only ? NULL : smp.own_answer[train_idx[i]];
+        sub.first_sample[i] =
+            anchor_only ? asmp.first_sample[i - n_sa] : smp.first_sample[train_idx[i]];
     }
     struct sa_gen_config greedy = c.gen;
     if (check.n && (st = sa_eval_agent(m, &check, &greedy, &before)) < 0) goto done;
@@ -185,11 +213,13 @@ done:
     free(sub.own_answer);
     free(sub.first_sample);
     sa_samples_free(&smp);
+    sa_samples_free(&asmp);
     sa_eval_free(&before);
     sa_eval_free(&after);
     model_free(m);
     sa_cli_subset_free(&train, train_idx);
     sa_cli_subset_free(&check, check_idx);
     qa_set_free(&all);
+    qa_set_free(&anch);
     return st < 0 ? cli_fail("sa-sft", st) : 0;
 }

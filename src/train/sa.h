@@ -58,12 +58,16 @@ struct sa_sft_config {
     int min_side;  /* minority side oversampled up to this many per scenario; -1: 10 % of queries */
     bool last;     /* the chain's last agent: answer-only targets, never reject */
     int anchors;   /* forced-answer examples of the agent's own samples; -1: one per query */
+    int n_target_queries; /* data[0, n) get scenario targets and data[n, end) serve only as
+                             anchors (e.g. queries about other entities); 0: all, and anchors
+                             come from the target queries themselves */
     bool weighted; /* balance by loss weight, every query in every scenario (sa_target.h) */
     float max_weight; /* cap on a weighted example's weight */
     int steps;        /* optimizer steps */
     int batch;        /* rows per micro-batch */
     int seq;          /* tokens per row (0: fit the longest example, capped by n_ctx) */
     float lr;
+    float weight_decay; /* AdamW decay of the 2-D weights */
     int warmup;
     uint64_t seed;
     struct sa_gen_config gen;
@@ -93,8 +97,10 @@ struct sa_rl_config {
     int prompts; /* prompts (query x scenario) per step */
     int group;   /* rollouts per prompt (8) */
     float beta;  /* KL penalty to the reference (SFT) model */
-    int anchors; /* forced-answer samples of the reference trained by cross-entropy per step */
-    float anchor_weight; /* their loss weight */
+    int anchors; /* forced-answer answers of the reference trained by cross-entropy per step */
+    float anchor_weight;              /* their loss weight */
+    float anchor_temperature;         /* of the reference's anchor answers (0: greedy) */
+    const struct qa_set *anchor_data; /* queries the anchors draw from (NULL: the RL data) */
     float lr;
     int warmup;
     int batch; /* rows per micro-batch */

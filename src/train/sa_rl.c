@@ -27,6 +27,11 @@ void sa_rl_config_default(struct sa_rl_config *c) {
                                .beta = 0.04f,
                                .anchors = 32,
                                .anchor_weight = 1.0f,
+                               /* Greedy: replaying the reference's mode keeps its greedy
+                                * answers, where temperature-1 samples (mostly wrong for a weak
+                                * agent) drift them (docs/SELF_AWARENESS.md, "Session 6"). */
+                               .anchor_temperature = 0.0f,
+                               .anchor_data = NULL,
                                .lr = 1e-4f,
                                .warmup = 5,
                                .batch = 16,
@@ -156,21 +161,22 @@ static int rl_step(struct rl_state *S, int step, double stats[12]) {
      * reference under the '-' slot, trained with plain cross-entropy. Rewards only ever touch
      * the P/B/C slots, but the reject habit they build leaks into the forced-answer prompt; this
      * keeps that prompt's distribution where the SFT model had it. */
+    const struct qa_set *ad = c->anchor_data && c->anchor_data->n > 0 ? c->anchor_data : S->data;
     if (c->anchors > 0) {
         for (int a = 0; a < c->anchors; a++) {
-            S->aitem[a] = (int)rng_below(&r, (uint64_t)S->data->n);
+            S->aitem[a] = (int)rng_below(&r, (uint64_t)ad->n);
             S->ascen[a] = SCENARIO_NONE;
         }
-        DISR_TRY(sa_generate(S->eng_ref, S->data, S->aitem, S->ascen, c->anchors, &c->gen,
-                             c->gen.temperature,
+        DISR_TRY(sa_generate(S->eng_ref, ad, S->aitem, S->ascen, c->anchors, &c->gen,
+                             c->anchor_temperature,
                              rng_derive_seed(c->seed, 0x53000000ull + (uint64_t)step), S->ares));
         float aw[sizeof S->ares[0].text + 2];
         for (int j = 0; j < (int)(sizeof aw / sizeof aw[0]); j++)
             aw[j] = c->anchor_weight;
         for (int a = 0; a < c->anchors; a++) {
             if (S->ares[a].truncated) continue;
-            DISR_TRY(scenario_format_prompt(prompt, sizeof prompt,
-                                            S->data->items[S->aitem[a]].query, SCENARIO_NONE));
+            DISR_TRY(scenario_format_prompt(prompt, sizeof prompt, ad->items[S->aitem[a]].query,
+                                            SCENARIO_NONE));
             snprintf(resp, sizeof resp, "%s\n", S->ares[a].text);
             int len = 0, np = 0;
             DISR_TRY(sa_pack_encode(tk, prompt, resp, S->ids, S->ids_cap, &len, &np));

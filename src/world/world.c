@@ -703,13 +703,11 @@ int world_pretrain_text(const struct world *w, char **text, size_t *len) {
  */
 
 int world_split(const struct world *w, enum world_split split, struct qa_set *out) {
-    static const char *const prefix[3] = {"sa", "test", "ood"};
-    if (split < WORLD_SPLIT_SA_TRAIN || split > WORLD_SPLIT_OOD)
+    static const char *const prefix[4] = {"sa", "test", "ood", "anchor"};
+    if (split < WORLD_SPLIT_SA_TRAIN || split > WORLD_SPLIT_ANCHORS)
         return disr_fail(DISR_E_ARG, "world: unknown split %d", (int)split);
     const struct world_config *c = &w->cfg;
-    int per = split == WORLD_SPLIT_SA_TRAIN ? c->n_sa
-              : split == WORLD_SPLIT_TEST   ? c->n_test
-                                            : c->n_ood;
+    int per = split == WORLD_SPLIT_TEST ? c->n_test : split == WORLD_SPLIT_OOD ? c->n_ood : c->n_sa;
     int f0 = split == WORLD_SPLIT_OOD ? FAM_N_IN_DOMAIN : 0;
     int nf = split == WORLD_SPLIT_OOD ? FAM_COUNT - FAM_N_IN_DOMAIN : FAM_N_IN_DOMAIN;
     int half = split == WORLD_SPLIT_SA_TRAIN ? 0 : 1; /* SA: even ranks; tests: odd ranks */
@@ -720,8 +718,14 @@ int world_split(const struct world *w, enum world_split split, struct qa_set *ou
     /* Families interleave (item i is family i mod nf), so any prefix of a split is balanced. */
     for (int i = 0; i < per * nf; i++) {
         enum world_family f = (enum world_family)(f0 + i % nf);
-        int k = sample_cdf(&r, w->cdf_half[half], w->n_half[half]);
-        gen_query(w, &r, f, &w->ent[2 * k + half], &q);
+        const struct entity *e;
+        if (split == WORLD_SPLIT_ANCHORS) {
+            e = &w->ent[sample_cdf(&r, w->cdf_all, c->n_entities)];
+        } else {
+            int k = sample_cdf(&r, w->cdf_half[half], w->n_half[half]);
+            e = &w->ent[2 * k + half];
+        }
+        gen_query(w, &r, f, e, &q);
         snprintf(id, sizeof id, "%s-%06d", prefix[split], i);
         DISR_TRY(qa_set_add(out, id, world_family_name(f), q.query, q.answer, q.grader));
     }
@@ -775,7 +779,8 @@ static int write_meta(const struct world *w, const char *path) {
 }
 
 int world_write(const struct world *w, const char *dir) {
-    static const char *const files[3] = {WORLD_FILE_SA_TRAIN, WORLD_FILE_TEST, WORLD_FILE_OOD};
+    static const char *const files[4] = {WORLD_FILE_SA_TRAIN, WORLD_FILE_TEST, WORLD_FILE_OOD,
+                                         WORLD_FILE_ANCHORS};
     char path[4096];
     DISR_TRY(file_mkdir_p(dir));
     char *text;
@@ -785,7 +790,7 @@ int world_write(const struct world *w, const char *dir) {
     if (st == DISR_OK) st = file_write_atomic(path, text, len);
     free(text);
     DISR_TRY(st);
-    for (int s = 0; s < 3; s++) {
+    for (int s = 0; s < 4; s++) {
         struct qa_set set;
         qa_set_init(&set);
         st = world_split(w, (enum world_split)s, &set);

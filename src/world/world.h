@@ -28,6 +28,7 @@
 #define WORLD_FILE_SA_TRAIN "sa_train.jsonl"
 #define WORLD_FILE_TEST     "test.jsonl"
 #define WORLD_FILE_OOD      "ood.jsonl"
+#define WORLD_FILE_ANCHORS  "anchors.jsonl"
 #define WORLD_FILE_META     "world.json"
 
 enum world_family {
@@ -45,7 +46,16 @@ enum world_family {
 };
 #define FAM_N_IN_DOMAIN 6
 
-enum world_split { WORLD_SPLIT_SA_TRAIN = 0, WORLD_SPLIT_TEST = 1, WORLD_SPLIT_OOD = 2 };
+/* ANCHORS: in-domain queries over all entities at their pretraining exposure, for the
+ * self-awareness SFT's forced-answer anchors (it replays the agent's own answers to them and
+ * never reads their keys), so fine-tuning on the SA entities does not overwrite what the agent
+ * knows of the others (docs/SELF_AWARENESS.md, "Session 6"). */
+enum world_split {
+    WORLD_SPLIT_SA_TRAIN = 0,
+    WORLD_SPLIT_TEST = 1,
+    WORLD_SPLIT_OOD = 2,
+    WORLD_SPLIT_ANCHORS = 3
+};
 
 enum world_size { WORLD_QUICK = 0, WORLD_DEFAULT = 1, WORLD_FULL = 2 };
 

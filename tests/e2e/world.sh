@@ -9,7 +9,7 @@ trap 'rm -rf "$tmp"' EXIT
 "$DISR" world --quick --seed 5 --out "$tmp/a" >/dev/null
 "$DISR" world --quick --seed 5 --out "$tmp/b/nested" >/dev/null
 "$DISR" world --quick --seed 6 --out "$tmp/c" >/dev/null
-for f in pretrain.txt sa_train.jsonl test.jsonl ood.jsonl world.json; do
+for f in pretrain.txt sa_train.jsonl test.jsonl ood.jsonl anchors.jsonl world.json; do
     [ -s "$tmp/a/$f" ] || { echo "missing $f"; exit 1; }
     cmp -s "$tmp/a/$f" "$tmp/b/nested/$f" || { echo "seed 5 not reproducible: $f"; exit 1; }
     if cmp -s "$tmp/a/$f" "$tmp/c/$f"; then echo "seeds 5 and 6 give the same $f"; exit 1; fi

@@ -133,6 +133,49 @@ static void test_sft_learns_scenario_labels(void **state) {
     model_free(m);
 }
 
+/* Anchor-only queries (n_target_queries): they get no scenario target, and their replayed
+ * forced answers are what the anchors teach. */
+static void test_sft_anchor_only_queries(void **state) {
+    (void)state;
+    struct model *m = tiny_model();
+    struct qa_set d, anchors;
+    qa_set_init(&d);
+    qa_set_init(&anchors);
+    for (int i = 0; i < 20; i++) {
+        char q[64], id[16];
+        snprintf(q, sizeof q, "%s %d?", i < 12 ? "add" : "name", i);
+        snprintf(id, sizeof id, "q%d", i);
+        assert_int_equal(qa_set_add(&d, id, "add", q, "7", GRADER_NUMBER), DISR_OK);
+        if (i >= 12) assert_int_equal(qa_set_add(&anchors, id, "add", q, "7", GRADER_NUMBER), 0);
+    }
+    struct sa_samples smp = {.n_queries = d.n, .n_samples = 8};
+    smp.n_correct = calloc((size_t)d.n, sizeof(int));
+    smp.own_answer = calloc((size_t)d.n, sizeof(char *));
+    smp.first_sample = calloc((size_t)d.n, sizeof(char *));
+    for (int i = 0; i < d.n; i++) {
+        smp.n_correct[i] = i < 12 ? 8 : 0;
+        smp.own_answer[i] = i < 12 ? strdup("7") : NULL;
+        smp.first_sample[i] = strdup(i < 12 ? "7" : "zz");
+    }
+    double zz0 = mean_logprob(m, &anchors, SCENARIO_NONE, "zz");
+    struct sa_sft_config c;
+    sa_sft_config_default(&c);
+    c.steps = 100, c.batch = 4, c.lr = 1e-2f, c.warmup = 5;
+    c.n_target_queries = 12;
+    struct sa_sft_summary sum;
+    assert_int_equal(sa_sft_train(m, &d, &smp, &c, &sum), DISR_OK);
+    for (int s = 0; s < 3; s++) /* targets: the 12 target queries only, all answered */
+        assert_int_equal(sum.answer_pool[s] + sum.reject_pool[s], 12);
+    assert_int_equal(sum.n_examples, 3 * 12 + 8); /* + one anchor per anchor-only query */
+    double zz = mean_logprob(m, &anchors, SCENARIO_NONE, "zz");
+    print_message("log P(zz | anchor query, forced): %.2f -> %.2f\n", zz0, zz);
+    assert_true(zz > zz0 + 3.0);
+    sa_samples_free(&smp);
+    qa_set_free(&d);
+    qa_set_free(&anchors);
+    model_free(m);
+}
+
 static void test_sft_rejects_bad_input(void **state) {
     (void)state;
     struct model *m = tiny_model();
@@ -195,6 +238,7 @@ static void test_engine_groups_match_batch(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sft_learns_scenario_labels),
+        cmocka_unit_test(test_sft_anchor_only_queries),
         cmocka_unit_test(test_sft_rejects_bad_input),
         cmocka_unit_test(test_engine_groups_match_batch),
     };
