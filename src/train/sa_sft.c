@@ -208,8 +208,12 @@ int sa_sft_train(struct model *m, const struct qa_set *data, const struct sa_sam
         return st;
     }
     /* Forced-answer anchors, in a seeded order among those with a first sample: from the
-     * anchor-only queries when there are any, else from the target queries. */
-    int a0 = n_sa < data->n ? n_sa : 0, a_n = data->n - a0;
+     * anchor-only queries when any of them has one (an untrained agent's greedy answers may
+     * all run to the length cap), else from every query. */
+    int a0 = 0;
+    for (int q = n_sa; q < data->n && !a0; q++)
+        if (samples->first_sample && samples->first_sample[q]) a0 = n_sa;
+    int a_n = data->n - a0;
     int n_anchor = c->anchors >= 0 ? c->anchors : a_n, added = 0;
     if (n_anchor > a_n) n_anchor = a_n;
     int *perm = samples->first_sample && n_anchor > 0 ? malloc(sizeof(int) * (size_t)a_n) : NULL;

@@ -170,6 +170,15 @@ static void test_sft_anchor_only_queries(void **state) {
     double zz = mean_logprob(m, &anchors, SCENARIO_NONE, "zz");
     print_message("log P(zz | anchor query, forced): %.2f -> %.2f\n", zz0, zz);
     assert_true(zz > zz0 + 3.0);
+    /* No anchor-only query has an answer (all cut at the length cap): the anchors fall back
+     * to the target queries' samples instead of vanishing. */
+    for (int i = 12; i < d.n; i++) {
+        free(smp.first_sample[i]);
+        smp.first_sample[i] = NULL;
+    }
+    c.steps = 2;
+    assert_int_equal(sa_sft_train(m, &d, &smp, &c, &sum), DISR_OK);
+    assert_int_equal(sum.n_examples, 3 * 12 + 12);
     sa_samples_free(&smp);
     qa_set_free(&d);
     qa_set_free(&anchors);
