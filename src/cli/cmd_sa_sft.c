@@ -47,7 +47,7 @@ int cmd_sa_sft(int argc, char **argv) {
     sa_sft_config_default(&c);
     int anchors = -1, samples = -1, steps = -1, batch = -1, seq = -1, warmup = -1, min_side = -1,
         max_tok = -1, ck_every = -1;
-    double lr = -1, wd = -1, temp = -1, max_weight = -1, anchor_temp = 0;
+    double lr = -1, wd = -1, temp = -1, max_weight = -1, anchor_temp = 0, anchor_weight = -1;
     const struct cli_opt opts[] = {
         {"--agent", "-m", OPT_STR, &agent, "the agent to train (GGUF, all F32)"},
         {"--data", "-d", OPT_STR, &data_path, "self-awareness training queries (JSONL)"},
@@ -70,6 +70,7 @@ int cmd_sa_sft(int argc, char **argv) {
          "world's anchors.jsonl about every entity (default: the training queries)"},
         {"--anchor-temp", NULL, OPT_FLOAT, &anchor_temp,
          "temperature of the answers replayed from --anchor-data (0: greedy, the default)"},
+        {"--anchor-weight", NULL, OPT_FLOAT, &anchor_weight, "loss weight of an anchor (1)"},
         {"--steps", NULL, OPT_INT, &steps, "optimizer steps (600)"},
         {"--batch", NULL, OPT_INT, &batch, "rows per step (16)"},
         {"--seq", NULL, OPT_INT, &seq, "tokens per row (0: fit the longest example, >= 128)"},
@@ -104,6 +105,7 @@ int cmd_sa_sft(int argc, char **argv) {
     if (warmup >= 0) c.warmup = warmup;
     if (min_side >= 0) c.min_side = min_side;
     if (anchors >= 0) c.anchors = anchors;
+    if (anchor_weight > 0) c.anchor_weight = (float)anchor_weight;
     if (max_weight >= 1) c.max_weight = (float)max_weight;
     if (balance && strcmp(balance, "weight") && strcmp(balance, "subsample")) {
         fprintf(stderr, "disr sa-sft: --balance is 'weight' or 'subsample', not '%s'\n", balance);

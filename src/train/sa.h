@@ -58,6 +58,7 @@ struct sa_sft_config {
     int min_side;  /* minority side oversampled up to this many per scenario; -1: 10 % of queries */
     bool last;     /* the chain's last agent: answer-only targets, never reject */
     int anchors;   /* forced-answer examples of the agent's own samples; -1: one per query */
+    float anchor_weight;  /* loss weight of an anchor example (1) */
     int n_target_queries; /* data[0, n) get scenario targets and data[n, end) serve only as
                              anchors (e.g. queries about other entities); 0: all, and anchors
                              come from the target queries themselves */

@@ -22,6 +22,7 @@ void sa_sft_config_default(struct sa_sft_config *c) {
     *c = (struct sa_sft_config){.n_samples = 8,
                                 .min_side = -1,
                                 .anchors = -1,
+                                .anchor_weight = 1.0f,
                                 .weighted = true,
                                 .max_weight = 4.0f,
                                 .last = false,
@@ -228,7 +229,8 @@ int sa_sft_train(struct model *m, const struct qa_set *data, const struct sa_sam
         }
         for (int k = 0; k < a_n && added < n_anchor; k++)
             if (samples->first_sample[perm[k]])
-                ex[n_ex + added++] = (struct sa_example){perm[k], SCENARIO_NONE, 0, 1.0f};
+                ex[n_ex + added++] =
+                    (struct sa_example){perm[k], SCENARIO_NONE, 0, c->anchor_weight};
         n_ex += added;
         free(perm);
     }
