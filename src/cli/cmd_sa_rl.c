@@ -15,7 +15,7 @@ int cmd_sa_rl(int argc, char **argv) {
     int last = 0, quick = 0, resume = 0, stop_after = 0, seed = 1234, threads = 1;
     int anchors = -1, steps = -1, prompts = -1, group = -1, batch = -1, seq = -1, warmup = -1,
         max_tok = -1, ck_every = -1;
-    double lr = -1, beta = -1, temp = -1, anchor_temp = -1;
+    double lr = -1, beta = -1, temp = -1, anchor_temp = -1, anchor_weight = -1;
     const struct cli_opt opts[] = {
         {"--agent", "-m", OPT_STR, &agent, "the SFT agent to train (GGUF, all F32)"},
         {"--ref", NULL, OPT_STR, &ref_path, "reference model of the KL term (default: --agent)"},
@@ -32,6 +32,7 @@ int cmd_sa_rl(int argc, char **argv) {
          "forced-answer answers of the reference trained per step (32; keeps forced accuracy)"},
         {"--anchor-data", NULL, OPT_STR, &anchor_path,
          "queries (JSONL) the anchors draw from, e.g. the world's anchors.jsonl (default: --data)"},
+        {"--anchor-weight", NULL, OPT_FLOAT, &anchor_weight, "loss weight of an anchor (1)"},
         {"--anchor-temp", NULL, OPT_FLOAT, &anchor_temp,
          "temperature of the reference's anchor answers (0: greedy, the default)"},
         {"--lr", NULL, OPT_FLOAT, &lr, "peak learning rate (1e-4)"},
@@ -71,6 +72,7 @@ int cmd_sa_rl(int argc, char **argv) {
     if (beta >= 0) c.beta = (float)beta;
     if (anchors >= 0) c.anchors = anchors;
     if (anchor_temp >= 0) c.anchor_temperature = (float)anchor_temp;
+    if (anchor_weight > 0) c.anchor_weight = (float)anchor_weight;
     if (temp >= 0) c.gen.temperature = (float)temp;
     c.seed = (uint64_t)seed;
     c.gen.seed = (uint64_t)seed;
