@@ -113,7 +113,7 @@ static int stage_world(const struct demo *d, char *world, size_t cap) {
     stage_banner(d, 1, "the synthetic world");
     join(world, cap, d->dir, "world");
     char marker[4200];
-    join(marker, sizeof marker, world, "world.json");
+    join(marker, sizeof marker, world, WORLD_FILE_META);
     if (path_exists(marker)) {
         fprintf(stderr, "reusing %s\n", world);
         return 0;
@@ -349,9 +349,9 @@ static int stage_eval(const struct demo *d, const char *world, const char *zoo,
             return 1;
     }
     char sa[4200], test[4200], ood[4200];
-    join(sa, sizeof sa, world, "sa_train.jsonl");
-    join(test, sizeof test, world, "test.jsonl");
-    join(ood, sizeof ood, world, "ood.jsonl");
+    join(sa, sizeof sa, world, WORLD_FILE_SA_TRAIN);
+    join(test, sizeof test, world, WORLD_FILE_TEST);
+    join(ood, sizeof ood, world, WORLD_FILE_OOD);
     char outcomes[4200];
     join(outcomes, sizeof outcomes, report_dir, "outcomes.jsonl");
     int rc = 0;

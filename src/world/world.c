@@ -195,24 +195,12 @@ static int name_taken(char (*names)[NAME_MAX_], int n, const char *name) {
 
 /* ---- values ------------------------------------------------------------------------------ */
 
-static const char *attr_value(const struct world *w, const struct entity *e, int a) {
-    switch (a) {
-    case ATTR_CAPITAL:
-        return w->city[e->attr[a]];
-    case ATTR_COLOR:
-        return COLORS[e->attr[a]];
-    case ATTR_ANIMAL:
-        return ANIMALS[e->attr[a]];
-    default:
-        return w->ent[e->attr[ATTR_FRIEND]].name;
-    }
-}
-
 static int attr_pool(const struct world *w, int a) {
     static const int sizes[ATTR_COUNT] = {N_CITIES, N_COLORS, N_ANIMALS, 0};
     return a == ATTR_FRIEND ? w->cfg.n_entities : sizes[a];
 }
 
+/* Value v of attribute a: a city, color or animal index, or an entity index for a friend. */
 static const char *attr_value_at(const struct world *w, int a, int v) {
     switch (a) {
     case ATTR_CAPITAL:
@@ -224,6 +212,10 @@ static const char *attr_value_at(const struct world *w, int a, int v) {
     default:
         return w->ent[v].name;
     }
+}
+
+static const char *attr_value(const struct world *w, const struct entity *e, int a) {
+    return attr_value_at(w, a, e->attr[a]);
 }
 
 /* ---- build --------------------------------------------------------------------------------- */
@@ -779,8 +771,8 @@ static int write_meta(const struct world *w, const char *path) {
 }
 
 int world_write(const struct world *w, const char *dir) {
-    static const char *const files[4] = {WORLD_FILE_SA_TRAIN, WORLD_FILE_TEST, WORLD_FILE_OOD,
-                                         WORLD_FILE_ANCHORS};
+    static const char *const files[] = {WORLD_FILE_SA_TRAIN, WORLD_FILE_TEST, WORLD_FILE_OOD,
+                                        WORLD_FILE_ANCHORS}; /* in enum world_split order */
     char path[4096];
     DISR_TRY(file_mkdir_p(dir));
     char *text;
@@ -790,7 +782,7 @@ int world_write(const struct world *w, const char *dir) {
     if (st == DISR_OK) st = file_write_atomic(path, text, len);
     free(text);
     DISR_TRY(st);
-    for (int s = 0; s < 4; s++) {
+    for (int s = 0; s < (int)(sizeof files / sizeof files[0]); s++) {
         struct qa_set set;
         qa_set_init(&set);
         st = world_split(w, (enum world_split)s, &set);
