@@ -11,7 +11,7 @@
 
 int cmd_sa_rl(int argc, char **argv) {
     const char *agent = NULL, *ref_path = NULL, *data_path = NULL, *out = NULL, *ckpt = NULL,
-               *anchor_path = NULL;
+               *anchor_path = NULL, *anchor_model_path = NULL;
     int last = 0, quick = 0, resume = 0, stop_after = 0, seed = 1234, threads = 1;
     int anchors = -1, steps = -1, prompts = -1, group = -1, batch = -1, seq = -1, warmup = -1,
         max_tok = -1, ck_every = -1;
@@ -33,6 +33,9 @@ int cmd_sa_rl(int argc, char **argv) {
         {"--anchor-data", NULL, OPT_STR, &anchor_path,
          "queries (JSONL) the anchors draw from, e.g. the world's anchors.jsonl (default: --data)"},
         {"--anchor-weight", NULL, OPT_FLOAT, &anchor_weight, "loss weight of an anchor (1)"},
+        {"--anchor-model", NULL, OPT_STR, &anchor_model_path,
+         "model whose forced answers the anchors replay, e.g. the pretrained agent (default: "
+         "--ref)"},
         {"--anchor-temp", NULL, OPT_FLOAT, &anchor_temp,
          "temperature of the reference's anchor answers (0: greedy, the default)"},
         {"--lr", NULL, OPT_FLOAT, &lr, "peak learning rate (1e-4)"},
@@ -84,7 +87,7 @@ int cmd_sa_rl(int argc, char **argv) {
     snprintf(ck_buf, sizeof ck_buf, "%s.ckpt", out);
     c.checkpoint = ckpt ? ckpt : ck_buf;
 
-    struct model *policy = NULL, *ref = NULL;
+    struct model *policy = NULL, *ref = NULL, *anchor_model = NULL;
     struct qa_set data, anchor_data;
     qa_set_init(&data);
     qa_set_init(&anchor_data);
@@ -107,6 +110,8 @@ int cmd_sa_rl(int argc, char **argv) {
     if ((st = qa_set_load(&data, data_path)) < 0) goto done;
     if (anchor_path && (st = qa_set_load(&anchor_data, anchor_path)) < 0) goto done;
     if (anchor_path) c.anchor_data = &anchor_data;
+    if (anchor_model_path && (st = model_load(&anchor_model, anchor_model_path)) < 0) goto done;
+    c.anchor_model = anchor_model;
     struct sa_rl_summary sum;
     if ((st = sa_rl_train(policy, ref, &data, &c, &sum)) < 0) goto done;
     if (sum.steps_done < c.steps) {
@@ -123,6 +128,7 @@ int cmd_sa_rl(int argc, char **argv) {
 done:
     model_free(policy);
     model_free(ref);
+    model_free(anchor_model);
     qa_set_free(&data);
     qa_set_free(&anchor_data);
     return st < 0 ? cli_fail("sa-rl", st) : 0;

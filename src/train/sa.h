@@ -62,11 +62,11 @@ struct sa_sft_config {
     int n_target_queries; /* data[0, n) get scenario targets and data[n, end) serve only as
                              anchors (e.g. queries about other entities); 0: all, and anchors
                              come from the target queries themselves */
-    bool weighted; /* balance by loss weight, every query in every scenario (sa_target.h) */
-    float max_weight; /* cap on a weighted example's weight */
-    int steps;        /* optimizer steps */
-    int batch;        /* rows per micro-batch */
-    int seq;          /* tokens per row (0: fit the longest example, capped by n_ctx) */
+    bool weighted;        /* balance by loss weight, every query in every scenario (sa_target.h) */
+    float max_weight;     /* cap on a weighted example's weight */
+    int steps;            /* optimizer steps */
+    int batch;            /* rows per micro-batch */
+    int seq;              /* tokens per row (0: fit the longest example, capped by n_ctx) */
     float lr;
     float weight_decay; /* AdamW decay of the 2-D weights */
     int warmup;
@@ -102,6 +102,9 @@ struct sa_rl_config {
     float anchor_weight;              /* their loss weight */
     float anchor_temperature;         /* of the reference's anchor answers (0: greedy) */
     const struct qa_set *anchor_data; /* queries the anchors draw from (NULL: the RL data) */
+    struct model *anchor_model;       /* whose answers the anchors replay (NULL: the reference);
+                                         the pretrained agent holds forced answers where they
+                                         were before SFT, not where SFT left them */
     float lr;
     int warmup;
     int batch; /* rows per micro-batch */

@@ -32,6 +32,7 @@ void sa_rl_config_default(struct sa_rl_config *c) {
                                 * agent) drift them (docs/SELF_AWARENESS.md, "Session 6"). */
                                .anchor_temperature = 0.0f,
                                .anchor_data = NULL,
+                               .anchor_model = NULL,
                                .lr = 1e-4f,
                                .warmup = 5,
                                .batch = 16,
@@ -57,7 +58,7 @@ struct rl_state {
     const struct qa_set *data;
     struct model *policy;
     struct trainer *tp, *tref;
-    struct engine *eng, *eng_ref; /* rollouts from the policy; anchors from the reference */
+    struct engine *eng, *eng_ref; /* rollouts from the policy; anchors from the anchor model */
     struct sa_pack pk;
     int T, n_roll, ids_cap;
     int *item, *scen;   /* per rollout */
@@ -157,10 +158,11 @@ static int rl_step(struct rl_state *S, int step, double stats[12]) {
         ro->n = len;
         ro->n_prompt = np;
     }
-    /* Forced-answer anchors (as InstructGPT mixes pretraining into PPO): samples of the frozen
-     * reference under the '-' slot, trained with plain cross-entropy. Rewards only ever touch
-     * the P/B/C slots, but the reject habit they build leaks into the forced-answer prompt; this
-     * keeps that prompt's distribution where the SFT model had it. */
+    /* Forced-answer anchors (as InstructGPT mixes pretraining into PPO): answers of the frozen
+     * anchor model (the reference unless told otherwise) under the '-' slot, trained with plain
+     * cross-entropy. Rewards only ever touch the P/B/C slots, but the reject habit they build
+     * and the facts they rehearse leak into the forced-answer prompt; this keeps that prompt's
+     * answers where the anchor model had them. */
     const struct qa_set *ad = c->anchor_data && c->anchor_data->n > 0 ? c->anchor_data : S->data;
     if (c->anchors > 0) {
         for (int a = 0; a < c->anchors; a++) {
@@ -241,6 +243,8 @@ int sa_rl_train(struct model *policy, struct model *ref, const struct qa_set *da
                 const struct sa_rl_config *c, struct sa_rl_summary *out) {
     *out = (struct sa_rl_summary){0};
     if (!policy->tokenizer) return disr_fail(DISR_E_STATE, "RL: the model has no tokenizer");
+    if (c->anchor_model && !c->anchor_model->tokenizer)
+        return disr_fail(DISR_E_STATE, "RL: the anchor model has no tokenizer");
     if (data->n < 1) return disr_fail(DISR_E_ARG, "RL: no training query");
     if (c->prompts < 1 || c->group < 2 || c->prompts * c->group > 1024 || c->batch < 1 ||
         c->steps < 1)
@@ -298,7 +302,8 @@ int sa_rl_train(struct model *policy, struct model *ref, const struct qa_set *da
         if (st >= 0) log_info("sa-rl: resumed %s at step %d", c->checkpoint, step);
     }
     if (st >= 0) st = sa_engine_init(policy, &c->gen, &S.eng);
-    if (st >= 0 && c->anchors > 0) st = sa_engine_init(ref, &c->gen, &S.eng_ref);
+    if (st >= 0 && c->anchors > 0)
+        st = sa_engine_init(c->anchor_model ? c->anchor_model : ref, &c->gen, &S.eng_ref);
     struct progress pr;
     progress_init(&pr, "sa-rl", c->steps);
     double win[12] = {0}; /* stats over a window of recent steps */

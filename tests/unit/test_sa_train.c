@@ -22,7 +22,7 @@
 #include "train/trainer.h"
 #include "world/dataset.h"
 
-static struct model *tiny_model(void) {
+static struct model *tiny_model_seeded(uint64_t seed) {
     const char corpus[] = "abcdefghijklmnopqrstuvwxyz0123456789 ?![]:'\n";
     struct tokenizer *tok = NULL;
     assert_int_equal(tokenizer_init_char(&tok, corpus, sizeof corpus - 1), DISR_OK);
@@ -40,8 +40,12 @@ static struct model *tiny_model(void) {
                              .qkv_bias = false,
                              .tied_output = true};
     struct model *m = NULL;
-    assert_int_equal(model_init_random(&m, &c, tok, 7), DISR_OK);
+    assert_int_equal(model_init_random(&m, &c, tok, seed), DISR_OK);
     return m;
+}
+
+static struct model *tiny_model(void) {
+    return tiny_model_seeded(7);
 }
 
 /* Mean over the set of log P(response | prompt of scenario s). */
@@ -185,6 +189,98 @@ static void test_sft_anchor_only_queries(void **state) {
     model_free(m);
 }
 
+/* Teaches m, by plain cross-entropy, to give `response` to every query of d under the forced
+ * prompt: a stand-in for an agent whose forced answers are known. */
+static void teach_forced_answer(struct model *m, const struct qa_set *d, const char *response) {
+    struct train_config tc;
+    train_config_default(&tc);
+    tc.batch = 4;
+    tc.seq = m->config.n_ctx;
+    tc.lr = 1e-2f;
+    tc.warmup = 2;
+    tc.steps = 60;
+    struct trainer *t = NULL;
+    assert_int_equal(trainer_init(&t, m, &tc), DISR_OK);
+    struct sa_pack p;
+    assert_int_equal(sa_pack_init(&p, tc.seq, tc.batch, tokenizer_eos(m->tokenizer)), DISR_OK);
+    int32_t ids[128];
+    for (int step = 0; step < tc.steps; step++) {
+        sa_pack_reset(&p);
+        for (int i = 0; i < d->n; i++) {
+            char prompt[256];
+            int n = 0, np = 0;
+            assert_true(scenario_format_prompt(prompt, sizeof prompt, d->items[i].query,
+                                               SCENARIO_NONE) > 0);
+            assert_int_equal(sa_pack_encode(m->tokenizer, prompt, response, ids, 128, &n, &np),
+                             DISR_OK);
+            if (!sa_pack_fits(&p, n)) break;
+            assert_int_equal(sa_pack_add(&p, ids, n, np, NULL, NULL, NULL), DISR_OK);
+        }
+        float loss = 0, gn = 0;
+        assert_int_equal(trainer_accumulate(t, p.inputs, p.targets, p.weights, &loss), DISR_OK);
+        assert_int_equal(trainer_update(t, step, &gn), DISR_OK);
+    }
+    sa_pack_free(&p);
+    trainer_free(t);
+}
+
+/* RL's anchors replay the forced answers of config.anchor_model when one is given (the
+ * pretrained agent, so RL holds forced accuracy where it was before SFT), of the reference
+ * otherwise. Here the anchor model answers "zz" to everything, the reference does not: only
+ * the run anchored on the anchor model pulls the policy's forced answers to "zz". */
+static void test_rl_anchors_replay_the_anchor_model(void **state) {
+    (void)state;
+    struct qa_set d;
+    qa_set_init(&d);
+    for (int i = 0; i < 8; i++) {
+        char q[64], a[16], id[16];
+        snprintf(q, sizeof q, "add %d and %d?", i, i + 2);
+        snprintf(a, sizeof a, "%d", 2 * i + 2);
+        snprintf(id, sizeof id, "q%d", i);
+        assert_int_equal(qa_set_add(&d, id, "add", q, a, GRADER_NUMBER), DISR_OK);
+    }
+    struct model *anchor = tiny_model_seeded(8);
+    teach_forced_answer(anchor, &d, "zz\n");
+    double zz_anchor = mean_logprob(anchor, &d, SCENARIO_NONE, "zz");
+    assert_true(zz_anchor > -1.0); /* "zz" is the anchor model's greedy forced answer */
+
+    double zz_after[2];
+    for (int use_anchor = 0; use_anchor <= 1; use_anchor++) {
+        struct model *policy = tiny_model(), *ref = tiny_model();
+        double zz0 = mean_logprob(policy, &d, SCENARIO_NONE, "zz");
+        struct sa_rl_config c;
+        sa_rl_config_default(&c);
+        c.steps = 20, c.prompts = 2, c.group = 2, c.anchors = 8, c.lr = 1e-2f, c.warmup = 2;
+        c.batch = 4, c.gen.max_tokens = 8, c.gen.n_threads = 1, c.checkpoint = NULL;
+        c.anchor_model = use_anchor ? anchor : NULL;
+        struct sa_rl_summary sum;
+        assert_int_equal(sa_rl_train(policy, ref, &d, &c, &sum), DISR_OK);
+        assert_int_equal(sum.steps_done, 20);
+        zz_after[use_anchor] = mean_logprob(policy, &d, SCENARIO_NONE, "zz");
+        print_message("log P(zz | forced) %.2f -> %.2f with anchors from the %s\n", zz0,
+                      zz_after[use_anchor], use_anchor ? "anchor model" : "reference");
+        model_free(policy);
+        model_free(ref);
+    }
+    assert_true(zz_after[1] > zz_after[0] + 5.0);
+    assert_true(zz_after[1] > -4.0);
+
+    /* An anchor model without a tokenizer cannot answer: a clear error, not a crash. */
+    struct model *policy = tiny_model(), *ref = tiny_model();
+    struct tokenizer *tok = anchor->tokenizer;
+    anchor->tokenizer = NULL;
+    struct sa_rl_config c;
+    sa_rl_config_default(&c);
+    c.anchor_model = anchor;
+    struct sa_rl_summary sum;
+    assert_int_equal(sa_rl_train(policy, ref, &d, &c, &sum), DISR_E_STATE);
+    anchor->tokenizer = tok;
+    model_free(policy);
+    model_free(ref);
+    model_free(anchor);
+    qa_set_free(&d);
+}
+
 static void test_sft_rejects_bad_input(void **state) {
     (void)state;
     struct model *m = tiny_model();
@@ -248,6 +344,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sft_learns_scenario_labels),
         cmocka_unit_test(test_sft_anchor_only_queries),
+        cmocka_unit_test(test_rl_anchors_replay_the_anchor_model),
         cmocka_unit_test(test_sft_rejects_bad_input),
         cmocka_unit_test(test_engine_groups_match_batch),
     };
