@@ -42,7 +42,8 @@ static void print_check(const struct sa_agent_eval *before, const struct sa_agen
 int cmd_sa_sft(int argc, char **argv) {
     const char *agent = NULL, *data_path = NULL, *out = NULL, *ckpt = NULL, *cache = NULL,
                *balance = NULL, *anchor_path = NULL;
-    int last = 0, quick = 0, resume = 0, stop_after = 0, seed = 1234, threads = 1, holdout = 10;
+    int last = 0, quick = 0, resume = 0, stop_after = 0, seed = 1234, threads = 1, holdout = 10,
+        distill = 0;
     struct sa_sft_config c;
     sa_sft_config_default(&c);
     int anchors = -1, samples = -1, steps = -1, batch = -1, seq = -1, warmup = -1, min_side = -1,
@@ -71,6 +72,9 @@ int cmd_sa_sft(int argc, char **argv) {
         {"--anchor-temp", NULL, OPT_FLOAT, &anchor_temp,
          "temperature of the answers replayed from --anchor-data (0: greedy, the default)"},
         {"--anchor-weight", NULL, OPT_FLOAT, &anchor_weight, "loss weight of an anchor (1)"},
+        {"--distill", NULL, OPT_FLAG, &distill,
+         "anchors learn the untrained agent's whole next-token distribution at each answer "
+         "position, not only its answer's tokens"},
         {"--steps", NULL, OPT_INT, &steps, "optimizer steps (600)"},
         {"--batch", NULL, OPT_INT, &batch, "rows per step (16)"},
         {"--seq", NULL, OPT_INT, &seq, "tokens per row (0: fit the longest example, >= 128)"},
@@ -135,7 +139,7 @@ int cmd_sa_sft(int argc, char **argv) {
     qa_set_init(&all);
     qa_set_init(&train);
     qa_set_init(&check);
-    struct model *m = NULL;
+    struct model *m = NULL, *teacher = NULL;
     struct sa_samples smp = {0}, sub = {0}, asmp = {0};
     struct sa_agent_eval before = {0}, after = {0};
     if ((st = qa_set_load(&all, data_path)) < 0) return cli_fail("sa-sft", st);
@@ -193,6 +197,9 @@ int cmd_sa_sft(int argc, char **argv) {
     }
     struct sa_gen_config greedy = c.gen;
     if (check.n && (st = sa_eval_agent(m, &check, &greedy, &before)) < 0) goto done;
+    /* The teacher is the agent as loaded: a second copy, since training changes m in place. */
+    if (distill && (st = model_load(&teacher, agent)) < 0) goto done;
+    c.anchor_teacher = teacher;
 
     /* Stage 1b: fine-tune. */
     struct sa_sft_summary sum;
@@ -219,6 +226,7 @@ done:
     sa_eval_free(&before);
     sa_eval_free(&after);
     model_free(m);
+    model_free(teacher);
     sa_cli_subset_free(&train, train_idx);
     sa_cli_subset_free(&check, check_idx);
     qa_set_free(&all);

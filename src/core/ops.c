@@ -300,3 +300,27 @@ void crossentropy_softmax_backward(float *dlogits, const float *logits, const in
         d[targets[r]] -= dl;
     }
 }
+
+void crossentropy_soft_forward(float *losses, const float *logits, const float *probs, int rows,
+                               int V) {
+    for (int r = 0; r < rows; r++) {
+        const float *l = logits + (int64_t)r * V, *q = probs + (int64_t)r * V;
+        double dot = 0;
+        for (int i = 0; i < V; i++)
+            dot += (double)q[i] * l[i];
+        losses[r] = logsumexp(l, V) - (float)dot;
+    }
+}
+
+void crossentropy_soft_softmax_backward(float *dlogits, const float *logits, const float *probs,
+                                        const float *dlosses, int rows, int V) {
+    for (int r = 0; r < rows; r++) {
+        const float *l = logits + (int64_t)r * V, *q = probs + (int64_t)r * V;
+        float *d = dlogits + (int64_t)r * V;
+        float dl = dlosses[r];
+        /* The log-sum-exp reads the whole row before any element is written. */
+        float lse = dl == 0 ? 0 : logsumexp(l, V);
+        for (int i = 0; i < V; i++)
+            d[i] = dl == 0 ? 0 : (expf(l[i] - lse) - q[i]) * dl;
+    }
+}

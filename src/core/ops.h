@@ -76,4 +76,12 @@ void crossentropy_forward(float *losses, const float *logits, const int32_t *tar
 void crossentropy_softmax_backward(float *dlogits, const float *logits, const int32_t *targets,
                                    const float *losses, const float *dlosses, int rows, int V);
 
+/* The same against target distributions (distillation): probs[r] holds V probabilities summing
+ * to 1, losses[r] = logsumexp(logits[r]) - sum_i probs[r][i] * logits[r][i], and the gradient
+ * is (softmax(logits[r]) - probs[r]) * dlosses[r], overwriting, safe in place. */
+void crossentropy_soft_forward(float *losses, const float *logits, const float *probs, int rows,
+                               int V);
+void crossentropy_soft_softmax_backward(float *dlogits, const float *logits, const float *probs,
+                                        const float *dlosses, int rows, int V);
+
 #endif

@@ -202,9 +202,9 @@ static void attn_chunk(void *vctx, int chunk, int thread) {
         attention_forward(j->a->atty + qo, att, j->a->q + qo, j->a->k + ko, j->a->v + ko, T, group,
                           1, hd, C, KV);
     else
-        attention_backward(tf->dq + qo, tf->dk + ko, tf->dv + ko, tf->dscore + (int64_t)thread * T * T,
-                           tf->datty + qo, att, j->a->q + qo, j->a->k + ko, j->a->v + ko, T, group,
-                           1, hd, C, KV);
+        attention_backward(tf->dq + qo, tf->dk + ko, tf->dv + ko,
+                           tf->dscore + (int64_t)thread * T * T, tf->datty + qo, att, j->a->q + qo,
+                           j->a->k + ko, j->a->v + ko, T, group, 1, hd, C, KV);
 }
 
 static void attention_run(struct transformer *tf, struct tf_layer_acts *a, int backward) {
@@ -221,15 +221,40 @@ struct row_job {
     float *x;
     struct tf_layer_acts *a;
     const int32_t *targets;
+    const struct tf_soft_targets *soft; /* NULL: one-hot targets everywhere */
     const float *dlosses;
 };
+
+/* Cross-entropy forward or backward over rows [r0, r1): runs of one-hot rows go to the batched
+ * kernel, distillation rows (soft->mask) one at a time to the soft one. */
+static void ce_rows(struct transformer *tf, const struct row_job *j, int r0, int r1) {
+    const int V = tf->c.n_vocab;
+    for (int r = r0; r < r1;) {
+        bool soft = j->soft && j->soft->mask[r];
+        int e = r + 1;
+        while (e < r1 && !soft && !(j->soft && j->soft->mask[e]))
+            e++;
+        float *l = tf->logits + (int64_t)r * V;
+        const float *q = soft ? j->soft->probs + (int64_t)r * V : NULL;
+        if (j->op == ROW_CE_FWD && soft)
+            crossentropy_soft_forward(tf->losses + r, l, q, 1, V);
+        else if (j->op == ROW_CE_FWD)
+            crossentropy_forward(tf->losses + r, l, j->targets + r, e - r, V);
+        else if (soft)
+            crossentropy_soft_softmax_backward(l, l, q, j->dlosses + r, 1, V);
+        else
+            crossentropy_softmax_backward(l, l, j->targets + r, tf->losses + r, j->dlosses + r,
+                                          e - r, V);
+        r = e;
+    }
+}
 
 static void row_chunk(void *vctx, int chunk, int thread) {
     (void)thread;
     struct row_job *j = vctx;
     struct transformer *tf = j->tf;
     const struct model_config *c = &tf->c;
-    const int BT = tf->B * tf->T, F = c->n_ff, V = c->n_vocab, hd = model_head_dim(c);
+    const int BT = tf->B * tf->T, F = c->n_ff, hd = model_head_dim(c);
     const int r0 = chunk_begin(BT, chunk, TF_ROW_CHUNKS),
               r1 = chunk_begin(BT, chunk + 1, TF_ROW_CHUNKS);
     switch (j->op) {
@@ -257,13 +282,8 @@ static void row_chunk(void *vctx, int chunk, int thread) {
                         j->a->up + (int64_t)r0 * F, (r1 - r0) * F);
         break;
     case ROW_CE_FWD:
-        crossentropy_forward(tf->losses + r0, tf->logits + (int64_t)r0 * V, j->targets + r0,
-                             r1 - r0, V);
-        break;
     case ROW_CE_BWD:
-        crossentropy_softmax_backward(tf->logits + (int64_t)r0 * V, tf->logits + (int64_t)r0 * V,
-                                      j->targets + r0, tf->losses + r0, j->dlosses + r0, r1 - r0,
-                                      V);
+        ce_rows(tf, j, r0, r1);
         break;
     }
 }
@@ -327,14 +347,15 @@ int transformer_forward(struct transformer *tf, const struct model_weights *w,
     return DISR_OK;
 }
 
-int transformer_loss(struct transformer *tf, const int32_t *targets, const float *weights,
-                     float scale, float *dlosses, float *loss) {
+int transformer_loss(struct transformer *tf, const int32_t *targets,
+                     const struct tf_soft_targets *soft, const float *weights, float scale,
+                     float *dlosses, float *loss) {
     const int BT = tf->B * tf->T, V = tf->c.n_vocab;
     for (int r = 0; r < BT; r++)
         if (targets[r] < 0 || targets[r] >= V)
             return disr_fail(DISR_E_RANGE, "transformer: target %d at position %d outside vocab %d",
                              targets[r], r, V);
-    rows_run(tf, (struct row_job){.op = ROW_CE_FWD, .targets = targets});
+    rows_run(tf, (struct row_job){.op = ROW_CE_FWD, .targets = targets, .soft = soft});
     int count = 0;
     double sum = 0;
     for (int r = 0; r < BT; r++) {
@@ -354,7 +375,7 @@ int transformer_loss(struct transformer *tf, const int32_t *targets, const float
 
 int transformer_backward(struct transformer *tf, const struct model_weights *w,
                          struct model_weights *g, const int32_t *inputs, const int32_t *targets,
-                         const float *dlosses) {
+                         const struct tf_soft_targets *soft, const float *dlosses) {
     const struct model_config *c = &tf->c;
     const int BT = tf->B * tf->T, C = c->n_embd, KV = model_kv_dim(c), F = c->n_ff, V = c->n_vocab;
     const size_t rowsC = (size_t)BT * C * sizeof(float), rowsKV = (size_t)BT * KV * sizeof(float),
@@ -362,7 +383,8 @@ int transformer_backward(struct transformer *tf, const struct model_weights *w,
 
     /* Head: dlogits in place of the logits, then through the output matrix and final norm. */
     float *dlogits = tf->logits;
-    rows_run(tf, (struct row_job){.op = ROW_CE_BWD, .targets = targets, .dlosses = dlosses});
+    rows_run(tf, (struct row_job){
+                     .op = ROW_CE_BWD, .targets = targets, .soft = soft, .dlosses = dlosses});
     memset(tf->dln, 0, rowsC);
     tf_linear_backward(tf->dln, g->output.data, NULL, dlogits, tf->lnf, w->output.data, BT, C, V);
     memset(tf->dres, 0, rowsC);

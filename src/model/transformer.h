@@ -51,16 +51,26 @@ void transformer_free(struct transformer *tf);
 int transformer_forward(struct transformer *tf, const struct model_weights *w,
                         const int32_t *inputs);
 
-/* Per-token cross-entropy of the forward's logits into tf->losses, and the weighted mean
- *   sum_t w_t CE_t / max(1, count(w_t != 0))   (weights NULL = all 1).
- * Writes dlosses[t] = scale * w_t / max(1, count) for the backward (dlosses may be NULL). */
-int transformer_loss(struct transformer *tf, const int32_t *targets, const float *weights,
-                     float scale, float *dlosses, float *loss);
+/* Distillation targets: at positions t with mask[t] != 0 the cross-entropy is taken against
+ * the distribution probs[t*V .. t*V+V) (another model's next-token probabilities) instead of
+ * the one-hot targets[t]. Both arrays span the whole micro-batch ([B*T] and [B*T*V]). */
+struct tf_soft_targets {
+    const float *probs;
+    const uint8_t *mask;
+};
 
-/* Backward from per-token loss gradients, ACCUMULATING into the gradient views `g`. */
+/* Per-token cross-entropy of the forward's logits into tf->losses, and the weighted mean
+ *   sum_t w_t CE_t / max(1, count(w_t != 0))   (weights NULL = all 1; soft NULL = none).
+ * Writes dlosses[t] = scale * w_t / max(1, count) for the backward (dlosses may be NULL). */
+int transformer_loss(struct transformer *tf, const int32_t *targets,
+                     const struct tf_soft_targets *soft, const float *weights, float scale,
+                     float *dlosses, float *loss);
+
+/* Backward from per-token loss gradients, ACCUMULATING into the gradient views `g`; `soft` must
+ * be what the loss was computed with. */
 int transformer_backward(struct transformer *tf, const struct model_weights *w,
                          struct model_weights *g, const int32_t *inputs, const int32_t *targets,
-                         const float *dlosses);
+                         const struct tf_soft_targets *soft, const float *dlosses);
 
 /* out[N][OC] = inp[N][IC] . W[OC][IC]^T (+ bias). */
 void tf_linear_forward(float *out, const float *inp, const float *w, const float *bias, int N,

@@ -58,15 +58,18 @@ struct sa_sft_config {
     int min_side;  /* minority side oversampled up to this many per scenario; -1: 10 % of queries */
     bool last;     /* the chain's last agent: answer-only targets, never reject */
     int anchors;   /* forced-answer examples of the agent's own samples; -1: one per query */
-    float anchor_weight;  /* loss weight of an anchor example (1) */
-    int n_target_queries; /* data[0, n) get scenario targets and data[n, end) serve only as
-                             anchors (e.g. queries about other entities); 0: all, and anchors
-                             come from the target queries themselves */
-    bool weighted;        /* balance by loss weight, every query in every scenario (sa_target.h) */
-    float max_weight;     /* cap on a weighted example's weight */
-    int steps;            /* optimizer steps */
-    int batch;            /* rows per micro-batch */
-    int seq;              /* tokens per row (0: fit the longest example, capped by n_ctx) */
+    float anchor_weight;          /* loss weight of an anchor example (1) */
+    struct model *anchor_teacher; /* when set (a frozen copy of the agent), an anchor learns
+                                     its whole next-token distribution at every answer
+                                     position (distillation), not only the replayed tokens */
+    int n_target_queries;         /* data[0, n) get scenario targets and data[n, end) serve only as
+                                     anchors (e.g. queries about other entities); 0: all, and anchors
+                                     come from the target queries themselves */
+    bool weighted;    /* balance by loss weight, every query in every scenario (sa_target.h) */
+    float max_weight; /* cap on a weighted example's weight */
+    int steps;        /* optimizer steps */
+    int batch;        /* rows per micro-batch */
+    int seq;          /* tokens per row (0: fit the longest example, capped by n_ctx) */
     float lr;
     float weight_decay; /* AdamW decay of the 2-D weights */
     int warmup;
@@ -105,6 +108,8 @@ struct sa_rl_config {
     struct model *anchor_model;       /* whose answers the anchors replay (NULL: the reference);
                                          the pretrained agent holds forced answers where they
                                          were before SFT, not where SFT left them */
+    bool distill_anchors; /* anchors learn the anchor model's whole next-token distribution
+                             at each answer position, not only its answer's tokens */
     float lr;
     int warmup;
     int batch; /* rows per micro-batch */

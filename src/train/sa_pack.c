@@ -14,7 +14,8 @@ int sa_pack_init(struct sa_pack *p, int T, int cap_rows, int32_t pad) {
     p->inputs = malloc(n * sizeof(int32_t));
     p->targets = malloc(n * sizeof(int32_t));
     p->weights = malloc(n * sizeof(float));
-    if (!p->inputs || !p->targets || !p->weights) {
+    p->distill = malloc(n);
+    if (!p->inputs || !p->targets || !p->weights || !p->distill) {
         sa_pack_free(p);
         return disr_fail(DISR_E_NOMEM, "sa pack: %d rows of %d tokens", cap_rows, T);
     }
@@ -29,6 +30,7 @@ void sa_pack_free(struct sa_pack *p) {
     free(p->inputs);
     free(p->targets);
     free(p->weights);
+    free(p->distill);
     *p = (struct sa_pack){0};
 }
 
@@ -39,6 +41,7 @@ void sa_pack_reset(struct sa_pack *p) {
         p->targets[i] = p->pad;
         p->weights[i] = 0.0f;
     }
+    memset(p->distill, 0, n);
     p->rows = 0;
     p->fill = 0;
 }
@@ -76,6 +79,12 @@ int sa_pack_add(struct sa_pack *p, const int32_t *tok, int n, int n_prompt, cons
     if (row) *row = r;
     if (off) *off = o;
     return DISR_OK;
+}
+
+void sa_pack_mark_distill(struct sa_pack *p, int row, int off, int n, int n_prompt) {
+    uint8_t *d = p->distill + (size_t)row * p->T;
+    for (int j = n_prompt > 1 ? n_prompt : 1; j < n; j++)
+        if (off + j - 1 < p->T) d[off + j - 1] = 1;
 }
 
 int sa_pack_encode(const struct tokenizer *t, const char *prompt, const char *response,

@@ -21,6 +21,8 @@ struct sa_pack {
     int32_t pad;
     int32_t *inputs, *targets; /* [cap_rows * T] */
     float *weights;            /* [cap_rows * T] */
+    uint8_t *distill;          /* [cap_rows * T]: 1 where the target is a teacher's
+                                  distribution (tf_soft_targets.mask), 0 elsewhere */
 };
 
 int sa_pack_init(struct sa_pack *p, int T, int cap_rows, int32_t pad);
@@ -34,6 +36,10 @@ void sa_pack_reset(struct sa_pack *p);
  * sa_pack_fits first) when the rows are full. */
 int sa_pack_add(struct sa_pack *p, const int32_t *tok, int n, int n_prompt, const float *w,
                 int *row, int *off);
+
+/* Marks the response positions of the sequence sa_pack_add placed at (row, off) for
+ * distillation: their targets become a teacher's distributions instead of the tokens. */
+void sa_pack_mark_distill(struct sa_pack *p, int row, int off, int n, int n_prompt);
 
 /* True if a sequence of n tokens can still be added without exceeding cap_rows. */
 int sa_pack_fits(const struct sa_pack *p, int n);

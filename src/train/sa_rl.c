@@ -58,6 +58,7 @@ struct rl_state {
     const struct qa_set *data;
     struct model *policy;
     struct trainer *tp, *tref;
+    struct trainer *tanchor;      /* forward of the anchor model when it is not the reference */
     struct engine *eng, *eng_ref; /* rollouts from the policy; anchors from the anchor model */
     struct sa_pack pk;
     int T, n_roll, ids_cap;
@@ -69,6 +70,7 @@ struct rl_state {
     struct rollout *ro;
     int32_t *ids;
     float *lp, *lpr; /* per micro-batch [B*T] */
+    float *probs;    /* per micro-batch [B*T*V]: the anchor model's distributions (distill) */
 };
 
 static int rl_longest_prompt(const struct qa_set *data, const struct tokenizer *tk, int *out) {
@@ -183,7 +185,9 @@ static int rl_step(struct rl_state *S, int step, double stats[12]) {
             int len = 0, np = 0;
             DISR_TRY(sa_pack_encode(tk, prompt, resp, S->ids, S->ids_cap, &len, &np));
             if (len > S->T + 1 || len - np > (int)(sizeof aw / sizeof aw[0])) continue;
-            DISR_TRY(sa_pack_add(&S->pk, S->ids, len, np, aw, NULL, NULL));
+            int row = 0, off = 0;
+            DISR_TRY(sa_pack_add(&S->pk, S->ids, len, np, aw, &row, &off));
+            if (c->distill_anchors) sa_pack_mark_distill(&S->pk, row, off, len, np);
         }
     }
     /* Micro-batches of B rows: log-probs under the policy and the reference, then weights. */
@@ -205,7 +209,12 @@ static int rl_step(struct rl_state *S, int step, double stats[12]) {
             kl_sum += sa_grpo_token_weights(ro->adv, S->lp + k, S->lpr + k, nt, c->beta, w + k);
             kl_tokens += nt;
         }
-        DISR_TRY(trainer_accumulate(S->tp, in, tg, w, &loss));
+        /* Anchors sit after the rollouts: most micro-batches have none to distill. */
+        struct tf_soft_targets soft = {.probs = S->probs, .mask = S->pk.distill + o};
+        bool distill = S->probs && memchr(soft.mask, 1, (size_t)B * (size_t)T);
+        if (distill)
+            DISR_TRY(trainer_next_token_probs(S->tanchor ? S->tanchor : S->tref, in, S->probs));
+        DISR_TRY(trainer_accumulate_soft(S->tp, in, tg, distill ? &soft : NULL, w, &loss));
     }
     float gn = 0;
     if (S->pk.rows > 0) DISR_TRY(trainer_update(S->tp, step, &gn)); /* else: nothing to learn */
@@ -245,6 +254,9 @@ int sa_rl_train(struct model *policy, struct model *ref, const struct qa_set *da
     if (!policy->tokenizer) return disr_fail(DISR_E_STATE, "RL: the model has no tokenizer");
     if (c->anchor_model && !c->anchor_model->tokenizer)
         return disr_fail(DISR_E_STATE, "RL: the anchor model has no tokenizer");
+    if (c->anchor_model && c->distill_anchors &&
+        memcmp(&c->anchor_model->config, &policy->config, sizeof policy->config))
+        return disr_fail(DISR_E_ARG, "RL: distilling needs an anchor model of the policy's shape");
     if (data->n < 1) return disr_fail(DISR_E_ARG, "RL: no training query");
     if (c->prompts < 1 || c->group < 2 || c->prompts * c->group > 1024 || c->batch < 1 ||
         c->steps < 1)
@@ -295,6 +307,12 @@ int sa_rl_train(struct model *policy, struct model *ref, const struct qa_set *da
         st = disr_fail(DISR_E_NOMEM, "RL buffers for %d rollouts", S.n_roll);
     if (st >= 0) st = trainer_init(&S.tp, policy, &tc);
     if (st >= 0) st = trainer_init(&S.tref, ref, &tc);
+    if (st >= 0 && c->distill_anchors && c->anchors > 0) {
+        S.probs =
+            malloc(sizeof(float) * (size_t)c->batch * (size_t)S.T * (size_t)policy->config.n_vocab);
+        if (!S.probs) st = disr_fail(DISR_E_NOMEM, "RL distillation buffer");
+        if (st >= 0 && c->anchor_model) st = trainer_init(&S.tanchor, c->anchor_model, &tc);
+    }
     if (st >= 0) st = sa_pack_init(&S.pk, S.T, cap_rows, tokenizer_eos(policy->tokenizer));
     int step = 0;
     if (st >= 0 && c->resume && file_exists(c->checkpoint)) {
@@ -345,6 +363,8 @@ int sa_rl_train(struct model *policy, struct model *ref, const struct qa_set *da
     engine_free(S.eng_ref);
     trainer_free(S.tp);
     trainer_free(S.tref);
+    trainer_free(S.tanchor);
+    free(S.probs);
     sa_pack_free(&S.pk);
     free(S.item);
     free(S.scen);

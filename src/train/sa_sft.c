@@ -53,6 +53,7 @@ struct seqs {
     int32_t *tok;
     int *start, *len, *n_prompt;
     float *weight; /* loss weight of each example's response tokens */
+    bool *anchor;  /* forced-answer anchor (distilled when there is a teacher) */
 };
 
 static void seqs_free(struct seqs *s) {
@@ -61,6 +62,7 @@ static void seqs_free(struct seqs *s) {
     free(s->len);
     free(s->n_prompt);
     free(s->weight);
+    free(s->anchor);
     *s = (struct seqs){0};
 }
 
@@ -79,7 +81,8 @@ static int build_seqs(const struct tokenizer *tk, const struct qa_set *data,
     out->len = malloc(sizeof(int) * ((size_t)n_ex + 1));
     out->n_prompt = malloc(sizeof(int) * ((size_t)n_ex + 1));
     out->weight = malloc(sizeof(float) * ((size_t)n_ex + 1));
-    if (!out->tok || !out->start || !out->len || !out->n_prompt || !out->weight) {
+    out->anchor = malloc(sizeof(bool) * ((size_t)n_ex + 1));
+    if (!out->tok || !out->start || !out->len || !out->n_prompt || !out->weight || !out->anchor) {
         seqs_free(out);
         return disr_fail(DISR_E_NOMEM, "SFT examples: %zu tokens", cap);
     }
@@ -117,6 +120,7 @@ static int build_seqs(const struct tokenizer *tk, const struct qa_set *data,
         out->len[out->n] = n;
         out->n_prompt[out->n] = np;
         out->weight[out->n] = ex[i].weight;
+        out->anchor[out->n] = ex[i].scenario == SCENARIO_NONE;
         out->n++;
         used += (size_t)n;
     }
@@ -129,6 +133,7 @@ static int build_seqs(const struct tokenizer *tk, const struct qa_set *data,
 /* The data order: epoch e visits the examples in a permutation seeded by (seed, e). */
 struct order {
     const struct seqs *s;
+    bool distill; /* mark anchors for distillation */
     uint64_t seed;
     int epoch, pos;
     int *perm;
@@ -158,8 +163,11 @@ static int order_fill(struct order *o, struct sa_pack *p) {
         int nr = s->len[k] - s->n_prompt[k];
         for (int j = 0; j < nr && j < SA_MAX_RESPONSE; j++)
             w[j] = s->weight[k];
+        int row = 0, off = 0;
         DISR_TRY(sa_pack_add(p, s->tok + s->start[k], s->len[k], s->n_prompt[k],
-                             nr <= SA_MAX_RESPONSE ? w : NULL, NULL, NULL));
+                             nr <= SA_MAX_RESPONSE ? w : NULL, &row, &off));
+        if (o->distill && s->anchor[k])
+            sa_pack_mark_distill(p, row, off, s->len[k], s->n_prompt[k]);
         if (++o->pos == s->n) {
             o->pos = 0;
             o->epoch++;
@@ -181,6 +189,8 @@ int sa_sft_train(struct model *m, const struct qa_set *data, const struct sa_sam
     if (!m->tokenizer) return disr_fail(DISR_E_STATE, "SFT: the model has no tokenizer");
     if (c->steps < 1 || c->batch < 1)
         return disr_fail(DISR_E_ARG, "SFT: steps %d, batch %d", c->steps, c->batch);
+    if (c->anchor_teacher && memcmp(&c->anchor_teacher->config, &m->config, sizeof m->config) != 0)
+        return disr_fail(DISR_E_ARG, "SFT: the anchor teacher's shape differs from the agent's");
     double t0 = time_now();
     struct sa_example *ex = malloc(sizeof *ex * (7 * (size_t)data->n + 1));
     bool *has = malloc(sizeof(bool) * ((size_t)data->n + 1));
@@ -277,12 +287,16 @@ int sa_sft_train(struct model *m, const struct qa_set *data, const struct sa_sam
     tc.weight_decay = c->weight_decay;
     tc.warmup = c->warmup;
     tc.seed = c->seed;
-    struct trainer *tr = NULL;
+    struct trainer *tr = NULL, *teacher = NULL;
     struct sa_pack pk = {0};
-    struct order ord = {.s = &sq, .seed = c->seed};
+    struct order ord = {.s = &sq, .seed = c->seed, .distill = c->anchor_teacher != NULL};
     ord.perm = malloc(sizeof(int) * (size_t)sq.n);
-    if (!ord.perm) st = disr_fail(DISR_E_NOMEM, "SFT order");
+    float *probs = NULL; /* the teacher's next-token distributions for a micro-batch */
+    if (c->anchor_teacher)
+        probs = malloc(sizeof(float) * (size_t)c->batch * (size_t)T * (size_t)m->config.n_vocab);
+    if (!ord.perm || (c->anchor_teacher && !probs)) st = disr_fail(DISR_E_NOMEM, "SFT buffers");
     if (st >= 0) st = trainer_init(&tr, m, &tc);
+    if (st >= 0 && c->anchor_teacher) st = trainer_init(&teacher, c->anchor_teacher, &tc);
     if (st >= 0) st = sa_pack_init(&pk, T, c->batch, tokenizer_eos(m->tokenizer));
     int step = 0;
     if (st >= 0 && c->resume && file_exists(c->checkpoint)) {
@@ -301,7 +315,11 @@ int sa_sft_train(struct model *m, const struct qa_set *data, const struct sa_sam
     double t_train = time_now();
     for (; st >= 0 && step < c->steps; step++) {
         if ((st = order_fill(&ord, &pk)) < 0) break;
-        if ((st = trainer_accumulate(tr, pk.inputs, pk.targets, pk.weights, &loss)) < 0) break;
+        struct tf_soft_targets soft = {.probs = probs, .mask = pk.distill};
+        if (teacher && (st = trainer_next_token_probs(teacher, pk.inputs, probs)) < 0) break;
+        if ((st = trainer_accumulate_soft(tr, pk.inputs, pk.targets, teacher ? &soft : NULL,
+                                          pk.weights, &loss)) < 0)
+            break;
         float gn = 0;
         if ((st = trainer_update(tr, step, &gn)) < 0) break;
         tokens += (long)c->batch * T;
@@ -332,6 +350,8 @@ int sa_sft_train(struct model *m, const struct qa_set *data, const struct sa_sam
     out->final_loss = loss;
     out->seconds = time_now() - t0;
     trainer_free(tr);
+    trainer_free(teacher);
+    free(probs);
     sa_pack_free(&pk);
     free(ord.perm);
     seqs_free(&sq);

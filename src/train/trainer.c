@@ -130,15 +130,21 @@ void trainer_free(struct trainer *t) {
     free(t);
 }
 
-int trainer_accumulate(struct trainer *t, const int32_t *inputs, const int32_t *targets,
-                       const float *weights, float *loss) {
+int trainer_accumulate_soft(struct trainer *t, const int32_t *inputs, const int32_t *targets,
+                            const struct tf_soft_targets *soft, const float *weights, float *loss) {
     DISR_TRY(transformer_forward(t->tf, &t->m->weights, inputs));
     /* Each micro-batch contributes 1/accum so an accumulated step equals one big batch. */
+    DISR_TRY(transformer_loss(t->tf, targets, soft, weights, 1.0f / (float)t->cfg.accum, t->dlosses,
+                              loss));
     DISR_TRY(
-        transformer_loss(t->tf, targets, weights, 1.0f / (float)t->cfg.accum, t->dlosses, loss));
-    DISR_TRY(transformer_backward(t->tf, &t->m->weights, &t->gw, inputs, targets, t->dlosses));
+        transformer_backward(t->tf, &t->m->weights, &t->gw, inputs, targets, soft, t->dlosses));
     t->n_micro++;
     return DISR_OK;
+}
+
+int trainer_accumulate(struct trainer *t, const int32_t *inputs, const int32_t *targets,
+                       const float *weights, float *loss) {
+    return trainer_accumulate_soft(t, inputs, targets, NULL, weights, loss);
 }
 
 struct adamw_args {
@@ -273,6 +279,15 @@ int trainer_token_logprobs(struct trainer *t, const int32_t *inputs, const int32
         const float *l = t->tf->logits + (int64_t)r * V;
         out[r] = l[targets[r]] - logsumexp(l, V);
     }
+    return DISR_OK;
+}
+
+int trainer_next_token_probs(struct trainer *t, const int32_t *inputs, float *probs) {
+    DISR_TRY(transformer_forward(t->tf, &t->m->weights, inputs));
+    const int BT = t->tf->B * t->tf->T, V = t->m->config.n_vocab;
+    memcpy(probs, t->tf->logits, sizeof(float) * (size_t)BT * (size_t)V);
+    for (int r = 0; r < BT; r++)
+        softmax_forward(probs + (int64_t)r * V, V);
     return DISR_OK;
 }
 

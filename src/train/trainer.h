@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "model/model.h"
+#include "model/transformer.h"
 
 struct train_config {
     int batch;          /* B: sequences per micro-batch */
@@ -43,6 +44,11 @@ void trainer_free(struct trainer *t);
 int trainer_accumulate(struct trainer *t, const int32_t *inputs, const int32_t *targets,
                        const float *weights, float *loss);
 
+/* trainer_accumulate with distillation targets at the positions soft->mask marks (see
+ * transformer.h); soft NULL is trainer_accumulate. */
+int trainer_accumulate_soft(struct trainer *t, const int32_t *inputs, const int32_t *targets,
+                            const struct tf_soft_targets *soft, const float *weights, float *loss);
+
 /* The accumulated gradients (views into the trainer's canonical F32 gradient block). */
 const struct model_weights *trainer_grads(const struct trainer *t);
 
@@ -53,6 +59,10 @@ int trainer_update(struct trainer *t, int step, float *grad_norm);
 /* Forward only: out[b*T+i] = log P(targets[b*T+i] | inputs[b*T .. b*T+i]). */
 int trainer_token_logprobs(struct trainer *t, const int32_t *inputs, const int32_t *targets,
                            float *out);
+
+/* Forward only: probs[(b*T+i)*V ..] = the model's next-token distribution after
+ * inputs[b*T .. b*T+i] (the teacher's side of distillation). */
+int trainer_next_token_probs(struct trainer *t, const int32_t *inputs, float *probs);
 
 /* The learning rate at `step` under warmup + cosine. */
 float train_lr_at(const struct train_config *c, int step);

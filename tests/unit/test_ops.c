@@ -251,6 +251,52 @@ static void test_crossentropy_backward(void **state) {
     assert_float_equal(losses[0], log(s) - logits[1], 1e-5);
 }
 
+/* ---- cross-entropy against target distributions (distillation) ---- */
+struct soft_ce_ctx {
+    float *logits;
+    const float *probs;
+};
+static void soft_ce_f(void *vc, float *out) {
+    struct soft_ce_ctx *c = vc;
+    crossentropy_soft_forward(out, c->logits, c->probs, CR, CV);
+}
+static void test_crossentropy_soft_backward(void **state) {
+    (void)state;
+    struct rng r;
+    rng_init(&r, 7);
+    float logits[CR * CV], probs[CR * CV], d[CR * CV], inplace[CR * CV], losses[CR];
+    float dl[CR] = {0.5f, 0.0f, -1.25f, 2.0f};
+    fill(&r, logits, CR * CV, 2.0f);
+    fill(&r, probs, CR * CV, 1.0f);
+    for (int row = 0; row < CR; row++) /* a softmax: positive, summing to 1 */
+        softmax_forward(probs + row * CV, CV);
+    struct soft_ce_ctx c = {logits, probs};
+    crossentropy_soft_forward(losses, logits, probs, CR, CV);
+    crossentropy_soft_softmax_backward(d, logits, probs, dl, CR, CV);
+    for (int i = 0; i < CV; i++)
+        assert_true(d[CV + i] == 0.0f); /* weight 0: zero row */
+    assert_int_equal(
+        fd_mismatches(soft_ce_f, &c, logits, CR * CV, d, dl, CR, 1e-2f, 1e-3, "dlogits"), 0);
+    memcpy(inplace, logits, sizeof inplace);
+    crossentropy_soft_softmax_backward(inplace, inplace, probs, dl, CR, CV);
+    for (int i = 0; i < CR * CV; i++)
+        assert_float_equal(inplace[i], d[i], 1e-7);
+    /* One-hot distributions are the hard cross-entropy, loss and gradient alike. */
+    int32_t tgt[CR] = {1, 4, 0, 2};
+    float hard_losses[CR], hard_d[CR * CV];
+    memset(probs, 0, sizeof probs);
+    for (int row = 0; row < CR; row++)
+        probs[row * CV + tgt[row]] = 1.0f;
+    crossentropy_soft_forward(losses, logits, probs, CR, CV);
+    crossentropy_forward(hard_losses, logits, tgt, CR, CV);
+    crossentropy_soft_softmax_backward(d, logits, probs, dl, CR, CV);
+    crossentropy_softmax_backward(hard_d, logits, tgt, hard_losses, dl, CR, CV);
+    for (int row = 0; row < CR; row++)
+        assert_float_equal(losses[row], hard_losses[row], 1e-5);
+    for (int i = 0; i < CR * CV; i++)
+        assert_float_equal(d[i], hard_d[i], 1e-6);
+}
+
 /* ---- linear layer: both the plain-loop and the OpenBLAS paths ---- */
 struct lin_ctx {
     float *x, *w, *b;
@@ -303,6 +349,7 @@ int main(void) {
         cmocka_unit_test(test_swiglu_backward),
         cmocka_unit_test(test_attention_backward),
         cmocka_unit_test(test_crossentropy_backward),
+        cmocka_unit_test(test_crossentropy_soft_backward),
         cmocka_unit_test(test_linear_backward_small_and_blas),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

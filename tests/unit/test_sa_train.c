@@ -189,6 +189,61 @@ static void test_sft_anchor_only_queries(void **state) {
     model_free(m);
 }
 
+/* Distilled anchors (anchor_teacher): the anchor queries learn the teacher's whole forced
+ * distribution, so replayed answers the teacher finds unlikely ("zz") are not pushed up the way
+ * plain anchors push them (test_sft_anchor_only_queries), while the targets are still learned. */
+static void test_sft_distilled_anchors_hold_the_teacher(void **state) {
+    (void)state;
+    struct model *m = tiny_model(), *teacher = tiny_model();
+    struct qa_set d, anchors;
+    qa_set_init(&d);
+    qa_set_init(&anchors);
+    for (int i = 0; i < 20; i++) {
+        char q[64], id[16];
+        snprintf(q, sizeof q, "%s %d?", i < 12 ? "add" : "name", i);
+        snprintf(id, sizeof id, "q%d", i);
+        assert_int_equal(qa_set_add(&d, id, "add", q, "7", GRADER_NUMBER), DISR_OK);
+        if (i >= 12) assert_int_equal(qa_set_add(&anchors, id, "add", q, "7", GRADER_NUMBER), 0);
+    }
+    struct sa_samples smp = {.n_queries = d.n, .n_samples = 8};
+    smp.n_correct = calloc((size_t)d.n, sizeof(int));
+    smp.own_answer = calloc((size_t)d.n, sizeof(char *));
+    smp.first_sample = calloc((size_t)d.n, sizeof(char *));
+    for (int i = 0; i < d.n; i++) {
+        smp.n_correct[i] = i < 12 ? 8 : 0;
+        smp.own_answer[i] = i < 12 ? strdup("7") : NULL;
+        smp.first_sample[i] = strdup(i < 12 ? "7" : "zz");
+    }
+    double zz0 = mean_logprob(m, &anchors, SCENARIO_NONE, "zz");
+    double ans0 = mean_logprob(m, &d, SCENARIO_COST, "7");
+    struct sa_sft_config c;
+    sa_sft_config_default(&c);
+    c.steps = 100, c.batch = 4, c.lr = 1e-2f, c.warmup = 5;
+    c.n_target_queries = 12;
+    c.anchor_teacher = teacher;
+    struct sa_sft_summary sum;
+    assert_int_equal(sa_sft_train(m, &d, &smp, &c, &sum), DISR_OK);
+    double zz = mean_logprob(m, &anchors, SCENARIO_NONE, "zz");
+    double ans = mean_logprob(m, &d, SCENARIO_COST, "7");
+    print_message(
+        "distilled: log P(zz | anchor, forced) %.2f -> %.2f, log P(7 | [C]) %.2f -> %.2f\n", zz0,
+        zz, ans0, ans);
+    assert_true(fabs(zz - zz0) < 1.5); /* held where the teacher has it */
+    assert_true(ans > ans0 + 3.0);     /* the targets were learned all the same */
+    /* A teacher of another shape is refused before any training. */
+    struct model *other = tiny_model();
+    other->config.n_embd = 16;
+    c.anchor_teacher = other;
+    assert_int_equal(sa_sft_train(m, &d, &smp, &c, &sum), DISR_E_ARG);
+    other->config.n_embd = 32;
+    model_free(other);
+    sa_samples_free(&smp);
+    qa_set_free(&d);
+    qa_set_free(&anchors);
+    model_free(m);
+    model_free(teacher);
+}
+
 /* Teaches m, by plain cross-entropy, to give `response` to every query of d under the forced
  * prompt: a stand-in for an agent whose forced answers are known. */
 static void teach_forced_answer(struct model *m, const struct qa_set *d, const char *response) {
@@ -344,6 +399,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sft_learns_scenario_labels),
         cmocka_unit_test(test_sft_anchor_only_queries),
+        cmocka_unit_test(test_sft_distilled_anchors_hold_the_teacher),
         cmocka_unit_test(test_rl_anchors_replay_the_anchor_model),
         cmocka_unit_test(test_sft_rejects_bad_input),
         cmocka_unit_test(test_engine_groups_match_batch),

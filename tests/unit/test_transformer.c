@@ -259,6 +259,58 @@ static void test_token_logprobs_match_loss(void **state) {
     fixture_free(&f);
 }
 
+/* Distillation targets (tf_soft_targets): a teacher distribution that is one-hot on the target
+ * gives exactly the hard cross-entropy's loss and gradients, whichever positions are marked;
+ * trainer_next_token_probs gives distributions whose target entries are the token log-probs. */
+static void test_soft_targets_match_hard_when_one_hot(void **state) {
+    (void)state;
+    struct fixture f;
+    assert_int_equal(fixture_load(&f, "train_llama"), 0);
+    struct model *m1, *m2;
+    struct trainer *t1, *t2;
+    setup(&f, &m1, &t1);
+    setup(&f, &m2, &t2);
+    const struct fix_entry *in = fx(&f, "inputs");
+    const int32_t *tg = fx(&f, "targets")->data;
+    const int BT = (int)in->n, V = m1->config.n_vocab;
+    float *probs = malloc(sizeof(float) * (size_t)BT * V), *lp = malloc(sizeof(float) * BT);
+    uint8_t *mask = calloc((size_t)BT, 1);
+    assert_int_equal(trainer_next_token_probs(t1, in->data, probs), DISR_OK);
+    assert_int_equal(trainer_token_logprobs(t1, in->data, tg, lp), DISR_OK);
+    for (int r = 0; r < BT; r++) {
+        double sum = 0;
+        for (int v = 0; v < V; v++)
+            sum += probs[(size_t)r * V + v];
+        assert_float_equal(sum, 1.0, 1e-5);
+        assert_float_equal(log(probs[(size_t)r * V + tg[r]]), lp[r], 1e-4);
+    }
+    memset(probs, 0, sizeof(float) * (size_t)BT * V);
+    for (int r = 0; r < BT; r++) {
+        mask[r] = r % 3 != 0; /* mixed: runs of hard rows between soft ones */
+        probs[(size_t)r * V + tg[r]] = 1.0f;
+    }
+    struct tf_soft_targets soft = {probs, mask};
+    float loss_hard = 0, loss_soft = 0;
+    assert_int_equal(trainer_accumulate(t1, in->data, tg, NULL, &loss_hard), DISR_OK);
+    assert_int_equal(trainer_accumulate_soft(t2, in->data, tg, &soft, NULL, &loss_soft), DISR_OK);
+    assert_float_equal(loss_soft, loss_hard, 1e-5);
+    const struct model_weights *g1 = trainer_grads(t1), *g2 = trainer_grads(t2);
+    const float *a = g1->output.data, *b = g2->output.data, *e1 = g1->token_embd.data,
+                *e2 = g2->token_embd.data;
+    for (int i = 0; i < V * m1->config.n_embd; i++) {
+        assert_float_equal(a[i], b[i], 1e-6);
+        assert_float_equal(e1[i], e2[i], 1e-6);
+    }
+    free(probs);
+    free(lp);
+    free(mask);
+    trainer_free(t1);
+    trainer_free(t2);
+    model_free(m1);
+    model_free(m2);
+    fixture_free(&f);
+}
+
 /* Causality at the longest training context (T = 512): changing token 300 leaves every logit
  * before position 300 bit-identical and changes the ones from 300 on; the backward of a loss on
  * the first 300 positions gives token 300's embedding no gradient. */
@@ -298,11 +350,11 @@ static void test_causal_at_t512(void **state) {
     float w[T], dl[T], loss;
     for (int i = 0; i < T; i++)
         w[i] = i < CUT ? 1.0f : 0.0f;
-    assert_int_equal(transformer_loss(tf, tg, w, 1.0f, dl, &loss), DISR_OK);
+    assert_int_equal(transformer_loss(tf, tg, NULL, w, 1.0f, dl, &loss), DISR_OK);
     float *gb = calloc(m->n_params, sizeof(float));
     struct model_weights g;
     model_weights_point(&g, &c, gb);
-    assert_int_equal(transformer_backward(tf, &m->weights, &g, in, tg, dl), DISR_OK);
+    assert_int_equal(transformer_backward(tf, &m->weights, &g, in, tg, NULL, dl), DISR_OK);
     const float *row49 = (const float *)g.token_embd.data + 49 * c.n_embd;
     for (int i = 0; i < c.n_embd; i++)
         assert_true(row49[i] == 0.0f);
@@ -323,6 +375,7 @@ int main(void) {
         cmocka_unit_test(test_golden_qwen2_tied_neox_bias_gqa),
         cmocka_unit_test(test_golden_long_window),
         cmocka_unit_test(test_token_logprobs_match_loss),
+        cmocka_unit_test(test_soft_targets_match_hard_when_one_hot),
         cmocka_unit_test(test_causal_at_t512),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
