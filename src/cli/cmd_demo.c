@@ -170,6 +170,13 @@ static int sa_job_start(const struct demo *d, const char *data, const char *anch
             args[n++] = "--anchor-data";
             args[n++] = anchors;
         }
+        /* RL's anchors distill the pretrained agent, not the SFT model: forced answers are
+         * held where they were before any self-awareness training (docs/SELF_AWARENESS.md,
+         * "Session 7"). */
+        if (j->phase == 1 && !j->last) {
+            args[n++] = "--anchor-model";
+            args[n++] = j->base;
+        }
         args[n] = NULL;
         j->phase++;
         return spawn_disr(d, args, pid);

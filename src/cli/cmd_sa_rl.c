@@ -12,7 +12,7 @@
 int cmd_sa_rl(int argc, char **argv) {
     const char *agent = NULL, *ref_path = NULL, *data_path = NULL, *out = NULL, *ckpt = NULL,
                *anchor_path = NULL, *anchor_model_path = NULL;
-    int last = 0, quick = 0, resume = 0, stop_after = 0, seed = 1234, threads = 1, distill = 0;
+    int last = 0, quick = 0, resume = 0, stop_after = 0, seed = 1234, threads = 1, no_distill = 0;
     int anchors = -1, steps = -1, prompts = -1, group = -1, batch = -1, seq = -1, warmup = -1,
         max_tok = -1, ck_every = -1;
     double lr = -1, beta = -1, temp = -1, anchor_temp = -1, anchor_weight = -1;
@@ -36,9 +36,9 @@ int cmd_sa_rl(int argc, char **argv) {
         {"--anchor-model", NULL, OPT_STR, &anchor_model_path,
          "model whose forced answers the anchors replay, e.g. the pretrained agent (default: "
          "--ref)"},
-        {"--distill", NULL, OPT_FLAG, &distill,
-         "anchors learn the anchor model's whole next-token distribution at each answer "
-         "position, not only its answer's tokens"},
+        {"--no-distill", NULL, OPT_FLAG, &no_distill,
+         "anchors learn only the anchor model's answer tokens, not its whole next-token "
+         "distribution at each answer position"},
         {"--anchor-temp", NULL, OPT_FLOAT, &anchor_temp,
          "temperature of the reference's anchor answers (0: greedy, the default)"},
         {"--lr", NULL, OPT_FLOAT, &lr, "peak learning rate (1e-4)"},
@@ -86,7 +86,7 @@ int cmd_sa_rl(int argc, char **argv) {
     c.resume = resume;
     c.stop_after = stop_after;
     c.last = last;
-    c.distill_anchors = distill;
+    if (no_distill) c.distill_anchors = false;
     char ck_buf[4096];
     snprintf(ck_buf, sizeof ck_buf, "%s.ckpt", out);
     c.checkpoint = ckpt ? ckpt : ck_buf;

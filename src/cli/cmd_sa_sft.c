@@ -43,7 +43,7 @@ int cmd_sa_sft(int argc, char **argv) {
     const char *agent = NULL, *data_path = NULL, *out = NULL, *ckpt = NULL, *cache = NULL,
                *balance = NULL, *anchor_path = NULL;
     int last = 0, quick = 0, resume = 0, stop_after = 0, seed = 1234, threads = 1, holdout = 10,
-        distill = 0;
+        no_distill = 0;
     struct sa_sft_config c;
     sa_sft_config_default(&c);
     int anchors = -1, samples = -1, steps = -1, batch = -1, seq = -1, warmup = -1, min_side = -1,
@@ -71,10 +71,10 @@ int cmd_sa_sft(int argc, char **argv) {
          "world's anchors.jsonl about every entity (default: the training queries)"},
         {"--anchor-temp", NULL, OPT_FLOAT, &anchor_temp,
          "temperature of the answers replayed from --anchor-data (0: greedy, the default)"},
-        {"--anchor-weight", NULL, OPT_FLOAT, &anchor_weight, "loss weight of an anchor (1)"},
-        {"--distill", NULL, OPT_FLAG, &distill,
-         "anchors learn the untrained agent's whole next-token distribution at each answer "
-         "position, not only its answer's tokens"},
+        {"--anchor-weight", NULL, OPT_FLOAT, &anchor_weight, "loss weight of an anchor (2)"},
+        {"--no-distill", NULL, OPT_FLAG, &no_distill,
+         "anchors learn only the replayed answer's tokens, not the untrained agent's whole "
+         "next-token distribution at each answer position"},
         {"--steps", NULL, OPT_INT, &steps, "optimizer steps (600)"},
         {"--batch", NULL, OPT_INT, &batch, "rows per step (16)"},
         {"--seq", NULL, OPT_INT, &seq, "tokens per row (0: fit the longest example, >= 128)"},
@@ -198,7 +198,7 @@ int cmd_sa_sft(int argc, char **argv) {
     struct sa_gen_config greedy = c.gen;
     if (check.n && (st = sa_eval_agent(m, &check, &greedy, &before)) < 0) goto done;
     /* The teacher is the agent as loaded: a second copy, since training changes m in place. */
-    if (distill && (st = model_load(&teacher, agent)) < 0) goto done;
+    if (!no_distill && (st = model_load(&teacher, agent)) < 0) goto done;
     c.anchor_teacher = teacher;
 
     /* Stage 1b: fine-tune. */

@@ -7,8 +7,8 @@
 #include "world/world.h"
 
 int cmd_world(int argc, char **argv) {
-    int seed = 1, quick = 0, full = 0, entities = -1, pretrain = -1, n_sa = -1, n_test = -1,
-        n_ood = -1;
+    int seed = 1, quick = 0, full = 0, entities = -1, pretrain = -1, n_sa = -1, n_anchors = -1,
+        n_test = -1, n_ood = -1;
     double zipf = -1, query_zipf = -1, statements = -1, lookups = -1;
     const char *out = NULL, *mc_options = NULL;
     const struct cli_opt opts[] = {
@@ -19,6 +19,8 @@ int cmd_world(int argc, char **argv) {
         {"--entities", NULL, OPT_INT, &entities, "number of entities (overrides the preset)"},
         {"--pretrain-chars", NULL, OPT_INT, &pretrain, "size of the pretraining stream in bytes"},
         {"--sa", NULL, OPT_INT, &n_sa, "self-awareness training queries per family"},
+        {"--anchors", NULL, OPT_INT, &n_anchors,
+         "anchor queries per family, about every entity (default: three per --sa query)"},
         {"--test", NULL, OPT_INT, &n_test, "in-domain test queries per family"},
         {"--ood", NULL, OPT_INT, &n_ood, "out-of-domain test queries per family"},
         {"--zipf", NULL, OPT_FLOAT, &zipf, "exposure exponent of entities in pretraining (0.9)"},
@@ -59,7 +61,8 @@ int cmd_world(int argc, char **argv) {
                         (uint64_t)seed);
     if (entities >= 0) c.n_entities = entities;
     if (pretrain >= 0) c.pretrain_chars = pretrain;
-    if (n_sa >= 0) c.n_sa = n_sa;
+    if (n_sa >= 0) c.n_sa = n_sa, c.n_anchors = 3 * n_sa;
+    if (n_anchors >= 0) c.n_anchors = n_anchors;
     if (n_test >= 0) c.n_test = n_test;
     if (n_ood >= 0) c.n_ood = n_ood;
     if (zipf >= 0) c.zipf = zipf;
@@ -73,8 +76,9 @@ int cmd_world(int argc, char **argv) {
     st = world_write(w, out);
     world_free(w);
     if (st < 0) return cli_fail("world", st);
-    printf("world seed %d: %d entities, %ld pretraining bytes, %d/%d/%d SA/test/OOD queries per "
-           "family, written to %s in %.1fs\n",
-           seed, c.n_entities, c.pretrain_chars, c.n_sa, c.n_test, c.n_ood, out, time_now() - t0);
+    printf("world seed %d: %d entities, %ld pretraining bytes, %d/%d/%d/%d SA/test/OOD/anchor "
+           "queries per family, written to %s in %.1fs\n",
+           seed, c.n_entities, c.pretrain_chars, c.n_sa, c.n_test, c.n_ood, c.n_anchors, out,
+           time_now() - t0);
     return 0;
 }

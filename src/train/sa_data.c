@@ -13,8 +13,11 @@
 #include "world/score.h"
 
 void sa_gen_config_default(struct sa_gen_config *g) {
-    *g = (struct sa_gen_config){
-        .temperature = 1.0f, .max_tokens = SCORE_MAX_TOKENS, .n_threads = 1, .max_seqs = 32, .seed = 1234};
+    *g = (struct sa_gen_config){.temperature = 1.0f,
+                                .max_tokens = SCORE_MAX_TOKENS,
+                                .n_threads = 1,
+                                .max_seqs = 32,
+                                .seed = 1234};
 }
 
 void sa_samples_free(struct sa_samples *s) {

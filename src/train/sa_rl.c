@@ -33,6 +33,10 @@ void sa_rl_config_default(struct sa_rl_config *c) {
                                .anchor_temperature = 0.0f,
                                .anchor_data = NULL,
                                .anchor_model = NULL,
+                               /* The whole distribution holds the anchor model's forced
+                                * answers better than its greedy tokens alone
+                                * (docs/SELF_AWARENESS.md, "Session 7"). */
+                               .distill_anchors = true,
                                .lr = 1e-4f,
                                .warmup = 5,
                                .batch = 16,

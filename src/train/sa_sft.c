@@ -22,7 +22,9 @@ void sa_sft_config_default(struct sa_sft_config *c) {
     *c = (struct sa_sft_config){.n_samples = 8,
                                 .min_side = -1,
                                 .anchors = -1,
-                                .anchor_weight = 1.0f,
+                                /* 2: the 453 K agent kept more of its forced accuracy on the
+                                 * test entities (docs/SELF_AWARENESS.md, sessions 6, 7). */
+                                .anchor_weight = 2.0f,
                                 .weighted = true,
                                 .max_weight = 4.0f,
                                 .last = false,

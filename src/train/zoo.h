@@ -32,12 +32,12 @@ struct zoo_config {
     const char *out_dir;   /* agents, checkpoints and the manifest */
     int n_agents;          /* 1 .. ZOO_MAX_AGENTS (default 4) */
     enum world_size preset;
-    int batch, seq;     /* training micro-batch (default 8 x 128) */
-    double steps_scale; /* multiplies every agent's steps (1 = the preset) */
+    int batch, seq;      /* training micro-batch (default 8 x 128) */
+    double steps_scale;  /* multiplies every agent's steps (1 = the preset) */
     float prompt_weight; /* loss weight of the stream's questions (answers and statements: 1) */
-    int only;           /* train only agent `only` (-1 = all) */
-    bool rescore;       /* score already trained agents again on the world's current test sets */
-    int threads;        /* compute threads for scoring; 0 = all cores */
+    int only;            /* train only agent `only` (-1 = all) */
+    bool rescore;        /* score already trained agents again on the world's current test sets */
+    int threads;         /* compute threads for scoring; 0 = all cores */
     uint64_t seed;
 };
 

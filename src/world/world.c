@@ -23,8 +23,8 @@ static const char *const COLORS[N_COLORS] = {"red",    "blue",   "green", "yello
 static const char *const ANIMALS[N_ANIMALS] = {"cat",  "dog",  "fox",  "owl",  "bear", "wolf",
                                                "deer", "frog", "goat", "hawk", "lion", "mole",
                                                "seal", "swan", "toad", "yak"};
-static const char *const FAMILY_NAMES[FAM_COUNT] = {"fact", "mc",    "add",      "read",  "hop",
-                                                    "sort", "mchop", "readlong", "distract", "secret"};
+static const char *const FAMILY_NAMES[FAM_COUNT] = {
+    "fact", "mc", "add", "read", "hop", "sort", "mchop", "readlong", "distract", "secret"};
 
 enum attr { ATTR_CAPITAL, ATTR_COLOR, ATTR_ANIMAL, ATTR_FRIEND, ATTR_COUNT };
 static const char *const ATTR_WORD[ATTR_COUNT] = {"capital", "color", "animal", "friend"};
@@ -76,15 +76,18 @@ void world_config_preset(struct world_config *c, enum world_size size, uint64_t 
     switch (size) {
     case WORLD_QUICK:
         c->n_entities = 40, c->pretrain_chars = 300000;
-        c->n_sa = 40, c->n_test = 30, c->n_ood = 20;
+        c->n_sa = 40, c->n_test = 30, c->n_ood = 20, c->n_anchors = 120;
         break;
     case WORLD_FULL:
         c->n_entities = 800, c->pretrain_chars = 20000000;
-        c->n_sa = 1000, c->n_test = 500, c->n_ood = 300;
+        c->n_sa = 1000, c->n_test = 500, c->n_ood = 300, c->n_anchors = 3000;
         break;
     default: /* 80 entities: what the 20-minute family can memorise a useful part of */
         c->n_entities = 80, c->pretrain_chars = 4000000;
-        c->n_sa = 500, c->n_test = 200, c->n_ood = 150;
+        /* Anchors: three per SA query. More of them cover more of the (entity, attribute)
+         * pairs whose facts SA training would otherwise overwrite (docs/SELF_AWARENESS.md,
+         * "Session 7"). */
+        c->n_sa = 500, c->n_test = 200, c->n_ood = 150, c->n_anchors = 1500;
         break;
     }
 }
@@ -107,8 +110,8 @@ int world_config_validate(const struct world_config *c) {
     }
     if (sum <= 0 && c->statement_frac < 1)
         return disr_fail(DISR_E_RANGE, "world: every family weight is zero");
-    if (c->n_sa < 0 || c->n_test < 0 || c->n_ood < 0 || c->n_sa > 1000000 || c->n_test > 1000000 ||
-        c->n_ood > 1000000)
+    if (c->n_sa < 0 || c->n_test < 0 || c->n_ood < 0 || c->n_anchors < 0 || c->n_sa > 1000000 ||
+        c->n_test > 1000000 || c->n_ood > 1000000 || c->n_anchors > 1000000)
         return disr_fail(DISR_E_RANGE, "world: split sizes must be in [0, 1000000] per family");
     return DISR_OK;
 }
@@ -699,7 +702,10 @@ int world_split(const struct world *w, enum world_split split, struct qa_set *ou
     if (split < WORLD_SPLIT_SA_TRAIN || split > WORLD_SPLIT_ANCHORS)
         return disr_fail(DISR_E_ARG, "world: unknown split %d", (int)split);
     const struct world_config *c = &w->cfg;
-    int per = split == WORLD_SPLIT_TEST ? c->n_test : split == WORLD_SPLIT_OOD ? c->n_ood : c->n_sa;
+    int per = split == WORLD_SPLIT_TEST      ? c->n_test
+              : split == WORLD_SPLIT_OOD     ? c->n_ood
+              : split == WORLD_SPLIT_ANCHORS ? c->n_anchors
+                                             : c->n_sa;
     int f0 = split == WORLD_SPLIT_OOD ? FAM_N_IN_DOMAIN : 0;
     int nf = split == WORLD_SPLIT_OOD ? FAM_COUNT - FAM_N_IN_DOMAIN : FAM_N_IN_DOMAIN;
     int half = split == WORLD_SPLIT_SA_TRAIN ? 0 : 1; /* SA: even ranks; tests: odd ranks */
@@ -750,7 +756,8 @@ static int write_meta(const struct world *w, const char *path) {
              cJSON_AddStringToObject(cfg, "mc_options", c->mc_shuffled ? "shuffled" : "sorted") &&
              cJSON_AddNumberToObject(cfg, "n_sa", c->n_sa) &&
              cJSON_AddNumberToObject(cfg, "n_test", c->n_test) &&
-             cJSON_AddNumberToObject(cfg, "n_ood", c->n_ood);
+             cJSON_AddNumberToObject(cfg, "n_ood", c->n_ood) &&
+             cJSON_AddNumberToObject(cfg, "n_anchors", c->n_anchors);
     for (int i = 0; ok && i < c->n_entities; i++) {
         const struct entity *e = &w->ent[i];
         cJSON *o = cJSON_CreateObject();

@@ -73,6 +73,8 @@ struct world_config {
     int n_sa;                       /* self-awareness training queries per in-domain family */
     int n_test;                     /* in-domain test queries per family */
     int n_ood;                      /* out-of-domain test queries per family */
+    int n_anchors; /* anchor queries per in-domain family, about every entity: what SA training
+                      replays so the agent keeps what it knew (docs/SELF_AWARENESS.md) */
 };
 
 /* The presets: quick (tests, ~1 minute family), default (the 20-minute family), full. */

@@ -479,7 +479,7 @@ static void test_world_files_splits_and_exposure(void **state) {
         struct qa_set s;
         qa_set_init(&s);
         assert_int_equal(qa_set_load(&s, path), DISR_OK);
-        int per = sp == 1 ? c->n_test : sp == 2 ? c->n_ood : c->n_sa; /* anchors: as many as SA */
+        int per = sp == 1 ? c->n_test : sp == 2 ? c->n_ood : sp == 3 ? c->n_anchors : c->n_sa;
         assert_int_equal(s.n, per * (sp == 2 ? FAM_COUNT - FAM_N_IN_DOMAIN : FAM_N_IN_DOMAIN));
         for (int i = 0; i < s.n; i++) {
             const struct qa_item *it = &s.items[i];
