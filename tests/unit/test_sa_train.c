@@ -137,30 +137,37 @@ static void test_sft_learns_scenario_labels(void **state) {
     model_free(m);
 }
 
+/* 12 target queries the agent always gets right ("7"), then 8 anchor-only queries (also in
+ * `anchors`) whose replayed forced answer is "zz". */
+static void anchor_only_setup(struct qa_set *d, struct qa_set *anchors, struct sa_samples *smp) {
+    qa_set_init(d);
+    qa_set_init(anchors);
+    for (int i = 0; i < 20; i++) {
+        char q[64], id[16];
+        snprintf(q, sizeof q, "%s %d?", i < 12 ? "add" : "name", i);
+        snprintf(id, sizeof id, "q%d", i);
+        assert_int_equal(qa_set_add(d, id, "add", q, "7", GRADER_NUMBER), DISR_OK);
+        if (i >= 12) assert_int_equal(qa_set_add(anchors, id, "add", q, "7", GRADER_NUMBER), 0);
+    }
+    *smp = (struct sa_samples){.n_queries = d->n, .n_samples = 8};
+    smp->n_correct = calloc((size_t)d->n, sizeof(int));
+    smp->own_answer = calloc((size_t)d->n, sizeof(char *));
+    smp->first_sample = calloc((size_t)d->n, sizeof(char *));
+    for (int i = 0; i < d->n; i++) {
+        smp->n_correct[i] = i < 12 ? 8 : 0;
+        smp->own_answer[i] = i < 12 ? strdup("7") : NULL;
+        smp->first_sample[i] = strdup(i < 12 ? "7" : "zz");
+    }
+}
+
 /* Anchor-only queries (n_target_queries): they get no scenario target, and their replayed
  * forced answers are what the anchors teach. */
 static void test_sft_anchor_only_queries(void **state) {
     (void)state;
     struct model *m = tiny_model();
     struct qa_set d, anchors;
-    qa_set_init(&d);
-    qa_set_init(&anchors);
-    for (int i = 0; i < 20; i++) {
-        char q[64], id[16];
-        snprintf(q, sizeof q, "%s %d?", i < 12 ? "add" : "name", i);
-        snprintf(id, sizeof id, "q%d", i);
-        assert_int_equal(qa_set_add(&d, id, "add", q, "7", GRADER_NUMBER), DISR_OK);
-        if (i >= 12) assert_int_equal(qa_set_add(&anchors, id, "add", q, "7", GRADER_NUMBER), 0);
-    }
-    struct sa_samples smp = {.n_queries = d.n, .n_samples = 8};
-    smp.n_correct = calloc((size_t)d.n, sizeof(int));
-    smp.own_answer = calloc((size_t)d.n, sizeof(char *));
-    smp.first_sample = calloc((size_t)d.n, sizeof(char *));
-    for (int i = 0; i < d.n; i++) {
-        smp.n_correct[i] = i < 12 ? 8 : 0;
-        smp.own_answer[i] = i < 12 ? strdup("7") : NULL;
-        smp.first_sample[i] = strdup(i < 12 ? "7" : "zz");
-    }
+    struct sa_samples smp;
+    anchor_only_setup(&d, &anchors, &smp);
     double zz0 = mean_logprob(m, &anchors, SCENARIO_NONE, "zz");
     struct sa_sft_config c;
     sa_sft_config_default(&c);
@@ -196,24 +203,8 @@ static void test_sft_distilled_anchors_hold_the_teacher(void **state) {
     (void)state;
     struct model *m = tiny_model(), *teacher = tiny_model();
     struct qa_set d, anchors;
-    qa_set_init(&d);
-    qa_set_init(&anchors);
-    for (int i = 0; i < 20; i++) {
-        char q[64], id[16];
-        snprintf(q, sizeof q, "%s %d?", i < 12 ? "add" : "name", i);
-        snprintf(id, sizeof id, "q%d", i);
-        assert_int_equal(qa_set_add(&d, id, "add", q, "7", GRADER_NUMBER), DISR_OK);
-        if (i >= 12) assert_int_equal(qa_set_add(&anchors, id, "add", q, "7", GRADER_NUMBER), 0);
-    }
-    struct sa_samples smp = {.n_queries = d.n, .n_samples = 8};
-    smp.n_correct = calloc((size_t)d.n, sizeof(int));
-    smp.own_answer = calloc((size_t)d.n, sizeof(char *));
-    smp.first_sample = calloc((size_t)d.n, sizeof(char *));
-    for (int i = 0; i < d.n; i++) {
-        smp.n_correct[i] = i < 12 ? 8 : 0;
-        smp.own_answer[i] = i < 12 ? strdup("7") : NULL;
-        smp.first_sample[i] = strdup(i < 12 ? "7" : "zz");
-    }
+    struct sa_samples smp;
+    anchor_only_setup(&d, &anchors, &smp);
     double zz0 = mean_logprob(m, &anchors, SCENARIO_NONE, "zz");
     double ans0 = mean_logprob(m, &d, SCENARIO_COST, "7");
     struct sa_sft_config c;
