@@ -165,10 +165,11 @@ static int rl_step(struct rl_state *S, int step, double stats[12]) {
         ro->n_prompt = np;
     }
     /* Forced-answer anchors (as InstructGPT mixes pretraining into PPO): answers of the frozen
-     * anchor model (the reference unless told otherwise) under the '-' slot, trained with plain
-     * cross-entropy. Rewards only ever touch the P/B/C slots, but the reject habit they build
-     * and the facts they rehearse leak into the forced-answer prompt; this keeps that prompt's
-     * answers where the anchor model had them. */
+     * anchor model (the reference unless told otherwise) under the '-' slot, trained against
+     * its whole next-token distribution at each answer position (distill_anchors) or against
+     * the answer's tokens. Rewards only ever touch the P/B/C slots, but the reject habit they
+     * build and the facts they rehearse leak into the forced-answer prompt; this keeps that
+     * prompt's answers where the anchor model had them. */
     const struct qa_set *ad = c->anchor_data && c->anchor_data->n > 0 ? c->anchor_data : S->data;
     if (c->anchors > 0) {
         for (int a = 0; a < c->anchors; a++) {
