@@ -81,10 +81,15 @@ int sa_pack_add(struct sa_pack *p, const int32_t *tok, int n, int n_prompt, cons
     return DISR_OK;
 }
 
-void sa_pack_mark_distill(struct sa_pack *p, int row, int off, int n, int n_prompt) {
+int sa_pack_add_distilled(struct sa_pack *p, const int32_t *tok, int n, int n_prompt,
+                          const float *w) {
+    int row = 0, off = 0;
+    DISR_TRY(sa_pack_add(p, tok, n, n_prompt, w, &row, &off));
+    /* Token j >= n_prompt is predicted at stream index off + j - 1, as its weight is. */
     uint8_t *d = p->distill + (size_t)row * p->T;
-    for (int j = n_prompt > 1 ? n_prompt : 1; j < n; j++)
-        if (off + j - 1 < p->T) d[off + j - 1] = 1;
+    for (int j = n_prompt; j < n; j++)
+        d[off + j - 1] = 1;
+    return DISR_OK;
 }
 
 int sa_pack_encode(const struct tokenizer *t, const char *prompt, const char *response,

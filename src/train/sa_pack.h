@@ -37,9 +37,10 @@ void sa_pack_reset(struct sa_pack *p);
 int sa_pack_add(struct sa_pack *p, const int32_t *tok, int n, int n_prompt, const float *w,
                 int *row, int *off);
 
-/* Marks the response positions of the sequence sa_pack_add placed at (row, off) for
- * distillation: their targets become a teacher's distributions instead of the tokens. */
-void sa_pack_mark_distill(struct sa_pack *p, int row, int off, int n, int n_prompt);
+/* sa_pack_add for a sequence whose response is distilled: its positions are marked in
+ * p->distill, so their targets become a teacher's distributions instead of the tokens. */
+int sa_pack_add_distilled(struct sa_pack *p, const int32_t *tok, int n, int n_prompt,
+                          const float *w);
 
 /* True if a sequence of n tokens can still be added without exceeding cap_rows. */
 int sa_pack_fits(const struct sa_pack *p, int n);

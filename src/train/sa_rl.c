@@ -190,9 +190,8 @@ static int rl_step(struct rl_state *S, int step, double stats[12]) {
             int len = 0, np = 0;
             DISR_TRY(sa_pack_encode(tk, prompt, resp, S->ids, S->ids_cap, &len, &np));
             if (len > S->T + 1 || len - np > (int)(sizeof aw / sizeof aw[0])) continue;
-            int row = 0, off = 0;
-            DISR_TRY(sa_pack_add(&S->pk, S->ids, len, np, aw, &row, &off));
-            if (c->distill_anchors) sa_pack_mark_distill(&S->pk, row, off, len, np);
+            DISR_TRY(c->distill_anchors ? sa_pack_add_distilled(&S->pk, S->ids, len, np, aw)
+                                        : sa_pack_add(&S->pk, S->ids, len, np, aw, NULL, NULL));
         }
     }
     /* Micro-batches of B rows: log-probs under the policy and the reference, then weights. */

@@ -165,11 +165,11 @@ static int order_fill(struct order *o, struct sa_pack *p) {
         int nr = s->len[k] - s->n_prompt[k];
         for (int j = 0; j < nr && j < SA_MAX_RESPONSE; j++)
             w[j] = s->weight[k];
-        int row = 0, off = 0;
-        DISR_TRY(sa_pack_add(p, s->tok + s->start[k], s->len[k], s->n_prompt[k],
-                             nr <= SA_MAX_RESPONSE ? w : NULL, &row, &off));
-        if (o->distill && s->anchor[k])
-            sa_pack_mark_distill(p, row, off, s->len[k], s->n_prompt[k]);
+        const int32_t *tok = s->tok + s->start[k];
+        const float *wk = nr <= SA_MAX_RESPONSE ? w : NULL;
+        DISR_TRY(o->distill && s->anchor[k]
+                     ? sa_pack_add_distilled(p, tok, s->len[k], s->n_prompt[k], wk)
+                     : sa_pack_add(p, tok, s->len[k], s->n_prompt[k], wk, NULL, NULL));
         if (++o->pos == s->n) {
             o->pos = 0;
             o->epoch++;
