@@ -216,8 +216,10 @@ static int rl_step(struct rl_state *S, int step, double stats[12]) {
         /* Anchors sit after the rollouts: most micro-batches have none to distill. */
         struct tf_soft_targets soft = {.probs = S->probs, .mask = S->pk.distill + o};
         bool distill = S->probs && memchr(soft.mask, 1, (size_t)B * (size_t)T);
-        if (distill)
-            DISR_TRY(trainer_next_token_probs(S->tanchor ? S->tanchor : S->tref, in, S->probs));
+        if (distill && S->tanchor)
+            DISR_TRY(trainer_next_token_probs(S->tanchor, in, S->probs));
+        else if (distill) /* the teacher is the reference, whose forward on `in` just ran */
+            trainer_last_forward_probs(S->tref, S->probs);
         DISR_TRY(trainer_accumulate_soft(S->tp, in, tg, distill ? &soft : NULL, w, &loss));
     }
     float gn = 0;

@@ -284,11 +284,15 @@ int trainer_token_logprobs(struct trainer *t, const int32_t *inputs, const int32
 
 int trainer_next_token_probs(struct trainer *t, const int32_t *inputs, float *probs) {
     DISR_TRY(transformer_forward(t->tf, &t->m->weights, inputs));
+    trainer_last_forward_probs(t, probs);
+    return DISR_OK;
+}
+
+void trainer_last_forward_probs(const struct trainer *t, float *probs) {
     const int BT = t->tf->B * t->tf->T, V = t->m->config.n_vocab;
     memcpy(probs, t->tf->logits, sizeof(float) * (size_t)BT * (size_t)V);
     for (int r = 0; r < BT; r++)
         softmax_forward(probs + (int64_t)r * V, V);
-    return DISR_OK;
 }
 
 const struct model_weights *trainer_grads(const struct trainer *t) {

@@ -64,6 +64,11 @@ int trainer_token_logprobs(struct trainer *t, const int32_t *inputs, const int32
  * inputs[b*T .. b*T+i] (the teacher's side of distillation). */
 int trainer_next_token_probs(struct trainer *t, const int32_t *inputs, float *probs);
 
+/* The same distributions from the forward pass just run (trainer_token_logprobs or
+ * trainer_next_token_probs) without running it again; not after trainer_accumulate, whose
+ * backward overwrites the logits. */
+void trainer_last_forward_probs(const struct trainer *t, float *probs);
+
 /* The learning rate at `step` under warmup + cosine. */
 float train_lr_at(const struct train_config *c, int step);
 

@@ -277,6 +277,10 @@ static void test_soft_targets_match_hard_when_one_hot(void **state) {
     uint8_t *mask = calloc((size_t)BT, 1);
     assert_int_equal(trainer_next_token_probs(t1, in->data, probs), DISR_OK);
     assert_int_equal(trainer_token_logprobs(t1, in->data, tg, lp), DISR_OK);
+    float *again = malloc(sizeof(float) * (size_t)BT * V); /* the same forward, not run again */
+    trainer_last_forward_probs(t1, again);
+    assert_memory_equal(again, probs, sizeof(float) * (size_t)BT * V);
+    free(again);
     for (int r = 0; r < BT; r++) {
         double sum = 0;
         for (int v = 0; v < V; v++)
