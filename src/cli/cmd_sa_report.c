@@ -49,6 +49,7 @@ static cJSON *eval_json(const char *name, const struct sa_agent_eval *e,
         cJSON_AddNumberToObject(so, "precision", e->precision[s]);
         cJSON_AddNumberToObject(so, "threshold", scenario_threshold(alpha));
         cJSON_AddNumberToObject(so, "f1", e->f1[s]);
+        cJSON_AddNumberToObject(so, "broken_rejects", e->n_broken[s]);
     }
     return o;
 }

@@ -12,7 +12,8 @@
 int cmd_sa_rl(int argc, char **argv) {
     const char *agent = NULL, *ref_path = NULL, *data_path = NULL, *out = NULL, *ckpt = NULL,
                *anchor_path = NULL, *anchor_model_path = NULL;
-    int last = 0, quick = 0, resume = 0, stop_after = 0, seed = 1234, threads = 1, no_distill = 0;
+    int last = 0, quick = 0, resume = 0, stop_after = 0, seed = 1234, threads = 1, no_distill = 0,
+        whole_reject = 0;
     int anchors = -1, steps = -1, prompts = -1, group = -1, batch = -1, seq = -1, warmup = -1,
         max_tok = -1, ck_every = -1;
     double lr = -1, beta = -1, temp = -1, anchor_temp = -1, anchor_weight = -1;
@@ -39,6 +40,8 @@ int cmd_sa_rl(int argc, char **argv) {
         {"--no-distill", NULL, OPT_FLAG, &no_distill,
          "anchors learn only the anchor model's answer tokens, not its whole next-token "
          "distribution at each answer position"},
+        {"--credit-whole-reject", NULL, OPT_FLAG, &whole_reject,
+         "the advantage reaches every token of a reject, not only its first (the decision)"},
         {"--anchor-temp", NULL, OPT_FLOAT, &anchor_temp,
          "temperature of the reference's anchor answers (0: greedy, the default)"},
         {"--lr", NULL, OPT_FLOAT, &lr, "peak learning rate (1e-4)"},
@@ -87,6 +90,7 @@ int cmd_sa_rl(int argc, char **argv) {
     c.stop_after = stop_after;
     c.last = last;
     if (no_distill) c.distill_anchors = false;
+    if (whole_reject) c.credit_whole_reject = true;
     char ck_buf[4096];
     snprintf(ck_buf, sizeof ck_buf, "%s.ckpt", out);
     c.checkpoint = ckpt ? ckpt : ck_buf;

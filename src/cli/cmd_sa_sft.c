@@ -48,7 +48,8 @@ int cmd_sa_sft(int argc, char **argv) {
     sa_sft_config_default(&c);
     int anchors = -1, samples = -1, steps = -1, batch = -1, seq = -1, warmup = -1, min_side = -1,
         max_tok = -1, ck_every = -1;
-    double lr = -1, wd = -1, temp = -1, max_weight = -1, anchor_temp = 0, anchor_weight = -1;
+    double lr = -1, wd = -1, temp = -1, max_weight = -1, anchor_temp = 0, anchor_weight = -1,
+           reject_tail = -1;
     const struct cli_opt opts[] = {
         {"--agent", "-m", OPT_STR, &agent, "the agent to train (GGUF, all F32)"},
         {"--data", "-d", OPT_STR, &data_path, "self-awareness training queries (JSONL)"},
@@ -72,6 +73,9 @@ int cmd_sa_sft(int argc, char **argv) {
         {"--anchor-temp", NULL, OPT_FLOAT, &anchor_temp,
          "temperature of the answers replayed from --anchor-data (0: greedy, the default)"},
         {"--anchor-weight", NULL, OPT_FLOAT, &anchor_weight, "loss weight of an anchor (2)"},
+        {"--reject-tail-weight", NULL, OPT_FLOAT, &reject_tail,
+         "loss weight of a reject's tokens after its first, whatever the balance gives the "
+         "decision (4; 0: the same as the decision)"},
         {"--no-distill", NULL, OPT_FLAG, &no_distill,
          "anchors learn only the replayed answer's tokens, not the untrained agent's whole "
          "next-token distribution at each answer position"},
@@ -110,6 +114,7 @@ int cmd_sa_sft(int argc, char **argv) {
     if (min_side >= 0) c.min_side = min_side;
     if (anchors >= 0) c.anchors = anchors;
     if (anchor_weight > 0) c.anchor_weight = (float)anchor_weight;
+    if (reject_tail >= 0) c.reject_tail_weight = (float)reject_tail;
     if (max_weight >= 1) c.max_weight = (float)max_weight;
     if (balance && strcmp(balance, "weight") && strcmp(balance, "subsample")) {
         fprintf(stderr, "disr sa-sft: --balance is 'weight' or 'subsample', not '%s'\n", balance);

@@ -102,6 +102,11 @@ bool scenario_is_reject(const char *output) {
     return scenario_reject_state(output) == REJECT_STATE_REJECT;
 }
 
+bool scenario_is_broken_reject(const char *output) {
+    const char *t = skip_space(output);
+    return t[0] == SCENARIO_REJECT_TEXT[0] && scenario_reject_state(t) == REJECT_STATE_ANSWER;
+}
+
 bool scenario_output_rejects(const char *output, bool truncated) {
     enum reject_state st = scenario_reject_state(output);
     return st == REJECT_STATE_REJECT ||

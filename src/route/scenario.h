@@ -62,6 +62,12 @@ enum reject_state scenario_reject_state(const char *output);
 /* True if an agent's output is a reject: it starts with the reject text (after leading spaces). */
 bool scenario_is_reject(const char *output);
 
+/* True if an output began like the reject and then departed from it ("IIIt s in alphabetical
+ * order."): the agent started to decline and lost the thread, so what it returns is neither a
+ * reject nor a meant answer. Judged by the first character, so it is a diagnostic for agents
+ * whose answers never start like the reject (true of every answer in the synthetic world). */
+bool scenario_is_broken_reject(const char *output);
+
 /* The one rule every layer decides by (nodes, evaluation, SA training and its rewards): a reject,
  * or an output cut off by the token limit midway through the reject text ("I don't kn": the
  * agent was declining, and that is no answer to pass on). At least 3 characters are needed, so a

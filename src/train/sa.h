@@ -59,6 +59,9 @@ struct sa_sft_config {
     bool last;     /* the chain's last agent: answer-only targets, never reject */
     int anchors;   /* forced-answer examples of the agent's own samples; -1: one per query */
     float anchor_weight;          /* loss weight of an anchor example (1) */
+    float reject_tail_weight;     /* loss weight of a reject's tokens after the first (the
+                                     decision keeps the balance weight; 4); 0: the
+                                     example's */
     struct model *anchor_teacher; /* when set (a frozen copy of the agent), an anchor learns
                                      its whole next-token distribution at every answer
                                      position (distillation), not only the replayed tokens */
@@ -108,8 +111,10 @@ struct sa_rl_config {
     struct model *anchor_model;       /* whose answers the anchors replay (NULL: the reference);
                                          the pretrained agent holds forced answers where they
                                          were before SFT, not where SFT left them */
-    bool distill_anchors; /* anchors learn the anchor model's whole next-token distribution
-                             at each answer position, not only its answer's tokens */
+    bool distill_anchors;     /* anchors learn the anchor model's whole next-token distribution
+                                 at each answer position, not only its answer's tokens */
+    bool credit_whole_reject; /* the advantage reaches every token of a reject, not only its
+                                 first (the decision); off by default */
     float lr;
     int warmup;
     int batch; /* rows per micro-batch */
@@ -145,6 +150,8 @@ struct sa_agent_eval {
     int n;
     bool *answered[3], *correct[3]; /* [n] each */
     bool *forced_correct;           /* [n] */
+    int n_broken[3]; /* answers that began like the reject and departed from it (counted among
+                        the answered, graded wrong): scenario_is_broken_reject */
     double answer_rate[3], precision[3], f1[3], forced_acc;
 };
 

@@ -175,6 +175,7 @@ int sa_eval_agent(struct model *m, const struct qa_set *data, const struct sa_ge
             } else {
                 bool answered = !scenario_output_rejects(res[i].text, res[i].truncated);
                 out->answered[scen[i] - 1][item[i]] = answered;
+                out->n_broken[scen[i] - 1] += answered && scenario_is_broken_reject(res[i].text);
                 out->correct[scen[i] - 1][item[i]] = answered && ok;
             }
         }

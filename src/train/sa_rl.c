@@ -210,7 +210,8 @@ static int rl_step(struct rl_state *S, int step, double stats[12]) {
             if (ro->n == 0 || ro->row < r0 || ro->row >= r0 + B) continue;
             size_t k = (size_t)(ro->row - r0) * (size_t)T + (size_t)(ro->off + ro->n_prompt - 1);
             int nt = ro->n - ro->n_prompt;
-            kl_sum += sa_grpo_token_weights(ro->adv, S->lp + k, S->lpr + k, nt, c->beta, w + k);
+            int nc = sa_grpo_credited_tokens(ro->rejected, c->credit_whole_reject, nt);
+            kl_sum += sa_grpo_token_weights(ro->adv, nc, S->lp + k, S->lpr + k, nt, c->beta, w + k);
             kl_tokens += nt;
         }
         /* Anchors sit after the rollouts: most micro-batches have none to distill. */

@@ -25,6 +25,10 @@ void sa_sft_config_default(struct sa_sft_config *c) {
                                 /* 2: the 453 K agent kept more of its forced accuracy on the
                                  * test entities (docs/SELF_AWARENESS.md, sessions 6, 7). */
                                 .anchor_weight = 2.0f,
+                                /* The reject's text held on every sort query only when its
+                                 * tail outweighed the balance's ~0.5 (docs/SELF_AWARENESS.md,
+                                 * "Session 8"); 4 is the most a balanced example weighs. */
+                                .reject_tail_weight = 4.0f,
                                 .weighted = true,
                                 .max_weight = 4.0f,
                                 .last = false,
@@ -54,8 +58,9 @@ struct seqs {
     int n;
     int32_t *tok;
     int *start, *len, *n_prompt;
-    float *weight; /* loss weight of each example's response tokens */
-    bool *anchor;  /* forced-answer anchor (distilled when there is a teacher) */
+    float *weight;      /* loss weight of each example's first response token */
+    float *tail_weight; /* ... and of the tokens after it (sa_target_tail_weight) */
+    bool *anchor;       /* forced-answer anchor (distilled when there is a teacher) */
 };
 
 static void seqs_free(struct seqs *s) {
@@ -64,13 +69,14 @@ static void seqs_free(struct seqs *s) {
     free(s->len);
     free(s->n_prompt);
     free(s->weight);
+    free(s->tail_weight);
     free(s->anchor);
     *s = (struct seqs){0};
 }
 
 static int build_seqs(const struct tokenizer *tk, const struct qa_set *data,
                       const struct sa_samples *samples, const struct sa_example *ex, int n_ex,
-                      int max_len, struct seqs *out, int *skipped) {
+                      int max_len, float reject_tail_weight, struct seqs *out, int *skipped) {
     *out = (struct seqs){0};
     size_t cap = 0;
     for (int i = 0; i < n_ex; i++) {
@@ -83,8 +89,10 @@ static int build_seqs(const struct tokenizer *tk, const struct qa_set *data,
     out->len = malloc(sizeof(int) * ((size_t)n_ex + 1));
     out->n_prompt = malloc(sizeof(int) * ((size_t)n_ex + 1));
     out->weight = malloc(sizeof(float) * ((size_t)n_ex + 1));
+    out->tail_weight = malloc(sizeof(float) * ((size_t)n_ex + 1));
     out->anchor = malloc(sizeof(bool) * ((size_t)n_ex + 1));
-    if (!out->tok || !out->start || !out->len || !out->n_prompt || !out->weight || !out->anchor) {
+    if (!out->tok || !out->start || !out->len || !out->n_prompt || !out->weight ||
+        !out->tail_weight || !out->anchor) {
         seqs_free(out);
         return disr_fail(DISR_E_NOMEM, "SFT examples: %zu tokens", cap);
     }
@@ -122,6 +130,7 @@ static int build_seqs(const struct tokenizer *tk, const struct qa_set *data,
         out->len[out->n] = n;
         out->n_prompt[out->n] = np;
         out->weight[out->n] = ex[i].weight;
+        out->tail_weight[out->n] = sa_target_tail_weight(&ex[i], reject_tail_weight);
         out->anchor[out->n] = ex[i].scenario == SCENARIO_NONE;
         out->n++;
         used += (size_t)n;
@@ -164,7 +173,7 @@ static int order_fill(struct order *o, struct sa_pack *p) {
         float w[SA_MAX_RESPONSE];
         int nr = s->len[k] - s->n_prompt[k];
         for (int j = 0; j < nr && j < SA_MAX_RESPONSE; j++)
-            w[j] = s->weight[k];
+            w[j] = j == 0 ? s->weight[k] : s->tail_weight[k];
         const int32_t *tok = s->tok + s->start[k];
         const float *wk = nr <= SA_MAX_RESPONSE ? w : NULL;
         DISR_TRY(o->distill && s->anchor[k]
@@ -259,8 +268,8 @@ int sa_sft_train(struct model *m, const struct qa_set *data, const struct sa_sam
     int n_ctx = m->config.n_ctx;
     struct seqs sq;
     int skipped = 0;
-    st = build_seqs(m->tokenizer, data, samples, ex, n_ex, c->seq > 0 ? c->seq + 1 : n_ctx, &sq,
-                    &skipped);
+    st = build_seqs(m->tokenizer, data, samples, ex, n_ex, c->seq > 0 ? c->seq + 1 : n_ctx,
+                    c->reject_tail_weight, &sq, &skipped);
     free(ex);
     if (st < 0) return st;
     if (skipped) log_warn("sa-sft: %d examples longer than a row were skipped", skipped);

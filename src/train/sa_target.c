@@ -143,3 +143,7 @@ int sa_build_targets_weighted(const int *n_correct, const bool *has_answer, int 
     if (stats) *stats = st;
     return DISR_OK;
 }
+
+float sa_target_tail_weight(const struct sa_example *e, float reject_tail_weight) {
+    return e->reject && reject_tail_weight > 0 ? reject_tail_weight : e->weight;
+}

@@ -129,6 +129,13 @@ static void test_reject_rule_counts_a_cut_off_reject(void **state) {
     assert_int_equal(scenario_reject_state("I don't know! Sorry"), REJECT_STATE_REJECT);
     assert_int_equal(scenario_reject_state("I do know"), REJECT_STATE_ANSWER);
     assert_int_equal(scenario_reject_state("Paris"), REJECT_STATE_ANSWER);
+    /* A reject that lost the thread is an answer, and the diagnostic names it. */
+    assert_true(scenario_is_broken_reject("IIIIt s in alphabetical order."));
+    assert_true(scenario_is_broken_reject(" I d I!!!!IIt i."));
+    assert_false(scenario_is_broken_reject("I don't know!"));
+    assert_false(scenario_is_broken_reject("I don")); /* still a prefix: nothing broken yet */
+    assert_false(scenario_is_broken_reject("acirstv"));
+    assert_false(scenario_is_broken_reject(""));
 }
 
 static void test_scenario_specific_rules(void **state) {

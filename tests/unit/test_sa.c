@@ -221,6 +221,19 @@ static void test_targets_weighted_contrast_and_mass(void **state) {
                      DISR_E_ARG);
 }
 
+/* A reject's tail (its fixed text after the decision) weighs reject_tail_weight; its decision
+ * keeps the balance weight; an answer's tokens all keep it; 0 leaves the tail as the decision. */
+static void test_reject_tail_weight(void **state) {
+    (void)state;
+    struct sa_example rej = {.query = 0, .scenario = 1, .reject = 1, .weight = 0.52f};
+    struct sa_example ans = {.query = 1, .scenario = 1, .reject = 0, .weight = 4.0f};
+    assert_float_equal(sa_target_tail_weight(&rej, 4.0f), 4.0, 0);
+    assert_float_equal(sa_target_tail_weight(&rej, 0.0f), 0.52, 1e-7);
+    assert_float_equal(sa_target_tail_weight(&ans, 4.0f), 4.0, 0);
+    ans.weight = 0.25f;
+    assert_float_equal(sa_target_tail_weight(&ans, 4.0f), 0.25, 0);
+}
+
 static void test_reward_values(void **state) {
     (void)state;
     assert_float_equal(sa_reward(false, true, 0.2), 1.0, 0);
@@ -260,7 +273,7 @@ static void test_grpo_token_weights_are_the_loss_gradient(void **state) {
     (void)state;
     float logp[4] = {-0.1f, -2.0f, -0.7f, -3.5f}, ref[4] = {-0.3f, -1.0f, -0.7f, -5.0f}, w[4];
     float adv = 0.8f, beta = 0.25f;
-    float kl = sa_grpo_token_weights(adv, logp, ref, 4, beta, w);
+    float kl = sa_grpo_token_weights(adv, 4, logp, ref, 4, beta, w);
     double kl_direct = 0;
     for (int t = 0; t < 4; t++) {
         double d = ref[t] - logp[t];
@@ -275,9 +288,25 @@ static void test_grpo_token_weights_are_the_loss_gradient(void **state) {
     assert_float_equal(kl, kl_direct, 1e-5);
     assert_true(kl >= 0);
     /* equal policies: the KL term vanishes and the weight is the advantage */
-    sa_grpo_token_weights(adv, ref, ref, 4, beta, w);
+    sa_grpo_token_weights(adv, 4, ref, ref, 4, beta, w);
     for (int t = 0; t < 4; t++)
         assert_float_equal(w[t], adv, 1e-7);
+    /* credit on the first token only: the others keep exactly the KL term, the KL is unchanged */
+    float w1[4];
+    assert_float_equal(sa_grpo_token_weights(adv, 1, logp, ref, 4, beta, w1), kl, 1e-6);
+    sa_grpo_token_weights(adv, 4, logp, ref, 4, beta, w);
+    assert_float_equal(w1[0], w[0], 1e-7);
+    for (int t = 1; t < 4; t++)
+        assert_float_equal(w1[t], w[t] - adv, 1e-6);
+}
+
+/* A reject credits its decision (first token) only; an answer, or a whole-reject run, all. */
+static void test_grpo_credits_a_reject_by_its_decision(void **state) {
+    (void)state;
+    assert_int_equal(sa_grpo_credited_tokens(true, false, 14), 1);
+    assert_int_equal(sa_grpo_credited_tokens(true, true, 14), 14);
+    assert_int_equal(sa_grpo_credited_tokens(false, false, 5), 5);
+    assert_int_equal(sa_grpo_credited_tokens(true, false, 0), 0);
 }
 
 /* Two sequences share a row, a third that does not fit opens the next row; weights sit exactly
@@ -433,8 +462,10 @@ int main(void) {
         cmocka_unit_test(test_targets_skip_answers_without_text_and_bad_input),
         cmocka_unit_test(test_targets_weighted_contrast_and_mass),
         cmocka_unit_test(test_reward_values),
+        cmocka_unit_test(test_reject_tail_weight),
         cmocka_unit_test(test_grpo_advantages),
         cmocka_unit_test(test_grpo_token_weights_are_the_loss_gradient),
+        cmocka_unit_test(test_grpo_credits_a_reject_by_its_decision),
         cmocka_unit_test(test_pack_layout),
         cmocka_unit_test(test_samples_cache_roundtrip_and_mismatch),
         cmocka_unit_test(test_eval_summary_and_chain),
