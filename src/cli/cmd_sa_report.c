@@ -50,6 +50,7 @@ static cJSON *eval_json(const char *name, const struct sa_agent_eval *e,
         cJSON_AddNumberToObject(so, "threshold", scenario_threshold(alpha));
         cJSON_AddNumberToObject(so, "f1", e->f1[s]);
         cJSON_AddNumberToObject(so, "broken_rejects", e->n_broken[s]);
+        cJSON_AddNumberToObject(so, "reward", e->reward[s]);
     }
     return o;
 }

@@ -153,14 +153,15 @@ struct sa_agent_eval {
     int n_broken[3]; /* answers that began like the reject and departed from it (counted among
                         the answered, graded wrong): scenario_is_broken_reject */
     double answer_rate[3], precision[3], f1[3], forced_acc;
+    double reward[3]; /* mean of the paper's reward over the queries: what RL maximizes */
 };
 
 int sa_eval_agent(struct model *m, const struct qa_set *data, const struct sa_gen_config *g,
                   struct sa_agent_eval *out);
 void sa_eval_free(struct sa_agent_eval *e);
 
-/* Fills answer_rate / precision / f1 / forced_acc from the per-query arrays. F1 is that of the
- * reject decision as a predictor of "the forced answer would be wrong". */
+/* Fills answer_rate / precision / f1 / reward / forced_acc from the per-query arrays. F1 is that
+ * of the reject decision as a predictor of "the forced answer would be wrong". */
 void sa_eval_summarize(struct sa_agent_eval *e);
 
 struct sa_chain_result {

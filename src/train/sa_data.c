@@ -9,6 +9,7 @@
 #include "core/err.h"
 #include "route/scenario.h"
 #include "train/sa.h"
+#include "train/sa_grpo.h"
 #include "train/sa_internal.h"
 #include "world/score.h"
 
@@ -142,6 +143,7 @@ void sa_eval_summarize(struct sa_agent_eval *e) {
     e->forced_acc = e->n ? (double)forced / e->n : 0;
     for (int s = 0; s < 3; s++) {
         int ans = 0, ans_ok = 0, tp = 0, fp = 0, fn = 0;
+        double alpha = scenario_alpha((enum scenario)(s + 1)), reward = 0;
         for (int i = 0; i < e->n; i++) {
             bool rej = !e->answered[s][i], wrong = !e->forced_correct[i];
             ans += !rej;
@@ -149,10 +151,12 @@ void sa_eval_summarize(struct sa_agent_eval *e) {
             tp += rej && wrong;
             fp += rej && !wrong;
             fn += !rej && wrong;
+            reward += sa_reward(rej, e->correct[s][i], alpha);
         }
         e->answer_rate[s] = e->n ? (double)ans / e->n : 0;
         e->precision[s] = ans ? (double)ans_ok / ans : 0;
         e->f1[s] = tp ? 2.0 * tp / (2.0 * tp + fp + fn) : 0;
+        e->reward[s] = e->n ? reward / e->n : 0;
     }
 }
 

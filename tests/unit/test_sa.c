@@ -432,6 +432,9 @@ static void test_eval_summary_and_chain(void **state) {
     assert_float_equal(a[0].f1[1], 0.5, 1e-12);
     assert_float_equal(a[1].f1[1], 1.0, 1e-12);
     assert_float_equal(a[0].answer_rate[0], 0.0, 1e-12); /* rejects everything under P */
+    /* the paper's reward, averaged: one right answer, one wrong, two rejects at sqrt(0.5) */
+    assert_float_equal(a[0].reward[1], (1.0 + 0.0 + 2 * sqrt(0.5)) / 4, 1e-6);
+    assert_float_equal(a[0].reward[0], sqrt(0.8), 1e-6);
     double costs[2] = {0.1, 0.9}, share[2];
     struct sa_chain_result r = {.share = share};
     sa_chain_eval(a, 2, costs, SCENARIO_BALANCE, &r);
