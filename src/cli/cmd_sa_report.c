@@ -40,6 +40,7 @@ static cJSON *eval_json(const char *name, const struct sa_agent_eval *e,
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "agent", name);
     cJSON_AddNumberToObject(o, "forced_accuracy", e->forced_acc);
+    cJSON_AddStringToObject(o, "f1_truth", base ? "base" : "own");
     if (base) cJSON_AddNumberToObject(o, "base_forced_accuracy", base->forced_acc);
     for (int s = 0; s < 3; s++) {
         cJSON *so = cJSON_AddObjectToObject(o, scenario_name((enum scenario)(s + 1)));
@@ -140,7 +141,15 @@ int cmd_sa_report(int argc, char **argv) {
         for (int i = 0; i < na; i++)
             costs[i] = na > 1 ? 0.1 + 0.8 * i / (na - 1) : 0.1;
     }
+    /* One truth for F1 across the trained versions of an agent: its base's forced answers. */
+    for (int i = 0; i < nb; i++) {
+        sa_eval_summarize_against(&ae[i], be[i].forced_correct);
+        if (nc) sa_eval_summarize_against(&ce[i], be[i].forced_correct);
+    }
     printf("## Self-awareness on %s (%d queries)\n\n", data_path, view.n);
+    printf("F1: the reject as a predictor of %s forced answer being wrong.\n\n",
+           nb ? "the base agent's (--base; one truth for every trained version)"
+              : "the agent's own");
     sa_cli_print_eval_header(stdout);
     for (int i = 0; i < na; i++) {
         sa_cli_print_eval(stdout, an[i], &ae[i], nb ? &be[i] : NULL);

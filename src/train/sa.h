@@ -163,6 +163,11 @@ void sa_eval_free(struct sa_agent_eval *e);
 /* Fills answer_rate / precision / f1 / reward / forced_acc from the per-query arrays. F1 is that
  * of the reject decision as a predictor of "the forced answer would be wrong". */
 void sa_eval_summarize(struct sa_agent_eval *e);
+/* The same, with F1's truth taken from another run's forced answers (would_be_right[n], e.g. the
+ * untrained base agent's): trained versions of one agent then share one truth, and an F1 gap
+ * between them is a difference in their decisions, not in their forced answers (an agent that
+ * rejects everything scores higher the worse its own forced answers are). */
+void sa_eval_summarize_against(struct sa_agent_eval *e, const bool *would_be_right);
 
 struct sa_chain_result {
     double accuracy, cost, utility;

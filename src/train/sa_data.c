@@ -137,6 +137,10 @@ void sa_eval_free(struct sa_agent_eval *e) {
 }
 
 void sa_eval_summarize(struct sa_agent_eval *e) {
+    sa_eval_summarize_against(e, e->forced_correct);
+}
+
+void sa_eval_summarize_against(struct sa_agent_eval *e, const bool *would_be_right) {
     int forced = 0;
     for (int i = 0; i < e->n; i++)
         forced += e->forced_correct[i];
@@ -145,7 +149,7 @@ void sa_eval_summarize(struct sa_agent_eval *e) {
         int ans = 0, ans_ok = 0, tp = 0, fp = 0, fn = 0;
         double alpha = scenario_alpha((enum scenario)(s + 1)), reward = 0;
         for (int i = 0; i < e->n; i++) {
-            bool rej = !e->answered[s][i], wrong = !e->forced_correct[i];
+            bool rej = !e->answered[s][i], wrong = !would_be_right[i];
             ans += !rej;
             ans_ok += !rej && e->correct[s][i];
             tp += rej && wrong;

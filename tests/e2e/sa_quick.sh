@@ -47,7 +47,20 @@ grep -q "answer-only" "$D/last.log"
     >"$D/rep.md" 2>/dev/null
 grep -q "| agents | balance" "$D/rep.md"
 grep -q "| compare | cost" "$D/rep.md"
-/usr/bin/python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); assert len(r["agents"])==4 and len(r["chain"])==6' "$D/rep.json"
+/usr/bin/python3 - "$D/rep.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert len(r["agents"]) == 4 and len(r["chain"]) == 6
+for a in r["agents"]:
+    assert a["f1_truth"] == "base"
+    for s in ("performance", "balance", "cost"):
+        sc = a[s]
+        assert 0 <= sc["broken_rejects"] <= 40
+        # the reward is the paper's: between 0 and 1, and a reject-everything agent earns the bar
+        assert 0.0 <= sc["reward"] <= 1.0
+        if sc["answer_rate"] == 0:
+            assert abs(sc["reward"] - sc["threshold"]) < 1e-9
+PY
 
 # Bad input: a clear message and a non-zero exit, nothing written.
 printf '{"id":"x","query":"q"}\n' >"$D/bad.jsonl"

@@ -435,6 +435,15 @@ static void test_eval_summary_and_chain(void **state) {
     /* the paper's reward, averaged: one right answer, one wrong, two rejects at sqrt(0.5) */
     assert_float_equal(a[0].reward[1], (1.0 + 0.0 + 2 * sqrt(0.5)) / 4, 1e-6);
     assert_float_equal(a[0].reward[0], sqrt(0.8), 1e-6);
+    /* F1 against another truth (a base whose forced answers were right on q0..q2): under Balance
+     * the agent rejects q1 (would be right: FP) and q3 (TP), answers q2 (right: no FN) -> 2/3;
+     * every other figure is its own */
+    bool base_right[4] = {true, true, true, false};
+    sa_eval_summarize_against(&a[0], base_right);
+    assert_float_equal(a[0].f1[1], 2.0 / 3.0, 1e-12);
+    assert_float_equal(a[0].forced_acc, 0.5, 1e-12);
+    assert_float_equal(a[0].answer_rate[1], 0.5, 1e-12);
+    sa_eval_summarize(&a[0]);
     double costs[2] = {0.1, 0.9}, share[2];
     struct sa_chain_result r = {.share = share};
     sa_chain_eval(a, 2, costs, SCENARIO_BALANCE, &r);
