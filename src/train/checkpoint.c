@@ -29,6 +29,7 @@ static int add_optimizer_state(struct gguf_writer *w, void *vctx) {
 }
 
 int trainer_save_checkpoint(const struct trainer *t, const char *path, int step) {
+    DISR_TRY(trainer_check_learns(t, "checkpoint"));
     if (t->n_micro != 0)
         return disr_fail(DISR_E_STATE, "checkpoint %s: %d micro-batches not yet applied", path,
                          t->n_micro);
@@ -57,6 +58,7 @@ static int read_moment(const struct gguf_file *f, const char *path, const char *
 }
 
 int trainer_resume(struct trainer *t, const char *path, int *step) {
+    DISR_TRY(trainer_check_learns(t, "resume"));
     struct model *saved = NULL;
     struct gguf_file *f = NULL;
     int st = model_load(&saved, path);

@@ -313,12 +313,12 @@ int sa_rl_train(struct model *policy, struct model *ref, const struct qa_set *da
                     !S.res || !S.ro || !S.ids || !S.lp || !S.lpr))
         st = disr_fail(DISR_E_NOMEM, "RL buffers for %d rollouts", S.n_roll);
     if (st >= 0) st = trainer_init(&S.tp, policy, &tc);
-    if (st >= 0) st = trainer_init(&S.tref, ref, &tc);
+    if (st >= 0) st = trainer_init_frozen(&S.tref, ref, &tc);
     if (st >= 0 && c->distill_anchors && c->anchors > 0) {
         S.probs =
             malloc(sizeof(float) * (size_t)c->batch * (size_t)S.T * (size_t)policy->config.n_vocab);
         if (!S.probs) st = disr_fail(DISR_E_NOMEM, "RL distillation buffer");
-        if (st >= 0 && c->anchor_model) st = trainer_init(&S.tanchor, c->anchor_model, &tc);
+        if (st >= 0 && c->anchor_model) st = trainer_init_frozen(&S.tanchor, c->anchor_model, &tc);
     }
     if (st >= 0) st = sa_pack_init(&S.pk, S.T, cap_rows, tokenizer_eos(policy->tokenizer));
     int step = 0;

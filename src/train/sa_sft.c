@@ -307,7 +307,7 @@ int sa_sft_train(struct model *m, const struct qa_set *data, const struct sa_sam
         probs = malloc(sizeof(float) * (size_t)c->batch * (size_t)T * (size_t)m->config.n_vocab);
     if (!ord.perm || (c->anchor_teacher && !probs)) st = disr_fail(DISR_E_NOMEM, "SFT buffers");
     if (st >= 0) st = trainer_init(&tr, m, &tc);
-    if (st >= 0 && c->anchor_teacher) st = trainer_init(&teacher, c->anchor_teacher, &tc);
+    if (st >= 0 && c->anchor_teacher) st = trainer_init_frozen(&teacher, c->anchor_teacher, &tc);
     if (st >= 0) st = sa_pack_init(&pk, T, c->batch, tokenizer_eos(m->tokenizer));
     int step = 0;
     if (st >= 0 && c->resume && file_exists(c->checkpoint)) {

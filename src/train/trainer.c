@@ -73,7 +73,8 @@ static int add_segment(const struct model_tensor_ref *ref, void *vctx) {
     return DISR_OK;
 }
 
-int trainer_init(struct trainer **out, struct model *m, const struct train_config *c) {
+static int trainer_create(struct trainer **out, struct model *m, const struct train_config *c,
+                          bool frozen) {
     *out = NULL;
     if (!m->params)
         return disr_fail(DISR_E_STATE, "trainer: the model is not all-F32 (quantized models "
@@ -96,6 +97,10 @@ int trainer_init(struct trainer **out, struct model *m, const struct train_confi
     if (st < 0) {
         free(t);
         return st;
+    }
+    if (frozen) {
+        *out = t;
+        return DISR_OK;
     }
     /* One allocation for grads, first and second moments (same canonical layout). */
     t->grads = calloc(3 * n, sizeof(float));
@@ -120,6 +125,21 @@ int trainer_init(struct trainer **out, struct model *m, const struct train_confi
     return DISR_OK;
 }
 
+int trainer_init(struct trainer **out, struct model *m, const struct train_config *c) {
+    return trainer_create(out, m, c, false);
+}
+
+int trainer_init_frozen(struct trainer **out, struct model *m, const struct train_config *c) {
+    return trainer_create(out, m, c, true);
+}
+
+/* DISR_E_STATE for a forward-only trainer asked to learn. */
+int trainer_check_learns(const struct trainer *t, const char *what) {
+    return t->grads
+               ? DISR_OK
+               : disr_fail(DISR_E_STATE, "trainer: %s on a forward-only (frozen) trainer", what);
+}
+
 void trainer_free(struct trainer *t) {
     if (!t) return;
     transformer_free(t->tf);
@@ -132,6 +152,7 @@ void trainer_free(struct trainer *t) {
 
 int trainer_accumulate_soft(struct trainer *t, const int32_t *inputs, const int32_t *targets,
                             const struct tf_soft_targets *soft, const float *weights, float *loss) {
+    DISR_TRY(trainer_check_learns(t, "accumulate"));
     DISR_TRY(transformer_forward(t->tf, &t->m->weights, inputs));
     /* Each micro-batch contributes 1/accum so an accumulated step equals one big batch. */
     DISR_TRY(transformer_loss(t->tf, targets, soft, weights, 1.0f / (float)t->cfg.accum, t->dlosses,
@@ -233,6 +254,7 @@ static void update_chunk(void *vctx, int chunk, int thread) {
 
 int trainer_update(struct trainer *t, int step, float *grad_norm) {
     if (step < 0) return disr_fail(DISR_E_ARG, "trainer: negative step %d", step);
+    DISR_TRY(trainer_check_learns(t, "update"));
     const struct train_config *c = &t->cfg;
     struct update_job j = {.t = t, .wd = c->weight_decay};
     pool_run(t->tf->pool, t->n_segs, update_chunk, &j);

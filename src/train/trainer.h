@@ -36,6 +36,11 @@ struct trainer;
 
 /* Fails with DISR_E_STATE if the model is not all-F32 (a quantized model cannot be trained). */
 int trainer_init(struct trainer **out, struct model *m, const struct train_config *c);
+/* A forward-only trainer for a model that learns nothing (RL's reference, a distillation
+ * teacher): token log-probs and next-token distributions on the same rows as a training one,
+ * without the gradient and optimizer state (3 x the parameters). Accumulating, updating,
+ * checkpointing or resuming it fails with DISR_E_STATE. */
+int trainer_init_frozen(struct trainer **out, struct model *m, const struct train_config *c);
 void trainer_free(struct trainer *t);
 
 /* Forward + backward of one micro-batch, accumulating gradients. inputs/targets/weights are

@@ -19,7 +19,8 @@ struct trainer {
     struct model *m; /* not owned */
     struct train_config cfg;
     struct transformer *tf;
-    float *grads, *mom_m, *mom_v; /* one allocation of 3 * n_params, canonical layout */
+    float *grads, *mom_m, *mom_v; /* one allocation of 3 * n_params, canonical layout; NULL
+                                     for a forward-only trainer */
     struct model_weights gw;      /* gradient views into `grads` */
     struct train_segment *segs;   /* tensors cut into pieces of bounded size */
     int n_segs;
@@ -27,5 +28,8 @@ struct trainer {
     float *dlosses;  /* [B*T] per-token loss gradients */
     int n_micro;     /* micro-batches accumulated since the last update */
 };
+
+/* DISR_OK, or DISR_E_STATE naming `what` for a forward-only trainer (trainer_init_frozen). */
+int trainer_check_learns(const struct trainer *t, const char *what);
 
 #endif

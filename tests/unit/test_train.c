@@ -306,6 +306,45 @@ static void test_weight_decay_only_on_matrices(void **state) {
     model_free(m);
 }
 
+/* A forward-only trainer reads the model exactly as a training one does, and refuses to learn:
+ * no accumulate, update, checkpoint or resume, and the model's weights stay untouched. */
+static void test_frozen_trainer_is_forward_only(void **state) {
+    (void)state;
+    enum { V = 20, B = 2, T = 8 };
+    struct model *m = tiny_model(V, false, 5);
+    struct train_config c;
+    train_config_default(&c);
+    c.batch = B, c.seq = T, c.steps = 10;
+    struct trainer *tt, *tf;
+    assert_int_equal(trainer_init(&tt, m, &c), DISR_OK);
+    assert_int_equal(trainer_init_frozen(&tf, m, &c), DISR_OK);
+    int32_t in[B * T], tg[B * T];
+    for (int i = 0; i < B * T; i++)
+        in[i] = (i * 3) % V, tg[i] = (i * 7 + 1) % V;
+    float lp_t[B * T], lp_f[B * T], pt[B * T * V], pf[B * T * V];
+    assert_int_equal(trainer_token_logprobs(tt, in, tg, lp_t), DISR_OK);
+    assert_int_equal(trainer_token_logprobs(tf, in, tg, lp_f), DISR_OK);
+    assert_memory_equal(lp_t, lp_f, sizeof lp_t);
+    assert_int_equal(trainer_next_token_probs(tt, in, pt), DISR_OK);
+    assert_int_equal(trainer_next_token_probs(tf, in, pf), DISR_OK);
+    assert_memory_equal(pt, pf, sizeof pt);
+    float *before = malloc(m->n_params * sizeof(float)), loss;
+    memcpy(before, m->params, m->n_params * sizeof(float));
+    assert_int_equal(trainer_accumulate(tf, in, tg, NULL, &loss), DISR_E_STATE);
+    assert_int_equal(trainer_update(tf, 0, NULL), DISR_E_STATE);
+    char path[] = "/tmp/disr_frozen_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    assert_int_equal(trainer_save_checkpoint(tf, path, 0), DISR_E_STATE);
+    int step;
+    assert_int_equal(trainer_resume(tf, path, &step), DISR_E_STATE);
+    unlink(path);
+    assert_memory_equal(before, m->params, m->n_params * sizeof(float));
+    free(before);
+    trainer_free(tt), trainer_free(tf), model_free(m);
+}
+
 /* A tiny model learns a repetitive corpus: its loss ends far below the unigram entropy. */
 static void test_tiny_model_learns_repetitive_corpus(void **state) {
     (void)state;
@@ -415,6 +454,7 @@ int main(void) {
         cmocka_unit_test(test_lr_schedule),
         cmocka_unit_test(test_gradient_accumulation_equals_big_batch),
         cmocka_unit_test(test_weight_decay_only_on_matrices),
+        cmocka_unit_test(test_frozen_trainer_is_forward_only),
         cmocka_unit_test(test_tiny_model_learns_repetitive_corpus),
         cmocka_unit_test(test_resume_reproduces_uninterrupted_run),
     };
