@@ -1,6 +1,7 @@
 /* disr sa-rl: Self-Awareness Training stage 2 (GRPO) for one agent, from its SFT model. The SFT
  * model is also the frozen reference of the KL penalty. Resumable from its checkpoint. */
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -11,7 +12,7 @@
 
 int cmd_sa_rl(int argc, char **argv) {
     const char *agent = NULL, *ref_path = NULL, *data_path = NULL, *out = NULL, *ckpt = NULL,
-               *anchor_path = NULL, *anchor_model_path = NULL;
+               *anchor_path = NULL, *anchor_model_path = NULL, *reject_credit = NULL;
     int last = 0, quick = 0, resume = 0, stop_after = 0, seed = 1234, threads = 1, no_distill = 0,
         whole_reject = 0;
     int anchors = -1, steps = -1, prompts = -1, group = -1, batch = -1, seq = -1, warmup = -1,
@@ -40,8 +41,11 @@ int cmd_sa_rl(int argc, char **argv) {
         {"--no-distill", NULL, OPT_FLAG, &no_distill,
          "anchors learn only the anchor model's answer tokens, not its whole next-token "
          "distribution at each answer position"},
-        {"--credit-whole-reject", NULL, OPT_FLAG, &whole_reject,
-         "the advantage reaches every token of a reject, not only its first (the decision)"},
+        {"--reject-credit", NULL, OPT_STR, &reject_credit,
+         "which tokens of a reject its advantage reaches: departure (the default: a reject's "
+         "first token, the decision; a broken reject's from where it left the reject text), "
+         "decision (a broken reject's all), whole (every token of every reject)"},
+        {"--credit-whole-reject", NULL, OPT_FLAG, &whole_reject, "same as --reject-credit whole"},
         {"--anchor-temp", NULL, OPT_FLOAT, &anchor_temp,
          "temperature of the reference's anchor answers (0: greedy, the default)"},
         {"--lr", NULL, OPT_FLOAT, &lr, "peak learning rate (1e-4)"},
@@ -64,6 +68,17 @@ int cmd_sa_rl(int argc, char **argv) {
     if (st) return st == 1 ? 0 : st;
     if (!agent || !data_path || !out) {
         fprintf(stderr, "disr sa-rl: --agent, --data and --out are required (see --help)\n");
+        return 2;
+    }
+    static const char *const credit_names[] = {[SA_CREDIT_WHOLE] = "whole",
+                                               [SA_CREDIT_DECISION] = "decision",
+                                               [SA_CREDIT_DEPARTURE] = "departure"};
+    int credit = -1;
+    for (int i = 0; reject_credit && i < 3; i++)
+        if (!strcmp(reject_credit, credit_names[i])) credit = i;
+    if (reject_credit && credit < 0) {
+        fprintf(stderr, "disr sa-rl: --reject-credit is departure, decision or whole, not '%s'\n",
+                reject_credit);
         return 2;
     }
     struct sa_rl_config c;
@@ -90,7 +105,8 @@ int cmd_sa_rl(int argc, char **argv) {
     c.stop_after = stop_after;
     c.last = last;
     if (no_distill) c.distill_anchors = false;
-    if (whole_reject) c.credit_whole_reject = true;
+    if (credit >= 0) c.reject_credit = (enum sa_reject_credit)credit;
+    if (whole_reject) c.reject_credit = SA_CREDIT_WHOLE;
     char ck_buf[4096];
     snprintf(ck_buf, sizeof ck_buf, "%s.ckpt", out);
     c.checkpoint = ckpt ? ckpt : ck_buf;

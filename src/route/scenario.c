@@ -103,8 +103,17 @@ bool scenario_is_reject(const char *output) {
 }
 
 bool scenario_is_broken_reject(const char *output) {
+    return scenario_broken_reject_departure(output) >= 0;
+}
+
+int scenario_broken_reject_departure(const char *output) {
     const char *t = skip_space(output);
-    return t[0] == SCENARIO_REJECT_TEXT[0] && scenario_reject_state(t) == REJECT_STATE_ANSWER;
+    if (t[0] != SCENARIO_REJECT_TEXT[0] || scenario_reject_state(t) != REJECT_STATE_ANSWER)
+        return -1;
+    size_t k = 0;
+    while (t[k] == SCENARIO_REJECT_TEXT[k])
+        k++;
+    return (int)(t - output) + (int)k;
 }
 
 bool scenario_output_rejects(const char *output, bool truncated) {

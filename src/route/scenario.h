@@ -68,6 +68,11 @@ bool scenario_is_reject(const char *output);
  * whose answers never start like the reject (true of every answer in the synthetic world). */
 bool scenario_is_broken_reject(const char *output);
 
+/* Where a broken reject departed: the byte offset in `output` of its first character that is
+ * not the reject text's ("I d d" -> 4); -1 if the output is not a broken reject. RL blames
+ * that character, not the decision before it (sa_grpo_credit). */
+int scenario_broken_reject_departure(const char *output);
+
 /* The one rule every layer decides by (nodes, evaluation, SA training and its rewards): a reject,
  * or an output cut off by the token limit midway through the reject text ("I don't kn": the
  * agent was declining, and that is no answer to pass on). At least 3 characters are needed, so a

@@ -99,6 +99,20 @@ int sa_sft_train(struct model *m, const struct qa_set *data, const struct sa_sam
 
 /* ---- Stage 2: RL (GRPO) ----------------------------------------------------------------- */
 
+/* What a reject's advantage reaches (sa_rl_config.reject_credit, sa_grpo_credit). An answer's
+ * reaches all its tokens under every rule. */
+enum sa_reject_credit {
+    /* Every token (session 7): each group in which a reject lost to a right answer pushed the
+     * reject's fixed text down, and the tiny agents' rejects frayed into copying. */
+    SA_CREDIT_WHOLE,
+    /* A reject's first token only (the decision, which alone sets its reward); a broken reject
+     * ("I d d") is an answer and credits all its tokens, the decision included (session 8). */
+    SA_CREDIT_DECISION,
+    /* As DECISION, but a broken reject credits its tokens from where it departed from the reject
+     * text: the decision before it was the reject's, and the reward it lost was lost there. */
+    SA_CREDIT_DEPARTURE,
+};
+
 struct sa_rl_config {
     int steps;   /* optimizer steps */
     int prompts; /* prompts (query x scenario) per step */
@@ -111,10 +125,9 @@ struct sa_rl_config {
     struct model *anchor_model;       /* whose answers the anchors replay (NULL: the reference);
                                          the pretrained agent holds forced answers where they
                                          were before SFT, not where SFT left them */
-    bool distill_anchors;     /* anchors learn the anchor model's whole next-token distribution
-                                 at each answer position, not only its answer's tokens */
-    bool credit_whole_reject; /* the advantage reaches every token of a reject, not only its
-                                 first (the decision); off by default */
+    bool distill_anchors; /* anchors learn the anchor model's whole next-token distribution
+                             at each answer position, not only its answer's tokens */
+    enum sa_reject_credit reject_credit; /* which tokens of a reject its advantage reaches */
     float lr;
     int warmup;
     int batch; /* rows per micro-batch */
@@ -135,6 +148,8 @@ struct sa_rl_summary {
     float answer_rate[3]; /* rollouts that answered, per scenario, over the last steps */
     float kl;             /* mean per-token k3 KL over the last steps */
     float signal;         /* share of groups whose rewards differed (the others teach nothing) */
+    float broken;         /* share of rollouts that were broken rejects (began like the reject,
+                             then left it), over the last steps */
     double seconds;
 };
 

@@ -22,12 +22,15 @@ void sa_grpo_advantages(const float *rewards, int g, float eps, float *adv) {
         adv[i] = sd < 1e-7 ? 0.0f : (float)((rewards[i] - mean) / (sd + eps));
 }
 
-int sa_grpo_credited_tokens(bool rejected, bool whole_reject, int n) {
-    return rejected && !whole_reject && n > 1 ? 1 : n;
+struct sa_credit sa_grpo_credit(enum sa_reject_credit rule, bool rejected, int departure, int n) {
+    if (rule != SA_CREDIT_WHOLE && rejected) return (struct sa_credit){0, n > 1 ? 1 : n};
+    if (rule == SA_CREDIT_DEPARTURE && departure >= 0 && departure < n)
+        return (struct sa_credit){departure, n};
+    return (struct sa_credit){0, n};
 }
 
-float sa_grpo_token_weights(float adv, int n_credited, const float *logp, const float *logp_ref,
-                            int n, float beta, float *w) {
+float sa_grpo_token_weights(float adv, struct sa_credit credit, const float *logp,
+                            const float *logp_ref, int n, float beta, float *w) {
     double kl = 0;
     for (int t = 0; t < n; t++) {
         /* Clamp the log-ratio: a token the reference finds 1e9 times likelier would otherwise
@@ -37,7 +40,7 @@ float sa_grpo_token_weights(float adv, int n_credited, const float *logp, const 
         if (d < -20.0f) d = -20.0f;
         float rho = expf(d);
         kl += rho - d - 1.0f;
-        w[t] = (t < n_credited ? adv : 0.0f) - beta * (1.0f - rho);
+        w[t] = (t >= credit.first && t < credit.end ? adv : 0.0f) - beta * (1.0f - rho);
     }
     return (float)kl;
 }

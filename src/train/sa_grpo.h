@@ -14,24 +14,26 @@
 
 #include <stdbool.h>
 
+#include "train/sa.h" /* enum sa_reject_credit */
+
 /* Reward of one rollout: `rejected` (scenario_output_rejects of the output), else `correct`. */
 float sa_reward(bool rejected, bool correct, double alpha);
 
 /* Group-normalized advantages of g rewards. */
 void sa_grpo_advantages(const float *rewards, int g, float eps, float *adv);
 
-/* How many of a rollout's n tokens its advantage reaches. A reject's reward is decided by its
- * first token (the decision); the rest spells out a fixed text whose every token would otherwise
- * be pushed down whenever a reject loses to a right answer, and the tiny agents' rejects frayed
- * into copying ("I d w k in don."). So a reject credits its first token only, unless
- * `whole_reject`; an answer credits all its tokens. */
-int sa_grpo_credited_tokens(bool rejected, bool whole_reject, int n);
+/* The tokens [first, end) of a rollout of n tokens that its advantage reaches. `departure` is
+ * the token at which a broken reject left the reject text, -1 for any other rollout. */
+struct sa_credit {
+    int first, end;
+};
+struct sa_credit sa_grpo_credit(enum sa_reject_credit rule, bool rejected, int departure, int n);
 
 /* Per-token training weights of one rollout of n tokens: w[t] = adv - beta * (1 - rho_t) for the
- * first n_credited tokens and -beta * (1 - rho_t) (the KL term alone) after them, with
+ * credited tokens and -beta * (1 - rho_t) (the KL term alone) for the others, with
  * rho_t = exp(logp_ref[t] - logp[t]) (clamped to avoid overflow). Returns the rollout's summed
  * k3 KL estimate (for the progress line). */
-float sa_grpo_token_weights(float adv, int n_credited, const float *logp, const float *logp_ref,
-                            int n, float beta, float *w);
+float sa_grpo_token_weights(float adv, struct sa_credit credit, const float *logp,
+                            const float *logp_ref, int n, float beta, float *w);
 
 #endif

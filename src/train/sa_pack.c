@@ -92,6 +92,18 @@ int sa_pack_add_distilled(struct sa_pack *p, const int32_t *tok, int n, int n_pr
     return DISR_OK;
 }
 
+int sa_pack_token_at(const struct tokenizer *t, const int32_t *ids, int n, int at) {
+    if (at < 0) return -1;
+    size_t end = 0;
+    for (int i = 0; i < n; i++) {
+        size_t len = 0;
+        tokenizer_piece(t, ids[i], &len);
+        end += len;
+        if (end > (size_t)at) return i;
+    }
+    return -1;
+}
+
 int sa_pack_encode(const struct tokenizer *t, const char *prompt, const char *response,
                    int32_t *ids, int cap, int *n, int *n_prompt) {
     int np = 0, nr = 0;

@@ -45,6 +45,10 @@ int sa_pack_add_distilled(struct sa_pack *p, const int32_t *tok, int n, int n_pr
 /* True if a sequence of n tokens can still be added without exceeding cap_rows. */
 int sa_pack_fits(const struct sa_pack *p, int n);
 
+/* The index of the token among ids[0..n) that holds byte `at` of their decoded text; -1 if `at`
+ * is negative or past the text. */
+int sa_pack_token_at(const struct tokenizer *t, const int32_t *ids, int n, int at);
+
 /* Tokens of prompt + response, each encoded on its own so the prompt's tokens are exactly those
  * the engine sees at inference: *n_prompt receives the prompt's count, *n the total.
  * DISR_E_RANGE if more than cap tokens. */

@@ -37,6 +37,8 @@ void sa_rl_config_default(struct sa_rl_config *c) {
                                 * answers better than its greedy tokens alone
                                 * (docs/SELF_AWARENESS.md, "Session 7"). */
                                .distill_anchors = true,
+                               /* docs/SELF_AWARENESS.md, "Session 9". */
+                               .reject_credit = SA_CREDIT_DEPARTURE,
                                .lr = 1e-4f,
                                .warmup = 5,
                                .batch = 16,
@@ -55,6 +57,7 @@ struct rollout {
     float reward, adv;
     int scenario;
     bool rejected;
+    int departure; /* token where a broken reject left the reject text; -1 for the others */
 };
 
 struct rl_state {
@@ -109,7 +112,7 @@ static int rl_longest_prompt(const struct qa_set *data, const struct tokenizer *
 }
 
 /* One GRPO step: rollouts, rewards, advantages, weights, accumulate, update. */
-static int rl_step(struct rl_state *S, int step, double stats[12]) {
+static int rl_step(struct rl_state *S, int step, double stats[13]) {
     const struct sa_rl_config *c = S->c;
     int P = c->prompts, G = c->group, n = P * G;
     struct rng r;
@@ -137,7 +140,8 @@ static int rl_step(struct rl_state *S, int step, double stats[12]) {
         bool ok =
             !rej && !S->res[i].truncated && grader_check(it->grader, it->answer, S->res[i].text);
         rw[i] = (c->last && rej) ? 0.0f : sa_reward(rej, ok, alpha);
-        S->ro[i] = (struct rollout){.reward = rw[i], .scenario = S->scen[i], .rejected = rej};
+        S->ro[i] = (struct rollout){
+            .reward = rw[i], .scenario = S->scen[i], .rejected = rej, .departure = -1};
     }
     for (int p = 0; p < P; p++)
         sa_grpo_advantages(rw + p * G, G, 1e-4f, adv + p * G);
@@ -163,6 +167,9 @@ static int rl_step(struct rl_state *S, int step, double stats[12]) {
         DISR_TRY(sa_pack_add(&S->pk, S->ids, len, np, NULL, &ro->row, &ro->off));
         ro->n = len;
         ro->n_prompt = np;
+        /* The token where a broken reject left the reject text: where its credit starts. */
+        ro->departure = sa_pack_token_at(tk, S->ids + np, len - np,
+                                         scenario_broken_reject_departure(S->res[i].text));
     }
     /* Forced-answer anchors (as InstructGPT mixes pretraining into PPO): answers of the frozen
      * anchor model (the reference unless told otherwise) under the '-' slot, trained against
@@ -210,8 +217,8 @@ static int rl_step(struct rl_state *S, int step, double stats[12]) {
             if (ro->n == 0 || ro->row < r0 || ro->row >= r0 + B) continue;
             size_t k = (size_t)(ro->row - r0) * (size_t)T + (size_t)(ro->off + ro->n_prompt - 1);
             int nt = ro->n - ro->n_prompt;
-            int nc = sa_grpo_credited_tokens(ro->rejected, c->credit_whole_reject, nt);
-            kl_sum += sa_grpo_token_weights(ro->adv, nc, S->lp + k, S->lpr + k, nt, c->beta, w + k);
+            struct sa_credit cr = sa_grpo_credit(c->reject_credit, ro->rejected, ro->departure, nt);
+            kl_sum += sa_grpo_token_weights(ro->adv, cr, S->lp + k, S->lpr + k, nt, c->beta, w + k);
             kl_tokens += nt;
         }
         /* Anchors sit after the rollouts: most micro-batches have none to distill. */
@@ -232,9 +239,11 @@ static int rl_step(struct rl_state *S, int step, double stats[12]) {
         stats[10] += sig;
     }
     stats[11] += P;
-    /* stats: [0] reward sum, [1] rollouts, [2..4] answered per scenario, [5..7] per scenario */
+    /* stats: [0] reward sum, [1] rollouts, [2..4] answered per scenario, [5..7] per scenario,
+     * [12] broken rejects */
     for (int i = 0; i < n; i++) {
         stats[0] += rw[i];
+        stats[12] += scenario_is_broken_reject(S->res[i].text);
         stats[1] += 1;
         stats[2 + S->scen[i] - 1] += !S->ro[i].rejected;
         stats[5 + S->scen[i] - 1] += 1;
@@ -245,9 +254,11 @@ static int rl_step(struct rl_state *S, int step, double stats[12]) {
 }
 
 static void rl_progress_text(const struct sa_rl_summary *o, char *buf, size_t cap) {
-    snprintf(buf, cap, "reward %.3f  answer P/B/C %.2f/%.2f/%.2f  KL %.4f  groups with signal %.2f",
+    snprintf(buf, cap,
+             "reward %.3f  answer P/B/C %.2f/%.2f/%.2f  KL %.4f  groups with signal %.2f  "
+             "broken rejects %.3f",
              o->mean_reward, o->answer_rate[0], o->answer_rate[1], o->answer_rate[2], o->kl,
-             o->signal);
+             o->signal, o->broken);
 }
 
 static bool file_exists(const char *path) {
@@ -331,7 +342,7 @@ int sa_rl_train(struct model *policy, struct model *ref, const struct qa_set *da
         st = sa_engine_init(c->anchor_model ? c->anchor_model : ref, &c->gen, &S.eng_ref);
     struct progress pr;
     progress_init(&pr, "sa-rl", c->steps);
-    double win[12] = {0}; /* stats over a window of recent steps */
+    double win[13] = {0}; /* stats over a window of recent steps */
     int win_steps = 0;
     for (; st >= 0 && step < c->steps; step++) {
         if (win_steps == 10) memset(win, 0, sizeof win), win_steps = 0;
@@ -351,7 +362,8 @@ int sa_rl_train(struct model *policy, struct model *ref, const struct qa_set *da
             out->answer_rate[s] = (float)(win[2 + s] / (win[5 + s] + 1e-9));
         out->kl = (float)(win[8] / (win[9] + 1e-9));
         out->signal = (float)(win[10] / (win[11] + 1e-9));
-        char extra[128];
+        out->broken = (float)(win[12] / (win[1] + 1e-9));
+        char extra[192];
         rl_progress_text(out, extra, sizeof extra);
         progress_update(&pr, step + 1, extra);
         if (stop) {
@@ -360,7 +372,7 @@ int sa_rl_train(struct model *policy, struct model *ref, const struct qa_set *da
         }
     }
     if (st >= 0) {
-        char extra[128];
+        char extra[192];
         rl_progress_text(out, extra, sizeof extra);
         progress_finish(&pr, step, extra);
     }

@@ -136,6 +136,13 @@ static void test_reject_rule_counts_a_cut_off_reject(void **state) {
     assert_false(scenario_is_broken_reject("I don")); /* still a prefix: nothing broken yet */
     assert_false(scenario_is_broken_reject("acirstv"));
     assert_false(scenario_is_broken_reject(""));
+    /* where it departed: the first character that is not the reject's, leading spaces counted */
+    assert_int_equal(scenario_broken_reject_departure("I d don't know!"), 3);
+    assert_int_equal(scenario_broken_reject_departure("  IIIIt"), 3);
+    assert_int_equal(scenario_broken_reject_departure("I don't know?"), 12);
+    assert_int_equal(scenario_broken_reject_departure("I don't know!"), -1);
+    assert_int_equal(scenario_broken_reject_departure("I don"), -1);
+    assert_int_equal(scenario_broken_reject_departure("acirstv"), -1);
 }
 
 static void test_scenario_specific_rules(void **state) {

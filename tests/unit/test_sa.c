@@ -18,6 +18,7 @@
 #include "train/sa_internal.h"
 #include "train/sa_pack.h"
 #include "train/sa_target.h"
+#include "model/tokenizer.h"
 
 static void test_min_correct_matches_thresholds(void **state) {
     (void)state;
@@ -273,7 +274,8 @@ static void test_grpo_token_weights_are_the_loss_gradient(void **state) {
     (void)state;
     float logp[4] = {-0.1f, -2.0f, -0.7f, -3.5f}, ref[4] = {-0.3f, -1.0f, -0.7f, -5.0f}, w[4];
     float adv = 0.8f, beta = 0.25f;
-    float kl = sa_grpo_token_weights(adv, 4, logp, ref, 4, beta, w);
+    struct sa_credit all4 = {0, 4};
+    float kl = sa_grpo_token_weights(adv, all4, logp, ref, 4, beta, w);
     double kl_direct = 0;
     for (int t = 0; t < 4; t++) {
         double d = ref[t] - logp[t];
@@ -288,25 +290,66 @@ static void test_grpo_token_weights_are_the_loss_gradient(void **state) {
     assert_float_equal(kl, kl_direct, 1e-5);
     assert_true(kl >= 0);
     /* equal policies: the KL term vanishes and the weight is the advantage */
-    sa_grpo_token_weights(adv, 4, ref, ref, 4, beta, w);
+    sa_grpo_token_weights(adv, all4, ref, ref, 4, beta, w);
     for (int t = 0; t < 4; t++)
         assert_float_equal(w[t], adv, 1e-7);
     /* credit on the first token only: the others keep exactly the KL term, the KL is unchanged */
     float w1[4];
-    assert_float_equal(sa_grpo_token_weights(adv, 1, logp, ref, 4, beta, w1), kl, 1e-6);
-    sa_grpo_token_weights(adv, 4, logp, ref, 4, beta, w);
+    assert_float_equal(sa_grpo_token_weights(adv, (struct sa_credit){0, 1}, logp, ref, 4, beta, w1),
+                       kl, 1e-6);
+    sa_grpo_token_weights(adv, all4, logp, ref, 4, beta, w);
     assert_float_equal(w1[0], w[0], 1e-7);
     for (int t = 1; t < 4; t++)
         assert_float_equal(w1[t], w[t] - adv, 1e-6);
 }
 
-/* A reject credits its decision (first token) only; an answer, or a whole-reject run, all. */
+/* A reject credits its decision (first token) only; an answer all its tokens; a broken reject
+ * from its departure under the default rule, all under the session-8 rule; whole: everything. */
 static void test_grpo_credits_a_reject_by_its_decision(void **state) {
     (void)state;
-    assert_int_equal(sa_grpo_credited_tokens(true, false, 14), 1);
-    assert_int_equal(sa_grpo_credited_tokens(true, true, 14), 14);
-    assert_int_equal(sa_grpo_credited_tokens(false, false, 5), 5);
-    assert_int_equal(sa_grpo_credited_tokens(true, false, 0), 0);
+    struct sa_credit c = sa_grpo_credit(SA_CREDIT_DEPARTURE, true, -1, 14);
+    assert_int_equal(c.first, 0);
+    assert_int_equal(c.end, 1);
+    c = sa_grpo_credit(SA_CREDIT_DECISION, true, -1, 14);
+    assert_int_equal(c.end, 1);
+    c = sa_grpo_credit(SA_CREDIT_WHOLE, true, -1, 14);
+    assert_int_equal(c.end, 14);
+    c = sa_grpo_credit(SA_CREDIT_DEPARTURE, false, -1, 5);
+    assert_int_equal(c.first, 0);
+    assert_int_equal(c.end, 5);
+    c = sa_grpo_credit(SA_CREDIT_DEPARTURE, true, -1, 0);
+    assert_int_equal(c.end, 0);
+    /* "I d d..." departs at token 4: the decision and "I d" keep the KL term alone */
+    c = sa_grpo_credit(SA_CREDIT_DEPARTURE, false, 4, 9);
+    assert_int_equal(c.first, 4);
+    assert_int_equal(c.end, 9);
+    c = sa_grpo_credit(SA_CREDIT_DECISION, false, 4, 9);
+    assert_int_equal(c.first, 0);
+    c = sa_grpo_credit(SA_CREDIT_WHOLE, false, 4, 9);
+    assert_int_equal(c.first, 0);
+    /* token weights: the advantage on [first, end) only */
+    float logp[6] = {-1, -1, -1, -1, -1, -1}, w[6];
+    sa_grpo_token_weights(-0.5f, (struct sa_credit){2, 5}, logp, logp, 6, 0.1f, w);
+    for (int t = 0; t < 6; t++)
+        assert_float_equal(w[t], t >= 2 && t < 5 ? -0.5f : 0.0f, 1e-7);
+}
+
+/* The token holding a byte of the encoded text: where a broken reject's credit starts. */
+static void test_pack_token_at(void **state) {
+    (void)state;
+    struct tokenizer *tok = NULL;
+    assert_int_equal(tokenizer_init_char(&tok, "", 0), DISR_OK);
+    const char *text = "I d don't know!";
+    int32_t ids[32];
+    int n = 0;
+    assert_int_equal(tokenizer_encode(tok, text, strlen(text), ids, 32, &n), DISR_OK);
+    int at = scenario_broken_reject_departure(text);
+    assert_int_equal(sa_pack_token_at(tok, ids, n, at), 3);
+    assert_int_equal(sa_pack_token_at(tok, ids, n, 0), 0);
+    assert_int_equal(sa_pack_token_at(tok, ids, n, n - 1), n - 1);
+    assert_int_equal(sa_pack_token_at(tok, ids, n, n), -1);
+    assert_int_equal(sa_pack_token_at(tok, ids, n, -1), -1);
+    tokenizer_free(tok);
 }
 
 /* Two sequences share a row, a third that does not fit opens the next row; weights sit exactly
@@ -479,6 +522,7 @@ int main(void) {
         cmocka_unit_test(test_grpo_token_weights_are_the_loss_gradient),
         cmocka_unit_test(test_grpo_credits_a_reject_by_its_decision),
         cmocka_unit_test(test_pack_layout),
+        cmocka_unit_test(test_pack_token_at),
         cmocka_unit_test(test_samples_cache_roundtrip_and_mismatch),
         cmocka_unit_test(test_eval_summary_and_chain),
     };
