@@ -188,6 +188,14 @@ int model_init_random(struct model **out, const struct model_config *c, struct t
     return DISR_OK;
 }
 
+bool model_config_equal(const struct model_config *a, const struct model_config *b) {
+    return a->arch == b->arch && a->n_vocab == b->n_vocab && a->n_embd == b->n_embd &&
+           a->n_layer == b->n_layer && a->n_head == b->n_head && a->n_head_kv == b->n_head_kv &&
+           a->n_ff == b->n_ff && a->n_ctx == b->n_ctx && a->norm_eps == b->norm_eps &&
+           a->rope_base == b->rope_base && a->rope_style == b->rope_style &&
+           a->qkv_bias == b->qkv_bias && a->tied_output == b->tied_output;
+}
+
 void model_free(struct model *m) {
     if (!m) return;
     tokenizer_free(m->tokenizer);

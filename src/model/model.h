@@ -120,4 +120,9 @@ int model_init_random(struct model **out, const struct model_config *c, struct t
                       uint64_t seed);
 void model_free(struct model *m);
 
+/* True if two configs are the same in every field. Field by field, not memcmp: a config built
+ * by a designated initializer leaves its padding bytes unspecified, and memcmp would read them
+ * (it did: a sanitizer build told two identical tiny models apart). */
+bool model_config_equal(const struct model_config *a, const struct model_config *b);
+
 #endif

@@ -273,14 +273,14 @@ int sa_rl_train(struct model *policy, struct model *ref, const struct qa_set *da
     if (c->anchor_model && !c->anchor_model->tokenizer)
         return disr_fail(DISR_E_STATE, "RL: the anchor model has no tokenizer");
     if (c->anchor_model && c->distill_anchors &&
-        memcmp(&c->anchor_model->config, &policy->config, sizeof policy->config))
+        !model_config_equal(&c->anchor_model->config, &policy->config))
         return disr_fail(DISR_E_ARG, "RL: distilling needs an anchor model of the policy's shape");
     if (data->n < 1) return disr_fail(DISR_E_ARG, "RL: no training query");
     if (c->prompts < 1 || c->group < 2 || c->prompts * c->group > 1024 || c->batch < 1 ||
         c->steps < 1)
         return disr_fail(DISR_E_ARG, "RL: %d prompts x %d rollouts (2..1024 in all), batch %d",
                          c->prompts, c->group, c->batch);
-    if (memcmp(&policy->config, &ref->config, sizeof policy->config))
+    if (!model_config_equal(&policy->config, &ref->config))
         return disr_fail(DISR_E_ARG, "RL: the reference model's shape differs from the policy's");
     double t0 = time_now();
     struct rl_state S = {.c = c, .data = data, .policy = policy};

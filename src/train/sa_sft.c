@@ -200,7 +200,7 @@ int sa_sft_train(struct model *m, const struct qa_set *data, const struct sa_sam
     if (!m->tokenizer) return disr_fail(DISR_E_STATE, "SFT: the model has no tokenizer");
     if (c->steps < 1 || c->batch < 1)
         return disr_fail(DISR_E_ARG, "SFT: steps %d, batch %d", c->steps, c->batch);
-    if (c->anchor_teacher && memcmp(&c->anchor_teacher->config, &m->config, sizeof m->config) != 0)
+    if (c->anchor_teacher && !model_config_equal(&c->anchor_teacher->config, &m->config))
         return disr_fail(DISR_E_ARG, "SFT: the anchor teacher's shape differs from the agent's");
     double t0 = time_now();
     struct sa_example *ex = malloc(sizeof *ex * (7 * (size_t)data->n + 1));

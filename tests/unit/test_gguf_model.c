@@ -439,11 +439,35 @@ static void test_invalid_models_are_refused(void **state) {
     model_free(q);
 }
 
+/* A config whose padding bytes hold `garbage`: only its fields are set. */
+static void fill_config(struct model_config *x, unsigned char garbage) {
+    memset(x, garbage, sizeof *x);
+    x->arch = MODEL_ARCH_LLAMA, x->n_vocab = 50, x->n_embd = 32, x->n_layer = 2, x->n_head = 4;
+    x->n_head_kv = 2, x->n_ff = 64, x->n_ctx = 96, x->norm_eps = 1e-5f, x->rope_base = 1e4f;
+    x->rope_style = ROPE_NORMAL, x->qkv_bias = false, x->tied_output = true;
+}
+
+/* Configs compare field by field: padding bytes do not count, every field does. */
+static void test_model_config_equal(void **state) {
+    (void)state;
+    struct model_config a, b;
+    fill_config(&a, 0x00);
+    fill_config(&b, 0xa5);
+    assert_true(model_config_equal(&a, &b));
+    b.n_ctx = 64;
+    assert_false(model_config_equal(&a, &b));
+    b.n_ctx = a.n_ctx, b.tied_output = false;
+    assert_false(model_config_equal(&a, &b));
+    b.tied_output = true, b.rope_base = 1e6f;
+    assert_false(model_config_equal(&a, &b));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_llama_round_trip_is_bit_identical),
         cmocka_unit_test(test_qwen2_round_trip_is_bit_identical),
         cmocka_unit_test(test_checkpoint_extras),
+        cmocka_unit_test(test_model_config_equal),
         cmocka_unit_test(test_quantized_saves_load_as_views),
         cmocka_unit_test(test_model_quantize_matches_save),
         cmocka_unit_test(test_invalid_models_are_refused),
