@@ -14,7 +14,7 @@ int cmd_sa_rl(int argc, char **argv) {
     const char *agent = NULL, *ref_path = NULL, *data_path = NULL, *out = NULL, *ckpt = NULL,
                *anchor_path = NULL, *anchor_model_path = NULL, *reject_credit = NULL;
     int last = 0, quick = 0, resume = 0, stop_after = 0, seed = 1234, threads = 1, no_distill = 0,
-        whole_reject = 0;
+        whole_reject = 0, tempered = 0;
     int anchors = -1, steps = -1, prompts = -1, group = -1, batch = -1, seq = -1, warmup = -1,
         max_tok = -1, ck_every = -1;
     double lr = -1, beta = -1, temp = -1, anchor_temp = -1, anchor_weight = -1;
@@ -53,6 +53,9 @@ int cmd_sa_rl(int argc, char **argv) {
         {"--batch", NULL, OPT_INT, &batch, "rows per micro-batch (16)"},
         {"--seq", NULL, OPT_INT, &seq, "tokens per row (0: longest prompt + max tokens)"},
         {"--temp", NULL, OPT_FLOAT, &temp, "rollout temperature (1)"},
+        {"--tempered", NULL, OPT_FLAG, &tempered,
+         "train the tempered policy softmax(logits / --temp) that the rollouts sample, so a "
+         "temperature below 1 stays on-policy (greedy answers are the same at every temperature)"},
         {"--max-tokens", NULL, OPT_INT, &max_tok, "cap on rollout tokens (32)"},
         {"--seed", NULL, OPT_INT, &seed, "seed of prompt choice and rollouts"},
         {"--threads", NULL, OPT_INT, &threads,
@@ -107,6 +110,7 @@ int cmd_sa_rl(int argc, char **argv) {
     if (no_distill) c.distill_anchors = false;
     if (credit >= 0) c.reject_credit = (enum sa_reject_credit)credit;
     if (whole_reject) c.reject_credit = SA_CREDIT_WHOLE;
+    c.tempered = tempered;
     char ck_buf[4096];
     snprintf(ck_buf, sizeof ck_buf, "%s.ckpt", out);
     c.checkpoint = ckpt ? ckpt : ck_buf;

@@ -128,6 +128,9 @@ struct sa_rl_config {
     bool distill_anchors; /* anchors learn the anchor model's whole next-token distribution
                              at each answer position, not only its answer's tokens */
     enum sa_reject_credit reject_credit; /* which tokens of a reject its advantage reaches */
+    bool tempered; /* the policy trained (and its reference and anchor teacher) is
+                      softmax(logits / rollout temperature), which the rollouts sample: on-policy
+                      at any temperature, same greedy answers */
     float lr;
     int warmup;
     int batch; /* rows per micro-batch */

@@ -307,6 +307,7 @@ int sa_rl_train(struct model *policy, struct model *ref, const struct qa_set *da
     tc.warmup = c->warmup;
     tc.weight_decay = 0.0f; /* stay near the SFT model: the KL term is the only pull */
     tc.seed = c->seed;
+    if (c->tempered) tc.logit_temperature = c->gen.temperature;
     S.item = malloc(sizeof(int) * (size_t)S.n_roll);
     S.scen = malloc(sizeof(int) * (size_t)S.n_roll);
     S.pitem = malloc(sizeof(int) * (size_t)c->prompts);

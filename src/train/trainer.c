@@ -150,13 +150,33 @@ void trainer_free(struct trainer *t) {
     free(t);
 }
 
+/* 1 / T of the tempered model, 1 when untempered. */
+static float trainer_logit_scale(const struct trainer *t) {
+    float temp = t->cfg.logit_temperature;
+    return temp > 0 ? 1.0f / temp : 1.0f;
+}
+
+/* The forward, with the logits divided by the temperature: everything after it (loss, its
+ * gradient, log-probs, distributions) is then the tempered model's. */
+static int trainer_forward(struct trainer *t, const int32_t *inputs) {
+    DISR_TRY(transformer_forward(t->tf, &t->m->weights, inputs));
+    float scale = trainer_logit_scale(t);
+    if (scale != 1.0f) {
+        size_t n = (size_t)t->tf->B * (size_t)t->tf->T * (size_t)t->m->config.n_vocab;
+        for (size_t i = 0; i < n; i++)
+            t->tf->logits[i] *= scale;
+    }
+    return DISR_OK;
+}
+
 int trainer_accumulate_soft(struct trainer *t, const int32_t *inputs, const int32_t *targets,
                             const struct tf_soft_targets *soft, const float *weights, float *loss) {
     DISR_TRY(trainer_check_learns(t, "accumulate"));
-    DISR_TRY(transformer_forward(t->tf, &t->m->weights, inputs));
-    /* Each micro-batch contributes 1/accum so an accumulated step equals one big batch. */
-    DISR_TRY(transformer_loss(t->tf, targets, soft, weights, 1.0f / (float)t->cfg.accum, t->dlosses,
-                              loss));
+    DISR_TRY(trainer_forward(t, inputs));
+    /* Each micro-batch contributes 1/accum so an accumulated step equals one big batch; the
+     * logit scale is the chain rule through logits / T. */
+    float dscale = trainer_logit_scale(t) / (float)t->cfg.accum;
+    DISR_TRY(transformer_loss(t->tf, targets, soft, weights, dscale, t->dlosses, loss));
     DISR_TRY(
         transformer_backward(t->tf, &t->m->weights, &t->gw, inputs, targets, soft, t->dlosses));
     t->n_micro++;
@@ -292,7 +312,7 @@ int trainer_update(struct trainer *t, int step, float *grad_norm) {
 
 int trainer_token_logprobs(struct trainer *t, const int32_t *inputs, const int32_t *targets,
                            float *out) {
-    DISR_TRY(transformer_forward(t->tf, &t->m->weights, inputs));
+    DISR_TRY(trainer_forward(t, inputs));
     const int BT = t->tf->B * t->tf->T, V = t->m->config.n_vocab;
     for (int r = 0; r < BT; r++) {
         if (targets[r] < 0 || targets[r] >= V)
@@ -305,7 +325,7 @@ int trainer_token_logprobs(struct trainer *t, const int32_t *inputs, const int32
 }
 
 int trainer_next_token_probs(struct trainer *t, const int32_t *inputs, float *probs) {
-    DISR_TRY(transformer_forward(t->tf, &t->m->weights, inputs));
+    DISR_TRY(trainer_forward(t, inputs));
     trainer_last_forward_probs(t, probs);
     return DISR_OK;
 }

@@ -26,6 +26,10 @@ struct train_config {
     float beta1, beta2, eps;
     float grad_clip; /* global L2 norm clip; 0 = off */
     uint64_t seed;
+    /* > 0 and != 1: the model trained and scored is the tempered softmax(logits / T): losses,
+     * gradients, log-probs and distributions all of it (RL whose rollouts sample at T stays
+     * on-policy; the greedy answer is the same at every T). 0 or 1: plain. */
+    float logit_temperature;
 };
 
 /* Sensible defaults for a tiny model (lr 1e-3, warmup 5 %, cosine to 10 %, wd 0.1, clip 1).

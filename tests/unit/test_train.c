@@ -345,6 +345,61 @@ static void test_frozen_trainer_is_forward_only(void **state) {
     trainer_free(tt), trainer_free(tf), model_free(m);
 }
 
+/* A tempered trainer (logit_temperature T) is the model softmax(z / T) throughout: its token
+ * log-probs are s log p - log sum p^s (s = 1/T, p the plain model's distribution), and its
+ * gradient is the finite difference of its own loss. */
+static void test_tempered_trainer(void **state) {
+    (void)state;
+    enum { V = 20, B = 2, T = 8 };
+    struct model *m = tiny_model(V, false, 6);
+    struct train_config c;
+    train_config_default(&c);
+    c.batch = B, c.seq = T, c.steps = 10;
+    struct trainer *plain, *hot;
+    assert_int_equal(trainer_init(&plain, m, &c), DISR_OK);
+    c.logit_temperature = 0.5f;
+    assert_int_equal(trainer_init(&hot, m, &c), DISR_OK);
+    int32_t in[B * T], tg[B * T];
+    for (int i = 0; i < B * T; i++)
+        in[i] = (i * 3 + 2) % V, tg[i] = (i * 5 + 1) % V;
+    float p[B * T * V], lp[B * T];
+    assert_int_equal(trainer_next_token_probs(plain, in, p), DISR_OK);
+    assert_int_equal(trainer_token_logprobs(hot, in, tg, lp), DISR_OK);
+    double loss_ref = 0;
+    for (int r = 0; r < B * T; r++) {
+        double z = 0;
+        for (int v = 0; v < V; v++)
+            z += pow(p[r * V + v], 2.0);
+        double want = 2.0 * log(p[r * V + tg[r]]) - log(z);
+        assert_float_equal(lp[r], want, 1e-4);
+        loss_ref -= lp[r] / (B * T);
+    }
+    /* the gradient: accumulate's loss is the tempered one, and its gradient matches the central
+     * difference of that loss on a few weights of the output path */
+    float loss;
+    assert_int_equal(trainer_accumulate(hot, in, tg, NULL, &loss), DISR_OK);
+    assert_float_equal(loss, loss_ref, 1e-4);
+    const float *g = trainer_grads(hot)->token_embd.data;
+    float *w = m->weights.token_embd.data;
+    for (int k = 0; k < 5; k++) {
+        size_t i = (size_t)(k * 37 + 3) % ((size_t)V * (size_t)m->config.n_embd);
+        float keep = w[i], h = 1e-2f, l1, l0;
+        w[i] = keep + h;
+        assert_int_equal(trainer_token_logprobs(hot, in, tg, lp), DISR_OK);
+        l1 = 0;
+        for (int r = 0; r < B * T; r++)
+            l1 -= lp[r] / (B * T);
+        w[i] = keep - h;
+        assert_int_equal(trainer_token_logprobs(hot, in, tg, lp), DISR_OK);
+        l0 = 0;
+        for (int r = 0; r < B * T; r++)
+            l0 -= lp[r] / (B * T);
+        w[i] = keep;
+        assert_float_equal(g[i], (l1 - l0) / (2 * h), 2e-3 + 0.02 * fabs(g[i]));
+    }
+    trainer_free(plain), trainer_free(hot), model_free(m);
+}
+
 /* A tiny model learns a repetitive corpus: its loss ends far below the unigram entropy. */
 static void test_tiny_model_learns_repetitive_corpus(void **state) {
     (void)state;
@@ -455,6 +510,7 @@ int main(void) {
         cmocka_unit_test(test_gradient_accumulation_equals_big_batch),
         cmocka_unit_test(test_weight_decay_only_on_matrices),
         cmocka_unit_test(test_frozen_trainer_is_forward_only),
+        cmocka_unit_test(test_tempered_trainer),
         cmocka_unit_test(test_tiny_model_learns_repetitive_corpus),
         cmocka_unit_test(test_resume_reproduces_uninterrupted_run),
     };
