@@ -77,7 +77,7 @@ int cmd_sa_rl(int argc, char **argv) {
                                                [SA_CREDIT_DECISION] = "decision",
                                                [SA_CREDIT_DEPARTURE] = "departure"};
     int credit = -1;
-    for (int i = 0; reject_credit && i < 3; i++)
+    for (int i = 0; reject_credit && i < (int)(sizeof credit_names / sizeof *credit_names); i++)
         if (!strcmp(reject_credit, credit_names[i])) credit = i;
     if (reject_credit && credit < 0) {
         fprintf(stderr, "disr sa-rl: --reject-credit is departure, decision or whole, not '%s'\n",

@@ -69,7 +69,7 @@ bool scenario_is_reject(const char *output);
 bool scenario_is_broken_reject(const char *output);
 
 /* Where a broken reject departed: the byte offset in `output` of its first character that is
- * not the reject text's ("I d d" -> 4); -1 if the output is not a broken reject. RL blames
+ * not the reject text's ("I d d" -> 3); -1 if the output is not a broken reject. RL blames
  * that character, not the decision before it (sa_grpo_credit). */
 int scenario_broken_reject_departure(const char *output);
 

@@ -57,7 +57,8 @@ struct rollout {
     float reward, adv;
     int scenario;
     bool rejected;
-    int departure; /* token where a broken reject left the reject text; -1 for the others */
+    int broken_at; /* byte where a broken reject left the reject text; -1 for the others */
+    int departure; /* the token holding that byte (packed rollouts only); -1 for the others */
 };
 
 struct rl_state {
@@ -140,8 +141,11 @@ static int rl_step(struct rl_state *S, int step, double stats[13]) {
         bool ok =
             !rej && !S->res[i].truncated && grader_check(it->grader, it->answer, S->res[i].text);
         rw[i] = (c->last && rej) ? 0.0f : sa_reward(rej, ok, alpha);
-        S->ro[i] = (struct rollout){
-            .reward = rw[i], .scenario = S->scen[i], .rejected = rej, .departure = -1};
+        S->ro[i] = (struct rollout){.reward = rw[i],
+                                    .scenario = S->scen[i],
+                                    .rejected = rej,
+                                    .broken_at = scenario_broken_reject_departure(S->res[i].text),
+                                    .departure = -1};
     }
     for (int p = 0; p < P; p++)
         sa_grpo_advantages(rw + p * G, G, 1e-4f, adv + p * G);
@@ -168,8 +172,7 @@ static int rl_step(struct rl_state *S, int step, double stats[13]) {
         ro->n = len;
         ro->n_prompt = np;
         /* The token where a broken reject left the reject text: where its credit starts. */
-        ro->departure = sa_pack_token_at(tk, S->ids + np, len - np,
-                                         scenario_broken_reject_departure(S->res[i].text));
+        ro->departure = sa_pack_token_at(tk, S->ids + np, len - np, ro->broken_at);
     }
     /* Forced-answer anchors (as InstructGPT mixes pretraining into PPO): answers of the frozen
      * anchor model (the reference unless told otherwise) under the '-' slot, trained against
@@ -243,7 +246,7 @@ static int rl_step(struct rl_state *S, int step, double stats[13]) {
      * [12] broken rejects */
     for (int i = 0; i < n; i++) {
         stats[0] += rw[i];
-        stats[12] += scenario_is_broken_reject(S->res[i].text);
+        stats[12] += S->ro[i].broken_at >= 0;
         stats[1] += 1;
         stats[2 + S->scen[i] - 1] += !S->ro[i].rejected;
         stats[5 + S->scen[i] - 1] += 1;

@@ -12,13 +12,13 @@
 #include <unistd.h>
 
 #include "core/err.h"
+#include "model/tokenizer.h"
 #include "route/scenario.h"
 #include "train/sa.h"
 #include "train/sa_grpo.h"
 #include "train/sa_internal.h"
 #include "train/sa_pack.h"
 #include "train/sa_target.h"
-#include "model/tokenizer.h"
 
 static void test_min_correct_matches_thresholds(void **state) {
     (void)state;
@@ -319,13 +319,13 @@ static void test_grpo_credits_a_reject_by_its_decision(void **state) {
     assert_int_equal(c.end, 5);
     c = sa_grpo_credit(SA_CREDIT_DEPARTURE, true, -1, 0);
     assert_int_equal(c.end, 0);
-    /* "I d d..." departs at token 4: the decision and "I d" keep the KL term alone */
-    c = sa_grpo_credit(SA_CREDIT_DEPARTURE, false, 4, 9);
-    assert_int_equal(c.first, 4);
+    /* "I d d..." departs at token 3: the decision and "I d" keep the KL term alone */
+    c = sa_grpo_credit(SA_CREDIT_DEPARTURE, false, 3, 9);
+    assert_int_equal(c.first, 3);
     assert_int_equal(c.end, 9);
-    c = sa_grpo_credit(SA_CREDIT_DECISION, false, 4, 9);
+    c = sa_grpo_credit(SA_CREDIT_DECISION, false, 3, 9);
     assert_int_equal(c.first, 0);
-    c = sa_grpo_credit(SA_CREDIT_WHOLE, false, 4, 9);
+    c = sa_grpo_credit(SA_CREDIT_WHOLE, false, 3, 9);
     assert_int_equal(c.first, 0);
     /* token weights: the advantage on [first, end) only */
     float logp[6] = {-1, -1, -1, -1, -1, -1}, w[6];
