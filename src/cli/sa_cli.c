@@ -59,7 +59,8 @@ int sa_cli_numbers(const char *s, double *out, int cap) {
 }
 
 void sa_cli_print_eval_header(FILE *f) {
-    fprintf(f, "| agent | scenario | answer rate | precision | threshold | F1 (reject) | "
+    fprintf(f, "| agent | scenario | answer rate | precision (right / answered, 95 %% interval) | "
+               "threshold | F1 (reject) | "
                "broken rejects | reward | forced acc. |\n|---|---|---|---|---|---|---|---|---|\n");
 }
 
@@ -73,8 +74,12 @@ void sa_cli_print_eval(FILE *f, const char *name, const struct sa_agent_eval *e,
                      base->forced_acc, 100 * (e->forced_acc - base->forced_acc));
         else
             snprintf(forced, sizeof forced, "%.3f", e->forced_acc);
-        fprintf(f, "| %s | %s (α=%.1f) | %.3f | %.3f | %.3f | %.3f | %d | %.3f | %s |\n", name,
-                scenario_name((enum scenario)(s + 1)), alpha, e->answer_rate[s], e->precision[s],
-                scenario_threshold(alpha), e->f1[s], e->n_broken[s], e->reward[s], forced);
+        fprintf(f,
+                "| %s | %s (α=%.1f) | %.3f | %.3f (%d / %d, %.2f–%.2f) | %.3f | %.3f | %d | %.3f | "
+                "%s |\n",
+                name, scenario_name((enum scenario)(s + 1)), alpha, e->answer_rate[s],
+                e->precision[s], e->n_answered_right[s], e->n_answered[s], e->precision_lo[s],
+                e->precision_hi[s], scenario_threshold(alpha), e->f1[s], e->n_broken[s],
+                e->reward[s], forced);
     }
 }

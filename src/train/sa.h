@@ -171,6 +171,10 @@ struct sa_agent_eval {
     int n_broken[3]; /* answers that began like the reject and departed from it (counted among
                         the answered, graded wrong): scenario_is_broken_reject */
     double answer_rate[3], precision[3], f1[3], forced_acc;
+    int n_answered[3], n_answered_right[3]; /* precision = right / answered */
+    /* Wilson 95 % interval of the precision: an agent that answers a few dozen of a thousand
+     * queries has a precision good to about ±0.1, and the report says so */
+    double precision_lo[3], precision_hi[3];
     double reward[3]; /* mean of the paper's reward over the queries: what RL maximizes */
 };
 
@@ -178,8 +182,12 @@ int sa_eval_agent(struct model *m, const struct qa_set *data, const struct sa_ge
                   struct sa_agent_eval *out);
 void sa_eval_free(struct sa_agent_eval *e);
 
-/* Fills answer_rate / precision / f1 / reward / forced_acc from the per-query arrays. F1 is that
- * of the reject decision as a predictor of "the forced answer would be wrong". */
+/* Wilson score interval (z = 1.96) of a proportion k / n; [0, 1] when n is 0. */
+void sa_wilson95(int k, int n, double *lo, double *hi);
+
+/* Fills answer_rate / precision (with its counts and interval) / f1 / reward / forced_acc from
+ * the per-query arrays. F1 is that of the reject decision as a predictor of "the forced answer
+ * would be wrong". */
 void sa_eval_summarize(struct sa_agent_eval *e);
 /* The same, with F1's truth taken from another run's forced answers (would_be_right[n], e.g. the
  * untrained base agent's): trained versions of one agent then share one truth, and an F1 gap

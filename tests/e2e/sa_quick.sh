@@ -69,6 +69,15 @@ for a in r["agents"]:
         assert 0.0 <= sc["reward"] <= 1.0
         if sc["answer_rate"] == 0:
             assert abs(sc["reward"] - sc["threshold"]) < 1e-9
+        # precision's counts agree with the rates, and its interval holds it
+        assert sc["answered"] == round(sc["answer_rate"] * 40)
+        assert 0 <= sc["answered_right"] <= sc["answered"]
+        lo, hi = sc["precision_95"]
+        if sc["answered"]:
+            assert abs(sc["precision"] - sc["answered_right"] / sc["answered"]) < 1e-9
+            assert 0 <= lo <= sc["precision"] <= hi <= 1 and hi - lo > 0
+        else:
+            assert (lo, hi) == (0, 1)
 PY
 
 # Bad input: a clear message and a non-zero exit, nothing written.
