@@ -50,10 +50,9 @@ static cJSON *eval_json(const char *name, const struct sa_agent_eval *e,
         cJSON_AddNumberToObject(so, "precision", e->precision[s]);
         cJSON_AddNumberToObject(so, "answered", e->n_answered[s]);
         cJSON_AddNumberToObject(so, "answered_right", e->n_answered_right[s]);
-        cJSON_AddItemToObject(so, "precision_95",
-                              cJSON_CreateDoubleArray((double[]){e->precision_lo[s],
-                                                                 e->precision_hi[s]},
-                                                      2));
+        cJSON_AddItemToObject(
+            so, "precision_95",
+            cJSON_CreateDoubleArray((double[]){e->precision_lo[s], e->precision_hi[s]}, 2));
         cJSON_AddNumberToObject(so, "threshold", scenario_threshold(alpha));
         cJSON_AddNumberToObject(so, "f1", e->f1[s]);
         cJSON_AddNumberToObject(so, "broken_rejects", e->n_broken[s]);

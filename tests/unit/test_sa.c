@@ -448,7 +448,9 @@ static void test_wilson_interval(void **state) {
     const struct {
         int k, n;
         double lo, hi;
-    } cases[] = {{81, 263, 0.2553, 0.3662}, {15, 148, 0.0624, 0.1605}, {0, 20, 0.0, 0.1611},
+    } cases[] = {{81, 263, 0.2553, 0.3662},
+                 {15, 148, 0.0624, 0.1605},
+                 {0, 20, 0.0, 0.1611},
                  {1, 29, 0.0061, 0.1718}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         double lo, hi;
