@@ -3,7 +3,8 @@
  * (1 - alpha)^0.5, self-assessment F1 (reject <=> the forced answer would be wrong) and the
  * forced-answer accuracy against the untrained base; then the chain of the agents in order,
  * in process: accuracy, cost and utility = accuracy - alpha * cost per scenario. With
- * --compare (e.g. the SFT agents when --agents are the RL ones) both chains side by side. */
+ * --compare (e.g. the SFT agents when --agents are the RL ones) both chains side by side; with
+ * --queries each agent's outcome on each query, to see which queries one version drops. */
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,6 +62,52 @@ static cJSON *eval_json(const char *name, const struct sa_agent_eval *e,
     return o;
 }
 
+/* What the agent did with one query under scenario index s (0..2). */
+static const char *query_outcome(const struct sa_agent_eval *e, int s, int i) {
+    return !e->answered[s][i] ? "reject" : e->correct[s][i] ? "right" : "wrong";
+}
+
+/* Appends one JSONL line per query for each agent of a set, so a reader can see which queries
+ * a trained version dropped or took up against another (the aggregates hide that). */
+static int queries_append(FILE *f, const char *set, char **names, const struct sa_agent_eval *ev,
+                          int n_agents, const struct qa_set *data) {
+    for (int a = 0; a < n_agents; a++)
+        for (int i = 0; i < ev[a].n; i++) {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "set", set);
+            cJSON_AddStringToObject(o, "agent", names[a]);
+            cJSON_AddStringToObject(o, "id", data->items[i].id);
+            cJSON_AddStringToObject(o, "family", data->items[i].family);
+            cJSON_AddBoolToObject(o, "forced_right", ev[a].forced_correct[i]);
+            for (int s = 0; s < 3; s++)
+                cJSON_AddStringToObject(o, scenario_name((enum scenario)(s + 1)),
+                                        query_outcome(&ev[a], s, i));
+            char *line = cJSON_PrintUnformatted(o);
+            cJSON_Delete(o);
+            if (!line) return disr_fail(DISR_E_NOMEM, "per-query record");
+            fprintf(f, "%s\n", line);
+            free(line);
+        }
+    return DISR_OK;
+}
+
+static int write_queries(const char *path, const struct qa_set *data, char **an,
+                         const struct sa_agent_eval *ae, int na, char **cn,
+                         const struct sa_agent_eval *ce, int nc, char **bn,
+                         const struct sa_agent_eval *be, int nb) {
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f) return disr_fail(DISR_E_NOMEM, "per-query records");
+    int st = queries_append(f, "agents", an, ae, na, data);
+    if (st >= 0) st = queries_append(f, "compare", cn, ce, nc, data);
+    if (st >= 0) st = queries_append(f, "base", bn, be, nb, data);
+    fclose(f);
+    if (st >= 0) st = file_write_atomic(path, text, len);
+    free(text);
+    return st;
+}
+
 static void print_chain(const char *label, const struct sa_agent_eval *ev, int k,
                         const double *costs, cJSON *arr) {
     double share[MAX_AGENTS];
@@ -86,7 +133,7 @@ static void print_chain(const char *label, const struct sa_agent_eval *ev, int k
 
 int cmd_sa_report(int argc, char **argv) {
     const char *agents = NULL, *base = NULL, *compare = NULL, *data_path = NULL, *costs_s = NULL,
-               *json_path = NULL;
+               *json_path = NULL, *queries_path = NULL;
     int threads = 1, max_tok = -1, limit = 0;
     const struct cli_opt opts[] = {
         {"--agents", "-a", OPT_STR, &agents, "trained agents in chain order, comma-separated"},
@@ -100,6 +147,8 @@ int cmd_sa_report(int argc, char **argv) {
         {"--threads", NULL, OPT_INT, &threads,
          "engine threads (1; 0: all cores; tiny agents run best on 1)"},
         {"--json", NULL, OPT_STR, &json_path, "also write the figures as JSON"},
+        {"--queries", NULL, OPT_STR, &queries_path,
+         "also write each agent's outcome per query (JSONL: right, wrong or reject)"},
         {0}};
     int st = cli_parse(argc, argv, opts, "--agents a.gguf,b.gguf,... --data HELDOUT.jsonl", NULL, 0,
                        NULL);
@@ -177,6 +226,8 @@ int cmd_sa_report(int argc, char **argv) {
                   : disr_fail(DISR_E_NOMEM, "JSON report");
         free(text);
     }
+    if (st >= 0 && queries_path)
+        st = write_queries(queries_path, &view, an, ae, na, cn, ce, nc, bn, be, nb);
 done:
     for (int i = 0; i < MAX_AGENTS; i++)
         sa_eval_free(&ae[i]), sa_eval_free(&be[i]), sa_eval_free(&ce[i]);

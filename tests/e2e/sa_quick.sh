@@ -53,12 +53,22 @@ grep -q "answer-only" "$D/last.log"
 # The report: two agents in a chain, RL against SFT, JSON that parses.
 "$DISR" sa-report --agents "$D/r.gguf,$D/lr.gguf" --compare "$D/s.gguf,$D/l.gguf" \
     --base "$D/a.gguf,$D/a.gguf" --data "$D/w/test.jsonl" --limit 40 --json "$D/rep.json" \
-    >"$D/rep.md" 2>/dev/null
+    --queries "$D/rep.jsonl" >"$D/rep.md" 2>/dev/null
 grep -q "| agents | balance" "$D/rep.md"
 grep -q "| compare | cost" "$D/rep.md"
-/usr/bin/python3 - "$D/rep.json" <<'PY'
+/usr/bin/python3 - "$D/rep.json" "$D/rep.jsonl" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
+# per-query records: 40 queries for each of 2 agents, 2 compared, 2 base; they add up to the
+# report's counts
+q = [json.loads(l) for l in open(sys.argv[2])]
+assert len(q) == 6 * 40 and {x["set"] for x in q} == {"agents", "compare", "base"}
+for a, name in zip(r["agents"], [x["agent"] for x in q if x["set"] != "base"][::40]):
+    mine = [x for x in q if x["agent"] == name and x["set"] != "base"][:40]
+    assert abs(a["forced_accuracy"] - sum(x["forced_right"] for x in mine) / 40) < 1e-9
+    for s in ("performance", "balance", "cost"):
+        assert a[s]["answered"] == sum(x[s] != "reject" for x in mine)
+        assert a[s]["answered_right"] == sum(x[s] == "right" for x in mine)
 assert len(r["agents"]) == 4 and len(r["chain"]) == 6
 for a in r["agents"]:
     assert a["f1_truth"] == "base"
@@ -78,6 +88,23 @@ for a in r["agents"]:
             assert 0 <= lo <= sc["precision"] <= hi <= 1 and hi - lo > 0
         else:
             assert (lo, hi) == (0, 1)
+PY
+
+# scripts/sa_diff.py recomputes F1 and reward from the per-query records in Python: the same
+# figures as the report's own (C) for both trained sets.
+/usr/bin/python3 scripts/sa_diff.py "$D/rep.jsonl" >"$D/diff.md"
+/usr/bin/python3 - "$D/rep.json" "$D/diff.md" <<'PY'
+import json, re, sys
+r = {a["agent"]: a for a in json.load(open(sys.argv[1]))["agents"]}
+rows = [l.split("|") for l in open(sys.argv[2]) if re.match(r"\| \S+ vs ", l)]
+assert len(rows) == 6, rows
+for row in rows:
+    new, old = row[1].strip().split(" vs ")
+    s = row[2].strip()
+    f_old, f_new = (float(x) for x in row[5].split("→"))
+    w_old, w_new = (float(x) for x in row[6].split("→"))
+    for name, f, w in ((old, f_old, w_old), (new, f_new, w_new)):
+        assert abs(r[name][s]["f1"] - f) < 6e-4 and abs(r[name][s]["reward"] - w) < 6e-4, row
 PY
 
 # Bad input: a clear message and a non-zero exit, nothing written.
