@@ -11,6 +11,7 @@
 
 #include "core/err.h"
 #include "core/log.h"
+#include "core/stats.h"
 #include "route/scenario.h"
 #include "world/dataset.h"
 
@@ -242,30 +243,59 @@ static double answer_rate(const struct state *st, enum out_variant v, int ai, in
 #define N_PRED 4
 static const char *const PRED_NAME[N_PRED] = {"DiSRouter SFT", "DiSRouter +RL", "Confidence",
                                               "External MLP"};
+static const char *const PRED_KEY[N_PRED] = {"disr_sft", "disr_rl", "confidence", "external_mlp"};
+
+static bool pred_available(const struct state *st, int pred) {
+    return pred == 3 ? st->fit.p_mlp != NULL
+                     : pred == 2 || st->avail[pred == 0 ? EM_DISR_SFT : EM_DISR_RL];
+}
+
+/* Whether predictor `pred` has agent a reject query qi at alpha index ai: 1, 0, or -1 when the
+ * decision was not recorded. */
+static int pred_rejects(const struct state *st, int pred, int ai, int qi, int a) {
+    const struct outcome_cell *c = outcome_at(st->t, qi, a);
+    double th = scenario_threshold(ALPHAS[ai]);
+    if (pred < 2) {
+        int d = c->decide[pred == 0 ? OUT_SFT : OUT_RL][ai];
+        return d == OUT_UNKNOWN ? -1 : d == OUT_REJECT;
+    }
+    if (pred == 2) return c->conf < th;
+    return st->fit.p_mlp[(size_t)qi * st->t->n_agents + a] < th;
+}
+
 static double sa_f1(const struct state *st, int pred, int ai, int a) {
     const struct outcome_table *t = st->t;
-    double th = scenario_threshold(ALPHAS[ai]);
-    if ((pred == 3 && !st->fit.p_mlp) ||
-        (pred < 2 && !st->avail[pred == 0 ? EM_DISR_SFT : EM_DISR_RL]))
-        return NAN;
+    if (!pred_available(st, pred)) return NAN;
     int tp = 0, fp = 0, fn = 0;
     for (int qi = 0; qi < t->n_queries; qi++) {
         if (t->q[qi].split != OUT_SPLIT_TEST) continue;
-        const struct outcome_cell *c = outcome_at(t, qi, a);
-        int reject;
-        if (pred < 2) {
-            int d = c->decide[pred == 0 ? OUT_SFT : OUT_RL][ai];
-            if (d == OUT_UNKNOWN) return NAN;
-            reject = d == OUT_REJECT;
-        } else if (pred == 2) {
-            reject = c->conf < th;
-        } else {
-            reject = st->fit.p_mlp[(size_t)qi * t->n_agents + a] < th;
-        }
-        int wrong = !c->correct;
+        int reject = pred_rejects(st, pred, ai, qi, a);
+        if (reject < 0) return NAN;
+        int wrong = !outcome_at(t, qi, a)->correct;
         tp += reject && wrong, fp += reject && !wrong, fn += !reject && wrong;
     }
     return tp ? 2.0 * tp / (2.0 * tp + fp + fn) : 0.0;
+}
+
+/* How often agent a's answers are right when predictor `pred` decides, over every test query
+ * (the agent on its own, not only the queries a chain hands it). A trained agent is graded on
+ * the answer it gave in that scenario; confidence and the MLP let the forced answer through.
+ * False if the predictor or a decision is missing. */
+static bool answer_precision(const struct state *st, int pred, int ai, int a, int *right,
+                             int *answered) {
+    const struct outcome_table *t = st->t;
+    *right = *answered = 0;
+    if (!pred_available(st, pred)) return false;
+    for (int qi = 0; qi < t->n_queries; qi++) {
+        if (t->q[qi].split != OUT_SPLIT_TEST) continue;
+        int reject = pred_rejects(st, pred, ai, qi, a);
+        if (reject < 0) return false;
+        const struct outcome_cell *c = outcome_at(t, qi, a);
+        *answered += !reject;
+        *right +=
+            !reject && (pred < 2 ? c->dcorrect[pred == 0 ? OUT_SFT : OUT_RL][ai] : c->correct);
+    }
+    return true;
 }
 
 static double forced_accuracy(const struct outcome_table *t, enum out_split s, int a) {
@@ -510,6 +540,34 @@ static void write_markdown(FILE *f, const struct state *st) {
     }
     fprintf(f, "\n![answer rate](answer_rate.png)\n\n");
 
+    fprintf(f,
+            "## Precision of each agent's answers (in-domain)\n\nOf the test queries an agent "
+            "answers on its own (every query, not only those a chain hands it), the share it gets "
+            "right (a trained agent's answer in that scenario; confidence and the MLP pass "
+            "the forced answer), with the counts and a Wilson 95 %% interval: it should rise "
+            "with the bar (1 − α)^0.5, and a few dozen answers leave it wide.\n\n");
+    write_agent_header(f, st, "Predictor, scenario");
+    for (int p = 0; p < N_PRED; p++)
+        for (int ai = 0; ai < N_ALPHA; ai++) {
+            int right, answered;
+            if (!answer_precision(st, p, ai, 0, &right, &answered)) continue;
+            fprintf(f, "| %s, α=%.1f |", PRED_NAME[p], ALPHAS[ai]);
+            for (int a = 0; a < K; a++) {
+                double lo, hi;
+                bool known = answer_precision(st, p, ai, a, &right, &answered);
+                stats_wilson95(right, answered, &lo, &hi);
+                if (!known)
+                    fprintf(f, " – |");
+                else if (answered)
+                    fprintf(f, " %.3f (%d / %d, %.2f–%.2f) |", (double)right / answered, right,
+                            answered, lo, hi);
+                else
+                    fprintf(f, " – (0 / 0) |");
+            }
+            fprintf(f, "\n");
+        }
+    fprintf(f, "\n");
+
     fprintf(f, "## Cost on easy vs hard queries (in-domain)\n\nEasy = some agent below the "
                "largest answers it correctly (forced); hard = only the largest, or nobody. A good "
                "router spends little on easy queries.\n\n| Method |");
@@ -665,16 +723,40 @@ static cJSON *summary_json(const struct state *st) {
             }
         }
     cJSON *f1 = cJSON_AddObjectToObject(root, "sa_f1");
-    static const char *const pred_key[N_PRED] = {"disr_sft", "disr_rl", "confidence",
-                                                 "external_mlp"};
     for (int p = 0; p < N_PRED && st->has_split[OUT_SPLIT_TEST]; p++) {
         if (isnan(sa_f1(st, p, 0, 0))) continue;
-        cJSON *fp = cJSON_AddObjectToObject(f1, pred_key[p]);
+        cJSON *fp = cJSON_AddObjectToObject(f1, PRED_KEY[p]);
         for (int ai = 0; ai < N_ALPHA; ai++) {
             cJSON *arr = cJSON_AddArrayToObject(fp, ALPHA_KEY[ai]);
             for (int a = 0; a < st->K; a++) {
                 double x = sa_f1(st, p, ai, a);
                 cJSON_AddItemToArray(arr, isnan(x) ? cJSON_CreateNull() : cJSON_CreateNumber(x));
+            }
+        }
+    }
+    cJSON *pr = cJSON_AddObjectToObject(root, "answer_precision");
+    for (int p = 0; p < N_PRED && st->has_split[OUT_SPLIT_TEST]; p++) {
+        int right, answered;
+        if (!answer_precision(st, p, 0, 0, &right, &answered)) continue;
+        cJSON *pp = cJSON_AddObjectToObject(pr, PRED_KEY[p]);
+        for (int ai = 0; ai < N_ALPHA; ai++) {
+            cJSON *arr = cJSON_AddArrayToObject(pp, ALPHA_KEY[ai]);
+            for (int a = 0; a < st->K; a++) {
+                if (!answer_precision(st, p, ai, a, &right, &answered)) {
+                    cJSON_AddItemToArray(arr, cJSON_CreateNull());
+                    continue;
+                }
+                double lo, hi;
+                stats_wilson95(right, answered, &lo, &hi);
+                cJSON *o = cJSON_CreateObject();
+                cJSON_AddNumberToObject(o, "answered", answered);
+                cJSON_AddNumberToObject(o, "right", right);
+                cJSON_AddItemToObject(o, "precision",
+                                      answered ? cJSON_CreateNumber((double)right / answered)
+                                               : cJSON_CreateNull());
+                cJSON_AddItemToObject(o, "interval95",
+                                      cJSON_CreateDoubleArray((double[]){lo, hi}, 2));
+                cJSON_AddItemToArray(arr, o);
             }
         }
     }

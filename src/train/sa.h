@@ -172,8 +172,8 @@ struct sa_agent_eval {
                         the answered, graded wrong): scenario_is_broken_reject */
     double answer_rate[3], precision[3], f1[3], forced_acc;
     int n_answered[3], n_answered_right[3]; /* precision = right / answered */
-    /* Wilson 95 % interval of the precision: an agent that answers a few dozen of a thousand
-     * queries has a precision good to about ±0.1, and the report says so */
+    /* Wilson 95 % interval of the precision (stats_wilson95): an agent that answers a few dozen of
+     * a thousand queries has a precision good to about ±0.1, and the report says so */
     double precision_lo[3], precision_hi[3];
     double reward[3]; /* mean of the paper's reward over the queries: what RL maximizes */
 };
@@ -181,9 +181,6 @@ struct sa_agent_eval {
 int sa_eval_agent(struct model *m, const struct qa_set *data, const struct sa_gen_config *g,
                   struct sa_agent_eval *out);
 void sa_eval_free(struct sa_agent_eval *e);
-
-/* Wilson score interval (z = 1.96) of a proportion k / n; [0, 1] when n is 0. */
-void sa_wilson95(int k, int n, double *lo, double *hi);
 
 /* Fills answer_rate / precision (with its counts and interval) / f1 / reward / forced_acc from
  * the per-query arrays. F1 is that of the reject decision as a predictor of "the forced answer

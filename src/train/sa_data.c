@@ -2,12 +2,12 @@
  * cache file), the per-agent evaluation summary (answer rate, precision, F1) and the in-process
  * chain over several agents' evaluations. */
 #include <cjson/cJSON.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/err.h"
+#include "core/stats.h"
 #include "route/scenario.h"
 #include "train/sa.h"
 #include "train/sa_grpo.h"
@@ -137,21 +137,6 @@ void sa_eval_free(struct sa_agent_eval *e) {
     *e = (struct sa_agent_eval){0};
 }
 
-void sa_wilson95(int k, int n, double *lo, double *hi) {
-    if (n <= 0) {
-        *lo = 0, *hi = 1;
-        return;
-    }
-    /* Wilson rather than p ± z·se: the latter collapses to a point at 0 / n and n / n, which is
-     * where a cautious agent's precision often sits. */
-    const double z = 1.959964, z2 = z * z;
-    double p = (double)k / n, d = 1 + z2 / n;
-    double center = (p + z2 / (2.0 * n)) / d;
-    double half = z * sqrt(p * (1 - p) / n + z2 / (4.0 * n * n)) / d;
-    *lo = center - half < 0 ? 0 : center - half;
-    *hi = center + half > 1 ? 1 : center + half;
-}
-
 void sa_eval_summarize(struct sa_agent_eval *e) {
     sa_eval_summarize_against(e, e->forced_correct);
 }
@@ -176,7 +161,7 @@ void sa_eval_summarize_against(struct sa_agent_eval *e, const bool *would_be_rig
         e->answer_rate[s] = e->n ? (double)ans / e->n : 0;
         e->precision[s] = ans ? (double)ans_ok / ans : 0;
         e->n_answered[s] = ans, e->n_answered_right[s] = ans_ok;
-        sa_wilson95(ans_ok, ans, &e->precision_lo[s], &e->precision_hi[s]);
+        stats_wilson95(ans_ok, ans, &e->precision_lo[s], &e->precision_hi[s]);
         e->f1[s] = tp ? 2.0 * tp / (2.0 * tp + fp + fn) : 0;
         e->reward[s] = e->n ? reward / e->n : 0;
     }

@@ -133,6 +133,42 @@ def main(d):
     if checked < 30:
         fail(f"only {checked} summary entries checked")
 
+    # Each agent's answer precision on the test split, with its Wilson interval, from the raw
+    # outcome cells (a trained agent is graded on its own answer; confidence lets the forced one
+    # through at the bar (1 - alpha)^0.5).
+    def wilson(k, n, z=1.959964):
+        if n == 0:
+            return 0.0, 1.0
+        p = k / n
+        mid = (p + z * z / (2 * n)) / (1 + z * z / n)
+        half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+        return max(0.0, mid - half), min(1.0, mid + half)
+
+    test_q = [q for q in cells if split_of[q] == "test"]
+    precision = summary.get("answer_precision", {})
+    for key in ("disr_sft", "disr_rl", "confidence"):
+        if key not in precision:
+            fail(f"summary.json: no answer_precision.{key}")
+        for ai, alpha in enumerate(ALPHAS):
+            for a in range(K):
+                got = precision[key][f"{alpha:.1f}"][a]
+                if key == "confidence":
+                    ans = [q for q in test_q if cells[q][a]["conf"] >= (1 - alpha) ** 0.5]
+                    right = sum(bool(cells[q][a]["correct"]) for q in ans)
+                else:
+                    v = key[5:]
+                    if any((cells[q][a].get(v + "_answer") or [-1] * 3)[ai] == -1 for q in test_q):
+                        if got is not None:
+                            fail(f"answer_precision.{key}[{alpha}][{a}]: {got} for unrecorded decisions")
+                        continue
+                    ans = [q for q in test_q if cells[q][a][v + "_answer"][ai] == 1]
+                    right = sum(bool(cells[q][a][v + "_correct"][ai]) for q in ans)
+                lo, hi = wilson(right, len(ans))
+                if (got["answered"], got["right"]) != (len(ans), right) or not (
+                        close(got["interval95"][0], lo, 1e-9) and close(got["interval95"][1], hi, 1e-9)):
+                    fail(f"answer_precision.{key}[{alpha}][{a}]: {got} vs {right}/{len(ans)} {lo:.4f}-{hi:.4f}")
+                checked += 1
+
     # The in-domain table of report.md shows the same numbers, rounded to 3 decimals.
     md = open(f"{d}/report.md").read()
     section = md.split("## In-domain test")[1].split("##")[0]

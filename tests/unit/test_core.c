@@ -9,6 +9,7 @@
 #include "core/err.h"
 #include "core/ops.h"
 #include "core/rng.h"
+#include "core/stats.h"
 #include "model/model.h"
 
 static void test_error_message_is_kept(void **state) {
@@ -44,7 +45,8 @@ static void test_rng_is_deterministic_and_uniform(void **state) {
     }
     assert_true(fabs(sum / 100000) < 0.02);
     assert_true(fabs(sq / 100000 - 1.0) < 0.03);
-    for (int k = 0; k < 10; k++) assert_true(counts[k] > 9500 && counts[k] < 10500);
+    for (int k = 0; k < 10; k++)
+        assert_true(counts[k] > 9500 && counts[k] < 10500);
 }
 
 static void test_rmsnorm_and_softmax(void **state) {
@@ -80,9 +82,17 @@ static void test_rope_styles_rotate_the_right_pairs(void **state) {
 
 static void test_param_layout_counts_every_tensor(void **state) {
     (void)state;
-    struct model_config c = {.n_vocab = 10, .n_embd = 8, .n_layer = 2, .n_head = 2,
-                             .n_head_kv = 1, .n_ff = 12, .n_ctx = 16, .norm_eps = 1e-5f,
-                             .rope_base = 10000, .qkv_bias = true, .tied_output = false};
+    struct model_config c = {.n_vocab = 10,
+                             .n_embd = 8,
+                             .n_layer = 2,
+                             .n_head = 2,
+                             .n_head_kv = 1,
+                             .n_ff = 12,
+                             .n_ctx = 16,
+                             .norm_eps = 1e-5f,
+                             .rope_base = 10000,
+                             .qkv_bias = true,
+                             .tied_output = false};
     assert_int_equal(model_config_validate(&c), 0);
     size_t per_layer = 8 + 64 + 8 + 32 + 4 + 32 + 4 + 64 + 8 + 3 * 96;
     assert_int_equal(model_param_count(&c), 80 + 2 * per_layer + 8 + 80);
@@ -93,10 +103,34 @@ static void test_param_layout_counts_every_tensor(void **state) {
     assert_int_equal(model_config_validate(&c), DISR_E_FORMAT);
 }
 
+/* Wilson intervals against Newcombe (1998), "Two-sided confidence intervals for the single
+ * proportion", Statistics in Medicine 17, Table I (method 3), printed to 4 decimals. */
+static void test_wilson_interval(void **state) {
+    (void)state;
+    const struct {
+        int k, n;
+        double lo, hi;
+    } cases[] = {{81, 263, 0.2553, 0.3662},
+                 {15, 148, 0.0624, 0.1605},
+                 {0, 20, 0.0, 0.1611},
+                 {1, 29, 0.0061, 0.1718}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        double lo, hi;
+        stats_wilson95(cases[i].k, cases[i].n, &lo, &hi);
+        assert_float_equal(lo, cases[i].lo, 6e-5);
+        assert_float_equal(hi, cases[i].hi, 6e-5);
+    }
+    double lo, hi; /* all right: the upper end is 1, the lower one well below */
+    stats_wilson95(9, 9, &lo, &hi);
+    assert_float_equal(hi, 1.0, 1e-12);
+    assert_true(lo > 0.65 && lo < 0.71);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_error_message_is_kept),
         cmocka_unit_test(test_rng_is_deterministic_and_uniform),
+        cmocka_unit_test(test_wilson_interval),
         cmocka_unit_test(test_rmsnorm_and_softmax),
         cmocka_unit_test(test_rope_styles_rotate_the_right_pairs),
         cmocka_unit_test(test_param_layout_counts_every_tensor),

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "core/err.h"
+#include "core/stats.h"
 #include "model/tokenizer.h"
 #include "route/scenario.h"
 #include "train/sa.h"
@@ -441,29 +442,6 @@ static void test_samples_cache_roundtrip_and_mismatch(void **state) {
     sa_samples_free(&s);
 }
 
-/* Wilson intervals against Newcombe (1998), "Two-sided confidence intervals for the single
- * proportion", Statistics in Medicine 17, Table I (method 3), printed to 4 decimals. */
-static void test_wilson_interval(void **state) {
-    (void)state;
-    const struct {
-        int k, n;
-        double lo, hi;
-    } cases[] = {{81, 263, 0.2553, 0.3662},
-                 {15, 148, 0.0624, 0.1605},
-                 {0, 20, 0.0, 0.1611},
-                 {1, 29, 0.0061, 0.1718}};
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        double lo, hi;
-        sa_wilson95(cases[i].k, cases[i].n, &lo, &hi);
-        assert_float_equal(lo, cases[i].lo, 6e-5);
-        assert_float_equal(hi, cases[i].hi, 6e-5);
-    }
-    double lo, hi; /* all right: the upper end is 1, the lower one well below */
-    sa_wilson95(9, 9, &lo, &hi);
-    assert_float_equal(hi, 1.0, 1e-12);
-    assert_true(lo > 0.65 && lo < 0.71);
-}
-
 /* Hand-made evaluations of 2 agents on 4 queries. */
 static void eval_alloc(struct sa_agent_eval *e, int n) {
     *e = (struct sa_agent_eval){.n = n};
@@ -496,7 +474,7 @@ static void test_eval_summary_and_chain(void **state) {
     assert_int_equal(a[0].n_answered[1], 2);
     assert_int_equal(a[0].n_answered_right[1], 1);
     double lo, hi; /* the precision's interval is Wilson's at these counts */
-    sa_wilson95(1, 2, &lo, &hi);
+    stats_wilson95(1, 2, &lo, &hi);
     assert_float_equal(a[0].precision_lo[1], lo, 1e-12);
     assert_float_equal(a[0].precision_hi[1], hi, 1e-12);
     assert_int_equal(a[0].n_answered[0], 0); /* no answers: the interval says nothing */
@@ -557,7 +535,6 @@ int main(void) {
         cmocka_unit_test(test_pack_token_at),
         cmocka_unit_test(test_samples_cache_roundtrip_and_mismatch),
         cmocka_unit_test(test_eval_summary_and_chain),
-        cmocka_unit_test(test_wilson_interval),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
