@@ -245,6 +245,11 @@ static const char *const PRED_NAME[N_PRED] = {"DiSRouter SFT", "DiSRouter +RL", 
                                               "External MLP"};
 static const char *const PRED_KEY[N_PRED] = {"disr_sft", "disr_rl", "confidence", "external_mlp"};
 
+/* The outcome variant a DiSRouter predictor (0 SFT, 1 RL) reads its decisions from. */
+static enum out_variant pred_variant(int pred) {
+    return pred == 0 ? OUT_SFT : OUT_RL;
+}
+
 static bool pred_available(const struct state *st, int pred) {
     return pred == 3 ? st->fit.p_mlp != NULL
                      : pred == 2 || st->avail[pred == 0 ? EM_DISR_SFT : EM_DISR_RL];
@@ -256,7 +261,7 @@ static int pred_rejects(const struct state *st, int pred, int ai, int qi, int a)
     const struct outcome_cell *c = outcome_at(st->t, qi, a);
     double th = scenario_threshold(ALPHAS[ai]);
     if (pred < 2) {
-        int d = c->decide[pred == 0 ? OUT_SFT : OUT_RL][ai];
+        int d = c->decide[pred_variant(pred)][ai];
         return d == OUT_UNKNOWN ? -1 : d == OUT_REJECT;
     }
     if (pred == 2) return c->conf < th;
@@ -292,8 +297,7 @@ static bool answer_precision(const struct state *st, int pred, int ai, int a, in
         if (reject < 0) return false;
         const struct outcome_cell *c = outcome_at(t, qi, a);
         *answered += !reject;
-        *right +=
-            !reject && (pred < 2 ? c->dcorrect[pred == 0 ? OUT_SFT : OUT_RL][ai] : c->correct);
+        *right += !reject && (pred < 2 ? c->dcorrect[pred_variant(pred)][ai] : c->correct);
     }
     return true;
 }
