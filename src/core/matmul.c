@@ -8,7 +8,7 @@
 
 #include "core/err.h"
 #include "core/pool.h"
-#include "model/quant.h"
+#include "core/tensor.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define MATMUL_X86 1

@@ -1,8 +1,8 @@
 /* model.h: what a transformer *is* in this engine. The shape (struct model_config, read from
- * GGUF metadata), the weights (struct model_weights: typed matrix views, so inference can run
- * F32, F16, Q8_0 or Q4_0 rows in place), and the fixed order of the F32 parameter block that
- * training uses for parameters, gradients and AdamW moments alike (llm.c style: one allocation,
- * one flat optimizer loop, one memset to zero the grads).
+ * GGUF metadata), the weights (struct model_weights: typed matrix views, core/tensor.h, so
+ * inference can run F32, F16, Q8_0 or Q4_0 rows in place), and the fixed order of the F32
+ * parameter block that training uses for parameters, gradients and AdamW moments alike (llm.c
+ * style: one allocation, one flat optimizer loop, one memset to zero the grads).
  *
  * Architecture: Llama / Qwen2 decoder. x = embd[tok]; per layer:
  *   h = x + Wo·attn(rope(Wq·rmsnorm(x)+bq), rope(Wk·..+bk), Wv·..+bv)      (GQA, causal)
@@ -15,10 +15,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MODEL_MAX_LAYERS 64
+#include "core/tensor.h" /* enum dtype, struct mat */
 
-/* Values are ggml type ids, so they are written to GGUF as they are. */
-enum dtype { DTYPE_F32 = 0, DTYPE_F16 = 1, DTYPE_Q4_0 = 2, DTYPE_Q8_0 = 8 };
+#define MODEL_MAX_LAYERS 64
 
 enum model_arch { MODEL_ARCH_LLAMA = 0, MODEL_ARCH_QWEN2 = 1 };
 
@@ -40,14 +39,6 @@ struct model_config {
     enum rope_style rope_style;
     bool qkv_bias;    /* Qwen2: biases on the Q, K, V projections */
     bool tied_output; /* logits use token_embd (no separate output.weight) */
-};
-
-/* A row-major matrix [rows][cols] of any supported type: out[i] = dot(row i, x). This is GGUF's
- * layout for a tensor with ne = [cols, rows], so file data can be used in place. */
-struct mat {
-    enum dtype type;
-    int rows, cols;
-    void *data;
 };
 
 struct layer_weights {
@@ -88,9 +79,9 @@ void model_weights_point(struct model_weights *w, const struct model_config *c, 
  * shape; lets the GGUF writer, the loader and tests share one list of names. */
 struct model_tensor_ref {
     char name[64];
-    float **vec;        /* for 1-D tensors (norms, biases), else NULL */
-    struct mat *mat;    /* for 2-D tensors, else NULL */
-    int rows, cols;     /* cols is the contiguous dimension (GGUF ne[0]) */
+    float **vec;     /* for 1-D tensors (norms, biases), else NULL */
+    struct mat *mat; /* for 2-D tensors, else NULL */
+    int rows, cols;  /* cols is the contiguous dimension (GGUF ne[0]) */
 };
 typedef int (*model_tensor_visit_fn)(const struct model_tensor_ref *ref, void *ctx);
 int model_weights_foreach(struct model_weights *w, const struct model_config *c,
@@ -109,9 +100,9 @@ struct model {
     struct tokenizer *tokenizer; /* owned; may be NULL for a bare test model */
     void *mapped;                /* mmap of the source file, or NULL */
     size_t mapped_size;
-    void *owned;                 /* other owned storage (e.g. converted tensors), or NULL */
-    struct gguf_writer *meta;    /* extra GGUF metadata (disr.*) kept from load to save; owned,
-                                    may be NULL (model_io.h: model_meta) */
+    void *owned;              /* other owned storage (e.g. converted tensors), or NULL */
+    struct gguf_writer *meta; /* extra GGUF metadata (disr.*) kept from load to save; owned,
+                                 may be NULL (model_io.h: model_meta) */
 };
 
 /* Allocates an F32 model and initializes it GPT-2 style (normal 0.02, residual projections

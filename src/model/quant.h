@@ -1,48 +1,15 @@
-/* quant.h: the tensor element types the engine computes with (F32, F16, Q8_0, Q4_0), bit-exact
- * with ggml: IEEE half conversion with round-to-nearest-even, and the reference (scalar) block
- * quantizers of ggml-quants.c, so a file we quantize is the file llama-quantize would write.
- * Fast dot kernels belong to the engine; these are the reference rows they are tested against. */
+/* quant.h: float rows to the engine's element types (F16, Q8_0, Q4_0), bit-exact with ggml's
+ * reference (scalar) block quantizers of ggml-quants.c, so a file we quantize is the file
+ * llama-quantize would write. The types themselves, their block formats and the way back to
+ * floats are core/tensor.h's; fast dot kernels are core/matmul.h's. */
 #ifndef MODEL_QUANT_H
 #define MODEL_QUANT_H
 
-#include <stddef.h>
 #include <stdint.h>
 
-#include "model/model.h" /* enum dtype */
-
-#define QK8_0 32
-#define QK4_0 32
-
-/* Q8_0: x[j] ~= d * qs[j], d = amax / 127. */
-struct block_q8_0 {
-    uint16_t d; /* fp16 */
-    int8_t qs[QK8_0];
-};
-/* Q4_0: x[j] ~= d * ((nibble) - 8); byte j holds element j (low nibble) and j + 16 (high). */
-struct block_q4_0 {
-    uint16_t d; /* fp16 */
-    uint8_t qs[QK4_0 / 2];
-};
-_Static_assert(sizeof(struct block_q8_0) == 34, "Q8_0 block must be 34 bytes");
-_Static_assert(sizeof(struct block_q4_0) == 18, "Q4_0 block must be 18 bytes");
-
-uint16_t fp32_to_fp16(float f); /* round to nearest even; NaN -> 0x7e00 */
-float fp16_to_fp32(uint16_t h);
-
-/* "f32", "f16", "q8_0", "q4_0". */
-const char *dtype_name(enum dtype t);
-/* Parses a dtype name (case-insensitive); DISR_E_ARG with the accepted list otherwise. */
-int dtype_parse(const char *s, enum dtype *out);
-/* 1 for F32/F16, 32 for Q8_0/Q4_0; 0 for an id that is not one of ours. */
-int dtype_block_size(enum dtype t);
-/* Bytes of a row of n elements (n must be a multiple of the block size; 0 otherwise). */
-size_t dtype_row_size(enum dtype t, int64_t n);
-/* True when t is one of the four types above. */
-int dtype_is_supported(int t);
+#include "core/tensor.h"
 
 /* Converts n floats to type t (DISR_E_ARG if n is not a multiple of the block size). */
 int quantize_row(enum dtype t, const float *x, void *y, int64_t n);
-/* Converts n elements of type t back to floats. */
-int dequantize_row(enum dtype t, const void *x, float *y, int64_t n);
 
 #endif
