@@ -15,7 +15,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "model/model_io.h"
-#include "route/scenario.h"
+#include "world/scenario.h"
 #include "train/sa.h"
 
 #define MAX_AGENTS 16

@@ -12,7 +12,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "model/model_io.h"
-#include "route/scenario.h"
+#include "world/scenario.h"
 #include "train/sa.h"
 #include "train/sa_target.h"
 

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "core/err.h"
-#include "route/scenario.h"
+#include "world/scenario.h"
 
 int sa_cli_subset(const struct qa_set *all, int every, int held, struct qa_set *out, int **index) {
     qa_set_init(out);

@@ -13,7 +13,7 @@
 #include "model/model_io.h"
 #include "route/agent.h"
 #include "route/backend_engine.h"
-#include "route/scenario.h"
+#include "world/scenario.h"
 #include "world/dataset.h"
 #include "world/grader.h"
 #include "world/score.h"

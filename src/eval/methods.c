@@ -10,7 +10,7 @@
 #include "core/rng.h"
 #include "eval/features.h"
 #include "eval/mlp.h"
-#include "route/scenario.h"
+#include "world/scenario.h"
 
 /* AutoMix asks for this many verification samples per answer (counted in its latency). */
 #define AUTOMIX_SAMPLES 8

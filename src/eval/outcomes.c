@@ -9,7 +9,7 @@
 
 #include "core/err.h"
 #include "core/rng.h"
-#include "route/scenario.h"
+#include "world/scenario.h"
 #include "world/dataset.h"
 
 double outcome_default_cost(int agent, int n_agents) {

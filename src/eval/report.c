@@ -12,7 +12,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/stats.h"
-#include "route/scenario.h"
+#include "world/scenario.h"
 #include "world/dataset.h"
 
 extern char **environ;

@@ -113,7 +113,7 @@ const char *tokenizer_piece(const struct tokenizer *t, int32_t id, size_t *len) 
 int tokenizer_apply_chat(const struct tokenizer *t, const char *system, const char *user, char *buf,
                          size_t cap) {
     if (t->kind == TOKENIZER_BPE) return tokenizer_apply_chat_bpe(t, system, user, buf, cap);
-    /* Built-in agents are prompted with the scenario's plain prompt (route/scenario.h); they
+    /* Built-in agents are prompted with the scenario's plain prompt (world/scenario.h); they
      * have no system turn. */
     size_t n = strlen(user);
     if (n + 1 > cap)

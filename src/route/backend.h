@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "route/scenario.h"
+#include "world/scenario.h"
 
 #define BACKEND_TEXT_CAP 4096
 

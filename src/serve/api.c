@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "core/err.h"
-#include "route/scenario.h"
+#include "world/scenario.h"
 
 int api_err(struct api_error *e, int status, const char *type, const char *code, const char *fmt,
             ...) {

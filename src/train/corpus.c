@@ -8,7 +8,7 @@
 #include "core/err.h"
 #include "core/rng.h"
 #include "model/tokenizer.h"
-#include "route/scenario.h"
+#include "world/scenario.h"
 #include "world/dataset.h"
 
 int corpus_init(struct corpus **out, bool answer_only) {

@@ -1,6 +1,6 @@
 /* sa.h: Self-Awareness Training (paper §3.2, DESIGN §1): each agent learns, alone, to answer
  * what it can and to reply "I don't know!" to what it cannot, with the bar set by the scenario
- * slot of its prompt ("[P]" / "[B]" / "[C]", see route/scenario.h).
+ * slot of its prompt ("[P]" / "[B]" / "[C]", see world/scenario.h).
  *
  *  - sa_sample:    the agent's own competence: N answers per query at temperature 1 with the
  *                  forced-answer prompt, graded; p̂ = n_correct / N.

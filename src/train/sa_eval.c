@@ -8,7 +8,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "model/engine.h"
-#include "route/scenario.h"
+#include "world/scenario.h"
 #include "train/sa.h"
 #include "train/sa_internal.h"
 

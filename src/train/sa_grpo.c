@@ -2,7 +2,7 @@
 
 #include <math.h>
 
-#include "route/scenario.h"
+#include "world/scenario.h"
 
 float sa_reward(bool rejected, bool correct, double alpha) {
     if (rejected) return (float)scenario_reject_reward(alpha);

@@ -13,7 +13,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/rng.h"
-#include "route/scenario.h"
+#include "world/scenario.h"
 #include "train/sa.h"
 #include "train/sa_grpo.h"
 #include "train/sa_internal.h"

@@ -5,7 +5,7 @@
 
 #include "core/err.h"
 #include "core/rng.h"
-#include "route/scenario.h"
+#include "world/scenario.h"
 
 int sa_min_correct(double alpha, int n_samples) {
     /* k / n >= 1 - alpha  <=>  k >= (1 - alpha) * n; the epsilon absorbs 0.8 * 10 = 7.9999... */

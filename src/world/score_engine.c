@@ -9,7 +9,7 @@
 #include "core/err.h"
 #include "model/engine.h"
 #include "model/tokenizer.h"
-#include "route/scenario.h"
+#include "world/scenario.h"
 #include "world/score.h"
 
 #define PROMPT_MAX 4096

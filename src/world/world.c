@@ -9,7 +9,7 @@
 
 #include "core/err.h"
 #include "core/rng.h"
-#include "route/scenario.h"
+#include "world/scenario.h"
 
 #define N_CITIES  48
 #define N_COLORS  12

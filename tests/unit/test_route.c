@@ -12,7 +12,7 @@
 #include "core/err.h"
 #include "route/agent.h"
 #include "route/backend.h"
-#include "route/scenario.h"
+#include "world/scenario.h"
 
 static struct backend *scripted(const struct script_rule *rules, int n) {
     struct backend *b = NULL;

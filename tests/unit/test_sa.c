@@ -14,7 +14,7 @@
 #include "core/err.h"
 #include "core/stats.h"
 #include "model/tokenizer.h"
-#include "route/scenario.h"
+#include "world/scenario.h"
 #include "train/sa.h"
 #include "train/sa_grpo.h"
 #include "train/sa_internal.h"

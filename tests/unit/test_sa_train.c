@@ -16,7 +16,7 @@
 #include "model/engine.h"
 #include "model/model.h"
 #include "model/tokenizer.h"
-#include "route/scenario.h"
+#include "world/scenario.h"
 #include "train/sa.h"
 #include "train/sa_pack.h"
 #include "train/trainer.h"

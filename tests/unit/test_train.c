@@ -16,7 +16,7 @@
 #include "model/model.h"
 #include "model/model_io.h"
 #include "model/tokenizer.h"
-#include "route/scenario.h"
+#include "world/scenario.h"
 #include "train/corpus.h"
 #include "train/train_run.h"
 #include "train/trainer.h"

@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "core/err.h"
-#include "route/scenario.h"
+#include "world/scenario.h"
 #include "world/dataset.h"
 #include "world/grader.h"
 #include "world/world.h"

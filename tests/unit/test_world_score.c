@@ -12,7 +12,7 @@
 #include "model/engine.h"
 #include "model/model.h"
 #include "model/tokenizer.h"
-#include "route/scenario.h"
+#include "world/scenario.h"
 #include "world/score.h"
 
 /* Answers an item correctly iff its family is in ctx->good; finds the item by query pointer. */

@@ -1,8 +1,8 @@
 /* scenario.h: the paper's scenarios and the exact texts every layer must agree on: the reject
  * reply, how a query is put to a built-in agent (with its fixed scenario slot), the system
  * prompt for chat models, the reward and the answer threshold (1 - alpha)^gamma. */
-#ifndef ROUTE_SCENARIO_H
-#define ROUTE_SCENARIO_H
+#ifndef WORLD_SCENARIO_H
+#define WORLD_SCENARIO_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,4 +1,4 @@
-#include "route/scenario.h"
+#include "world/scenario.h"
 
 #include <math.h>
 #include <stdio.h>
