@@ -19,7 +19,9 @@ CFLAGS  := -std=c11 -D_GNU_SOURCE $(OPT) -Wall -Wextra -Werror -Wshadow -Wno-unu
 LDLIBS  := -lopenblas -lmicrohttpd -lcurl -lcjson -lpthread -lm
 LDFLAGS := $(LDSAN)
 
-LAYERS  := core model train world route serve eval
+# The library's folders, from the one statement of the layer order (src/LAYERS, bottom first;
+# include/ holds headers only and cli/ is the command).
+LAYERS  := $(filter-out include cli,$(shell sed 's/\#.*//' src/LAYERS))
 LIB_SRC := $(foreach l,$(LAYERS),$(wildcard src/$(l)/*.c))
 CLI_SRC := $(wildcard src/cli/*.c)
 TEST_SRC:= $(wildcard tests/unit/test_*.c)
