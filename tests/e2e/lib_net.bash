@@ -3,6 +3,7 @@
 # on exit, whatever happens.
 [ "${BASH_SOURCE[0]}" = "$0" ] && exit 0
 set -u
+source "$(dirname "${BASH_SOURCE[0]}")/lib_skip.bash"
 DISR=$(realpath "${DISR_BIN:-build/disr}")
 TMP=$(mktemp -d /tmp/disr_e2e.XXXXXX)
 PIDS=()

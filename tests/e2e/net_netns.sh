@@ -3,11 +3,13 @@
 # bridged segment (made here with ip netns + veth pairs; nothing is configured outside the
 # namespaces). Agent a2 runs as two replicas behind nginx (Debian's, own prefix/config here).
 # Mid-run one replica is cut off the network; every query must still be answered.
-# Skips cleanly when not root, without netns support, or without nginx.
+# Skips (exit 77, lib_skip.bash) when not root or when root may not make namespaces (a container
+# without CAP_SYS_ADMIN): both are privileges a test run may lack, allowed in tests/run.sh. A
+# missing nginx is a skip too, but not an allowed one (scripts/install-deps.sh installs it).
 source "$(dirname "$0")/lib_net.bash"
 NL=$(realpath "$(dirname "$0")/../../bench/netload.py")
-[ "$(id -u)" = 0 ] || { echo "net_netns: SKIP (needs root)"; exit 0; }
-command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || { echo "net_netns: SKIP (no nginx)"; exit 0; }
+[ "$(id -u)" = 0 ] || skip root "network namespaces need root"
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || skip nginx "nginx not installed"
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 TAG=d$$
 X=$((RANDOM % 200 + 20))
@@ -19,7 +21,7 @@ ns_cleanup() {
     for n in "${NSS[@]}"; do ip netns pids "$n" 2>/dev/null | xargs -r kill -9 2>/dev/null; ip netns del "$n" 2>/dev/null; done
 }
 trap ns_cleanup EXIT
-ip netns add "${TAG}br" 2>/dev/null || { echo "net_netns: SKIP (no network namespace support)"; exit 0; }
+ip netns add "${TAG}br" 2>/dev/null || skip netns "ip netns add failed: no network namespace privilege"
 NSS+=("${TAG}br")
 ip -n "${TAG}br" link add br0 type bridge && ip -n "${TAG}br" link set br0 up || fail "bridge"
 # host NAME LASTOCTET: a namespace with one veth into the bridge at 10.200.X.LASTOCTET/24

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # The official `openai` npm client, unchanged, against a two-agent chain: a normal and a
 # streamed chat completion, the model list, and an API error surfacing as the client's error.
-# Skips (exit 0 with a clear message) only if node/npm or the npm registry is unavailable.
+# Skips (exit 77, lib_skip.bash) if node/npm or the npm registry is unavailable; neither skip is
+# allowed by tests/run.sh (scripts/install-deps.sh installs nodejs, and the client is what this
+# suite proves compatible with), so either fails the test command.
 source "$(dirname "$0")/lib_net.bash"
-command -v node >/dev/null && command -v npm >/dev/null || { echo "serve_openai: SKIP (node/npm not installed)"; exit 0; }
+command -v node >/dev/null && command -v npm >/dev/null || skip node "node/npm not installed"
 mkdir -p "$TMP/npm"
 if ! (cd "$TMP/npm" && timeout 120 npm install --no-audit --no-fund --loglevel=error openai >npm.log 2>&1); then
     if grep -qiE "ENOTFOUND|ECONNREFUSED|ETIMEDOUT|EAI_AGAIN|network" "$TMP/npm/npm.log"; then
-        echo "serve_openai: SKIP (npm registry unreachable)"; exit 0
+        skip npm-registry "the npm registry is unreachable (npm install openai)"
     fi
     cat "$TMP/npm/npm.log"; fail "npm install openai"
 fi
