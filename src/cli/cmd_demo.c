@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/spawn.h"
 #include "core/log.h"
 #include "eval/network.h"
 #include "eval/outcomes.h"
@@ -29,7 +30,6 @@
 extern char **environ;
 
 #define DEMO_MAX_AGENTS 8
-#define DEMO_MAX_ARGS   48
 
 struct demo {
     const char *dir;
@@ -65,45 +65,6 @@ static int join(char *out, size_t cap, const char *dir, const char *name) {
     return path_fmt(out, cap, "%s/%s", dir, name);
 }
 
-/* Starts `disr <args...>` (NULL-terminated) without waiting for it; prints the command. */
-static int spawn_disr(const struct demo *d, const char *const *args, pid_t *pid) {
-    const char *argv[DEMO_MAX_ARGS + 2];
-    int n = 0;
-    argv[n++] = d->self;
-    fprintf(stderr, "\n$ disr");
-    for (; args[n - 1] && n < DEMO_MAX_ARGS; n++) {
-        argv[n] = args[n - 1];
-        fprintf(stderr, " %s", argv[n]);
-    }
-    argv[n] = NULL;
-    fprintf(stderr, "\n");
-    int err = posix_spawn(pid, d->self, NULL, NULL, (char *const *)argv, environ);
-    if (err) {
-        fprintf(stderr, "disr demo: cannot start %s: %s\n", d->self, strerror(err));
-        return -1;
-    }
-    return 0;
-}
-
-/* Waits for a child (pid -1: any child, whose pid goes to *done); its exit code, or -1 if it
- * died of a signal. */
-static int wait_disr(pid_t pid, pid_t *done) {
-    int status;
-    pid_t got;
-    while ((got = waitpid(pid, &status, 0)) < 0)
-        if (errno != EINTR) return -1;
-    if (done) *done = got;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-/* Runs `disr <args...>` and waits; its exit code, or -1 if it could not start or died of a
- * signal. */
-static int run_disr(const struct demo *d, const char *const *args) {
-    pid_t pid;
-    if (spawn_disr(d, args, &pid)) return -1;
-    return wait_disr(pid, NULL);
-}
-
 static void stage_banner(const struct demo *d, int number, const char *what) {
     double minutes = (time_now() - d->t_start) / 60.0;
     fprintf(stderr, "\n=== [demo %.1f min] stage %d/6: %s\n", minutes, number, what);
@@ -122,7 +83,7 @@ static int stage_world(const struct demo *d, char *world, size_t cap) {
     snprintf(seed, sizeof seed, "%d", d->seed);
     const char *args[] = {"world", "--seed", seed, "--out", world, d->quick ? "--quick" : NULL,
                           NULL};
-    return run_disr(d, args);
+    return spawn_run(args);
 }
 
 static int stage_zoo(const struct demo *d, const char *world, char *zoo, size_t cap) {
@@ -130,10 +91,12 @@ static int stage_zoo(const struct demo *d, const char *world, char *zoo, size_t 
     join(zoo, cap, d->dir, "zoo");
     char agents[16];
     snprintf(agents, sizeof agents, "%d", d->agents);
-    const char *args[] = {"zoo",  "--world", world, "--agents",
-                          agents, "--out",   zoo,   d->quick ? "--quick" : NULL,
+    /* Two agents at a time, one thread each (the largest first): the small shapes train faster
+     * on one thread than on two, so side by side they use both cores. */
+    const char *args[] = {"zoo",   "--world", world,     "--agents", agents,
+                          "--out", zoo,       "--lanes", "2",        d->quick ? "--quick" : NULL,
                           NULL};
-    return run_disr(d, args);
+    return spawn_run(args);
 }
 
 /* One agent's self-awareness training: SFT, then RL on the SFT model. */
@@ -179,7 +142,7 @@ static int sa_job_start(const struct demo *d, const char *data, const char *anch
         }
         args[n] = NULL;
         j->phase++;
-        return spawn_disr(d, args, pid);
+        return spawn_disr(args, pid);
     }
     return 0;
 }
@@ -221,7 +184,7 @@ static int stage_self_awareness(const struct demo *d, const char *world, const c
             }
         if (!running) return rc;
         pid_t done = -1;
-        int code = wait_disr(-1, &done);
+        int code = spawn_wait(-1, &done);
         if (done < 0) return 1; /* no child to wait for: the lanes lost track */
         for (int l = 0; l < SA_LANES; l++) {
             if (lane_pid[l] != done) continue;
@@ -366,14 +329,14 @@ static int stage_eval(const struct demo *d, const char *world, const char *zoo,
         /* The agents were already run: recompute the report from the recorded table. */
         const char *args[] = {
             "eval", "--outcomes", outcomes, "--out", report_dir, d->quick ? "--quick" : NULL, NULL};
-        rc = run_disr(d, args);
+        rc = spawn_run(args);
     } else {
         const char *args[] = {"eval", "--agents", agents,     "--sft",
                               sft,    "--rl",     rl,         "--sa-train",
                               sa,     "--data",   test,       "--ood",
                               ood,    "--out",    report_dir, d->quick ? "--quick" : NULL,
                               NULL};
-        rc = run_disr(d, args);
+        rc = spawn_run(args);
     }
     if (rc) return rc;
     return network_check(d, url, outcomes, report_dir);

@@ -13,6 +13,18 @@
 #include "world/dataset.h"
 #include "world/score.h"
 
+/* Accuracy at each level 1 .. max (a dash where the level has no query), then the newline. */
+static void print_levels(const struct score_levels *lv, int max) {
+    for (int l = 1; l <= max; l++) {
+        double a = score_level_accuracy(lv, l);
+        if (a < 0)
+            printf("  %8s", "-");
+        else
+            printf("  %8.3f", a);
+    }
+    printf("\n");
+}
+
 int cmd_score(int argc, char **argv) {
     const char *model_path = NULL, *data = NULL, *replies_path = NULL;
     int batch = 16, max_tokens = SCORE_MAX_TOKENS, threads = 0, quiet = 0;
@@ -70,11 +82,17 @@ int cmd_score(int argc, char **argv) {
     model_free(m);
     qa_set_free(&set);
     if (st < 0) return cli_fail("score", st);
-    printf("%-12s %6s %8s %8s\n", "family", "n", "correct", "accuracy");
-    for (int k = 0; k < r.n_fam; k++)
-        printf("%-12s %6d %8d %8.3f\n", r.fam[k].name, r.fam[k].n, r.fam[k].correct,
+    printf("%-12s %6s %8s %8s", "family", "n", "correct", "accuracy");
+    for (int l = 1; l <= r.max_level; l++)
+        printf("  level %-2d", l);
+    printf("\n");
+    for (int k = 0; k < r.n_fam; k++) {
+        printf("%-12s %6d %8d %8.3f", r.fam[k].name, r.fam[k].n, r.fam[k].correct,
                (double)r.fam[k].correct / r.fam[k].n);
-    printf("%-12s %6d %8d %8.3f\n", "all", r.n, r.correct, score_accuracy(&r, NULL));
+        print_levels(&r.fam[k].level, r.max_level);
+    }
+    printf("%-12s %6d %8d %8.3f", "all", r.n, r.correct, score_accuracy(&r, NULL));
+    print_levels(&r.level, r.max_level);
     printf("%-12s %6s %8s %8.3f   (mean over families)  %.1fs\n", "macro", "", "",
            score_macro_accuracy(&r), time_now() - t0);
     return 0;

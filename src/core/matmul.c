@@ -608,3 +608,7 @@ int matmul_apply(struct pool *pool, float *out, const float *x, int n, const str
     struct matmul_task t = {w, out, NULL};
     return matmul_tasks(pool, x, n, w->cols, &t, 1, scratch, scratch_size, 0);
 }
+
+void matmul_set_blas_threads(int n) {
+    if (n >= 1) openblas_set_num_threads(n);
+}

@@ -63,6 +63,10 @@ const char *matmul_kernel_name(void);
 /* The OpenBLAS kernel set ("core") sgemm runs on, e.g. "SkylakeX". */
 const char *matmul_blas_core(void);
 
+/* Caps OpenBLAS's own threads for the whole process (n >= 1): a process given one core of two
+ * (two agents trained side by side) must not start a BLAS thread on the other. */
+void matmul_set_blas_threads(int n);
+
 /* OpenBLAS 0.3.21 (Debian 12) does not recognise some newer and virtualised Intel CPUs and falls
  * back to its SSE3 "Prescott" kernels: sgemm, hence training and prefill, runs 4-5x slower. It
  * reads OPENBLAS_CORETYPE only while it loads, so no call in this process can fix it; this returns

@@ -116,12 +116,18 @@ static void *worker_main(void *arg) {
     return NULL;
 }
 
+/* The cores this process may run on: its affinity mask (taskset, cgroup cpusets), so that two
+ * processes pinned to one core each do not both start a thread per core of the machine. */
+int pool_default_threads(void) {
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
 int pool_init(struct pool **out, int n_threads) {
     *out = NULL;
-    if (n_threads <= 0) {
-        long n = sysconf(_SC_NPROCESSORS_ONLN);
-        n_threads = n > 0 ? (int)n : 1;
-    }
+    if (n_threads <= 0) n_threads = pool_default_threads();
     if (n_threads > POOL_MAX_THREADS)
         return disr_fail(DISR_E_ARG, "pool: %d threads (at most %d)", n_threads, POOL_MAX_THREADS);
     struct pool *p = calloc(1, sizeof *p);

@@ -15,8 +15,10 @@ struct pool;
  * a job can index per-thread scratch without locking. */
 typedef void (*pool_fn)(void *ctx, int chunk, int thread);
 
-/* n_threads counts the caller; 0 = every online core. Fails only on resource exhaustion. */
+/* n_threads counts the caller; 0 = pool_default_threads(). Fails only on resource exhaustion. */
 int pool_init(struct pool **out, int n_threads);
+/* Cores in this process's affinity mask (every online core when it cannot be read). */
+int pool_default_threads(void);
 void pool_free(struct pool *p);
 int pool_size(const struct pool *p);
 

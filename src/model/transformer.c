@@ -83,7 +83,8 @@ double transformer_flops(const struct model_config *c, int B, int T) {
     return 6.0 * mm_params * tokens + attn;
 }
 
-int transformer_init(struct transformer **out, const struct model_config *c, int B, int T) {
+int transformer_init(struct transformer **out, const struct model_config *c, int B, int T,
+                     int n_threads) {
     *out = NULL;
     DISR_TRY(model_config_validate(c));
     if (B <= 0 || T <= 0 || T > c->n_ctx)
@@ -94,13 +95,13 @@ int transformer_init(struct transformer **out, const struct model_config *c, int
     tf->c = *c;
     tf->B = B;
     tf->T = T;
-    if (pool_init(&tf->pool, 0) < 0) {
+    if (pool_init(&tf->pool, n_threads) < 0) {
         free(tf);
         return disr_fail(DISR_E_NOMEM, "transformer: cannot start threads");
     }
     /* Workers sleep soon after a job: between jobs OpenBLAS's own threads need the cores. */
     pool_set_spin_us(tf->pool, 50);
-    const int n_threads = pool_size(tf->pool);
+    const int pool_threads = pool_size(tf->pool);
     const size_t BT = (size_t)B * T, C = c->n_embd, KV = model_kv_dim(c), F = c->n_ff,
                  V = c->n_vocab, H = c->n_head, L = c->n_layer;
     /* Two passes over one list: count, then point (the layout cannot drift between them). */
@@ -143,7 +144,7 @@ int transformer_init(struct transformer **out, const struct model_config *c, int
         TAKE(tf->dgate, BT * F);
         TAKE(tf->dup, BT * F);
         TAKE(tf->dact, BT * F);
-        TAKE(tf->dscore, (size_t)T * T * (size_t)n_threads);
+        TAKE(tf->dscore, (size_t)T * T * (size_t)pool_threads);
         TAKE(tf->rope_cs, (size_t)T * (size_t)model_head_dim(c));
 #undef TAKE
         if (!pass) {

@@ -44,7 +44,9 @@ struct transformer {
 };
 
 /* Also starts the pool (every core) that runs the non-BLAS work. */
-int transformer_init(struct transformer **out, const struct model_config *c, int B, int T);
+/* n_threads: the pool's size (0 = every core this process may use). */
+int transformer_init(struct transformer **out, const struct model_config *c, int B, int T,
+                     int n_threads);
 void transformer_free(struct transformer *tf);
 
 /* Logits for inputs [B*T] (token ids, checked against the vocabulary) into tf->logits. */

@@ -93,7 +93,7 @@ static int trainer_create(struct trainer **out, struct model *m, const struct tr
     t->m = m;
     t->cfg = *c;
     size_t n = m->n_params;
-    int st = transformer_init(&t->tf, &m->config, c->batch, c->seq);
+    int st = transformer_init(&t->tf, &m->config, c->batch, c->seq, c->threads);
     if (st < 0) {
         free(t);
         return st;

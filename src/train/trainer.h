@@ -30,6 +30,7 @@ struct train_config {
      * gradients, log-probs and distributions all of it (RL whose rollouts sample at T stays
      * on-policy; the greedy answer is the same at every T). 0 or 1: plain. */
     float logit_temperature;
+    int threads; /* compute threads (0 = every core this process may use) */
 };
 
 /* Sensible defaults for a tiny model (lr 1e-3, warmup 5 %, cosine to 10 %, wd 0.1, clip 1).

@@ -4,6 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include "core/err.h"
@@ -83,9 +86,40 @@ double zoo_cost(int i, int n) {
 
 /* ---- manifest -------------------------------------------------------------------------------- */
 
+/* {"1": {"n", "correct", "accuracy"}, ...} for each level present; NULL-safe on `parent`. */
+static bool levels_to_json(cJSON *parent, const struct score_levels *lv, int max_level) {
+    if (max_level < 1) return true;
+    cJSON *o = cJSON_AddObjectToObject(parent, "levels");
+    if (!o) return false;
+    for (int l = 1; l <= max_level; l++) {
+        if (!lv->n[l]) continue;
+        char key[8];
+        snprintf(key, sizeof key, "%d", l);
+        cJSON *x = cJSON_AddObjectToObject(o, key);
+        if (!x || !cJSON_AddNumberToObject(x, "n", lv->n[l]) ||
+            !cJSON_AddNumberToObject(x, "correct", lv->correct[l]) ||
+            !cJSON_AddNumberToObject(x, "accuracy", score_level_accuracy(lv, l)))
+            return false;
+    }
+    return true;
+}
+
+/* Reads levels_to_json's object back (absent in manifests written before levels existed). */
+static void levels_from_json(const cJSON *parent, struct score_levels *lv, int *max_level) {
+    const cJSON *o = cJSON_GetObjectItemCaseSensitive(parent, "levels"), *x;
+    cJSON_ArrayForEach(x, o) {
+        int l = atoi(x->string);
+        const cJSON *n = cJSON_GetObjectItemCaseSensitive(x, "n");
+        const cJSON *c = cJSON_GetObjectItemCaseSensitive(x, "correct");
+        if (l < 1 || l > QA_MAX_DIFFICULTY || !cJSON_IsNumber(n) || !cJSON_IsNumber(c)) continue;
+        lv->n[l] = (int)n->valuedouble, lv->correct[l] = (int)c->valuedouble;
+        if (l > *max_level) *max_level = l;
+    }
+}
+
 static cJSON *score_to_json(const struct score_result *r) {
     cJSON *o = cJSON_CreateObject(), *fam = cJSON_AddObjectToObject(o, "families");
-    if (!o || !fam) goto fail;
+    if (!o || !fam || !levels_to_json(o, &r->level, r->max_level)) goto fail;
     if (!cJSON_AddNumberToObject(o, "accuracy", r->n ? (double)r->correct / r->n : 0) ||
         !cJSON_AddNumberToObject(o, "n", r->n) ||
         !cJSON_AddNumberToObject(o, "correct", r->correct))
@@ -95,7 +129,8 @@ static cJSON *score_to_json(const struct score_result *r) {
         if (!f || !cJSON_AddNumberToObject(f, "n", r->fam[k].n) ||
             !cJSON_AddNumberToObject(f, "correct", r->fam[k].correct) ||
             !cJSON_AddNumberToObject(f, "accuracy",
-                                     r->fam[k].n ? (double)r->fam[k].correct / r->fam[k].n : 0))
+                                     r->fam[k].n ? (double)r->fam[k].correct / r->fam[k].n : 0) ||
+            !levels_to_json(f, &r->fam[k].level, r->max_level))
             goto fail;
     }
     return o;
@@ -126,6 +161,7 @@ int zoo_manifest_save(const struct zoo_manifest *m, const char *path) {
              cJSON_AddNumberToObject(o, "train_tokens", (double)a->train_tokens) &&
              cJSON_AddNumberToObject(o, "train_steps", a->train_steps) &&
              cJSON_AddNumberToObject(o, "train_seconds", a->train_seconds) &&
+             cJSON_AddNumberToObject(o, "train_tokens_per_s", a->train_tokens_per_s) &&
              cJSON_AddNumberToObject(o, "final_loss", a->final_loss);
         cJSON *t = ok ? score_to_json(&a->test) : NULL, *d = ok ? score_to_json(&a->ood) : NULL;
         if (t) ok = cJSON_AddItemToObject(o, "test", t);
@@ -178,7 +214,9 @@ static int score_from_json(const cJSON *o, struct score_result *r, const char *p
         snprintf(sf->name, sizeof sf->name, "%s", f->string);
         sf->n = (int)n, sf->correct = (int)c;
         r->n += sf->n, r->correct += sf->correct;
+        levels_from_json(f, &sf->level, &r->max_level);
     }
+    levels_from_json(o, &r->level, &r->max_level);
     return DISR_OK;
 }
 
@@ -219,6 +257,8 @@ static int manifest_parse(cJSON *root, struct zoo_manifest *m, const char *path)
         };
         a->train_tokens = (int64_t)v[8], a->train_steps = (int)v[9];
         a->train_seconds = v[10], a->final_loss = (float)v[11];
+        const cJSON *tps = cJSON_GetObjectItemCaseSensitive(o, "train_tokens_per_s");
+        a->train_tokens_per_s = cJSON_IsNumber(tps) ? tps->valuedouble : 0;
         const cJSON *t = cJSON_GetObjectItemCaseSensitive(o, "test");
         const cJSON *d = cJSON_GetObjectItemCaseSensitive(o, "ood");
         if (!cJSON_IsObject(t) || !cJSON_IsObject(d))
@@ -307,6 +347,38 @@ static void manifest_put(struct zoo_manifest *man, const struct zoo_agent *a) {
     }
 }
 
+/* Records a finished agent in the manifest file. Agents may train in separate processes side by
+ * side (`disr zoo --lanes`), each rewriting zoo.json: under an exclusive lock, the file is read
+ * again and this agent merged into it, so no process overwrites another's agent. */
+static int manifest_record(struct zoo_manifest *man, const struct zoo_agent *a,
+                           const char *man_path) {
+    char lock_path[4200];
+    snprintf(lock_path, sizeof lock_path, "%s.lock", man_path);
+    int fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) return disr_fail(DISR_E_IO, "zoo: cannot open %s", lock_path);
+    while (flock(fd, LOCK_EX) < 0)
+        if (errno != EINTR) {
+            close(fd);
+            return disr_fail(DISR_E_IO, "zoo: cannot lock %s", lock_path);
+        }
+    struct zoo_manifest *disk = malloc(sizeof *disk);
+    int st = disk ? zoo_manifest_load(man_path, disk) : disr_fail(DISR_E_NOMEM, "zoo: manifest");
+    if (st == DISR_E_NOTFOUND) st = DISR_OK, disk->n = 0;
+    if (st == DISR_OK) /* agents another process finished meanwhile */
+        for (int k = 0; k < disk->n; k++) {
+            bool known = false;
+            for (int j = 0; j < man->n; j++)
+                known |= !strcmp(man->agent[j].name, disk->agent[k].name);
+            if (!known) manifest_put(man, &disk->agent[k]);
+        }
+    free(disk);
+    manifest_put(man, a);
+    if (st == DISR_OK) st = zoo_manifest_save(man, man_path);
+    flock(fd, LOCK_UN);
+    close(fd);
+    return st;
+}
+
 static int train_agent(const struct zoo_config *c, const struct zoo_data *d, int i,
                        const struct zoo_size *sz, struct zoo_agent *a) {
     char path[4096], ckpt[4096], ckpt_opt[4200];
@@ -327,6 +399,7 @@ static int train_agent(const struct zoo_config *c, const struct zoo_data *d, int
     train_config_default(&tc);
     tc.batch = c->batch, tc.seq = c->seq, tc.steps = a->train_steps, tc.lr = sz->lr;
     tc.seed = rng_derive_seed(c->seed, 200 + (uint64_t)i);
+    tc.threads = c->threads;
     struct train_run_opts o = {.checkpoint = ckpt,
                                .checkpoint_every =
                                    a->train_steps / 10 > 0 ? a->train_steps / 10 : 1,
@@ -340,6 +413,7 @@ static int train_agent(const struct zoo_config *c, const struct zoo_data *d, int
     if (st == DISR_OK) {
         /* seconds of this call: a resumed agent reports only its last part */
         a->train_seconds = r.seconds;
+        a->train_tokens_per_s = r.tokens_per_s;
         a->final_loss = r.final_loss;
         struct gguf_writer *meta = model_meta(m);
         if (!meta) st = disr_fail(DISR_E_NOMEM, "zoo: metadata");
@@ -464,8 +538,7 @@ int zoo_run(const struct zoo_config *c, struct zoo_manifest *out) {
             continue;
         }
         if ((st = train_agent(c, &d, i, &sz, &a)) < 0) break;
-        manifest_put(man, &a);
-        st = zoo_manifest_save(man, man_path);
+        if ((st = manifest_record(man, &a, man_path)) < 0) break;
         log_info("zoo: %s done: test %.3f, ood %.3f (%.0fs so far)", a.name,
                  score_accuracy(&a.test, NULL), score_accuracy(&a.ood, NULL), time_now() - t0);
     }

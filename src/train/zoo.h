@@ -37,7 +37,7 @@ struct zoo_config {
     float prompt_weight; /* loss weight of the stream's questions (answers and statements: 1) */
     int only;            /* train only agent `only` (-1 = all) */
     bool rescore;        /* score already trained agents again on the world's current test sets */
-    int threads;         /* compute threads for scoring; 0 = all cores */
+    int threads;         /* compute threads for training and scoring; 0 = all cores */
     uint64_t seed;
 };
 
@@ -57,6 +57,7 @@ struct zoo_agent {
     int64_t train_tokens;
     int train_steps;
     double train_seconds;
+    double train_tokens_per_s; /* this machine's training speed on this shape (0: not recorded) */
     float final_loss;
     struct score_result test, ood; /* forced-answer accuracy per family */
 };

@@ -37,7 +37,7 @@ int qa_set_add(struct qa_set *s, const char *id, const char *family, const char 
         if (!items) return disr_fail(DISR_E_NOMEM, "data set of %d items", cap);
         s->items = items, s->cap = cap;
     }
-    struct qa_item it = {strdup(id), strdup(family), strdup(query), strdup(answer), g};
+    struct qa_item it = {strdup(id), strdup(family), strdup(query), strdup(answer), g, 0};
     if (!it.id || !it.family || !it.query || !it.answer) {
         item_free(&it);
         return disr_fail(DISR_E_NOMEM, "copying item %s", id);
@@ -93,7 +93,20 @@ static int parse_line(struct qa_set *s, const char *line, size_t len, const char
                        lineno);
         goto out;
     }
+    /* "difficulty" is optional (a user's data set may have none): an integer level >= 1. */
+    int level = 0;
+    const cJSON *d = cJSON_GetObjectItemCaseSensitive(obj, "difficulty");
+    if (d && !cJSON_IsNull(d)) {
+        if (!cJSON_IsNumber(d) || d->valuedouble != (double)(int)d->valuedouble ||
+            d->valuedouble < 1 || d->valuedouble > QA_MAX_DIFFICULTY) {
+            st = disr_fail(DISR_E_FORMAT, "%s line %d: \"difficulty\" must be an integer 1 .. %d",
+                           name, lineno, QA_MAX_DIFFICULTY);
+            goto out;
+        }
+        level = (int)d->valuedouble;
+    }
     st = qa_set_add(s, f[0], f[1], f[2], f[3], (enum grader)g);
+    if (st == DISR_OK) s->items[s->n - 1].difficulty = level;
 out:
     cJSON_Delete(obj);
     return st;
@@ -227,6 +240,7 @@ static int save_items(const struct qa_set *s, const char *const *replies, const 
             !cJSON_AddStringToObject(obj, "query", it->query) ||
             !cJSON_AddStringToObject(obj, "answer", it->answer) ||
             !cJSON_AddStringToObject(obj, "grader", grader_name(it->grader)) ||
+            (it->difficulty > 0 && !cJSON_AddNumberToObject(obj, "difficulty", it->difficulty)) ||
             (replies && !cJSON_AddStringToObject(obj, "reply", replies[i] ? replies[i] : "")) ||
             (correct && !cJSON_AddBoolToObject(obj, "correct", correct[i]))) {
             cJSON_Delete(obj);

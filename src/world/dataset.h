@@ -1,10 +1,11 @@
 /* dataset.h: a set of graded queries (one split of the world, or a user's own data set) and its
- * JSONL form, one object per line: {"id","family","query","answer","grader"}. Every JSONL file
- * in the project is read by qa_set_load, so a malformed line fails the same way everywhere: with
- * the file and line number and what is wrong (bad JSON, a missing or non-string field, an
- * unknown grader, an empty answer or one with a newline). Blank lines are skipped; extra fields are
- * ignored. Writing is atomic (a temporary file renamed into place), so a full disk never leaves
- * a truncated data set behind. */
+ * JSONL form, one object per line: {"id","family","query","answer","grader"}, plus an optional
+ * integer "difficulty" (1 .. QA_MAX_DIFFICULTY; every query of the built-in world has one). Every
+ * JSONL file in the project is read by qa_set_load, so a malformed line fails the same way
+ * everywhere: with the file and line number and what is wrong (bad JSON, a missing or non-string
+ * field, an unknown grader, an empty answer or one with a newline). Blank lines are skipped; extra
+ * fields are ignored. Writing is atomic (a temporary file renamed into place), so a full disk never
+ * leaves a truncated data set behind. */
 #ifndef WORLD_DATASET_H
 #define WORLD_DATASET_H
 
@@ -19,7 +20,10 @@ struct qa_item {
     char *query;  /* the question alone: the prompt format is applied by the caller */
     char *answer; /* reference answer (no newline: agents end answers with '\n') */
     enum grader grader;
+    int difficulty; /* level 1 .. QA_MAX_DIFFICULTY; 0 = none given */
 };
+
+#define QA_MAX_DIFFICULTY 16
 
 struct qa_set {
     struct qa_item *items;

@@ -45,8 +45,12 @@ int world_score(const struct qa_set *s, score_answer_fn answer, void *ctx, int b
             batch_replies[i][SCORE_REPLY_MAX - 1] = '\0';
             bool ok = grader_check(it->grader, it->answer, batch_replies[i]);
             int k = family_slot(out, it->family);
+            int l = it->difficulty;
             out->fam[k].n++, out->fam[k].correct += ok;
+            out->fam[k].level.n[l]++, out->fam[k].level.correct[l] += ok;
             out->n++, out->correct += ok;
+            out->level.n[l]++, out->level.correct[l] += ok;
+            if (l > out->max_level) out->max_level = l;
             if (correct) correct[i0 + i] = ok;
             if (replies && !(replies[i0 + i] = strdup(batch_replies[i]))) {
                 st = disr_fail(DISR_E_NOMEM, "keeping the replies");
@@ -83,4 +87,9 @@ double score_macro_accuracy(const struct score_result *r) {
     for (int k = 0; k < r->n_fam; k++)
         if (r->fam[k].n) sum += (double)r->fam[k].correct / r->fam[k].n, n++;
     return n ? sum / n : -1;
+}
+
+double score_level_accuracy(const struct score_levels *lv, int l) {
+    if (l < 0 || l > QA_MAX_DIFFICULTY || !lv->n[l]) return -1;
+    return (double)lv->correct[l] / lv->n[l];
 }

@@ -17,15 +17,23 @@
  * differently in each (a reply cut shorter loses the last number the number grader reads). */
 #define SCORE_MAX_TOKENS 32
 
+/* Counts by difficulty level: index 0 holds the items without a level, index l level l. */
+struct score_levels {
+    int n[QA_MAX_DIFFICULTY + 1], correct[QA_MAX_DIFFICULTY + 1];
+};
+
 struct score_family {
     char name[32];
     int n, correct;
+    struct score_levels level;
 };
 
 struct score_result {
     struct score_family fam[SCORE_MAX_FAMILIES]; /* in order of first appearance */
     int n_fam;
     int n, correct; /* over the whole set */
+    struct score_levels level;
+    int max_level; /* highest difficulty present (0: the set has none) */
 };
 
 /* Writes one reply (NUL-terminated, at most SCORE_REPLY_MAX bytes) per query into
@@ -53,6 +61,9 @@ int world_score_engine(struct engine *e, const struct qa_set *s, int batch, int 
 
 /* Accuracy of a family (by name) or of the whole set (name NULL); -1 if it has no items. */
 double score_accuracy(const struct score_result *r, const char *family);
+
+/* Accuracy at difficulty level l (0: items without a level); -1 if there are none. */
+double score_level_accuracy(const struct score_levels *lv, int l);
 
 /* Mean of the per-family accuracies (each family counts the same, whatever its size). */
 double score_macro_accuracy(const struct score_result *r);

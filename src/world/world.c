@@ -40,10 +40,13 @@ struct world {
     struct world_config cfg;
     struct entity *ent;
     char city[N_CITIES][NAME_MAX_];
-    double *cdf_all;     /* pretraining exposure over all entities */
-    double *cdf_half[2]; /* query distribution over the even / odd ranks */
-    int n_half[2];
-    int *alpha[ATTR_COUNT]; /* each attribute's value indices in alphabetical order */
+    double *cdf_all; /* pretraining exposure over all entities */
+    /* Query distribution of the even (SA) / odd (test) ranks of each level's bucket: entry k is
+     * rank first[h][l] + 2k. */
+    double *cdf_level[2][WORLD_LEVELS];
+    int first[2][WORLD_LEVELS], n_level[2][WORLD_LEVELS];
+    double level_cdf[WORLD_LEVELS]; /* cumulative level_mix */
+    int *alpha[ATTR_COUNT];         /* each attribute's value indices in alphabetical order */
 };
 
 const char *world_family_name(enum world_family f) {
@@ -58,6 +61,7 @@ int world_family_parse(const char *name) {
 
 void world_config_preset(struct world_config *c, enum world_size size, uint64_t seed) {
     static const double mix[FAM_N_IN_DOMAIN] = {1.0, 1.0, 1.5, 1.0, 1.0, 1.0};
+    static const double levels[WORLD_LEVELS] = {1.0, 1.0, 1.0, 1.0};
     memset(c, 0, sizeof *c);
     c->seed = seed;
     c->zipf = 0.9;
@@ -73,6 +77,7 @@ void world_config_preset(struct world_config *c, enum world_size size, uint64_t 
      * and sums learned later (docs/WORLD.md, "Session 4"). */
     c->lookup_frac = 0.25;
     memcpy(c->qa_mix, mix, sizeof mix);
+    memcpy(c->level_mix, levels, sizeof levels);
     switch (size) {
     case WORLD_QUICK:
         c->n_entities = 40, c->pretrain_chars = 300000;
@@ -93,8 +98,8 @@ void world_config_preset(struct world_config *c, enum world_size size, uint64_t 
 }
 
 int world_config_validate(const struct world_config *c) {
-    if (c->n_entities < 8 || c->n_entities > 5000)
-        return disr_fail(DISR_E_RANGE, "world: %d entities (8 .. 5000)", c->n_entities);
+    if (c->n_entities < 16 || c->n_entities > 5000)
+        return disr_fail(DISR_E_RANGE, "world: %d entities (16 .. 5000)", c->n_entities);
     if (!(c->zipf >= 0 && c->zipf <= 4) || !(c->query_zipf >= 0 && c->query_zipf <= 4))
         return disr_fail(DISR_E_RANGE, "world: Zipf exponents must be in [0, 4]");
     if (c->pretrain_chars < 0 || c->pretrain_chars > 2000000000L)
@@ -110,6 +115,14 @@ int world_config_validate(const struct world_config *c) {
     }
     if (sum <= 0 && c->statement_frac < 1)
         return disr_fail(DISR_E_RANGE, "world: every family weight is zero");
+    sum = 0;
+    for (int l = 0; l < WORLD_LEVELS; l++) {
+        if (!(c->level_mix[l] >= 0 && c->level_mix[l] <= 1e6))
+            return disr_fail(DISR_E_RANGE, "world: level %d weight %g (0 .. 1e6)", l + 1,
+                             c->level_mix[l]);
+        sum += c->level_mix[l];
+    }
+    if (!(sum > 0)) return disr_fail(DISR_E_RANGE, "world: every difficulty level weight is zero");
     if (c->n_sa < 0 || c->n_test < 0 || c->n_ood < 0 || c->n_anchors < 0 || c->n_sa > 1000000 ||
         c->n_test > 1000000 || c->n_ood > 1000000 || c->n_anchors > 1000000)
         return disr_fail(DISR_E_RANGE, "world: split sizes must be in [0, 1000000] per family");
@@ -234,6 +247,57 @@ static double *zipf_cdf(int n, double s, int stride, int offset) {
     return cdf;
 }
 
+/* First rank of each level's bucket, and n: [0, n/8), [n/8, n/4), [n/4, n/2), [n/2, n), each at
+ * least two ranks wide so both halves (even and odd ranks) have an entity of every level. */
+static void level_bounds(int n, int lo[WORLD_LEVELS + 1]) {
+    static const int div[WORLD_LEVELS] = {0, 8, 4, 2};
+    lo[0] = 0;
+    for (int l = 1; l < WORLD_LEVELS; l++) {
+        int b = n / div[l];
+        lo[l] = b < lo[l - 1] + 2 ? lo[l - 1] + 2 : b;
+    }
+    lo[WORLD_LEVELS] = n;
+}
+
+int world_rank_level(int rank, int n_entities) {
+    int lo[WORLD_LEVELS + 1];
+    level_bounds(n_entities, lo);
+    int l = 1;
+    while (l < WORLD_LEVELS && rank >= lo[l])
+        l++;
+    return l;
+}
+
+/* The per-half, per-level query tables: bucket l's ranks of parity h, weighted (rank+1)^-zipf. */
+static int level_tables(struct world *w) {
+    const struct world_config *c = &w->cfg;
+    int lo[WORLD_LEVELS + 1];
+    level_bounds(c->n_entities, lo);
+    double acc = 0;
+    for (int l = 0; l < WORLD_LEVELS; l++) {
+        w->level_cdf[l] = acc += c->level_mix[l];
+        for (int h = 0; h < 2; h++) {
+            int first = lo[l] + ((lo[l] & 1) != h);
+            int n = first < lo[l + 1] ? (lo[l + 1] - first + 1) / 2 : 0;
+            w->first[h][l] = first, w->n_level[h][l] = n;
+            w->cdf_level[h][l] = zipf_cdf(n, c->query_zipf, 2, first);
+            if (!w->cdf_level[h][l]) return disr_fail(DISR_E_NOMEM, "world: query tables");
+        }
+    }
+    return DISR_OK;
+}
+
+/* A level drawn from level_mix (1-based). */
+static int pick_level(const struct world *w, struct rng *r) {
+    return sample_cdf(r, w->level_cdf, WORLD_LEVELS) + 1;
+}
+
+/* An entity of the given level from half h (0: even ranks, SA; 1: odd ranks, tests). */
+static const struct entity *pick_entity(const struct world *w, struct rng *r, int h, int level) {
+    int k = sample_cdf(r, w->cdf_level[h][level - 1], w->n_level[h][level - 1]);
+    return &w->ent[w->first[h][level - 1] + 2 * k];
+}
+
 /* Each attribute's value indices in alphabetical order, for mc's sorted options. Insertion
  * sort: at most a few thousand distinct values, once per world, and no qsort context needed. */
 static int sort_values(struct world *w) {
@@ -261,11 +325,8 @@ int world_build(struct world **out, const struct world_config *c) {
     int n = c->n_entities;
     w->ent = calloc((size_t)n, sizeof *w->ent);
     char(*names)[NAME_MAX_] = malloc((size_t)n * NAME_MAX_);
-    w->n_half[0] = (n + 1) / 2, w->n_half[1] = n / 2;
     w->cdf_all = zipf_cdf(n, c->zipf, 1, 0);
-    w->cdf_half[0] = zipf_cdf(w->n_half[0], c->query_zipf, 2, 0);
-    w->cdf_half[1] = zipf_cdf(w->n_half[1], c->query_zipf, 2, 1);
-    if (!w->ent || !names || !w->cdf_all || !w->cdf_half[0] || !w->cdf_half[1]) {
+    if (!w->ent || !names || !w->cdf_all || level_tables(w) < 0) {
         free(names);
         world_free(w);
         return disr_fail(DISR_E_NOMEM, "world of %d entities", n);
@@ -294,8 +355,13 @@ int world_build(struct world **out, const struct world_config *c) {
         e->attr[ATTR_ANIMAL] = pick(&r, N_ANIMALS);
         e->secret = 1000 + pick(&r, 9000);
     }
+    /* A friend comes from its entity's own bucket: a two-hop question about a head entity
+     * composes two head facts, so its level is its entity's. */
+    int lo[WORLD_LEVELS + 1];
+    level_bounds(n, lo);
     for (int i = 0; i < n; i++) {
-        int f = pick(&r, n - 1);
+        int l = world_rank_level(i, n) - 1, m = lo[l + 1] - lo[l];
+        int f = lo[l] + pick(&r, m - 1);
         w->ent[i].attr[ATTR_FRIEND] = f >= i ? f + 1 : f;
     }
     free(names);
@@ -312,8 +378,9 @@ void world_free(struct world *w) {
     if (!w) return;
     free(w->ent);
     free(w->cdf_all);
-    free(w->cdf_half[0]);
-    free(w->cdf_half[1]);
+    for (int h = 0; h < 2; h++)
+        for (int l = 0; l < WORLD_LEVELS; l++)
+            free(w->cdf_level[h][l]);
     for (int a = 0; a < ATTR_COUNT; a++)
         free(w->alpha[a]);
     free(w);
@@ -326,6 +393,7 @@ struct qa {
     char answer[64]; /* the key the grader checks */
     char shown[96];  /* the answer as the pretraining stream teaches it; "" = the key itself */
     enum grader grader;
+    int level; /* difficulty, 1 .. WORLD_LEVELS */
 };
 
 /* snprintf that cannot overflow `out` silently: every template here is far below TEXT_MAX. */
@@ -442,15 +510,19 @@ static void gen_mc(const struct world *w, struct rng *r, const struct entity *e,
     mc_options(w, r, q, a, t->attr[a]);
 }
 
-/* A 1-4 digit number with its digit count uniform (so short and long sums are equally common). */
-static int rand_digits(struct rng *r) {
+/* A number of exactly `digits` digits (1 .. 4; one digit includes 0). */
+static int rand_digits(struct rng *r, int digits) {
     static const int lo[4] = {0, 10, 100, 1000}, span[4] = {10, 90, 900, 9000};
-    int d = pick(r, 4);
-    return lo[d] + pick(r, span[d]);
+    return lo[digits - 1] + pick(r, span[digits - 1]);
 }
 
-static void gen_add(struct rng *r, struct qa *q) {
-    int x = rand_digits(r), y = rand_digits(r), s = x + y;
+/* Level L: the larger operand has L digits, the other 1 .. L (uniform), in either order. */
+static void gen_add(struct rng *r, int level, struct qa *q) {
+    int x = rand_digits(r, level), y = rand_digits(r, 1 + pick(r, level)), s = x + y;
+    if (pick(r, 2)) {
+        int t = x;
+        x = y, y = t;
+    }
     switch (pick(r, 4)) {
     case 0:
         put(q->query, sizeof q->query, "%d+%d=", x, y);
@@ -512,11 +584,11 @@ static void make_passage(const struct world *w, struct rng *r, int n_people, int
     }
 }
 
-/* read: 2-3 people with one statement each; readlong (OOD): 3-4 people with two statements
- * each (so the question must match both the person and the relation). */
-static void gen_read(const struct world *w, struct rng *r, struct qa *q, int longer) {
+/* read: `level` people with one statement each; readlong (OOD): `level` people with two
+ * statements each (so the question must match both the person and the relation). */
+static void gen_read(const struct world *w, struct rng *r, int level, struct qa *q, int longer) {
     struct passage p;
-    make_passage(w, r, longer ? 3 + pick(r, 2) : 2 + pick(r, 2), longer ? 2 : 1, &p);
+    make_passage(w, r, level, longer ? 2 : 1, &p);
     int k = pick(r, p.n);
     static const char *const qfmt[3] = {"Where does %s live?", "What does %s like?",
                                         "What does %s own?"};
@@ -563,8 +635,10 @@ static int cmp_char(const void *a, const void *b) {
     return *(const char *)a - *(const char *)b;
 }
 
-static void gen_sort(struct rng *r, struct qa *q) {
-    int n = 3 + pick(r, 6);
+/* Level 1: 3 letters, 2: 4, 3: 5-6, 4: 7-8. */
+static void gen_sort(struct rng *r, int level, struct qa *q) {
+    static const int lo[WORLD_LEVELS] = {3, 4, 5, 7}, span[WORLD_LEVELS] = {1, 1, 2, 2};
+    int n = lo[level - 1] + pick(r, span[level - 1]);
     char letters[9], spaced[20];
     int used[26] = {0};
     for (int i = 0; i < n; i++) {
@@ -600,10 +674,18 @@ static void gen_secret(struct rng *r, const struct entity *e, struct qa *q) {
     q->grader = GRADER_NUMBER;
 }
 
-/* One query of family f about entity e (ignored by families without entities). */
+/* Families whose level is their entity's exposure bucket (the others draw a level). */
+static bool family_has_entity(enum world_family f) {
+    return f != FAM_ADD && f != FAM_READ && f != FAM_SORT && f != FAM_READLONG;
+}
+
+/* One query of family f about entity e, of difficulty `level` (families with an entity take
+ * their entity's level, whatever `level` says). */
 static void gen_query(const struct world *w, struct rng *r, enum world_family f,
-                      const struct entity *e, struct qa *q) {
+                      const struct entity *e, int level, struct qa *q) {
     q->shown[0] = '\0';
+    q->level =
+        family_has_entity(f) ? world_rank_level((int)(e - w->ent), w->cfg.n_entities) : level;
     switch (f) {
     case FAM_FACT:
         gen_fact(w, r, e, q);
@@ -612,22 +694,22 @@ static void gen_query(const struct world *w, struct rng *r, enum world_family f,
         gen_mc(w, r, e, q, 0);
         break;
     case FAM_ADD:
-        gen_add(r, q);
+        gen_add(r, level, q);
         break;
     case FAM_READ:
-        gen_read(w, r, q, 0);
+        gen_read(w, r, level, q, 0);
         break;
     case FAM_HOP:
         gen_hop(w, r, e, q);
         break;
     case FAM_SORT:
-        gen_sort(r, q);
+        gen_sort(r, level, q);
         break;
     case FAM_MCHOP:
         gen_mc(w, r, e, q, 1);
         break;
     case FAM_READLONG:
-        gen_read(w, r, q, 1);
+        gen_read(w, r, level, q, 1);
         break;
     case FAM_DISTRACT:
         gen_distract(w, r, e, q);
@@ -678,7 +760,7 @@ int world_pretrain_text(const struct world *w, char **text, size_t *len) {
                 gen_lookup(w, &r, &q);
             } else {
                 enum world_family f = (enum world_family)sample_cdf(&r, mix_cdf, FAM_N_IN_DOMAIN);
-                gen_query(w, &r, f, e, &q);
+                gen_query(w, &r, f, e, pick_level(w, &r), &q);
             }
             int m = scenario_format_prompt(buf + n, cap - n, q.query, SCENARIO_NONE);
             if (m < 0) {
@@ -716,16 +798,15 @@ int world_split(const struct world *w, enum world_split split, struct qa_set *ou
     /* Families interleave (item i is family i mod nf), so any prefix of a split is balanced. */
     for (int i = 0; i < per * nf; i++) {
         enum world_family f = (enum world_family)(f0 + i % nf);
-        const struct entity *e;
-        if (split == WORLD_SPLIT_ANCHORS) {
-            e = &w->ent[sample_cdf(&r, w->cdf_all, c->n_entities)];
-        } else {
-            int k = sample_cdf(&r, w->cdf_half[half], w->n_half[half]);
-            e = &w->ent[2 * k + half];
-        }
-        gen_query(w, &r, f, e, &q);
+        /* Anchors follow the pretraining exposure; the other splits draw the level first. */
+        int level = pick_level(w, &r);
+        const struct entity *e = split == WORLD_SPLIT_ANCHORS
+                                     ? &w->ent[sample_cdf(&r, w->cdf_all, c->n_entities)]
+                                     : pick_entity(w, &r, half, level);
+        gen_query(w, &r, f, e, level, &q);
         snprintf(id, sizeof id, "%s-%06d", prefix[split], i);
         DISR_TRY(qa_set_add(out, id, world_family_name(f), q.query, q.answer, q.grader));
+        out->items[out->n - 1].difficulty = q.level;
     }
     return DISR_OK;
 }
@@ -758,11 +839,16 @@ static int write_meta(const struct world *w, const char *path) {
              cJSON_AddNumberToObject(cfg, "n_test", c->n_test) &&
              cJSON_AddNumberToObject(cfg, "n_ood", c->n_ood) &&
              cJSON_AddNumberToObject(cfg, "n_anchors", c->n_anchors);
+    cJSON *mix = ok ? cJSON_AddArrayToObject(cfg, "level_mix") : NULL;
+    ok = ok && mix;
+    for (int l = 0; ok && l < WORLD_LEVELS; l++)
+        ok = cJSON_AddItemToArray(mix, cJSON_CreateNumber(c->level_mix[l]));
     for (int i = 0; ok && i < c->n_entities; i++) {
         const struct entity *e = &w->ent[i];
         cJSON *o = cJSON_CreateObject();
         ok = o && cJSON_AddItemToArray(ents, o) && cJSON_AddStringToObject(o, "name", e->name) &&
              cJSON_AddNumberToObject(o, "rank", i) &&
+             cJSON_AddNumberToObject(o, "level", world_rank_level(i, c->n_entities)) &&
              cJSON_AddStringToObject(o, "split", i % 2 ? "test" : "sa_train");
         for (int a = 0; ok && a < ATTR_COUNT; a++)
             ok = cJSON_AddStringToObject(o, ATTR_WORD[a], attr_value(w, e, a)) != NULL;

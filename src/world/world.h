@@ -11,10 +11,19 @@
  *
  * In-domain families, several phrasings each: fact, mc (4 options, answer a letter), add (1-4
  * digits), read (copy the answer from a passage in the query), hop (attribute of the friend),
- * sort (3-8 letters). Out-of-domain families, never seen as formats: mchop (multiple choice
- * over two-hop questions), readlong (passages with two attributes per person and more people),
- * distract (a fact question after a passage that does not answer it), and secret (an attribute that
- * never appears anywhere: nobody can answer, so it shows what rejecting saves). */
+ * sort (3-8 letters).
+ *
+ * Every query has a difficulty level, 1 (easy) to WORLD_LEVELS (hard), so each agent of a family
+ * has a zone of competence: the queries a small agent declines are harder ones a larger agent
+ * solves. Entity families take the level of their entity's exposure bucket (ranks [0, N/8),
+ * [N/8, N/4), [N/4, N/2), [N/2, N): head facts are seen often, tail facts rarely; a friend is
+ * always in its entity's bucket, so a two-hop question is as hard as its entity); add takes the
+ * digits of its larger operand, sort its letters (3, 4, 5-6, 7-8), read the statements in its
+ * passage (1-4), readlong the people in its passage (1-4, two statements each). Out-of-domain
+ * families, never seen as formats: mchop (multiple choice over two-hop questions), readlong
+ * (passages with two attributes per person and more people), distract (a fact question after a
+ * passage that does not answer it), and secret (an attribute that never appears anywhere: nobody
+ * can answer, so it shows what rejecting saves). */
 #ifndef WORLD_WORLD_H
 #define WORLD_WORLD_H
 
@@ -46,6 +55,8 @@ enum world_family {
 };
 #define FAM_N_IN_DOMAIN 6
 
+#define WORLD_LEVELS 4 /* difficulty levels 1 .. WORLD_LEVELS */
+
 /* ANCHORS: in-domain queries over all entities at their pretraining exposure, for the
  * self-awareness SFT's forced-answer anchors (it replays the agent's own answers to them and
  * never reads their keys), so fine-tuning on the SA entities does not overwrite what the agent
@@ -61,7 +72,7 @@ enum world_size { WORLD_QUICK = 0, WORLD_DEFAULT = 1, WORLD_FULL = 2 };
 
 struct world_config {
     uint64_t seed;
-    int n_entities;        /* 8 .. 5000 */
+    int n_entities;        /* 16 .. 5000 (each difficulty level needs entities in both halves) */
     double zipf;           /* exposure exponent of entities in pretraining (~0.9) */
     double query_zipf;     /* entity distribution of SA / test queries (0 = uniform) */
     long pretrain_chars;   /* size of the pretraining stream, in bytes (= char tokens) */
@@ -70,6 +81,8 @@ struct world_config {
     int mc_shuffled;       /* 0: mc options sorted, one per alphabetical quarter (the default);
                               1: four random values in random order (see docs/WORLD.md) */
     double qa_mix[FAM_N_IN_DOMAIN]; /* relative weight of each in-domain family in the stream */
+    double level_mix[WORLD_LEVELS]; /* relative weight of each difficulty level in the query
+                                       splits and in the stream's add, read and sort examples */
     int n_sa;                       /* self-awareness training queries per in-domain family */
     int n_test;                     /* in-domain test queries per family */
     int n_ood;                      /* out-of-domain test queries per family */
@@ -84,6 +97,10 @@ int world_config_validate(const struct world_config *c);
 /* "fact", "mc", ...; and the reverse (-1 if unknown). */
 const char *world_family_name(enum world_family f);
 int world_family_parse(const char *name);
+
+/* Difficulty level (1 .. WORLD_LEVELS) of the entity of exposure rank `rank` in a world of n
+ * entities: its bucket, [0, n/8), [n/8, n/4), [n/4, n/2), [n/2, n) (at least two ranks each). */
+int world_rank_level(int rank, int n_entities);
 
 struct world;
 

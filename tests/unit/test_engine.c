@@ -443,7 +443,7 @@ static void test_engine_agrees_with_training_forward(void **state) {
         int32_t tok[B * T];
         random_tokens(tok, B * T, V, 31);
         struct transformer *tf;
-        assert_int_equal(transformer_init(&tf, &m->config, B, T), 0);
+        assert_int_equal(transformer_init(&tf, &m->config, B, T, 0), 0);
         assert_int_equal(transformer_forward(tf, &m->weights, tok), 0);
         struct engine *e;
         struct engine_params p = {.max_seqs = B, .n_threads = 2};

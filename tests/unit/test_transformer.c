@@ -167,7 +167,7 @@ static void run_golden(const char *name) {
     /* Forward: logits and loss. */
     struct transformer *tf;
     const int32_t *ci = fx(&f, "config")->data;
-    assert_int_equal(transformer_init(&tf, &m->config, ci[10], ci[11]), DISR_OK);
+    assert_int_equal(transformer_init(&tf, &m->config, ci[10], ci[11], 0), DISR_OK);
     assert_int_equal(transformer_forward(tf, &m->weights, in), DISR_OK);
     assert_true(check_tensor("logits", tf->logits, ref_logits->data, ref_logits->n, 1e-5, 1e-6));
     transformer_free(tf);
@@ -337,7 +337,7 @@ static void test_causal_at_t512(void **state) {
     struct model *m;
     assert_int_equal(model_init_random(&m, &c, NULL, 9), DISR_OK);
     struct transformer *tf;
-    assert_int_equal(transformer_init(&tf, &c, 1, T), DISR_OK);
+    assert_int_equal(transformer_init(&tf, &c, 1, T, 0), DISR_OK);
     int32_t in[T], tg[T];
     for (int i = 0; i < T; i++)
         in[i] = (i * 7 + 3) % 49, tg[i] = (i * 11) % 50;
