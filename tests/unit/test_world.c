@@ -228,6 +228,7 @@ struct names {
     char name[512][16];
     int split[512]; /* 0 = sa_train, 1 = test */
     int rank[512];
+    int friend_of[512]; /* index of the entity's friend */
     int n;
 };
 
@@ -247,6 +248,15 @@ static void load_names(const char *dir, struct names *nm) {
         nm->split[nm->n] = !strcmp(cJSON_GetObjectItem(e, "split")->valuestring, "test");
         nm->rank[nm->n] = cJSON_GetObjectItem(e, "rank")->valueint;
         nm->n++;
+    }
+    int i = 0;
+    cJSON_ArrayForEach(e, cJSON_GetObjectItem(root, "entities")) {
+        const char *f = cJSON_GetObjectItem(e, "friend")->valuestring;
+        nm->friend_of[i] = -1;
+        for (int k = 0; k < nm->n; k++)
+            if (!strcmp(nm->name[k], f)) nm->friend_of[i] = k;
+        assert_true(nm->friend_of[i] >= 0);
+        i++;
     }
     cJSON_Delete(root);
 }
@@ -556,6 +566,141 @@ static void test_world_files_splits_and_exposure(void **state) {
     rmdir(dir);
 }
 
+/* Words in a passage statement: " lives in ", " likes ", " owns a ". */
+static int count_statements(const char *q) {
+    static const char *const verbs[3] = {" lives in ", " likes ", " owns a "};
+    int n = 0;
+    for (int v = 0; v < 3; v++)
+        for (const char *p = strstr(q, verbs[v]); p; p = strstr(p + 1, verbs[v]))
+            n++;
+    return n;
+}
+
+/* The letters of a sort query ("Sort: jlibq", "Sort the letters q d m.", "Put qdm in ..."). */
+static int sort_letters(const char *q) {
+    const char *p = strncmp(q, "Sort: ", 6) == 0 ? q + 6
+                    : strncmp(q, "Put ", 4) == 0 ? q + 4
+                                                 : NULL;
+    int n = 0;
+    if (p) {
+        while (islower((unsigned char)p[n]))
+            n++;
+        return n;
+    }
+    p = strstr(q, "letters ");
+    assert_non_null(p);
+    for (p += 8; *p && *p != '.'; p++)
+        n += islower((unsigned char)*p) != 0;
+    return n;
+}
+
+static int digits_of(int x) {
+    int d = 1;
+    while (x >= 10)
+        x /= 10, d++;
+    return d;
+}
+
+/* Every query has a level, every family has every level, and the level is what it says: the
+ * exposure bucket of its entity (ranks [0, n/8), [n/8, n/4), [n/4, n/2), [n/2, n), computed here
+ * independently), the digits of the larger operand, the letters to sort, the statements of a
+ * passage. Splits stay on their own entities, and friends share their entity's bucket. */
+static void test_world_difficulty_levels(void **state) {
+    (void)state;
+    char dir[] = "/tmp/disr_test_levels_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    struct world *w = quick_world(7);
+    assert_int_equal(world_write(w, dir), DISR_OK);
+    const int n_ent = world_config_of(w)->n_entities;
+    struct names nm;
+    load_names(dir, &nm);
+    int bucket_level[512];
+    for (int i = 0; i < nm.n; i++) {
+        int r = nm.rank[i];
+        bucket_level[i] = r < n_ent / 8 ? 1 : r < n_ent / 4 ? 2 : r < n_ent / 2 ? 3 : 4;
+    }
+    static const char *const files[4] = {WORLD_FILE_SA_TRAIN, WORLD_FILE_TEST, WORLD_FILE_OOD,
+                                         WORLD_FILE_ANCHORS};
+    int seen[FAM_COUNT][WORLD_LEVELS + 1] = {{0}};
+    for (int sp = 0; sp < 4; sp++) {
+        char path[256];
+        snprintf(path, sizeof path, "%s/%s", dir, files[sp]);
+        struct qa_set s;
+        qa_set_init(&s);
+        assert_int_equal(qa_set_load(&s, path), DISR_OK);
+        for (int i = 0; i < s.n; i++) {
+            const struct qa_item *it = &s.items[i];
+            int f = world_family_parse(it->family), lv = it->difficulty;
+            assert_true(lv >= 1 && lv <= WORLD_LEVELS);
+            if (sp < 3) seen[f][lv]++;
+            const char *q = it->query;
+            if (f == FAM_ADD) {
+                int x, y;
+                while (*q && !isdigit((unsigned char)*q))
+                    q++;
+                assert_int_equal(sscanf(q, "%d%*[^0-9]%d", &x, &y), 2);
+                assert_int_equal(digits_of(x > y ? x : y), lv);
+            } else if (f == FAM_SORT) {
+                static const int lo[5] = {0, 3, 4, 5, 7}, hi[5] = {0, 3, 4, 6, 8};
+                int n = sort_letters(q);
+                assert_true(n >= lo[lv] && n <= hi[lv]);
+            } else if (f == FAM_READ) {
+                assert_int_equal(count_statements(q), lv);
+            } else if (f == FAM_READLONG) {
+                assert_int_equal(count_statements(q), 2 * lv);
+            } else {
+                int e = first_entity(&nm, q);
+                assert_true(e >= 0);
+                assert_int_equal(bucket_level[e], lv);
+                if (sp < 3) assert_int_equal(nm.split[e], sp != 0);
+            }
+        }
+        qa_set_free(&s);
+    }
+    for (int f = 0; f < FAM_COUNT; f++)
+        for (int l = 1; l <= WORLD_LEVELS; l++)
+            assert_true(seen[f][l] > 0);
+    for (int i = 0; i < nm.n; i++) /* friends within the bucket */
+        assert_int_equal(bucket_level[nm.friend_of[i]], bucket_level[i]);
+    world_free(w);
+    const char *names[] = {WORLD_FILE_PRETRAIN, WORLD_FILE_SA_TRAIN, WORLD_FILE_TEST,
+                           WORLD_FILE_OOD,      WORLD_FILE_META,     WORLD_FILE_ANCHORS};
+    for (int i = 0; i < 6; i++) {
+        char path[256];
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        unlink(path);
+    }
+    rmdir(dir);
+}
+
+/* "difficulty" is read back from JSONL, optional, and refused when it is not a level. */
+static void test_jsonl_difficulty(void **state) {
+    (void)state;
+    static const char ok[] =
+        "{\"id\":\"a\",\"family\":\"f\",\"query\":\"q\",\"answer\":\"x\",\"grader\":\"exact\","
+        "\"difficulty\":3}\n"
+        "{\"id\":\"b\",\"family\":\"f\",\"query\":\"q\",\"answer\":\"x\",\"grader\":\"exact\"}\n";
+    struct qa_set s;
+    qa_set_init(&s);
+    assert_int_equal(qa_set_parse(&s, ok, sizeof ok - 1, "t"), DISR_OK);
+    assert_int_equal(s.n, 2);
+    assert_int_equal(s.items[0].difficulty, 3);
+    assert_int_equal(s.items[1].difficulty, 0);
+    qa_set_free(&s);
+    static const char *const bad[] = {"1.5", "0", "-2", "\"3\"", "99"};
+    for (int k = 0; k < 5; k++) {
+        char line[256];
+        snprintf(line, sizeof line,
+                 "{\"id\":\"a\",\"family\":\"f\",\"query\":\"q\",\"answer\":\"x\","
+                 "\"grader\":\"exact\",\"difficulty\":%s}\n",
+                 bad[k]);
+        qa_set_init(&s);
+        assert_int_equal(qa_set_parse(&s, line, strlen(line), "t"), DISR_E_FORMAT);
+        assert_int_equal(s.n, 0);
+        qa_set_free(&s);
+    }
+}
+
 static void test_world_config_rejects_bad_values(void **state) {
     (void)state;
     struct world_config c;
@@ -591,6 +736,8 @@ int main(void) {
         cmocka_unit_test(test_world_distract_passage_never_answers),
         cmocka_unit_test(test_world_files_splits_and_exposure),
         cmocka_unit_test(test_world_config_rejects_bad_values),
+        cmocka_unit_test(test_world_difficulty_levels),
+        cmocka_unit_test(test_jsonl_difficulty),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
