@@ -279,7 +279,10 @@ int collect_outcomes(struct outcome_table *t, const struct collect_config *c) {
             const struct qa_item *it = &sets_store[s].items[i];
             int qi = outcome_table_add_query(t, it->id, it->family, it->query, it->answer,
                                              grader_name(it->grader), (enum out_split)s);
-            if (qi < 0) st = qi;
+            if (qi < 0)
+                st = qi;
+            else
+                t->q[qi].difficulty = it->difficulty;
         }
     }
     if (st == DISR_OK && t->n_queries == 0)

@@ -81,6 +81,7 @@ int outcome_table_add_query(struct outcome_table *t, const char *id, const char 
     q->id = dup_str(id), q->family = dup_str(family), q->query = dup_str(query);
     q->answer = dup_str(answer), q->grader = dup_str(grader);
     q->split = split;
+    q->difficulty = 0;
     for (int a = 0; a < t->n_agents; a++) {
         cell_reset(outcome_at(t, qi, a));
         outcome_at(t, qi, a)->forced = dup_str("");
@@ -131,6 +132,8 @@ static cJSON *line_json(const struct outcome_table *t, int qi, int a) {
     cJSON_AddStringToObject(o, "query", q->query);
     cJSON_AddStringToObject(o, "answer", q->answer);
     cJSON_AddStringToObject(o, "grader", q->grader);
+    /* only a real level is written: a user's data set without levels stays as it was */
+    if (q->difficulty > 0) cJSON_AddNumberToObject(o, "difficulty", q->difficulty);
     cJSON_AddNumberToObject(o, "agent", a);
     if (t->agent_name[a]) cJSON_AddStringToObject(o, "name", t->agent_name[a]);
     cJSON_AddNumberToObject(o, "cost", t->cost[a]);
@@ -296,6 +299,7 @@ static int parse_line(const cJSON *o, struct outcome_table *t, struct qid_map *m
     const char *name = get_str(o, "name", 0, path, line, &st);
     const char *forced = get_str(o, "forced", 0, path, line, &st);
     p->agent = (int)get_num(o, "agent", 0, OUT_MAX_AGENTS - 1, 0, 1, path, line, &st);
+    double level = get_num(o, "difficulty", 0, QA_MAX_DIFFICULTY, 0, 0, path, line, &st);
     p->cost = get_num(o, "cost", 0, 1e9, -1, 0, path, line, &st);
     cell_reset(&p->cell);
     p->cell.correct = (uint8_t)get_num(o, "correct", 0, 1, 0, 1, path, line, &st);
@@ -307,6 +311,9 @@ static int parse_line(const cJSON *o, struct outcome_table *t, struct qid_map *m
     if (!qid[0]) return disr_fail(DISR_E_FORMAT, "%s:%ld: empty \"qid\"", path, line);
     if (cJSON_GetObjectItemCaseSensitive(o, "agent")->valuedouble != (double)p->agent)
         return disr_fail(DISR_E_FORMAT, "%s:%ld: \"agent\" must be a whole number", path, line);
+    if (level != floor(level))
+        return disr_fail(DISR_E_FORMAT, "%s:%ld: \"difficulty\" must be a whole number", path,
+                         line);
     int split = outcome_split_parse(split_s);
     if (split < 0)
         return disr_fail(DISR_E_FORMAT, "%s:%ld: split \"%s\" (train, test or ood)", path, line,
@@ -328,8 +335,12 @@ static int parse_line(const cJSON *o, struct outcome_table *t, struct qid_map *m
         int qi = outcome_table_add_query(t, qid, family, query, answer, grader, split);
         if (qi < 0) return qi;
         map->slot[h] = qi;
+        t->q[qi].difficulty = (int)level;
     } else if ((int)t->q[map->slot[h]].split != split) {
         return disr_fail(DISR_E_FORMAT, "%s:%ld: query %s appears in two splits", path, line, qid);
+    } else if (t->q[map->slot[h]].difficulty != (int)level) {
+        return disr_fail(DISR_E_FORMAT, "%s:%ld: query %s has difficulty %d here and %d before",
+                         path, line, qid, (int)level, t->q[map->slot[h]].difficulty);
     }
     p->qi = map->slot[h];
     p->cell.forced = dup_str(forced);
@@ -489,6 +500,8 @@ int outcome_table_synth(struct outcome_table *t, const struct outcome_synth_conf
             outcome_table_free(t);
             return qi;
         }
+        /* four levels over d, so the per-level report has something to show */
+        t->q[qi].difficulty = d >= 0.75 ? 4 : 1 + (int)(d * 4);
         for (int a = 0; a < c->n_agents; a++) {
             struct outcome_cell *cell = outcome_at(t, qi, a);
             double skill = c->n_agents > 1 ? 0.15 + 0.8 * a / (c->n_agents - 1) : 0.5;

@@ -43,6 +43,7 @@ struct outcome_cell {
 struct outcome_query {
     char *id, *family, *query, *answer, *grader; /* owned */
     enum out_split split;
+    int difficulty; /* the query's level, 1 .. QA_MAX_DIFFICULTY (world/dataset.h); 0 = none */
 };
 
 struct outcome_table {
@@ -70,7 +71,8 @@ int outcome_table_init(struct outcome_table *t, int n_agents);
 void outcome_table_free(struct outcome_table *t);
 
 /* Appends a query (strings are copied; NULL is stored as ""); its cells start as "unknown
- * decisions, wrong, zero scores". Returns its index, or a negative status. */
+ * decisions, wrong, zero scores" and it has no difficulty level (set q[i].difficulty after).
+ * Returns its index, or a negative status. */
 int outcome_table_add_query(struct outcome_table *t, const char *id, const char *family,
                             const char *query, const char *answer, const char *grader,
                             enum out_split split);
@@ -84,21 +86,23 @@ int outcome_count_split(const struct outcome_table *t, enum out_split split);
 int outcome_has_variant(const struct outcome_table *t, enum out_variant v);
 
 /* JSONL, one line per query x agent:
- * {"qid","split","family","query","answer","grader","agent","name","cost","forced","correct",
- *  "conf","verify","t_answer","t_reject","sft_answer":[a,a,a],"sft_correct":[c,c,c],
+ * {"qid","split","family","query","answer","grader","difficulty","agent","name","cost","forced",
+ *  "correct","conf","verify","t_answer","t_reject","sft_answer":[a,a,a],"sft_correct":[c,c,c],
  *  "rl_answer":[...],"rl_correct":[...]}  (the arrays are indexed by scenario alpha 0.2/0.5/0.8;
- * a null entry or a missing array means "not recorded"). Lines may come in any order; loading
- * checks that every query has exactly one line per agent and that costs agree. */
+ * a null entry or a missing array means "not recorded"; "difficulty" is written only for a query
+ * that has a level). Lines may come in any order; loading checks that every query has exactly one
+ * line per agent and that costs and a query's difficulty agree across its lines. */
 int outcome_table_save(const struct outcome_table *t, const char *path);
 int outcome_table_load(struct outcome_table *t, const char *path);
 
 /* A synthetic world with known structure, for tests and demonstrations. Each query has a latent
- * difficulty d in [0, 1]; agent i has skill s_i; it is correct with probability
- * p = sigmoid(sharpness * (s_i - d) + idio), where idio is a per-(query, agent) "memorized fact"
- * term that no query feature reveals. The agent's own signals are noisy views of p: confidence
- * (conf_noise), self-verification (k = 8 samples of Bernoulli(p)), and the trained decisions
- * answer iff p + noise > (1 - alpha)^0.5 (noise sd sft_noise / rl_noise). The query text holds
- * the family and, if feature_signal, a token correlated with d; otherwise it is random. */
+ * difficulty d in [0, 1] (its level is 1 + floor(4d), capped at 4); agent i has skill s_i; it is
+ * correct with probability p = sigmoid(sharpness * (s_i - d) + idio), where idio is a per-(query,
+ * agent) "memorized fact" term that no query feature reveals. The agent's own signals are noisy
+ * views of p: confidence (conf_noise), self-verification (k = 8 samples of Bernoulli(p)), and the
+ * trained decisions answer iff p + noise > (1 - alpha)^0.5 (noise sd sft_noise / rl_noise). The
+ * query text holds the family and, if feature_signal, a token correlated with d; otherwise it is
+ * random. */
 struct outcome_synth_config {
     int n_agents;
     int n_train, n_test, n_ood;

@@ -48,6 +48,25 @@ struct result {
     int n_easy, n_hard;
 };
 
+/* Forced-answer counts of every agent per task family and difficulty level, on one split: how
+ * each agent's competence falls off with the level, which the routing tables only show pooled. */
+#define LV_COLS         (QA_MAX_DIFFICULTY + 1) /* column 0 = queries without a level */
+#define LV_MAX_FAMILIES 32 /* rows of families; a data set with more pools the rest in one row */
+#define LV_OTHER        "(other families)"
+
+struct level_row {
+    const char *family; /* points into the outcome table; NULL for the row of all families */
+    int n[LV_COLS];
+    int correct[OUT_MAX_AGENTS][LV_COLS];
+};
+
+struct level_table {
+    int n_rows; /* row 0 pools every family, then families in order of first appearance */
+    struct level_row row[LV_MAX_FAMILIES + 1];
+    int n_levels; /* levels with queries; 0: the split has none, and no table is shown */
+    int level[QA_MAX_DIFFICULTY]; /* those levels, ascending (0, "no level", not among them) */
+};
+
 struct state {
     const struct outcome_table *t;
     const struct report_config *c;
@@ -67,7 +86,47 @@ struct state {
     char chain_name[MAX_CHAINS][64];
     struct result mod[MAX_CHAINS][N_MOD][N_ALPHA];
     float th[3][N_ALPHA][OUT_MAX_AGENTS]; /* fitted thresholds: conf, automix, frugal */
+    struct level_table lv[OUT_N_SPLIT];   /* test and OOD */
 };
+
+static int level_row_of(struct level_table *lt, const char *family) {
+    for (int r = 1; r < lt->n_rows; r++)
+        if (!strcmp(lt->row[r].family, family)) return r;
+    if (lt->n_rows < LV_MAX_FAMILIES) {
+        lt->row[lt->n_rows].family = family;
+        return lt->n_rows++;
+    }
+    if (lt->n_rows == LV_MAX_FAMILIES) lt->row[lt->n_rows++].family = LV_OTHER;
+    return LV_MAX_FAMILIES;
+}
+
+static void level_table_build(const struct outcome_table *t, enum out_split s,
+                              struct level_table *lt) {
+    memset(lt, 0, sizeof *lt);
+    lt->n_rows = 1;
+    for (int qi = 0; qi < t->n_queries; qi++) {
+        if (t->q[qi].split != s) continue;
+        int l = t->q[qi].difficulty;
+        if (l < 0 || l > QA_MAX_DIFFICULTY)
+            l = 0; /* the loader checks; a table built in code may not */
+        int rows[2] = {0, level_row_of(lt, t->q[qi].family)};
+        for (int k = 0; k < 2; k++) {
+            struct level_row *r = &lt->row[rows[k]];
+            r->n[l]++;
+            for (int a = 0; a < t->n_agents; a++)
+                r->correct[a][l] += outcome_at(t, qi, a)->correct;
+        }
+    }
+    for (int l = 1; l <= QA_MAX_DIFFICULTY; l++)
+        if (lt->row[0].n[l]) lt->level[lt->n_levels++] = l;
+}
+
+static int level_sum(const int *x) {
+    int sum = 0;
+    for (int l = 0; l < LV_COLS; l++)
+        sum += x[l];
+    return sum;
+}
 
 static void chain_label(const struct state *st, const uint8_t *mask, char *buf, size_t cap) {
     size_t pos = 0;
@@ -158,6 +217,8 @@ static int prepare(struct state *st) {
     for (int qi = 0; qi < t->n_queries; qi++)
         for (int a = 0; a + 1 < t->n_agents; a++)
             st->easy[qi] |= outcome_at(t, qi, a)->correct;
+    for (int s = OUT_SPLIT_TEST; s <= OUT_SPLIT_OOD; s++)
+        level_table_build(t, s, &st->lv[s]);
     return DISR_OK;
 }
 
@@ -440,6 +501,70 @@ static void write_agent_header(FILE *f, const struct state *st, const char *firs
     fprintf(f, "\n");
 }
 
+static const char *const SPLIT_TITLE[OUT_N_SPLIT] = {"", "In-domain test", "Out-of-domain"};
+
+static void write_level_cell(FILE *f, int correct, int n) {
+    if (n)
+        fprintf(f, " %.3f |", (double)correct / n);
+    else
+        fprintf(f, " – |");
+}
+
+/* Forced accuracy per family and level, one table per split; says so when there are no levels
+ * (a user's query files need not grade their queries). */
+static void write_level_section(FILE *f, const struct state *st) {
+    int any = 0;
+    for (int s = OUT_SPLIT_TEST; s <= OUT_SPLIT_OOD; s++)
+        any |= st->has_split[s] && st->lv[s].n_levels > 0;
+    fprintf(f, "## Forced accuracy per family and difficulty level\n\n");
+    if (!any) {
+        fprintf(f, "The queries carry no difficulty level (no `difficulty` field in the query "
+                   "files), so there is no per-level table.\n\n");
+        return;
+    }
+    fprintf(f, "Share of queries each base agent gets right with its forced answer (no scenario, "
+               "no routing), per task family and difficulty level (the query's `difficulty`); "
+               "the `queries` rows count the queries of each cell. The levels a small agent still "
+               "masters are the queries a router can keep cheap. The plot shows the all-families "
+               "rows.\n\n");
+    for (int s = OUT_SPLIT_TEST; s <= OUT_SPLIT_OOD; s++) {
+        if (!st->has_split[s]) continue;
+        const struct level_table *lt = &st->lv[s];
+        fprintf(f, "### %s\n\n", SPLIT_TITLE[s]);
+        if (lt->n_levels == 0) {
+            fprintf(f, "These queries carry no difficulty level.\n\n");
+            continue;
+        }
+        int none = lt->row[0].n[0] > 0; /* some queries without a level: their own column */
+        fprintf(f, "| Family | Agent |");
+        for (int j = 0; j < lt->n_levels; j++)
+            fprintf(f, " level %d |", lt->level[j]);
+        fprintf(f, "%s all |\n|---|---|", none ? " no level |" : "");
+        for (int j = 0; j < lt->n_levels + none + 1; j++)
+            fprintf(f, "---:|");
+        fprintf(f, "\n");
+        for (int r = 0; r < lt->n_rows; r++) {
+            const struct level_row *row = &lt->row[r];
+            const char *name = r == 0 ? "all families" : row->family;
+            fprintf(f, "| %s | queries |", name);
+            for (int j = 0; j < lt->n_levels; j++)
+                fprintf(f, " %d |", row->n[lt->level[j]]);
+            if (none) fprintf(f, " %d |", row->n[0]);
+            fprintf(f, " %d |\n", level_sum(row->n));
+            for (int a = 0; a < st->K; a++) {
+                fprintf(f, "| %s | agent %d |", name, a);
+                for (int j = 0; j < lt->n_levels; j++)
+                    write_level_cell(f, row->correct[a][lt->level[j]], row->n[lt->level[j]]);
+                if (none) write_level_cell(f, row->correct[a][0], row->n[0]);
+                write_level_cell(f, level_sum(row->correct[a]), level_sum(row->n));
+                fprintf(f, "\n");
+            }
+        }
+        fprintf(f, "\n");
+    }
+    fprintf(f, "![forced accuracy per level](level_accuracy.png)\n\n");
+}
+
 static void write_markdown(FILE *f, const struct state *st) {
     const struct outcome_table *t = st->t;
     const struct report_config *c = st->c;
@@ -479,13 +604,13 @@ static void write_markdown(FILE *f, const struct state *st) {
                 cl[i].detail);
     fprintf(f, "\n");
 
-    static const char *const split_title[OUT_N_SPLIT] = {"", "In-domain test", "Out-of-domain"};
     for (int s = OUT_SPLIT_TEST; s <= OUT_SPLIT_OOD; s++) {
         if (!st->has_split[s]) continue;
-        fprintf(f, "## %s: utility, accuracy, cost\n\n", split_title[s]);
+        fprintf(f, "## %s: utility, accuracy, cost\n\n", SPLIT_TITLE[s]);
         write_utility_table(f, st, s);
         fprintf(f, "\n![utility vs alpha](utility_alpha_%s.png)\n\n", outcome_split_name(s));
     }
+    write_level_section(f, st);
     if (!st->has_split[OUT_SPLIT_TEST]) return;
     const int S = OUT_SPLIT_TEST;
 
@@ -696,6 +821,47 @@ static cJSON *result_json(const struct state *st, const struct result *r) {
     return o;
 }
 
+/* One row of a level table: counts per level (in the order of "levels"), per agent the right
+ * answers and accuracy (null where a level has no query), and the row's totals, which include
+ * the queries without a level. */
+static cJSON *level_row_json(const struct state *st, const struct level_table *lt,
+                             const struct level_row *row) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON *n = cJSON_AddArrayToObject(o, "n");
+    cJSON *cor = cJSON_AddArrayToObject(o, "correct");
+    cJSON *acc = cJSON_AddArrayToObject(o, "accuracy");
+    for (int j = 0; j < lt->n_levels; j++)
+        cJSON_AddItemToArray(n, cJSON_CreateNumber(row->n[lt->level[j]]));
+    for (int a = 0; a < st->K; a++) {
+        cJSON *ca = cJSON_CreateArray(), *aa = cJSON_CreateArray();
+        for (int j = 0; j < lt->n_levels; j++) {
+            int l = lt->level[j];
+            cJSON_AddItemToArray(ca, cJSON_CreateNumber(row->correct[a][l]));
+            cJSON_AddItemToArray(
+                aa, row->n[l] ? cJSON_CreateNumber((double)row->correct[a][l] / row->n[l])
+                              : cJSON_CreateNull());
+        }
+        cJSON_AddItemToArray(cor, ca);
+        cJSON_AddItemToArray(acc, aa);
+    }
+    cJSON_AddNumberToObject(o, "n_all", level_sum(row->n));
+    cJSON *ct = cJSON_AddArrayToObject(o, "correct_all");
+    for (int a = 0; a < st->K; a++)
+        cJSON_AddItemToArray(ct, cJSON_CreateNumber(level_sum(row->correct[a])));
+    return o;
+}
+
+static cJSON *level_table_json(const struct state *st, const struct level_table *lt) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddItemToObject(o, "levels", cJSON_CreateIntArray(lt->level, lt->n_levels));
+    cJSON_AddNumberToObject(o, "no_level", lt->row[0].n[0]);
+    cJSON_AddItemToObject(o, "all", level_row_json(st, lt, &lt->row[0]));
+    cJSON *fam = cJSON_AddObjectToObject(o, "families");
+    for (int r = 1; r < lt->n_rows; r++)
+        cJSON_AddItemToObject(fam, lt->row[r].family, level_row_json(st, lt, &lt->row[r]));
+    return o;
+}
+
 static cJSON *summary_json(const struct state *st) {
     const struct outcome_table *t = st->t;
     cJSON *root = cJSON_CreateObject();
@@ -790,6 +956,10 @@ static cJSON *summary_json(const struct state *st) {
         cJSON_AddStringToObject(o, "numbers", cl[i].detail);
         cJSON_AddItemToArray(claims, o);
     }
+    cJSON *lv = cJSON_AddObjectToObject(root, "level_accuracy");
+    for (int s = OUT_SPLIT_TEST; s <= OUT_SPLIT_OOD; s++)
+        if (st->has_split[s] && st->lv[s].n_levels > 0)
+            cJSON_AddItemToObject(lv, outcome_split_name(s), level_table_json(st, &st->lv[s]));
     cJSON *th = cJSON_AddObjectToObject(root, "thresholds");
     for (int k = 0; k < 3; k++) {
         enum eval_method m = (enum eval_method)(EM_CONF + k);
@@ -1023,6 +1193,56 @@ static int plot_all(const struct state *st, const char *dir) {
     return rc;
 }
 
+/* Forced accuracy against difficulty level, one line per agent (all families pooled), one panel
+ * per split that has levels. */
+static int plot_levels(const struct state *st, const char *dir) {
+    int splits[2], np = 0;
+    for (int s = OUT_SPLIT_TEST; s <= OUT_SPLIT_OOD; s++)
+        if (st->has_split[s] && st->lv[s].n_levels > 0) splits[np++] = s;
+    if (np == 0) return DISR_OK;
+    struct buf d, g;
+    if (!buf_open(&d)) return disr_fail(DISR_E_NOMEM, "plot buffers");
+    if (!buf_open(&g)) {
+        free(buf_close(&d));
+        return disr_fail(DISR_E_NOMEM, "plot buffers");
+    }
+    fprintf(g.f,
+            "%sset output 'level_accuracy.png'\nset key outside bottom center horizontal "
+            "autotitle columnheader\nset xlabel 'difficulty level'\nset ylabel 'forced accuracy'\n"
+            "set yrange [0:1.05]\nset xtics 1\n"
+            "set multiplot layout 1,%d title 'Forced accuracy per difficulty level, one line per "
+            "agent (all families)'\n",
+            GP_HEAD, np);
+    for (int p = 0; p < np; p++) {
+        const struct level_table *lt = &st->lv[splits[p]];
+        fprintf(d.f, "# %s\nlevel", SPLIT_TITLE[splits[p]]);
+        for (int a = 0; a < st->K; a++)
+            fprintf(d.f, " \"agent %d (c=%.2f)\"", a, st->t->cost[a]);
+        fprintf(d.f, "\n");
+        for (int j = 0; j < lt->n_levels; j++) {
+            int l = lt->level[j];
+            fprintf(d.f, "%d", l);
+            for (int a = 0; a < st->K; a++)
+                fprintf(d.f, " %.5f", (double)lt->row[0].correct[a][l] / lt->row[0].n[l]);
+            fprintf(d.f, "\n");
+        }
+        fprintf(d.f, "\n\n");
+        fprintf(g.f,
+                "set title '%s'\nset xrange [%.1f:%.1f]\n"
+                "plot for [i=2:%d] 'plots/level_accuracy.dat' index %d using 1:i with linespoints "
+                "lw 2.5 pt 7 ps 1.3 lc rgb word(colors, (i-2)%%12+1)\n",
+                SPLIT_TITLE[splits[p]], lt->level[0] - 0.5, lt->level[lt->n_levels - 1] + 0.5,
+                st->K + 1, p);
+    }
+    fprintf(g.f, "unset multiplot\n");
+    char *dt = buf_close(&d), *gt = buf_close(&g);
+    int rc = write_text(dir, "plots/level_accuracy.dat", dt);
+    if (rc == DISR_OK) rc = write_text(dir, "plots/level_accuracy.gp", gt);
+    free(dt), free(gt);
+    if (rc == DISR_OK) rc = run_gnuplot(dir, "plots/level_accuracy.gp");
+    return rc;
+}
+
 /* ---- driver --------------------------------------------------------------------------------- */
 
 static int make_dir(const char *dir) {
@@ -1087,6 +1307,7 @@ int report_run(const struct outcome_table *t, const struct report_config *c) {
     }
     if (rc == DISR_OK && c->plots) {
         int prc = plot_all(st, c->out_dir);
+        if (prc == DISR_OK) prc = plot_levels(st, c->out_dir);
         if (prc != DISR_OK) log_warn("eval: plots not drawn: %s", disr_last_error());
     }
     if (rc == DISR_OK && c->print) print_table(c->print, st);

@@ -4,8 +4,9 @@
  *   records.jsonl  one line per (split, chain, method, alpha, query): the answering agent,
  *                  correct, cost, latency, hops; every number of the report recomputes from it
  *   summary.json   the numbers of every table, machine-readable
- *   report.md      the tables (paper's Table 1 layout, in-domain and OOD, routing shares,
- *                  answer rates, easy vs hard cost, self-assessment F1, modularity, thresholds)
+ *   report.md      the tables (paper's Table 1 layout, in-domain and OOD, forced accuracy per
+ *                  family and difficulty level, routing shares, answer rates, easy vs hard cost,
+ *                  self-assessment F1, modularity, thresholds)
  *   *.png          plots drawn by gnuplot (skipped with a warning if gnuplot is missing)
  * and prints the utility table to stdout. */
 #ifndef EVAL_REPORT_H

@@ -16,7 +16,8 @@ trap 'rm -rf "$tmp"' EXIT
 grep -q "DiSRouter (+RL)" "$tmp/a.out"
 for f in report.md summary.json records.jsonl outcomes.jsonl; do test -s "$tmp/a/$f"; done
 if command -v gnuplot >/dev/null; then
-    for p in utility_alpha_test utility_alpha_ood routing_share answer_rate easy_hard_cost sa_f1; do
+    for p in utility_alpha_test utility_alpha_ood routing_share answer_rate easy_hard_cost sa_f1 \
+        level_accuracy; do
         head -c 8 "$tmp/a/$p.png" | grep -q PNG || { echo "missing plot $p.png"; exit 1; }
     done
 else
@@ -30,6 +31,16 @@ fi
 cmp -s "$tmp/a/summary.json" "$tmp/b/summary.json" || { echo "summary differs on reload"; exit 1; }
 cmp -s "$tmp/a/records.jsonl" "$tmp/b/records.jsonl" || { echo "records differ on reload"; exit 1; }
 
+# Queries without a difficulty level (a user's data): the per-level section says so, the rest of
+# the report is unchanged, and the check still passes.
+grep -q '"difficulty":' "$tmp/a/outcomes.jsonl"
+sed 's/,"difficulty":[0-9]*//' "$tmp/a/outcomes.jsonl" >"$tmp/nolevel.jsonl"
+"$DISR_BIN" eval --outcomes "$tmp/nolevel.jsonl" --quick --no-plots --out "$tmp/n" \
+    >/dev/null 2>"$tmp/n.err" || { cat "$tmp/n.err"; exit 1; }
+grep -q "carry no difficulty level" "$tmp/n/report.md"
+cmp -s "$tmp/a/records.jsonl" "$tmp/n/records.jsonl" || { echo "records differ without levels"; exit 1; }
+/usr/bin/python3 "$here/eval_check.py" "$tmp/n" >/dev/null
+
 # Bad input: a clear message naming the file and line, exit code 1; usage errors exit 2.
 printf '{"qid":"x","split":"test","agent":0,"correct":1}\n{"qid":"x","split":"nope","agent":1,"correct":1}\n' >"$tmp/bad.jsonl"
 set +e
@@ -41,12 +52,15 @@ set -e
 [ "$rc" -eq 1 ] && grep -q "bad.jsonl:2" "$tmp/c.err" || { echo "bad outcomes: rc $rc"; cat "$tmp/c.err"; exit 1; }
 [ "$rc2" -eq 2 ] || { echo "missing input: rc $rc2"; exit 1; }
 # Real (tiny) GGUF agents run in process: the collector records the outcome table, the report
-# recomputes from it, and the recorded table reproduces the report without the agents.
+# recomputes from it, and the recorded table reproduces the report without the agents. The test
+# queries carry levels, the OOD ones none: the levels pass through and OOD says it has none.
 /usr/bin/python3 tests/golden/gguf_reference.py write-model "$tmp/m.gguf" llama
 for s in sa te ood; do
     for i in 0 1 2 3 4 5; do
-        printf '{"id":"%s%d","family":"add","query":"%d+%d=","answer":"%d","grader":"number"}\n' \
-            "$s" "$i" "$i" "$((i + 1))" "$((2 * i + 1))"
+        level=""
+        [ "$s" = te ] && level=",\"difficulty\":$((i % 3 + 1))"
+        printf '{"id":"%s%d","family":"add","query":"%d+%d=","answer":"%d","grader":"number"%s}\n' \
+            "$s" "$i" "$i" "$((i + 1))" "$((2 * i + 1))" "$level"
     done >"$tmp/$s.jsonl"
 done
 "$DISR_BIN" eval --agents "$tmp/m.gguf,$tmp/m.gguf" --sft "$tmp/m.gguf,-" --rl "$tmp/m.gguf,-" \
@@ -54,6 +68,12 @@ done
     --verify-samples 2 --threads 1 --quick --no-plots --out "$tmp/e" >/dev/null 2>"$tmp/e.err" ||
     { cat "$tmp/e.err"; exit 1; }
 grep -q '"sft_answer"' "$tmp/e/outcomes.jsonl"
+[ "$(grep -c '"qid":"te5".*"difficulty":3' "$tmp/e/outcomes.jsonl")" -eq 2 ] ||
+    { echo "collected outcomes lack the test queries' levels"; exit 1; }
+if grep -q '"qid":"ood[0-9]*".*"difficulty"' "$tmp/e/outcomes.jsonl"; then
+    echo "OOD queries without a level gained one"; exit 1
+fi
+sed -n '/^### Out-of-domain/,/^#/p' "$tmp/e/report.md" | grep -q "These queries carry no difficulty level"
 /usr/bin/python3 "$here/eval_check.py" "$tmp/e" >/dev/null
 "$DISR_BIN" eval --outcomes "$tmp/e/outcomes.jsonl" --quick --no-plots --out "$tmp/f" >/dev/null 2>&1
 cmp -s "$tmp/e/summary.json" "$tmp/f/summary.json" || { echo "collected summary differs on reload"; exit 1; }

@@ -6,7 +6,9 @@ From outcomes.jsonl and records.jsonl alone, in plain Python, it
     Largest) and checks every record of them agent by agent;
   * checks every record's cost and correctness against the outcome table;
   * recomputes every number of summary.json (utility, accuracy, cost, cost of calls, latency,
-    routing share, easy/hard cost, modularity) and the in-domain utility table of report.md.
+    routing share, easy/hard cost, modularity) and the in-domain utility table of report.md;
+  * recounts each agent's forced accuracy per family and difficulty level from the outcome
+    cells and compares it with summary.json (exact counts) and report.md (3 printed decimals).
 Exits non-zero with a message on the first mismatch."""
 import json
 import math
@@ -29,12 +31,15 @@ def close(a, b, tol=TOL):
 
 def main(d):
     cells = defaultdict(dict)  # qid -> agent -> line
-    split_of, cost = {}, {}
+    split_of, cost, level_of = {}, {}, {}
     for line in open(f"{d}/outcomes.jsonl"):
         o = json.loads(line)
         cells[o["qid"]][o["agent"]] = o
         split_of[o["qid"]] = o["split"]
         cost[o["agent"]] = o["cost"]
+        lv = o.get("difficulty", 0)
+        if level_of.setdefault(o["qid"], lv) != lv:
+            fail(f"query {o['qid']}: difficulty {lv} and {level_of[o['qid']]} on two lines")
     K = len(cost)
     easy = {q: any(cells[q][a]["correct"] for a in range(K - 1)) for q in cells}
 
@@ -169,8 +174,10 @@ def main(d):
                     fail(f"answer_precision.{key}[{alpha}][{a}]: {got} vs {right}/{len(ans)} {lo:.4f}-{hi:.4f}")
                 checked += 1
 
-    # The in-domain table of report.md shows the same numbers, rounded to 3 decimals.
     md = open(f"{d}/report.md").read()
+    checked += check_levels(cells, split_of, level_of, K, summary, md)
+
+    # The in-domain table of report.md shows the same numbers, rounded to 3 decimals.
     section = md.split("## In-domain test")[1].split("##")[0]
     names = {"DiSRouter (+RL)": "disr_rl", "DiSRouter (SFT)": "disr_sft", "Oracle (topline)": "oracle",
              "Smallest": "smallest", "Largest": "largest", "Random": "random", "kNN router": "knn_router",
@@ -190,6 +197,126 @@ def main(d):
     if rows < 5:
         fail(f"report.md: only {rows} rows of the in-domain table found")
     print(f"eval_check: {len(groups)} record groups, {checked} summary entries and {rows} table rows agree")
+
+
+MAX_FAMILIES = 32  # rows of families in the report; the rest pool in one row
+OTHER = "(other families)"
+MD_TOL = 0.0005 + 1e-9  # the report prints 3 decimals
+
+
+def check_levels(cells, split_of, level_of, K, summary, md):
+    """Forced accuracy per family and difficulty level, recounted from the outcome cells (queries
+    in order of first appearance in outcomes.jsonl, which is the table's order)."""
+    got_json = summary.get("level_accuracy")
+    if got_json is None:
+        fail("summary.json: no level_accuracy")
+    sec = md.split("## Forced accuracy per family and difficulty level")
+    if len(sec) != 2:
+        fail("report.md: no section 'Forced accuracy per family and difficulty level'")
+    sec = sec[1].split("\n## ")[0]
+    titles = {"test": "In-domain test", "ood": "Out-of-domain"}
+    checked = 0
+    any_level = False
+    for split, title in titles.items():
+        qs = [q for q in cells if split_of[q] == split]  # dicts keep insertion order
+        if not qs:
+            continue
+        rows = {"all families": None}
+        fams = []
+        for q in qs:
+            f = cells[q][0]["family"]
+            if f not in fams:
+                if len(fams) < MAX_FAMILIES - 1:
+                    fams.append(f)
+                else:
+                    f = OTHER
+                    if f not in fams:
+                        fams.append(f)
+            rows.setdefault(f, None)
+        # counts[row][level] = [n, correct per agent]
+        counts = {r: defaultdict(lambda: [0, [0] * K]) for r in rows}
+        for q in qs:
+            f = cells[q][0]["family"]
+            f = f if f in fams else OTHER
+            for r in ("all families", f):
+                c = counts[r][level_of[q]]
+                c[0] += 1
+                for a in range(K):
+                    c[1][a] += bool(cells[q][a]["correct"])
+        levels = sorted(lv for lv in counts["all families"] if lv > 0)
+        sub = sec.split(f"### {title}")
+        if not levels:
+            if split in got_json:
+                fail(f"summary.json level_accuracy.{split} present for a split without levels")
+            if len(sub) == 2 and "carry no difficulty level" not in sub[1].split("###")[0]:
+                fail(f"report.md: {title} has no levels but the report does not say so")
+            continue
+        any_level = True
+        # summary.json: exact counts
+        js = got_json.get(split)
+        if js is None or js["levels"] != levels:
+            fail(f"level_accuracy.{split}: levels {js and js['levels']} vs {levels}")
+        if js["no_level"] != counts["all families"][0][0]:
+            fail(f"level_accuracy.{split}.no_level: {js['no_level']} vs {counts['all families'][0][0]}")
+        if list(js["families"]) != fams:
+            fail(f"level_accuracy.{split}.families: {list(js['families'])} vs {fams}")
+        for r in rows:
+            got = js["all"] if r == "all families" else js["families"][r]
+            cr = counts[r]
+            want_n = [cr[lv][0] if lv in cr else 0 for lv in levels]
+            if got["n"] != want_n or got["n_all"] != sum(c[0] for c in cr.values()):
+                fail(f"level_accuracy.{split}.{r}: n {got['n']} / {got['n_all']} vs {want_n}")
+            for a in range(K):
+                want_c = [cr[lv][1][a] if lv in cr else 0 for lv in levels]
+                if got["correct"][a] != want_c:
+                    fail(f"level_accuracy.{split}.{r} agent {a}: correct {got['correct'][a]} vs {want_c}")
+                for j, lv in enumerate(levels):
+                    acc = got["accuracy"][a][j]
+                    if (acc is None) != (want_n[j] == 0) or (
+                            acc is not None and not close(acc, want_c[j] / want_n[j], 1e-9)):
+                        fail(f"level_accuracy.{split}.{r} agent {a} level {lv}: accuracy {acc}")
+                if got["correct_all"][a] != sum(c[1][a] for c in cr.values()):
+                    fail(f"level_accuracy.{split}.{r} agent {a}: correct_all {got['correct_all'][a]}")
+            checked += 1
+        # report.md: the same table, counts exact and accuracies to the printed precision
+        if len(sub) != 2:
+            fail(f"report.md: no '### {title}' in the per-level section")
+        none = counts["all families"][0][0] > 0
+        header = [f"level {lv}" for lv in levels] + (["no level"] if none else []) + ["all"]
+        cols_of = levels + ([0] if none else []) + ["all"]
+        lines = [ln for ln in sub[1].split("###")[0].splitlines() if ln.startswith("|")]
+        head = [c.strip() for c in lines[0].strip().strip("|").split("|")]
+        if head != ["Family", "Agent"] + header:
+            fail(f"report.md {title}: header {head}")
+        seen = 0
+        for ln in lines[2:]:
+            cols = [c.strip() for c in ln.strip().strip("|").split("|")]
+            r, who, vals = cols[0], cols[1], cols[2:]
+            if r not in counts or len(vals) != len(cols_of):
+                fail(f"report.md {title}: unexpected row {ln}")
+            cr = counts[r]
+            for v, col in zip(vals, cols_of):
+                if col == "all":
+                    n = sum(c[0] for c in cr.values())
+                    right = sum(c[1][int(who[6:])] for c in cr.values()) if who != "queries" else 0
+                else:
+                    n = cr[col][0] if col in cr else 0
+                    right = cr[col][1][int(who[6:])] if who != "queries" and col in cr else 0
+                if who == "queries":
+                    ok = int(v) == n
+                elif n == 0:
+                    ok = v == "–"
+                else:
+                    ok = v != "–" and abs(float(v) - right / n) <= MD_TOL
+                if not ok:
+                    fail(f"report.md {title} {r} {who} column {col}: {v} vs {right}/{n}")
+            seen += 1
+        if seen != len(rows) * (K + 1):
+            fail(f"report.md {title}: {seen} rows, expected {len(rows) * (K + 1)}")
+        checked += seen
+    if not any_level and "carry no difficulty level" not in sec:
+        fail("report.md: no query has a level but the section does not say so")
+    return checked
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
  * arithmetic of every method on a hand-checked 3-query table, the MLP's gradients against finite
  * differences, and properties that must hold on synthetic worlds whose answer is known (Oracle
  * bounds every method; a calibrated self-aware chain beats central routers that see noise). */
+#include <cjson/cJSON.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,6 +20,8 @@
 #include "eval/methods.h"
 #include "eval/mlp.h"
 #include "eval/outcomes.h"
+#include "eval/report.h"
+#include "world/dataset.h"
 
 static void tmp_path(char *buf, size_t n, const char *name) {
     snprintf(buf, n, "/tmp/disr_test_eval_%d_%s", (int)getpid(), name);
@@ -135,6 +138,7 @@ static void test_jsonl_round_trip(void **state) {
     assert_int_equal(outcome_cell_set_forced(outcome_at(&a, 5, 2), "tab\t\"quoted\" é"), DISR_OK);
     outcome_at(&a, 6, 1)->decide[OUT_RL][2] = OUT_UNKNOWN;
     outcome_at(&a, 6, 1)->dcorrect[OUT_RL][2] = 0;
+    a.q[7].difficulty = 0; /* a query without a level stays without one */
     char path[256];
     tmp_path(path, sizeof path, "rt.jsonl");
     assert_int_equal(outcome_table_save(&a, path), DISR_OK);
@@ -147,6 +151,8 @@ static void test_jsonl_round_trip(void **state) {
         assert_string_equal(a.q[qi].id, b.q[qi].id);
         assert_string_equal(a.q[qi].query, b.q[qi].query);
         assert_int_equal(a.q[qi].split, b.q[qi].split);
+        assert_int_equal(a.q[qi].difficulty, b.q[qi].difficulty);
+        assert_true(qi == 7 || (a.q[qi].difficulty >= 1 && a.q[qi].difficulty <= 4));
         for (int k = 0; k < a.n_agents; k++) {
             const struct outcome_cell *x = outcome_at(&a, qi, k), *y = outcome_at(&b, qi, k);
             assert_string_equal(x->forced, y->forced);
@@ -206,8 +212,96 @@ static void test_jsonl_malformed(void **state) {
                       "answers but");
     expect_load_error("{\"qid\":\"a\",\"split\":\"test\",\"agent\":2.5,\"correct\":1}\n",
                       DISR_E_FORMAT, "whole number");
+    expect_load_error(L0 ",\"difficulty\":17}\n", DISR_E_FORMAT, "\"difficulty\" = 17");
+    expect_load_error(L0 ",\"difficulty\":1.5}\n", DISR_E_FORMAT, "\"difficulty\" must be a whole");
+    expect_load_error(L0 ",\"difficulty\":2}\n" L1 ",\"difficulty\":1}\n", DISR_E_FORMAT,
+                      "difficulty 1 here and 2 before");
+    expect_load_error(L0 ",\"difficulty\":2}\n" L1 "}\n", DISR_E_FORMAT,
+                      "difficulty 0 here and 2 before");
     struct outcome_table t;
     assert_int_equal(outcome_table_load(&t, "/nonexistent/x.jsonl"), DISR_E_IO);
+}
+
+/* The int at key path a.b.c... of a JSON object, after checking every step exists. */
+static const cJSON *json_at(const cJSON *o, const char *const *keys, int n) {
+    for (int i = 0; i < n; i++) {
+        o = cJSON_GetObjectItemCaseSensitive(o, keys[i]);
+        if (!o) fail_msg("summary.json: no \"%s\"", keys[i]);
+    }
+    return o;
+}
+
+static void assert_int_array(const cJSON *arr, const int *want, int n) {
+    assert_true(cJSON_IsArray(arr));
+    assert_int_equal(cJSON_GetArraySize(arr), n);
+    for (int i = 0; i < n; i++)
+        assert_int_equal(cJSON_GetArrayItem(arr, i)->valueint, want[i]);
+}
+
+/* Forced accuracy per family and level on the hand table, counted by hand: q0 (level 1, family
+ * "fact") all right, q1 (level 3, "sum") agents 1 and 2 right, q2 (no level, "fact") agent 2. */
+static void test_level_table(void **state) {
+    (void)state;
+    log_set_level(LOG_ERROR);
+    struct outcome_table t;
+    hand_table(&t);
+    t.q[0].difficulty = 1, t.q[1].difficulty = 3, t.q[2].difficulty = 0;
+    free(t.q[1].family);
+    t.q[1].family = strdup("sum");
+    char dir[256], path[300];
+    tmp_path(dir, sizeof dir, "report");
+    struct report_config rc;
+    report_config_default(&rc);
+    rc.out_dir = dir, rc.plots = 0, rc.print = NULL;
+    assert_int_equal(report_run(&t, &rc), DISR_OK);
+    snprintf(path, sizeof path, "%s/summary.json", dir);
+    char *text = NULL;
+    size_t len = 0;
+    assert_int_equal(file_read_all(path, &text, &len), DISR_OK);
+    cJSON *j = cJSON_Parse(text);
+    assert_non_null(j);
+    const cJSON *lv = json_at(j, (const char *[]){"level_accuracy", "test"}, 2);
+    assert_int_array(json_at(lv, (const char *[]){"levels"}, 1), (int[]){1, 3}, 2);
+    assert_int_equal(json_at(lv, (const char *[]){"no_level"}, 1)->valueint, 1);
+    const cJSON *all = json_at(lv, (const char *[]){"all"}, 1);
+    assert_int_array(json_at(all, (const char *[]){"n"}, 1), (int[]){1, 1}, 2);
+    assert_int_equal(json_at(all, (const char *[]){"n_all"}, 1)->valueint, 3);
+    const cJSON *cor = json_at(all, (const char *[]){"correct"}, 1);
+    assert_int_array(cJSON_GetArrayItem(cor, 0), (int[]){1, 0}, 2);
+    assert_int_array(cJSON_GetArrayItem(cor, 1), (int[]){1, 1}, 2);
+    assert_int_array(cJSON_GetArrayItem(cor, 2), (int[]){1, 1}, 2);
+    assert_int_array(json_at(all, (const char *[]){"correct_all"}, 1), (int[]){1, 2, 3}, 3);
+    const cJSON *fact = json_at(lv, (const char *[]){"families", "fact"}, 2);
+    assert_int_array(json_at(fact, (const char *[]){"n"}, 1), (int[]){1, 0}, 2);
+    assert_true(cJSON_IsNull(cJSON_GetArrayItem(
+        cJSON_GetArrayItem(json_at(fact, (const char *[]){"accuracy"}, 1), 0), 1)));
+    assert_int_array(json_at(fact, (const char *[]){"correct_all"}, 1), (int[]){1, 1, 2}, 3);
+    const cJSON *sum = json_at(lv, (const char *[]){"families", "sum"}, 2);
+    assert_int_array(json_at(sum, (const char *[]){"n"}, 1), (int[]){0, 1}, 2);
+    assert_null(
+        cJSON_GetObjectItemCaseSensitive(json_at(j, (const char *[]){"level_accuracy"}, 1), "ood"));
+    cJSON_Delete(j);
+    free(text);
+    snprintf(path, sizeof path, "%s/report.md", dir);
+    assert_int_equal(file_read_all(path, &text, &len), DISR_OK);
+    assert_non_null(strstr(text, "| Family | Agent | level 1 | level 3 | no level | all |"));
+    assert_non_null(strstr(text, "| all families | agent 1 | 1.000 | 1.000 | 0.000 | 0.667 |"));
+    assert_non_null(strstr(text, "| sum | agent 0 | – | 0.000 | – | 0.000 |"));
+    free(text);
+
+    /* No level anywhere: the section says so and summary.json has no per-level table. */
+    for (int qi = 0; qi < t.n_queries; qi++)
+        t.q[qi].difficulty = 0;
+    assert_int_equal(report_run(&t, &rc), DISR_OK);
+    assert_int_equal(file_read_all(path, &text, &len), DISR_OK);
+    assert_non_null(strstr(text, "carry no difficulty level"));
+    assert_null(strstr(text, "| Family | Agent |"));
+    free(text);
+    outcome_table_free(&t);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+    log_set_level(LOG_INFO);
 }
 
 /* Finite-difference check of the MLP's backward pass on a tiny net. */
@@ -374,6 +468,7 @@ int main(void) {
         cmocka_unit_test(test_utility_by_hand),
         cmocka_unit_test(test_jsonl_round_trip),
         cmocka_unit_test(test_jsonl_malformed),
+        cmocka_unit_test(test_level_table),
         cmocka_unit_test(test_mlp_gradients),
         cmocka_unit_test(test_features),
         cmocka_unit_test(test_oracle_bounds_every_method),

@@ -55,7 +55,8 @@ static void write_model(const char *path, uint64_t seed) {
     model_free(m);
 }
 
-static void write_set(const char *path, const char *prefix, int n) {
+/* `leveled`: query i gets difficulty 1 + i % 4 (otherwise none, as in a user's data set). */
+static void write_set(const char *path, const char *prefix, int n, int leveled) {
     struct qa_set s;
     qa_set_init(&s);
     for (int i = 0; i < n; i++) {
@@ -64,6 +65,7 @@ static void write_set(const char *path, const char *prefix, int n) {
         snprintf(q, sizeof q, "What is %d plus %d?", i, 3 * i + 1);
         snprintf(a, sizeof a, "%d", 4 * i + 1);
         assert_int_equal(qa_set_add(&s, id, i % 2 ? "add" : "sum", q, a, GRADER_NUMBER), DISR_OK);
+        s.items[s.n - 1].difficulty = leveled ? 1 + i % 4 : 0;
     }
     assert_int_equal(qa_set_save(&s, path), DISR_OK);
     qa_set_free(&s);
@@ -96,9 +98,9 @@ static void test_collect_real_agents(void **state) {
     path_in(od, sizeof od, "ood.jsonl");
     write_model(a0, 1);
     write_model(a1, 2);
-    write_set(tr, "sa", 12);
-    write_set(te, "te", 9);
-    write_set(od, "ood", 5);
+    write_set(tr, "sa", 12, 1);
+    write_set(te, "te", 9, 1);
+    write_set(od, "ood", 5, 0);
 
     struct collect_config c;
     collect_config_default(&c);
@@ -124,6 +126,9 @@ static void test_collect_real_agents(void **state) {
     assert_string_equal(t.agent_name[1], "a1.gguf");
     assert_true(outcome_has_variant(&t, OUT_SFT));
     assert_true(outcome_has_variant(&t, OUT_RL));
+    /* every query keeps its level (queries are in split order: 8 train, 8 test, 5 OOD) */
+    for (int qi = 0; qi < t.n_queries; qi++)
+        assert_int_equal(t.q[qi].difficulty, qi < 16 ? 1 + qi % 8 % 4 : 0);
 
     /* The SFT decisions come from sa_eval_agent on the same model: its forced-answer accuracy
      * (an independent path through the engine) must equal the collector's forced correctness. */
