@@ -23,6 +23,7 @@
 #include "core/log.h"
 #include "eval/network.h"
 #include "eval/outcomes.h"
+#include "eval/seeds.h"
 #include "route/http_client.h"
 #include "world/score.h"
 #include "world/world.h"
@@ -30,6 +31,7 @@
 extern char **environ;
 
 #define DEMO_MAX_AGENTS 8
+#define DEMO_MAX_SEEDS  16
 
 struct demo {
     const char *dir;
@@ -379,13 +381,108 @@ static void print_summary(const struct demo *d, const char *report_dir) {
     printf("\nFull report: %s/report.md\n", report_dir);
 }
 
+/* The whole pipeline once, in d->dir. */
+static int demo_run(struct demo *d) {
+    if (mkdir(d->dir, 0755) && errno != EEXIST) {
+        fprintf(stderr, "disr demo: cannot create %s: %s\n", d->dir, strerror(errno));
+        return 1;
+    }
+    d->t_start = time_now();
+    char world[4200], zoo[4200], conf[4200], report[4200], rl[DEMO_MAX_AGENTS][4200];
+    int rc = stage_world(d, world, sizeof world);
+    if (!rc) rc = stage_zoo(d, world, zoo, sizeof zoo);
+    if (!rc) rc = stage_self_awareness(d, world, zoo, rl);
+    if (!rc) rc = write_network(d, zoo, rl, conf, sizeof conf);
+    if (rc) {
+        fprintf(stderr, "disr demo: stopped (exit %d); run it again to resume\n", rc);
+        return 1;
+    }
+    stage_banner(d, 4, "the chain as a live network of agent processes");
+    pid_t net = start_network(d, conf);
+    if (net < 0) {
+        fprintf(stderr, "disr demo: the network did not come up (logs in %s/logs)\n", d->dir);
+        return 1;
+    }
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", d->port);
+    rc = stage_eval(d, world, zoo, rl, url, report, sizeof report);
+    stop_network(net);
+    if (rc) {
+        fprintf(stderr, "disr demo: evaluation failed (exit %d)\n", rc);
+        return 1;
+    }
+    print_summary(d, report);
+    fprintf(stderr, "\ndisr demo: done in %.1f minutes\n", (time_now() - d->t_start) / 60.0);
+    return 0;
+}
+
+/* "1,2,3" into seeds[]; the count, or -1 on a malformed list. */
+static int parse_seeds(const char *list, int *seeds, int cap) {
+    int n = 0;
+    for (const char *p = list; *p;) {
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p || v < 0 || v > 1000000000 || n == cap || (*end && *end != ',')) return -1;
+        seeds[n++] = (int)v;
+        p = *end ? end + 1 : end;
+    }
+    return n;
+}
+
+/* --seeds: the demo once per seed, each in DIR/seedN, then one table over the seeds. */
+static int demo_seeds(struct demo *d, const char *list) {
+    int seeds[DEMO_MAX_SEEDS], n = parse_seeds(list, seeds, DEMO_MAX_SEEDS);
+    if (n < 1) {
+        fprintf(stderr, "disr demo: --seeds wants a comma-separated list of up to %d seeds\n",
+                DEMO_MAX_SEEDS);
+        return 2;
+    }
+    if (mkdir(d->dir, 0755) && errno != EEXIST) {
+        fprintf(stderr, "disr demo: cannot create %s: %s\n", d->dir, strerror(errno));
+        return 1;
+    }
+    const char *parent = d->dir;
+    char dirs[DEMO_MAX_SEEDS][4200], summaries[DEMO_MAX_SEEDS][4300];
+    const char *paths[DEMO_MAX_SEEDS];
+    for (int i = 0; i < n; i++) {
+        if (path_fmt(dirs[i], sizeof dirs[i], "%s/seed%d", parent, seeds[i]) ||
+            path_fmt(summaries[i], sizeof summaries[i], "%s/report/summary.json", dirs[i]))
+            return 1;
+        paths[i] = summaries[i];
+        fprintf(stderr, "\n##### disr demo: world seed %d (%d of %d) in %s\n", seeds[i], i + 1, n,
+                dirs[i]);
+        d->dir = dirs[i], d->seed = seeds[i];
+        int rc = demo_run(d);
+        d->dir = parent;
+        if (rc) return rc;
+    }
+    char md_path[4200], json_path[4200];
+    if (join(md_path, sizeof md_path, parent, "seeds.md") ||
+        join(json_path, sizeof json_path, parent, "seeds.json"))
+        return 1;
+    FILE *md = fopen(md_path, "w");
+    if (!md) {
+        fprintf(stderr, "disr demo: cannot write %s: %s\n", md_path, strerror(errno));
+        return 1;
+    }
+    int st = seeds_report(paths, seeds, n, md, json_path);
+    if (fclose(md) && st == 0) st = -1;
+    if (st < 0) return cli_fail("demo: the table over seeds", st);
+    print_file(md_path);
+    return 0;
+}
+
 int cmd_demo(int argc, char **argv) {
     struct demo d = {.dir = NULL, .agents = 4, .seed = 1, .port = 9200};
+    const char *seeds = NULL;
     const struct cli_opt opts[] = {
         {"--dir", "-d", OPT_STR, &d.dir, "work directory (default runs/demo, runs/demo-quick)"},
         {"--quick", NULL, OPT_FLAG, &d.quick, "small world and agents: the whole demo in minutes"},
         {"--agents", NULL, OPT_INT, &d.agents, "agents in the chain (default 4)"},
         {"--seed", NULL, OPT_INT, &d.seed, "world seed (default 1)"},
+        {"--seeds", NULL, OPT_STR, &seeds,
+         "comma-separated world seeds: the demo once per seed in DIR/seedN, then seeds.md, the "
+         "paper's claims on each seed and the mean and range of the figures"},
         {"--port", NULL, OPT_INT, &d.port, "first port of the chain (default 9200)"},
         {0}};
     int st = cli_parse(argc, argv, opts, "[--quick] [--dir DIR]", NULL, 0, NULL);
@@ -399,36 +496,5 @@ int cmd_demo(int argc, char **argv) {
     if (n <= 0) return cli_fail("demo: cannot find the disr binary", -1);
     d.self[n] = '\0';
     mkdir("runs", 0755); /* default parent of d.dir; failure shows up on the next mkdir */
-    if (mkdir(d.dir, 0755) && errno != EEXIST) {
-        fprintf(stderr, "disr demo: cannot create %s: %s\n", d.dir, strerror(errno));
-        return 1;
-    }
-    d.t_start = time_now();
-
-    char world[4200], zoo[4200], conf[4200], report[4200], rl[DEMO_MAX_AGENTS][4200];
-    int rc = stage_world(&d, world, sizeof world);
-    if (!rc) rc = stage_zoo(&d, world, zoo, sizeof zoo);
-    if (!rc) rc = stage_self_awareness(&d, world, zoo, rl);
-    if (!rc) rc = write_network(&d, zoo, rl, conf, sizeof conf);
-    if (rc) {
-        fprintf(stderr, "disr demo: stopped (exit %d); run it again to resume\n", rc);
-        return 1;
-    }
-    stage_banner(&d, 4, "the chain as a live network of agent processes");
-    pid_t net = start_network(&d, conf);
-    if (net < 0) {
-        fprintf(stderr, "disr demo: the network did not come up (logs in %s/logs)\n", d.dir);
-        return 1;
-    }
-    char url[64];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d", d.port);
-    rc = stage_eval(&d, world, zoo, rl, url, report, sizeof report);
-    stop_network(net);
-    if (rc) {
-        fprintf(stderr, "disr demo: evaluation failed (exit %d)\n", rc);
-        return 1;
-    }
-    print_summary(&d, report);
-    fprintf(stderr, "\ndisr demo: done in %.1f minutes\n", (time_now() - d.t_start) / 60.0);
-    return 0;
+    return seeds ? demo_seeds(&d, seeds) : demo_run(&d);
 }

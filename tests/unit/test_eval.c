@@ -21,6 +21,7 @@
 #include "eval/mlp.h"
 #include "eval/outcomes.h"
 #include "eval/report.h"
+#include "eval/seeds.h"
 #include "world/dataset.h"
 
 static void tmp_path(char *buf, size_t n, const char *name) {
@@ -463,9 +464,64 @@ static void test_self_awareness_beats_blind_routers(void **state) {
     log_set_level(LOG_INFO);
 }
 
+/* A summary.json with the figures seeds_report reads: DiSRouter (+RL) utility u at every alpha,
+ * the Oracle's o, a forced-accuracy row (3 of 4 and 1 of 4 right) and two claims. */
+static void write_summary(const char *path, double u, double o, int second_holds) {
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f, "{\"tables\":{\"test\":{");
+    for (int m = 0; m < 2; m++) {
+        fprintf(f, "%s\"%s\":{", m ? "," : "", m ? "oracle" : "disr_rl");
+        const char *a[3] = {"0.2", "0.5", "0.8"};
+        for (int k = 0; k < 3; k++)
+            fprintf(f, "%s\"%s\":{\"utility\":%g,\"accuracy\":0.9,\"cost\":0.25}", k ? "," : "",
+                    a[k], m ? o : u);
+        fprintf(f, "}");
+    }
+    fprintf(f,
+            "}},\"level_accuracy\":{\"test\":{\"all\":{\"n_all\":4,\"correct_all\":[3,1]}}},"
+            "\"claims\":[{\"claim\":\"first\",\"holds\":true},"
+            "{\"claim\":\"second\",\"holds\":%s}]}\n",
+            second_holds ? "true" : "false");
+    fclose(f);
+}
+
+/* Means, ranges, shares of the Oracle and per-seed claim verdicts over two summaries; a
+ * missing summary is an error that names it. */
+static void test_seeds_report(void **state) {
+    (void)state;
+    char dir[] = "/tmp/disr_test_seeds_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char a[128], b[128], js[128];
+    snprintf(a, sizeof a, "%s/a.json", dir);
+    snprintf(b, sizeof b, "%s/b.json", dir);
+    snprintf(js, sizeof js, "%s/seeds.json", dir);
+    write_summary(a, 0.6, 0.8, 1);
+    write_summary(b, 0.4, 0.8, 0);
+    const char *paths[2] = {a, b};
+    const int seeds[2] = {1, 2};
+    char *text = NULL;
+    size_t len = 0;
+    FILE *md = open_memstream(&text, &len);
+    assert_int_equal(seeds_report(paths, seeds, 2, md, js), DISR_OK);
+    fclose(md);
+    assert_non_null(strstr(text, "| DiSRouter (+RL) utility | 0.500 (0.400 – 0.600) |"));
+    assert_non_null(strstr(text, "| % of Oracle utility | 62.5 % (50.0 – 75.0) |"));
+    assert_non_null(strstr(text, "agent0 75.0 % (75.0 – 75.0); agent1 25.0 %"));
+    assert_non_null(strstr(text, "| second | holds | **fails** |"));
+    free(text);
+    const char *missing[2] = {a, "/nonexistent/summary.json"};
+    md = open_memstream(&text, &len);
+    assert_true(seeds_report(missing, seeds, 2, md, NULL) < 0);
+    fclose(md);
+    free(text);
+    unlink(a), unlink(b), unlink(js), rmdir(dir);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_utility_by_hand),
+        cmocka_unit_test(test_seeds_report),
         cmocka_unit_test(test_jsonl_round_trip),
         cmocka_unit_test(test_jsonl_malformed),
         cmocka_unit_test(test_level_table),
