@@ -303,6 +303,16 @@ static int network_check(const struct demo *d, const char *url, const char *outc
     if (st == 0) st = eval_network_write_md(&sum, &c, md);
     outcome_table_free(&t);
     if (st < 0) return cli_fail("demo: evaluation through the network", st);
+    /* The network runs the same decision code as the outcome table: any request that failed
+     * or was answered by another agent is a fault, not noise. */
+    int bad = eval_network_mismatches(&sum);
+    if (bad) {
+        fprintf(stderr,
+                "disr demo: the live network disagreed with the in-process chain on %d "
+                "requests (failed or another agent answered; see %s)\n",
+                bad, md);
+        return 1;
+    }
     return 0;
 }
 

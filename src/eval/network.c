@@ -298,7 +298,8 @@ int eval_network_write_md(const struct net_eval_summary *s, const struct net_eva
             const struct net_eval_cell *x = &s->cell[sp][scen];
             fprintf(f, "| %.1f | %d | %d | %.3f | %.3f | %.3f | %.1f %% | %.1f | %.1f |",
                     scenario_alphas[scen], x->n, x->errors, x->accuracy, x->cost, x->utility,
-                    x->n ? 100.0 * x->agree / x->n : 0.0, x->latency_p50_ms, x->latency_p90_ms);
+                    x->n + x->errors ? 100.0 * x->agree / (x->n + x->errors) : 0.0,
+                    x->latency_p50_ms, x->latency_p90_ms);
             for (int a = 0; a < s->n_agents; a++)
                 fprintf(f, "%s%.0f %%", a ? " / " : " ", 100.0 * x->share[a]);
             fprintf(f, " |\n");
@@ -307,4 +308,14 @@ int eval_network_write_md(const struct net_eval_summary *s, const struct net_eva
     }
     if (fclose(f) != 0) return disr_fail(DISR_E_IO, "%s: write failed (disk full?)", path);
     return DISR_OK;
+}
+
+int eval_network_mismatches(const struct net_eval_summary *s) {
+    int bad = 0;
+    for (int sp = 0; sp < 2; sp++)
+        for (int scen = 0; scen < OUT_N_SCEN; scen++) {
+            const struct net_eval_cell *x = &s->cell[sp][scen];
+            bad += x->errors + (x->n - x->agree);
+        }
+    return bad;
 }

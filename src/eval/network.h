@@ -43,7 +43,12 @@ struct net_eval_summary {
 int eval_network_run(const struct outcome_table *t, const struct net_eval_config *c,
                      const char *records_path, struct net_eval_summary *out);
 
-/* The summary as a Markdown section (tables per split). */
+/* Requests that failed or were answered by another agent than the in-process chain's: a
+ * network that makes the same decisions has none. */
+int eval_network_mismatches(const struct net_eval_summary *s);
+
+/* The summary as a Markdown section (tables per split); agreement counts failed requests as
+ * disagreeing (they are in its denominator). */
 int eval_network_write_md(const struct net_eval_summary *s, const struct net_eval_config *c,
                           const char *path);
 

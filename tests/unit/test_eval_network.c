@@ -79,6 +79,11 @@ static void test_network_matches_the_in_process_chain(void **state) {
         assert_int_equal(ood->agree, 0);
         assert_float_equal(ood->accuracy, 1.0, 1e-9);
     }
+    /* the OOD query answered by another agent, at each scenario; a failed request counts too */
+    assert_int_equal(eval_network_mismatches(&s), OUT_N_SCEN);
+    s.cell[0][1].errors = 2;
+    assert_int_equal(eval_network_mismatches(&s), OUT_N_SCEN + 2);
+    s.cell[0][1].errors = 0;
     char *text = NULL;
     size_t len = 0;
     assert_int_equal(file_read_all(records, &text, &len), 0);
