@@ -69,12 +69,12 @@ void world_config_preset(struct world_config *c, enum world_size size, uint64_t 
     /* Fact statements are a small share: QA examples teach the same facts in the form they are
      * asked in, and under the zoo's answer-only loss a statement's every character (random
      * names included) weighs as much as an answer; at 30 % statements they took most of the
-     * loss and the default agents learned almost nothing (docs/WORLD.md, "What the tuning
-     * showed"). */
+     * loss and the default agents learned almost nothing (docs/WORLD.md, "Why the
+     * stream looks as it does"). */
     c->statement_frac = 0.05;
     /* A quarter of the QA examples are lookup drills: at 5000 steps of the largest agent they
      * lifted mc from its 25 % floor to 37.5 % and read from 39 to 60.5 %, at the cost of facts
-     * and sums learned later (docs/WORLD.md, "Session 4"). */
+     * and sums learned later (docs/WORLD.md, "Why the stream looks as it does"). */
     c->lookup_frac = 0.25;
     memcpy(c->qa_mix, mix, sizeof mix);
     memcpy(c->level_mix, levels, sizeof levels);
@@ -442,7 +442,7 @@ static void question_stem(struct rng *r, char *out, size_t cap, const char *name
  * value is then the same in every question (cat is always A), as on an exam whose options are
  * sorted: an agent that knows the value knows its letter. In the shuffled format the letter
  * must be copied from the options, which no agent of the default family learned in its budget
- * (docs/WORLD.md, "Session 6"). */
+ * (docs/WORLD.md, "Why the stream looks as it does"). */
 static int sorted_options(const struct world *w, struct rng *r, int a, int right, int *opt) {
     int m = attr_pool(w, a), k = 0;
     for (int rank = 0; rank < m; rank++)
