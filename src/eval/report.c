@@ -12,6 +12,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/stats.h"
+#include "train/sa_grpo.h"
 #include "world/scenario.h"
 #include "world/dataset.h"
 
@@ -372,7 +373,10 @@ static double forced_accuracy(const struct outcome_table *t, enum out_split s, i
 
 /* ---- the paper's claims, checked on this run ---------------------------------------------- */
 
-#define N_CLAIMS 5
+#define N_CLAIMS 8
+/* Precision is compared across scenarios only where an agent answers at least this many test
+ * queries in each: fewer make a rate too noisy to order. */
+#define CLAIM_MIN_ANSWERED 20
 /* Cost First (alpha 0.8): DiSRouter (+RL) may trail the best method by this much. At that alpha
  * the cheapest agent alone is hard to beat (every hop up costs 0.8 x its cost) and the paper
  * itself reports its smallest margin there. */
@@ -383,6 +387,73 @@ struct claim {
     int pass;
     char detail[320];
 };
+
+/* Mean of the paper's reward over every test query, agent a alone under DiSRouter SFT (pred 0)
+ * or +RL (pred 1) at alpha index ai: 1 right, 0 wrong, (1 - alpha)^gamma for a reject. NAN if a
+ * decision is missing. */
+static double mean_reward(const struct state *st, int pred, int ai, int a) {
+    const struct outcome_table *t = st->t;
+    double sum = 0;
+    int n = 0;
+    for (int qi = 0; qi < t->n_queries; qi++) {
+        if (t->q[qi].split != OUT_SPLIT_TEST) continue;
+        int reject = pred_rejects(st, pred, ai, qi, a);
+        if (reject < 0) return NAN;
+        const struct outcome_cell *c = outcome_at(t, qi, a);
+        sum += sa_reward(reject, c->dcorrect[pred_variant(pred)][ai], ALPHAS[ai]);
+        n++;
+    }
+    return n ? sum / n : NAN;
+}
+
+/* The self-awareness bar of every agent but the last (which always answers), under +RL:
+ * c[0] its mean reward >= SFT's in every scenario; c[1] its answer rate falls from Cost First
+ * to Performance First; c[2] its precision rises with the bar where it answers enough. */
+static void check_self_awareness(const struct state *st, struct claim *c) {
+    if (!st->avail[EM_DISR_RL] || !st->avail[EM_DISR_SFT] || !st->has_split[OUT_SPLIT_TEST]) return;
+    size_t p[3] = {0};
+    for (int k = 0; k < 3; k++)
+        c[k].known = c[k].pass = 1;
+    for (int a = 0; a + 1 < st->K; a++) {
+        double rate[N_ALPHA], prec[N_ALPHA];
+        int enough = 1;
+        for (int ai = 0; ai < N_ALPHA; ai++) {
+            double r = mean_reward(st, 1, ai, a), f = mean_reward(st, 0, ai, a);
+            if (isnan(r) || isnan(f)) {
+                for (int k = 0; k < 3; k++)
+                    c[k].known = 0;
+                return;
+            }
+            if (r < f - 1e-12) c[0].pass = 0;
+            p[0] += (size_t)snprintf(c[0].detail + p[0], sizeof c[0].detail - p[0], "%s%.3f/%.3f",
+                                     ai ? " " : (a ? "; " : ""), r, f);
+            int right, answered;
+            answer_precision(st, 1, ai, a, &right, &answered);
+            int total = 0;
+            for (int qi = 0; qi < st->t->n_queries; qi++)
+                total += st->t->q[qi].split == OUT_SPLIT_TEST;
+            rate[ai] = total ? (double)answered / total : 0;
+            prec[ai] = answered ? (double)right / answered : NAN;
+            enough &= answered >= CLAIM_MIN_ANSWERED;
+        }
+        /* alpha index 0 is Performance First (the highest bar), 2 Cost First */
+        if (rate[0] > rate[1] + 1e-12 || rate[1] > rate[2] + 1e-12) c[1].pass = 0;
+        p[1] += (size_t)snprintf(c[1].detail + p[1], sizeof c[1].detail - p[1],
+                                 "%sagent%d %.2f/%.2f/%.2f", a ? "; " : "", a, rate[0], rate[1],
+                                 rate[2]);
+        if (enough) {
+            if (prec[0] < prec[1] - 1e-12 || prec[1] < prec[2] - 1e-12) c[2].pass = 0;
+            p[2] += (size_t)snprintf(c[2].detail + p[2], sizeof c[2].detail - p[2],
+                                     "%sagent%d %.2f/%.2f/%.2f", p[2] ? "; " : "", a, prec[0],
+                                     prec[1], prec[2]);
+        }
+    }
+    if (!p[2])
+        snprintf(c[2].detail, sizeof c[2].detail,
+                 "no agent answers %d queries in every "
+                 "scenario",
+                 CLAIM_MIN_ANSWERED);
+}
 
 static void check_claims(const struct state *st, struct claim *c) {
     const int T = OUT_SPLIT_TEST, O = OUT_SPLIT_OOD;
@@ -396,6 +467,14 @@ static void check_claims(const struct state *st, struct claim *c) {
     c[3].text = "Removing one middle agent without retraining keeps DiSRouter (+RL)'s Balance "
                 "utility within 0.03";
     c[4].text = "RL is at least as good as SFT in chain utility at every alpha (in domain)";
+    c[5].text = "Each agent's mean reward under +RL is at least SFT's, in every scenario "
+                "(agents before the last, alone on the test queries; numbers: RL/SFT at "
+                "alpha 0.2 0.5 0.8)";
+    c[6].text = "Each agent's answer rate under +RL falls from Cost First to Performance First "
+                "(numbers: alpha 0.2/0.5/0.8)";
+    c[7].text = "Each agent's precision under +RL rises with the bar, where it answers at least "
+                "20 test queries in every scenario (numbers: alpha 0.2/0.5/0.8)";
+    check_self_awareness(st, c + 5);
     if (rl && st->has_split[T]) {
         c[0].known = c[1].known = 1;
         c[0].pass = c[1].pass = 1;
@@ -426,8 +505,8 @@ static void check_claims(const struct state *st, struct claim *c) {
             double r = st->res[T][EM_DISR_RL][ai].s.utility;
             double f = st->res[T][EM_DISR_SFT][ai].s.utility;
             if (r < f - 1e-12) c[4].pass = 0;
-            p += (size_t)snprintf(c[4].detail + p, sizeof c[4].detail - p,
-                                  "%sα=%.1f: %.3f vs %.3f", ai ? "; " : "", ALPHAS[ai], r, f);
+            p += (size_t)snprintf(c[4].detail + p, sizeof c[4].detail - p, "%sα=%.1f: %.3f vs %.3f",
+                                  ai ? "; " : "", ALPHAS[ai], r, f);
         }
     }
     if (rl && st->has_split[O] && st->avail[EM_KNN] && st->avail[EM_MLP]) {
