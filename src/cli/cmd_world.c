@@ -10,7 +10,7 @@ int cmd_world(int argc, char **argv) {
     int seed = 1, quick = 0, full = 0, entities = -1, pretrain = -1, n_sa = -1, n_anchors = -1,
         n_test = -1, n_ood = -1;
     double zipf = -1, query_zipf = -1, statements = -1, lookups = -1;
-    const char *out = NULL, *mc_options = NULL;
+    const char *out = NULL, *mc_options = NULL, *levels = NULL;
     const struct cli_opt opts[] = {
         {"--seed", "-s", OPT_INT, &seed, "world seed (default 1): same seed, same files"},
         {"--out", "-o", OPT_STR, &out, "output directory (created if missing)"},
@@ -33,6 +33,9 @@ int cmd_world(int argc, char **argv) {
          "shuffled (the letter must be read off the options)"},
         {"--query-zipf", NULL, OPT_FLOAT, &query_zipf,
          "entity distribution of queries (0 = uniform)"},
+        {"--levels", NULL, OPT_STR, &levels,
+         "relative weights of the difficulty levels 1..4 in the queries and the stream's "
+         "add, read and sort examples (default 1,1,1,1)"},
         {0}};
     int st = cli_parse(argc, argv, opts, "--out DIR [--seed S] [--quick|--full] [options]", NULL, 0,
                        NULL);
@@ -70,6 +73,16 @@ int cmd_world(int argc, char **argv) {
     if (statements >= 0) c.statement_frac = statements;
     if (lookups >= 0) c.lookup_frac = lookups;
     if (mc_options) c.mc_shuffled = !strcmp(mc_options, "shuffled");
+    if (levels) {
+        double w[WORLD_LEVELS];
+        int used = 0, n = sscanf(levels, "%lf,%lf,%lf,%lf%n", &w[0], &w[1], &w[2], &w[3], &used);
+        if (n != WORLD_LEVELS || levels[used] != '\0') {
+            fprintf(stderr, "disr world: --levels wants %d comma-separated weights, not '%s'\n",
+                    WORLD_LEVELS, levels);
+            return 2;
+        }
+        memcpy(c.level_mix, w, sizeof w);
+    }
     struct world *w;
     double t0 = time_now();
     if ((st = world_build(&w, &c)) < 0) return cli_fail("world", st);

@@ -27,4 +27,17 @@ grep -q '"mc_options":[[:space:]]*"shuffled"' "$tmp/e/world.json" || { echo "wor
 touch "$tmp/file"
 rc=0; "$DISR" world --quick --out "$tmp/file" 2>"$tmp/err" || rc=$?
 [ "$rc" -eq 1 ] && grep -q "disr: world: " "$tmp/err" || { echo "out is a file: rc $rc"; exit 1; }
+# --levels: the difficulty mix of the queries; a malformed or all-zero mix is refused
+"$DISR" world --quick --seed 4 --levels 0,0,0,1 --out "$tmp/l" >/dev/null
+/usr/bin/python3 - "$tmp/l" <<'PY'
+import json, sys
+for f in ("sa_train", "test", "ood"):
+    lv = {json.loads(l)["difficulty"] for l in open(f"{sys.argv[1]}/{f}.jsonl")}
+    assert lv == {4}, (f, lv)
+assert json.load(open(f"{sys.argv[1]}/world.json"))["config"]["level_mix"] == [0, 0, 0, 1]
+PY
+rc=0; "$DISR" world --quick --levels 1,2 --out "$tmp/l2" 2>"$tmp/err" || rc=$?
+[ "$rc" -eq 2 ] && grep -q "levels" "$tmp/err" || { echo "--levels 1,2: rc $rc"; exit 1; }
+rc=0; "$DISR" world --quick --levels 0,0,0,0 --out "$tmp/l2" 2>"$tmp/err" || rc=$?
+[ "$rc" -eq 1 ] && grep -q "difficulty level" "$tmp/err" || { echo "--levels 0,0,0,0: rc $rc"; exit 1; }
 echo "world e2e ok"
