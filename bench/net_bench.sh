@@ -2,7 +2,7 @@
 # The network benchmark (issue 5): added latency per hop on loopback, time to first token
 # through a 4-hop chain of tiny GGUF agents, and requests/s of one node under 64 concurrent
 # clients. Needs wrk (scripts/install-deps.sh). Prints a Markdown table; record it in
-# docs/PERFORMANCE.md ("Network"). Usage: bench/net_bench.sh [build/disr]
+# docs/NETWORK.md ("Current figures"). Usage: bench/net_bench.sh [build/disr]
 # BENCH_NO_MODEL=1 stops before the GGUF part; BENCH_DEBUG=1 shows every wrk report.
 set -u
 DISR_BIN=$(realpath "${1:-build/disr}")

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reproduces docs/PERFORMANCE.md "Engine: inference": the engine's prefill/decode table on the
+# Reproduces docs/PERFORMANCE.md "Current figures": the engine's prefill/decode figures on the
 # agent and ~110M shapes (F32, Q8_0, Q4_0), 2 and 1 threads, then the training row and the
 # machine's streaming read bandwidth (decode's ceiling), with the machine's load recorded next
 # to the figures (the machine is shared: compare runs at similar load, and prefer the lowest).

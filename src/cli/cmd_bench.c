@@ -24,7 +24,8 @@ struct bench_shape {
 };
 
 /* The agent shape is the largest built-in agent (char vocabulary); 110m is the llama2.c st110M
- * the llama.cpp anchors in docs/PERFORMANCE.md were measured on (untied output, as in its GGUF). */
+ * the llama.cpp reference points were measured on (untied output, as in its GGUF; see
+ * docs/PERFORMANCE.md, "Reference points and targets"). */
 static const struct bench_shape shapes[] = {
     {"agent",
      {MODEL_ARCH_LLAMA, 100, 256, 4, 4, 4, 768, 512, 1e-5f, 10000.0f, ROPE_NORMAL, false, true},

@@ -129,15 +129,15 @@ static int sa_job_start(const struct demo *d, const char *data, const char *anch
         if (j->last) args[n++] = "--last";
         /* The forced-answer anchors of both stages replay greedy answers to queries about
          * every entity, so fine-tuning on the SA entities keeps what the agent knows of the
-         * test ones (docs/SELF_AWARENESS.md, "Session 6"); a world from before anchors.jsonl
-         * has none. */
+         * test ones (docs/SELF_AWARENESS.md, "Forced-answer anchors"); a world from before
+         * anchors.jsonl has none. */
         if (path_exists(anchors)) {
             args[n++] = "--anchor-data";
             args[n++] = anchors;
         }
         /* RL's anchors distill the pretrained agent, not the SFT model: forced answers are
          * held where they were before any self-awareness training (docs/SELF_AWARENESS.md,
-         * "Session 7"). */
+         * "Forced-answer anchors"). */
         if (j->phase == 1 && !j->last) {
             args[n++] = "--anchor-model";
             args[n++] = j->base;
@@ -208,7 +208,7 @@ static int stage_self_awareness(const struct demo *d, const char *world, const c
  * zoo trained it, answering every query (mode always): that is the agent whose forced answers
  * the in-process evaluation scores for the chain's last hop, so the live chain and the report
  * agree answer for answer. (Its self-awareness-trained copy answers under the scenario prompts,
- * which changed its accuracy: see docs/EVAL.md.) */
+ * which changed its accuracy: docs/EVAL.md, "The chain's last agent".) */
 static int write_network(const struct demo *d, const char *zoo, char rl_paths[][4200], char *conf,
                          size_t cap) {
     join(conf, cap, d->dir, "network.conf");

@@ -102,11 +102,12 @@ int sa_sft_train(struct model *m, const struct qa_set *data, const struct sa_sam
 /* What a reject's advantage reaches (sa_rl_config.reject_credit, sa_grpo_credit). An answer's
  * reaches all its tokens under every rule. */
 enum sa_reject_credit {
-    /* Every token (session 7): each group in which a reject lost to a right answer pushed the
+    /* Every token (the first rule): each group in which a reject lost to a right answer pushed the
      * reject's fixed text down, and the tiny agents' rejects frayed into copying. */
     SA_CREDIT_WHOLE,
     /* A reject's first token only (the decision, which alone sets its reward); a broken reject
-     * ("I d d") is an answer and credits all its tokens, the decision included (session 8). */
+     * ("I d d") is an answer and credits all its tokens, the decision included. Why each rule
+     * gave way to the next: docs/SELF_AWARENESS.md, "The reject's text and its credit". */
     SA_CREDIT_DECISION,
     /* As DECISION, but a broken reject credits its tokens from where it departed from the reject
      * text: the decision before it was the reject's, and the reward it lost was lost there. */

@@ -29,15 +29,17 @@ void sa_rl_config_default(struct sa_rl_config *c) {
                                .anchor_weight = 1.0f,
                                /* Greedy: replaying the reference's mode keeps its greedy
                                 * answers, where temperature-1 samples (mostly wrong for a weak
-                                * agent) drift them (docs/SELF_AWARENESS.md, "Session 6"). */
+                                * agent) drift them (docs/SELF_AWARENESS.md, "Forced-answer
+                                * anchors"). */
                                .anchor_temperature = 0.0f,
                                .anchor_data = NULL,
                                .anchor_model = NULL,
                                /* The whole distribution holds the anchor model's forced
                                 * answers better than its greedy tokens alone
-                                * (docs/SELF_AWARENESS.md, "Session 7"). */
+                                * (docs/SELF_AWARENESS.md, "Forced-answer anchors"). */
                                .distill_anchors = true,
-                               /* docs/SELF_AWARENESS.md, "Session 9". */
+                               /* docs/SELF_AWARENESS.md, "The reject's text and its
+                                * credit". */
                                .reject_credit = SA_CREDIT_DEPARTURE,
                                .lr = 1e-4f,
                                .warmup = 5,

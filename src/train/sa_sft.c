@@ -23,11 +23,13 @@ void sa_sft_config_default(struct sa_sft_config *c) {
                                 .min_side = -1,
                                 .anchors = -1,
                                 /* 2: the 453 K agent kept more of its forced accuracy on the
-                                 * test entities (docs/SELF_AWARENESS.md, sessions 6, 7). */
+                                 * test entities (docs/SELF_AWARENESS.md, "Forced-answer
+                                 * anchors"). */
                                 .anchor_weight = 2.0f,
                                 /* The reject's text held on every sort query only when its
                                  * tail outweighed the balance's ~0.5 (docs/SELF_AWARENESS.md,
-                                 * "Session 8"); 4 is the most a balanced example weighs. */
+                                 * "The reject's text and its credit"); 4 is the most a
+                                 * balanced example weighs. */
                                 .reject_tail_weight = 4.0f,
                                 .weighted = true,
                                 .max_weight = 4.0f,
@@ -38,7 +40,7 @@ void sa_sft_config_default(struct sa_sft_config *c) {
                                 /* 2e-4: on the test entities (not the SA ones) the 453 K
                                  * agent's forced accuracy fell 6.6 points at 5e-4 and 2.1 at
                                  * 2e-4 with greedy anchors; the held-out SA queries had hidden
-                                 * it (docs/SELF_AWARENESS.md, sessions 5 and 6). */
+                                 * it (docs/SELF_AWARENESS.md, "Learning rates and steps"). */
                                 .lr = 2e-4f,
                                 .weight_decay = 0.1f,
                                 .warmup = 20,

@@ -57,8 +57,8 @@ int sa_build_targets_weighted(const int *n_correct, const bool *has_answer, int 
  * the decision, which the balance weights; the rest spells out a fixed text that must hold in
  * every context, so it weighs `reject_tail_weight` when that is > 0. Carrying the balance weight
  * (about 0.5 for a weak agent's many rejects), the tiny char-level agents lost the text to the
- * sort family's copying ("I d w k in don."; docs/SELF_AWARENESS.md, "Session 8"). An answer's
- * tokens all weigh the same. */
+ * sort family's copying ("I d w k in don."; docs/SELF_AWARENESS.md, "The reject's text and its
+ * credit"). An answer's tokens all weigh the same. */
 float sa_target_tail_weight(const struct sa_example *e, float reject_tail_weight);
 
 #endif

@@ -38,8 +38,8 @@ double scenario_threshold(double alpha);
  * written again right before the answer because the smallest agents (one or two layers) could
  * not carry it across the query: with the slot only at the start, the 30 K agent answered at
  * the same rate under all three scenarios and its rejects leaked into the forced-answer prompt
- * (docs/SELF_AWARENESS.md). Answers end with '\n'. Returns the length, or DISR_E_RANGE if cap
- * is too small. */
+ * (docs/SELF_AWARENESS.md, "The slot written twice"). Answers end with '\n'. Returns the length,
+ * or DISR_E_RANGE if cap is too small. */
 int scenario_format_prompt(char *buf, size_t cap, const char *query, enum scenario s);
 
 /* True if the n bytes at line start like the first line of such a prompt ("[x] Q: "); the

@@ -91,7 +91,7 @@ void world_config_preset(struct world_config *c, enum world_size size, uint64_t 
         c->n_entities = 80, c->pretrain_chars = 4000000;
         /* Anchors: three per SA query. More of them cover more of the (entity, attribute)
          * pairs whose facts SA training would otherwise overwrite (docs/SELF_AWARENESS.md,
-         * "Session 7"). */
+         * "Forced-answer anchors"). */
         c->n_sa = 500, c->n_test = 200, c->n_ood = 150, c->n_anchors = 1500;
         break;
     }

@@ -60,7 +60,7 @@ enum world_family {
 /* ANCHORS: in-domain queries over all entities at their pretraining exposure, for the
  * self-awareness SFT's forced-answer anchors (it replays the agent's own answers to them and
  * never reads their keys), so fine-tuning on the SA entities does not overwrite what the agent
- * knows of the others (docs/SELF_AWARENESS.md, "Session 6"). */
+ * knows of the others (docs/SELF_AWARENESS.md, "Forced-answer anchors"). */
 enum world_split {
     WORLD_SPLIT_SA_TRAIN = 0,
     WORLD_SPLIT_TEST = 1,

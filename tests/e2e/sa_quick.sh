@@ -28,7 +28,7 @@ cmp "$D/s.gguf" "$D/s2.gguf"
 # Stage 2, the same.
 "$DISR" sa-rl --agent "$D/s.gguf" --data "$SA" --out "$D/r.gguf" --quick >"$D/rl.log" 2>&1
 grep -q "reward" "$D/rl.log" && grep -q "broken rejects" "$D/rl.log"
-# Session 8's credit rule runs too; a rule the command does not know is refused by name.
+# The decision credit rule runs too; a rule the command does not know is refused by name.
 "$DISR" sa-rl --agent "$D/s.gguf" --data "$SA" --out "$D/rd.gguf" --quick --reject-credit decision \
     >/dev/null 2>&1
 "$DISR" info "$D/rd.gguf" >/dev/null

@@ -305,7 +305,7 @@ static void test_grpo_token_weights_are_the_loss_gradient(void **state) {
 }
 
 /* A reject credits its decision (first token) only; an answer all its tokens; a broken reject
- * from its departure under the default rule, all under the session-8 rule; whole: everything. */
+ * from its departure under the default rule, all under the decision rule; whole: everything. */
 static void test_grpo_credits_a_reject_by_its_decision(void **state) {
     (void)state;
     struct sa_credit c = sa_grpo_credit(SA_CREDIT_DEPARTURE, true, -1, 14);
