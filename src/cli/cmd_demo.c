@@ -343,10 +343,13 @@ static int stage_eval(const struct demo *d, const char *world, const char *zoo,
             "eval", "--outcomes", outcomes, "--out", report_dir, d->quick ? "--quick" : NULL, NULL};
         rc = spawn_run(args);
     } else {
-        const char *args[] = {"eval", "--agents", agents,     "--sft",
-                              sft,    "--rl",     rl,         "--sa-train",
-                              sa,     "--data",   test,       "--ood",
-                              ood,    "--out",    report_dir, d->quick ? "--quick" : NULL,
+        /* Two agents at a time, one engine thread each, as in the zoo: the collection of
+         * every agent's answers and decisions is most of the evaluation's time. */
+        const char *args[] = {"eval", "--agents",  agents,     "--sft",
+                              sft,    "--rl",      rl,         "--sa-train",
+                              sa,     "--data",    test,       "--ood",
+                              ood,    "--out",     report_dir, "--lanes",
+                              "2",    "--threads", "1",        d->quick ? "--quick" : NULL,
                               NULL};
         rc = spawn_run(args);
     }

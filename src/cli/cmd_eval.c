@@ -58,7 +58,7 @@ int cmd_eval(int argc, char **argv) {
     const char *outcomes = NULL, *out = "eval-report", *title = NULL;
     const char *agents = NULL, *sft = NULL, *rl = NULL, *sa_train = NULL, *data = NULL, *ood = NULL;
     int synthetic = 0, seed = 1, no_plots = 0, quick = 0, epochs = 0, feat_dim = 0, knn_k = 0;
-    int limit = 0, verify = 8, max_tokens = SCORE_MAX_TOKENS, threads = 0, max_seqs = 32;
+    int limit = 0, verify = 8, max_tokens = SCORE_MAX_TOKENS, threads = 0, max_seqs = 32, lanes = 1;
     const struct cli_opt opts[] = {
         {"--outcomes", "-i", OPT_STR, &outcomes,
          "recorded outcome table (JSONL, one line per query x agent)"},
@@ -75,7 +75,9 @@ int cmd_eval(int argc, char **argv) {
         {"--verify-samples", NULL, OPT_INT, &verify, "samples for self-verification (default 8)"},
         {"--max-tokens", NULL, OPT_INT, &max_tokens, "answer length limit (default 32)"},
         {"--max-seqs", NULL, OPT_INT, &max_seqs, "sequences decoded together (default 32)"},
-        {"--threads", NULL, OPT_INT, &threads, "engine threads (default all cores)"},
+        {"--threads", NULL, OPT_INT, &threads, "engine threads per agent (default all cores)"},
+        {"--lanes", NULL, OPT_INT, &lanes,
+         "agents run at once, each on its own engine (default 1; with --threads 1, one per core)"},
         {"--synthetic", NULL, OPT_INT, &synthetic,
          "instead: a synthetic world with N test queries (2N train, N/2 OOD)"},
         {"--seed", NULL, OPT_INT, &seed, "seed of the synthetic world, sampling and baselines"},
@@ -125,6 +127,7 @@ int cmd_eval(int argc, char **argv) {
         cc.split_path[OUT_SPLIT_OOD] = ood;
         cc.limit = limit, cc.verify_samples = verify, cc.max_tokens = max_tokens;
         cc.max_seqs = max_seqs, cc.n_threads = threads, cc.seed = (uint64_t)seed;
+        cc.lanes = lanes;
         const char *const lists[3] = {agents, sft, rl};
         if ((rc = collect_from_args(&t, lists, &cc))) return rc;
     } else if (outcomes) {

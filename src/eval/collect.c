@@ -256,6 +256,74 @@ static int check_unique_ids(const struct outcome_table *t) {
     return st;
 }
 
+/* Every pass of agent a: forced answers (and verification samples), then the SFT and RL
+ * decisions. Agent a writes only its own column of the table. */
+static int collect_agent(struct outcome_table *t, int a, const struct collect_config *c) {
+    struct model *m = NULL;
+    log_info("collect: agent %d = %s (cost %.2f)", a, c->agent[a], t->cost[a]);
+    int st = model_load(&m, c->agent[a]);
+    if (st == DISR_OK) st = forced_pass(t, a, m, c);
+    model_free(m);
+    if (st == DISR_OK && c->sft[a]) st = trained_pass(t, a, OUT_SFT, c->sft[a], c);
+    if (st == DISR_OK && c->rl[a]) st = trained_pass(t, a, OUT_RL, c->rl[a], c);
+    return st;
+}
+
+struct agent_lanes {
+    struct outcome_table *t;
+    const struct collect_config *c;
+    atomic_int next; /* the next agent to claim */
+    pthread_mutex_t mu;
+    int status;
+    char error[512];
+};
+
+static void *agent_lane(void *arg) {
+    struct agent_lanes *l = arg;
+    int a;
+    while ((a = atomic_fetch_add(&l->next, 1)) < l->c->n_agents) {
+        pthread_mutex_lock(&l->mu);
+        int stop = l->status != DISR_OK;
+        pthread_mutex_unlock(&l->mu);
+        if (stop) break;
+        int st = collect_agent(l->t, a, l->c);
+        if (st != DISR_OK) {
+            pthread_mutex_lock(&l->mu);
+            if (l->status == DISR_OK) {
+                l->status = st; /* the message is thread-local: carry it to the caller */
+                snprintf(l->error, sizeof l->error, "%s", disr_last_error());
+            }
+            pthread_mutex_unlock(&l->mu);
+            break;
+        }
+    }
+    return NULL;
+}
+
+/* The agents' passes, `lanes` agents at a time (each on its own engine, with c->n_threads
+ * threads): agents never read each other's cells, and every pass is deterministic, so the table
+ * is the same whatever the lanes. */
+static int collect_agents(struct outcome_table *t, const struct collect_config *c) {
+    int lanes = c->lanes < 1 ? 1 : c->lanes > c->n_agents ? c->n_agents : c->lanes;
+    if (lanes == 1) {
+        for (int a = 0; a < c->n_agents; a++)
+            DISR_TRY(collect_agent(t, a, c));
+        return DISR_OK;
+    }
+    struct agent_lanes l = {.t = t, .c = c, .status = DISR_OK};
+    atomic_init(&l.next, 0);
+    pthread_mutex_init(&l.mu, NULL);
+    pthread_t th[OUT_MAX_AGENTS];
+    int started = 0;
+    for (; started < lanes; started++)
+        if (pthread_create(&th[started], NULL, agent_lane, &l) != 0) break;
+    if (started == 0) agent_lane(&l); /* no thread to spare: this one does it all */
+    for (int i = 0; i < started; i++)
+        pthread_join(th[i], NULL);
+    pthread_mutex_destroy(&l.mu);
+    return l.status == DISR_OK ? DISR_OK : disr_fail(l.status, "%s", l.error);
+}
+
 int collect_outcomes(struct outcome_table *t, const struct collect_config *c) {
     memset(t, 0, sizeof *t);
     if (c->n_agents < 1 || c->n_agents > OUT_MAX_AGENTS)
@@ -291,14 +359,9 @@ int collect_outcomes(struct outcome_table *t, const struct collect_config *c) {
     for (int a = 0; a < c->n_agents && st == DISR_OK; a++) {
         t->cost[a] = c->cost[a] > 0 ? c->cost[a] : outcome_default_cost(a, c->n_agents);
         t->agent_name[a] = strdup(base_name(c->agent[a]));
-        struct model *m = NULL;
-        log_info("collect: agent %d = %s (cost %.2f)", a, c->agent[a], t->cost[a]);
-        st = model_load(&m, c->agent[a]);
-        if (st == DISR_OK) st = forced_pass(t, a, m, c);
-        model_free(m);
-        if (st == DISR_OK && c->sft[a]) st = trained_pass(t, a, OUT_SFT, c->sft[a], c);
-        if (st == DISR_OK && c->rl[a]) st = trained_pass(t, a, OUT_RL, c->rl[a], c);
+        if (!t->agent_name[a]) st = disr_fail(DISR_E_NOMEM, "collect: agent names");
     }
+    if (st == DISR_OK) st = collect_agents(t, c);
     /* qa_set_free frees n items: restore the real count of a limited set first */
     for (int s = 0; s < OUT_N_SPLIT; s++) {
         if (full_n[s] > sets_store[s].n) sets_store[s].n = full_n[s];

@@ -28,7 +28,8 @@ struct collect_config {
                          * agent, whose score no method reads */
     int max_tokens;     /* per answer (default 32) */
     int max_seqs;       /* sequences decoded together (default 32) */
-    int n_threads;      /* engine threads (0 = all cores) */
+    int n_threads;      /* engine threads per agent (0 = all cores) */
+    int lanes;          /* agents collected at once, each on its own engine (default 1) */
     uint64_t seed;
 };
 void collect_config_default(struct collect_config *c);

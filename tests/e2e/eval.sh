@@ -77,6 +77,19 @@ sed -n '/^### Out-of-domain/,/^#/p' "$tmp/e/report.md" | grep -q "These queries 
 /usr/bin/python3 "$here/eval_check.py" "$tmp/e" >/dev/null
 "$DISR_BIN" eval --outcomes "$tmp/e/outcomes.jsonl" --quick --no-plots --out "$tmp/f" >/dev/null 2>&1
 cmp -s "$tmp/e/summary.json" "$tmp/f/summary.json" || { echo "collected summary differs on reload"; exit 1; }
+# --lanes 2: both agents collected at once; the same table, timings aside
+"$DISR_BIN" eval --agents "$tmp/m.gguf,$tmp/m.gguf" --sft "$tmp/m.gguf,-" --rl "$tmp/m.gguf,-" \
+    --sa-train "$tmp/sa.jsonl" --data "$tmp/te.jsonl" --ood "$tmp/ood.jsonl" --max-tokens 6 \
+    --verify-samples 2 --threads 1 --lanes 2 --quick --no-plots --out "$tmp/l" >/dev/null 2>"$tmp/l.err" ||
+    { cat "$tmp/l.err"; exit 1; }
+/usr/bin/python3 - "$tmp/e/outcomes.jsonl" "$tmp/l/outcomes.jsonl" <<'PY'
+import json, sys
+def cells(path):
+    rows = [json.loads(l) for l in open(path)]
+    return [{k: v for k, v in r.items() if not k.startswith("t_")} for r in rows]
+a, b = cells(sys.argv[1]), cells(sys.argv[2])
+assert len(a) == len(b) and a == b, "outcome tables differ between --lanes 1 and 2"
+PY
 set +e
 "$DISR_BIN" eval --agents "$tmp/m.gguf" --sft "$tmp/m.gguf,$tmp/m.gguf" --data "$tmp/te.jsonl" \
     --out "$tmp/g" 2>/dev/null
