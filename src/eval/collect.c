@@ -77,10 +77,16 @@ static int forced_pass(struct outcome_table *t, int a, struct model *m,
         st = engine_generate_batch(e, nq, prompts, &greedy, res);
         double per_answer = (time_now() - t0) / nq;
         if (st == DISR_OK && k > 0) {
-            for (int i = 0; i < nq * k; i++)
-                prompts[i] = prompt_buf + (size_t)(i / k) * PROMPT_CAP;
+            /* The k samples of a query share its prompt: prefilled once, its cache copied (the
+             * same samples as k separate prompts, at a fraction of the work). */
             sample.seed = c->seed + 7919u * (uint64_t)(q0 + 1) + (uint64_t)a * 104729u;
-            st = engine_generate_batch(e, nq * k, prompts, &sample, smp);
+            if (k <= engine_max_seqs(e)) {
+                st = engine_generate_groups(e, nq, prompts, k, &sample, smp);
+            } else { /* a group larger than the batch: each sample as its own prompt */
+                for (int i = nq * k - 1; i >= 0; i--)
+                    prompts[i] = prompt_buf + (size_t)(i / k) * PROMPT_CAP;
+                st = engine_generate_batch(e, nq * k, prompts, &sample, smp);
+            }
         }
         for (int i = 0; i < nq && st == DISR_OK; i++) {
             int qi = q0 + i;
