@@ -117,7 +117,8 @@ static int forced_pass(struct outcome_table *t, int a, struct model *m,
 struct decide_run {
     const struct outcome_table *t;
     const struct agent *agent;
-    int n_jobs; /* n_queries x OUT_N_SCEN */
+    const int *qis; /* the queries decided: test and OOD */
+    int n_jobs;     /* their count x OUT_N_SCEN */
     int max_tokens;
     uint64_t seed;
     atomic_int next, done;
@@ -139,7 +140,7 @@ static void *decide_worker(void *arg) {
         first = first || j == 0; /* the thread that took job 0 draws the progress line */
         pthread_mutex_unlock(&r->mu);
         if (stop) break;
-        const struct outcome_query *q = &r->t->q[j / OUT_N_SCEN];
+        const struct outcome_query *q = &r->t->q[r->qis[j / OUT_N_SCEN]];
         struct agent_query aq = {.query = q->query,
                                  .alpha = scenario_alpha((enum scenario)(j % OUT_N_SCEN + 1)),
                                  .max_tokens = r->max_tokens,
@@ -179,9 +180,15 @@ static int trained_pass(struct outcome_table *t, int a, enum out_variant v, cons
     }
     struct agent ag = {.cost = t->cost[a], .mode = AGENT_TRAINED, .backend = be};
     snprintf(ag.name, sizeof ag.name, "agent%d-%s", a, v == OUT_RL ? "rl" : "sft");
+    /* Only the test and OOD queries: no method reads a trained decision on the SA-train split
+     * (the baselines fit on forced answers), and the agents were trained on those queries. */
+    int *qis = malloc((size_t)t->n_queries * sizeof *qis), n_q = 0;
+    for (int qi = 0; qis && qi < t->n_queries; qi++)
+        if (t->q[qi].split != OUT_SPLIT_TRAIN) qis[n_q++] = qi;
     struct decide_run r = {.t = t,
                            .agent = &ag,
-                           .n_jobs = t->n_queries * OUT_N_SCEN,
+                           .qis = qis,
+                           .n_jobs = n_q * OUT_N_SCEN,
                            .max_tokens = c->max_tokens,
                            .seed = c->seed,
                            .status = DISR_OK};
@@ -199,7 +206,7 @@ static int trained_pass(struct outcome_table *t, int a, enum out_variant v, cons
     progress_init(&pr, label, r.n_jobs);
     r.progress = &pr;
     double t0 = time_now();
-    if (!r.answer || !r.correct || !r.tokens) {
+    if (!qis || !r.answer || !r.correct || !r.tokens) {
         r.status = DISR_E_NOMEM;
         snprintf(r.error, sizeof r.error, "decision buffers for %d queries", t->n_queries);
     }
@@ -222,20 +229,23 @@ static int trained_pass(struct outcome_table *t, int a, enum out_variant v, cons
             if (!r.answer[j]) tok_rej += r.tokens[j], n_rej++;
         }
         float t_reject = n_rej && tok_all ? (float)(wall * tok_rej / tok_all / n_rej) : 0.0f;
-        for (int qi = 0; qi < t->n_queries; qi++) {
-            struct outcome_cell *cell = outcome_at(t, qi, a);
+        for (int k = 0; k < n_q; k++) {
+            struct outcome_cell *cell = outcome_at(t, qis[k], a);
             for (int sc = 0; sc < OUT_N_SCEN; sc++) {
-                int j = qi * OUT_N_SCEN + sc;
+                int j = k * OUT_N_SCEN + sc;
                 cell->decide[v][sc] = (int8_t)(r.answer[j] ? OUT_ANSWER : OUT_REJECT);
                 cell->dcorrect[v][sc] = r.correct[j];
             }
-            if (n_rej && (v == OUT_RL || cell->t_reject == 0)) cell->t_reject = t_reject;
+        }
+        for (int qi = 0; n_rej && qi < t->n_queries; qi++) {
+            struct outcome_cell *cell = outcome_at(t, qi, a);
+            if (v == OUT_RL || cell->t_reject == 0) cell->t_reject = t_reject;
         }
     } else {
         st = disr_fail(st, "%s: %s", path, r.error);
     }
     pthread_mutex_destroy(&r.mu);
-    free(r.answer), free(r.correct), free(r.tokens);
+    free(r.answer), free(r.correct), free(r.tokens), free(qis);
     backend_free(be);
     return st;
 }

@@ -109,11 +109,15 @@ int outcome_count_split(const struct outcome_table *t, enum out_split split) {
 
 int outcome_has_variant(const struct outcome_table *t, enum out_variant v) {
     if (t->n_queries == 0) return 0;
-    for (int qi = 0; qi < t->n_queries; qi++)
+    int decided = 0;
+    for (int qi = 0; qi < t->n_queries; qi++) {
+        if (t->q[qi].split == OUT_SPLIT_TRAIN) continue; /* routes are only taken on tests */
+        decided = 1;
         for (int a = 0; a + 1 < t->n_agents; a++)
             for (int s = 0; s < OUT_N_SCEN; s++)
                 if (outcome_at(t, qi, a)->decide[v][s] == OUT_UNKNOWN) return 0;
-    return 1;
+    }
+    return decided;
 }
 
 /* ---- JSONL ---------------------------------------------------------------------------------- */

@@ -81,8 +81,9 @@ int outcome_cell_set_forced(struct outcome_cell *c, const char *forced);
 
 /* Number of queries in a split. */
 int outcome_count_split(const struct outcome_table *t, enum out_split split);
-/* True if every cell of every query in the table has a recorded decision for this variant and
- * scenario, for every agent but the last (the last always answers). */
+/* True if every test and OOD query has a recorded decision for this variant and scenario, for
+ * every agent but the last (the last always answers). SA-train queries need none: they only fit
+ * the baselines, on forced answers. */
 int outcome_has_variant(const struct outcome_table *t, enum out_variant v);
 
 /* JSONL, one line per query x agent:
