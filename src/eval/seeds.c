@@ -44,12 +44,8 @@ static int num_at(const cJSON *root, const char *file, double *out, int n,
 }
 
 static int read_run(const char *file, struct seed_run *r) {
-    char *text;
-    size_t len;
-    DISR_TRY(file_read_all(file, &text, &len));
-    cJSON *root = cJSON_ParseWithLength(text, len);
-    free(text);
-    if (!root) return disr_fail(DISR_E_FORMAT, "%s: bad JSON", file);
+    cJSON *root;
+    DISR_TRY(file_read_json(file, &root));
     int st = DISR_OK;
     for (int a = 0; a < N_ALPHA && st == DISR_OK; a++) {
         const char *u[] = {"tables", "test", "disr_rl", ALPHA_KEY[a], "utility"};

@@ -276,12 +276,8 @@ static int manifest_parse(cJSON *root, struct zoo_manifest *m, const char *path)
 int zoo_manifest_load(const char *path, struct zoo_manifest *m) {
     memset(m, 0, sizeof *m);
     if (access(path, F_OK) != 0) return disr_fail(DISR_E_NOTFOUND, "%s: no such manifest", path);
-    char *text;
-    size_t len;
-    DISR_TRY(file_read_all(path, &text, &len));
-    cJSON *root = cJSON_ParseWithLength(text, len);
-    free(text);
-    if (!root) return disr_fail(DISR_E_FORMAT, "%s: bad JSON", path);
+    cJSON *root;
+    DISR_TRY(file_read_json(path, &root));
     int st = manifest_parse(root, m, path);
     cJSON_Delete(root);
     if (st < 0) memset(m, 0, sizeof *m);

@@ -300,3 +300,13 @@ int file_mkdir_p(const char *dir) {
         return disr_fail(DISR_E_IO, "%s is not a directory", dir);
     return DISR_OK;
 }
+
+int file_read_json(const char *path, struct cJSON **out) {
+    char *text;
+    size_t len;
+    *out = NULL;
+    DISR_TRY(file_read_all(path, &text, &len));
+    *out = cJSON_ParseWithLength(text, len);
+    free(text);
+    return *out ? DISR_OK : disr_fail(DISR_E_FORMAT, "%s: bad JSON", path);
+}

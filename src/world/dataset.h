@@ -61,4 +61,9 @@ int file_mkdir_p(const char *dir);
 /* Reads a whole file into a NUL-terminated malloc'd buffer (*len excludes the NUL). */
 int file_read_all(const char *path, char **data, size_t *len);
 
+struct cJSON;
+/* Reads and parses a JSON file (*out: free with cJSON_Delete); "PATH: bad JSON" on a parse
+ * error. */
+int file_read_json(const char *path, struct cJSON **out);
+
 #endif

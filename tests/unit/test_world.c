@@ -261,6 +261,29 @@ static void load_names(const char *dir, struct names *nm) {
     cJSON_Delete(root);
 }
 
+/* The quick world of this seed written into a new temporary directory (dir: a mkdtemp
+ * template), with its entity table read back. */
+static struct world *world_in_tmpdir(uint64_t seed, char *dir, struct names *nm) {
+    assert_non_null(mkdtemp(dir));
+    struct world *w = quick_world(seed);
+    assert_int_equal(world_write(w, dir), DISR_OK);
+    load_names(dir, nm);
+    return w;
+}
+
+/* Removes what world_write wrote into dir, and dir. */
+static void remove_world_dir(const char *dir) {
+    static const char *const files[] = {WORLD_FILE_PRETRAIN, WORLD_FILE_SA_TRAIN,
+                                        WORLD_FILE_TEST,     WORLD_FILE_OOD,
+                                        WORLD_FILE_META,     WORLD_FILE_ANCHORS};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        char path[256];
+        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+        unlink(path);
+    }
+    rmdir(dir);
+}
+
 /* The first entity named in text as a whole word, or -1. */
 static int first_entity(const struct names *nm, const char *text) {
     for (const char *p = text; *p; p++) {
@@ -470,12 +493,9 @@ static void test_world_distract_passage_never_answers(void **state) {
 static void test_world_files_splits_and_exposure(void **state) {
     (void)state;
     char dir[] = "/tmp/disr_test_world_XXXXXX";
-    assert_non_null(mkdtemp(dir));
-    struct world *w = quick_world(3);
-    assert_int_equal(world_write(w, dir), DISR_OK);
-    const struct world_config *c = world_config_of(w);
     struct names nm;
-    load_names(dir, &nm);
+    struct world *w = world_in_tmpdir(3, dir, &nm);
+    const struct world_config *c = world_config_of(w);
     assert_int_equal(nm.n, c->n_entities);
 
     /* Subjects of SA queries are sa_train entities, of test and OOD queries test entities;
@@ -557,13 +577,7 @@ static void test_world_files_splits_and_exposure(void **state) {
     assert_null(strstr(text, "secret"));
     free(text);
     world_free(w);
-    const char *names[] = {WORLD_FILE_PRETRAIN, WORLD_FILE_SA_TRAIN, WORLD_FILE_TEST,
-                           WORLD_FILE_OOD, WORLD_FILE_META};
-    for (int i = 0; i < 5; i++) {
-        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
-        unlink(path);
-    }
-    rmdir(dir);
+    remove_world_dir(dir);
 }
 
 /* Words in a passage statement: " lives in ", " likes ", " owns a ". */
@@ -608,12 +622,9 @@ static int digits_of(int x) {
 static void test_world_difficulty_levels(void **state) {
     (void)state;
     char dir[] = "/tmp/disr_test_levels_XXXXXX";
-    assert_non_null(mkdtemp(dir));
-    struct world *w = quick_world(7);
-    assert_int_equal(world_write(w, dir), DISR_OK);
-    const int n_ent = world_config_of(w)->n_entities;
     struct names nm;
-    load_names(dir, &nm);
+    struct world *w = world_in_tmpdir(7, dir, &nm);
+    const int n_ent = world_config_of(w)->n_entities;
     int bucket_level[512];
     for (int i = 0; i < nm.n; i++) {
         int r = nm.rank[i];
@@ -663,14 +674,7 @@ static void test_world_difficulty_levels(void **state) {
     for (int i = 0; i < nm.n; i++) /* friends within the bucket */
         assert_int_equal(bucket_level[nm.friend_of[i]], bucket_level[i]);
     world_free(w);
-    const char *names[] = {WORLD_FILE_PRETRAIN, WORLD_FILE_SA_TRAIN, WORLD_FILE_TEST,
-                           WORLD_FILE_OOD,      WORLD_FILE_META,     WORLD_FILE_ANCHORS};
-    for (int i = 0; i < 6; i++) {
-        char path[256];
-        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
-        unlink(path);
-    }
-    rmdir(dir);
+    remove_world_dir(dir);
 }
 
 /* "difficulty" is read back from JSONL, optional, and refused when it is not a level. */
