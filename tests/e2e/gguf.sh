@@ -69,15 +69,8 @@ expect_fail "$T/missing.gguf" "cannot open"
 if "$DISR_BIN" quantize "$T/llama.gguf" "$T/x.gguf" --type q5_k 2>"$T/err"; then exit 1; fi
 grep -q "unknown type 'q5_k'" "$T/err"
 
-# Fuzz smoke run (the harness and corpus are in tests/fuzz; longer runs: see its header). Not in
-# the sanitizer build, by design: the harness is its own ASan + UBSan build, run by the normal one.
-if [ "${SAN:-0}" = 1 ]; then
-    echo "fuzz smoke run: in the normal build's run only"
-elif [ "${DISR_NO_FUZZ:-0}" = 1 ]; then
-    skip_part fuzz "DISR_NO_FUZZ=1: the fuzz smoke run is off"
-elif ! command -v clang >/dev/null; then
-    skip_part clang "clang not installed: no fuzz smoke run"
-else
+# Fuzz smoke run (the harness and corpus are in tests/fuzz; longer runs: see its header).
+if fuzz_smoke_wanted; then
     make -s fuzz >/dev/null
     mkdir -p "$T/corpus"
     build-fuzz/fuzz_gguf -max_total_time=10 -print_final_stats=1 "$T/corpus" tests/fuzz/corpus \

@@ -27,3 +27,19 @@ skip_report() {
     all=$(printf '%s; ' "${SKIPPED_WHY[@]}")
     skip "${SKIPPED_KEYS[0]}" "part skipped: ${all%; }"
 }
+
+# fuzz_smoke_wanted: whether this run does a fuzz smoke run. Not in the sanitizer build, by
+# design (a harness is its own ASan + UBSan build, run by the normal one); DISR_NO_FUZZ=1 or a
+# missing clang leave the part out, which skip_report then reports.
+fuzz_smoke_wanted() {
+    if [ "${SAN:-0}" = 1 ]; then
+        echo "fuzz smoke run: in the normal build's run only"
+        return 1
+    elif [ "${DISR_NO_FUZZ:-0}" = 1 ]; then
+        skip_part fuzz "DISR_NO_FUZZ=1: the fuzz smoke run is off"
+        return 1
+    elif ! command -v clang >/dev/null; then
+        skip_part clang "clang not installed: no fuzz smoke run"
+        return 1
+    fi
+}

@@ -37,15 +37,7 @@ wait $SL
 alive "slowloris end"
 [ "$(metric "$E" disr_errors_total)" != "" ] || fail "metrics missing"
 # fuzz smoke run of the request/reply/network-file parsers (longer runs: tests/fuzz/fuzz_request.c).
-# Not in the sanitizer build, by design: the harness is its own ASan + UBSan build, run by the
-# normal one.
-if [ "${SAN:-0}" = 1 ]; then
-    echo "fuzz smoke run: in the normal build's run only"
-elif [ "${DISR_NO_FUZZ:-0}" = 1 ]; then
-    skip_part fuzz "DISR_NO_FUZZ=1: the fuzz smoke run is off"
-elif ! command -v clang >/dev/null; then
-    skip_part clang "clang not installed: no fuzz smoke run"
-else
+if fuzz_smoke_wanted; then
     make -s build-fuzz/fuzz_request >/dev/null || fail "fuzz build"
     mkdir -p "$TMP/corpus"
     build-fuzz/fuzz_request -max_total_time=8 -print_final_stats=1 "$TMP/corpus" \

@@ -271,6 +271,18 @@ static struct world *world_in_tmpdir(uint64_t seed, char *dir, struct names *nm)
     return w;
 }
 
+/* The query files of a world directory, in enum world_split order. */
+static const char *const SPLIT_FILES[4] = {WORLD_FILE_SA_TRAIN, WORLD_FILE_TEST, WORLD_FILE_OOD,
+                                           WORLD_FILE_ANCHORS};
+
+/* Loads split sp of the world in dir into s (initialized here). */
+static void load_split(const char *dir, int sp, struct qa_set *s) {
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", dir, SPLIT_FILES[sp]);
+    qa_set_init(s);
+    assert_int_equal(qa_set_load(s, path), DISR_OK);
+}
+
 /* Removes what world_write wrote into dir, and dir. */
 static void remove_world_dir(const char *dir) {
     static const char *const files[] = {WORLD_FILE_PRETRAIN, WORLD_FILE_SA_TRAIN,
@@ -500,15 +512,10 @@ static void test_world_files_splits_and_exposure(void **state) {
 
     /* Subjects of SA queries are sa_train entities, of test and OOD queries test entities;
      * anchor queries (in-domain) are about entities of both halves. */
-    static const char *const files[4] = {WORLD_FILE_SA_TRAIN, WORLD_FILE_TEST, WORLD_FILE_OOD,
-                                         WORLD_FILE_ANCHORS};
     int fam_count[FAM_COUNT] = {0}, anchor_half[2] = {0};
     for (int sp = 0; sp < 4; sp++) {
-        char path[256];
-        snprintf(path, sizeof path, "%s/%s", dir, files[sp]);
         struct qa_set s;
-        qa_set_init(&s);
-        assert_int_equal(qa_set_load(&s, path), DISR_OK);
+        load_split(dir, sp, &s);
         int per = sp == 1 ? c->n_test : sp == 2 ? c->n_ood : sp == 3 ? c->n_anchors : c->n_sa;
         assert_int_equal(s.n, per * (sp == 2 ? FAM_COUNT - FAM_N_IN_DOMAIN : FAM_N_IN_DOMAIN));
         for (int i = 0; i < s.n; i++) {
@@ -630,15 +637,10 @@ static void test_world_difficulty_levels(void **state) {
         int r = nm.rank[i];
         bucket_level[i] = r < n_ent / 8 ? 1 : r < n_ent / 4 ? 2 : r < n_ent / 2 ? 3 : 4;
     }
-    static const char *const files[4] = {WORLD_FILE_SA_TRAIN, WORLD_FILE_TEST, WORLD_FILE_OOD,
-                                         WORLD_FILE_ANCHORS};
     int seen[FAM_COUNT][WORLD_LEVELS + 1] = {{0}};
     for (int sp = 0; sp < 4; sp++) {
-        char path[256];
-        snprintf(path, sizeof path, "%s/%s", dir, files[sp]);
         struct qa_set s;
-        qa_set_init(&s);
-        assert_int_equal(qa_set_load(&s, path), DISR_OK);
+        load_split(dir, sp, &s);
         for (int i = 0; i < s.n; i++) {
             const struct qa_item *it = &s.items[i];
             int f = world_family_parse(it->family), lv = it->difficulty;
