@@ -38,3 +38,23 @@ rm d/sa/agent0-sft.gguf d/sa/agent0-rl.gguf d/sa/agent2-rl.gguf
 for f in d/sa/agent0-sft.gguf d/sa/agent0-rl.gguf d/sa/agent2-rl.gguf; do
     [ -s "$f" ] || { echo "missing $f after the rerun"; exit 1; }
 done
+# --seeds: the demo per seed in DIR/seedN (seed 1 is the run above, reused), then one table
+mkdir -p s && ln -s ../d s/seed1
+"$DISR" demo --quick --dir s --seeds 1,2 --port "$port" >out4 2>log4 || { tail -n 40 log4; exit 1; }
+[ -s s/seed2/report/summary.json ] || { echo "seed 2 not run"; exit 1; }
+/usr/bin/python3 - s <<'PY'
+import json, sys
+d = sys.argv[1]
+runs = json.load(open(f"{d}/seeds.json"))["runs"]
+assert [r["seed"] for r in runs] == [1, 2], runs
+md = open(f"{d}/seeds.md").read()
+for i, r in enumerate(runs):
+    s = json.load(open(f"{d}/seed{r['seed']}/report/summary.json"))
+    # each seed's verdicts and utilities are its own report's
+    assert r["claims_hold"] == [c["holds"] for c in s["claims"]], (r["seed"], r["claims_hold"])
+    assert r["utility"] == [s["tables"]["test"]["disr_rl"][a]["utility"] for a in ("0.2", "0.5", "0.8")]
+    for c in s["claims"]:
+        assert c["claim"] in md, c["claim"]
+assert "| claim | seed 1 | seed 2 |" in md, md
+PY
+echo "demo_quick e2e ok"
