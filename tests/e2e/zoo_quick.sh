@@ -54,7 +54,6 @@ rm "$tmp/z/agent2.gguf"
 grep -q "agent0 already trained" "$tmp/log2" && grep -q "agent3 already trained" "$tmp/log2" &&
     grep -q "zoo: agent2: " "$tmp/log2" || { echo "resume:"; cat "$tmp/log2"; exit 1; }
 [ -s "$tmp/z/agent2.gguf" ] || { echo "agent2 not retrained"; exit 1; }
-cmp -s "$tmp/out1" "$tmp/out2" || true # timings differ; accuracies are checked below
 /usr/bin/python3 - "$tmp/out1" "$tmp/out2" <<'PY'
 import sys
 rows = [[l.split()[:4] + l.split()[5:] for l in open(f) if l.startswith("agent")] for f in sys.argv[1:]]
