@@ -14,6 +14,7 @@
 #include "core/matmul.h"
 #include "core/pool.h"
 #include "model/engine.h"
+#include "model/model_io.h"
 #include "model/quant.h"
 #include "train/train_run.h"
 
@@ -22,6 +23,119 @@ struct bench_shape {
     struct model_config c;
     int pp, tg; /* prompt length, decoded tokens */
 };
+
+/* ---- a GGUF file, llama-bench's tests ---- */
+
+/* Median, min and max of the tokens/s of one test over its repetitions. */
+struct test_stat {
+    double med, min, max;
+};
+
+static double median(double *v, int n);
+
+static void test_stat_of(double *tps, int n, struct test_stat *out) {
+    out->min = out->max = tps[0];
+    for (int i = 1; i < n; i++) {
+        if (tps[i] < out->min) out->min = tps[i];
+        if (tps[i] > out->max) out->max = tps[i];
+    }
+    out->med = median(tps, n);
+}
+
+/* Feeds n tokens of sequence 0 from position p0 in one batch; logits of every token when
+ * `all`, else of the last only (a prompt). */
+static int feed(struct engine *e, const int32_t *tok, int32_t *pos, int32_t *seq, int8_t *want,
+                int p0, int n, bool all, float *logits) {
+    for (int i = 0; i < n; i++)
+        pos[i] = p0 + i, seq[i] = 0, want[i] = all || i == n - 1;
+    struct engine_batch b = {n, tok, pos, seq, want};
+    return engine_decode(e, &b, logits);
+}
+
+/* Seconds of one repetition of a test: a prompt of `pp` tokens (logits of the last), or `tg`
+ * tokens decoded one at a time after `depth` cached tokens (the fill is not timed). The cache
+ * needs no clearing between repetitions: positions start again at 0 and a token attends only
+ * to positions up to its own. */
+static int time_test(struct engine *e, const int32_t *tok, int32_t *scratch, int8_t *want,
+                     float *logits, int pp, int tg, int depth, double *sec) {
+    int32_t *pos = scratch, *seq = scratch + (pp + depth + tg);
+    if (pp) {
+        double t0 = time_now();
+        DISR_TRY(feed(e, tok, pos, seq, want, 0, pp, false, logits));
+        *sec = time_now() - t0;
+        return DISR_OK;
+    }
+    if (depth) DISR_TRY(feed(e, tok, pos, seq, want, 0, depth, false, logits));
+    double t0 = time_now();
+    for (int i = 0; i < tg; i++)
+        DISR_TRY(feed(e, tok + depth + i, pos, seq, want, depth + i, 1, true, logits));
+    *sec = time_now() - t0;
+    return DISR_OK;
+}
+
+struct file_test {
+    char name[32];
+    int pp, tg, depth;
+};
+
+/* Runs each test `reps` times after one warm-up, round-robin over the tests so that a load
+ * change on a shared machine touches every test alike, and prints one row per test. */
+static int bench_file(const char *path, const struct file_test *tests, int n_tests, int threads,
+                      int reps) {
+    struct model *m = NULL;
+    DISR_TRY(model_load(&m, path));
+    const struct model_config *c = &m->config;
+    int n_tok = 0;
+    for (int i = 0; i < n_tests; i++) {
+        int need = tests[i].pp + tests[i].depth + tests[i].tg;
+        if (need > n_tok) n_tok = need;
+    }
+    struct engine *e = NULL;
+    struct engine_params ep = {.max_seqs = 1, .n_ctx = n_tok, .n_threads = threads};
+    int st = n_tok > c->n_ctx ? disr_fail(DISR_E_ARG,
+                                          "bench: the tests need a context of %d tokens, %s "
+                                          "has %d",
+                                          n_tok, path, c->n_ctx)
+                              : engine_init(&e, m, &ep);
+    int32_t *tok = malloc(sizeof(int32_t) * (size_t)n_tok * 3);
+    int8_t *want = malloc((size_t)n_tok);
+    float *logits = malloc(sizeof(float) * (size_t)c->n_vocab * (size_t)n_tok);
+    double *tps = malloc(sizeof(double) * (size_t)reps * (size_t)n_tests);
+    if (st >= 0 && (!tok || !want || !logits || !tps))
+        st = disr_fail(DISR_E_NOMEM, "bench: out of memory");
+    if (st >= 0) {
+        uint32_t x = 12345u; /* random tokens, as llama-bench feeds */
+        for (int i = 0; i < n_tok; i++) {
+            x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+            tok[i] = (int32_t)(x % (uint32_t)c->n_vocab);
+        }
+        struct engine_memory mem;
+        engine_memory_get(e, &mem);
+        printf("%s: %.1fM parameters, %s matrices, weights %.1f MiB; engine kernels: %s; "
+               "threads: %d\n\n",
+               path, model_param_count(c) / 1e6, dtype_name(m->weights.layer[0].wq.type),
+               mem.weights / 1048576.0, matmul_kernel_name(),
+               threads > 0 ? threads : pool_default_threads());
+        printf("| test | tok/s (median of %d) | min | max |\n| --- | ---: | ---: | ---: |\n",
+               reps);
+    }
+    for (int r = -1; r < reps && st >= 0; r++) /* r = -1 warms up */
+        for (int i = 0; i < n_tests && st >= 0; i++) {
+            const struct file_test *t = &tests[i];
+            double sec = 0;
+            st = time_test(e, tok, tok + n_tok, want, logits, t->pp, t->tg, t->depth, &sec);
+            if (r >= 0) tps[(size_t)i * reps + r] = (t->pp ? t->pp : t->tg) / sec;
+        }
+    for (int i = 0; i < n_tests && st >= 0; i++) {
+        struct test_stat s;
+        test_stat_of(tps + (size_t)i * reps, reps, &s);
+        printf("| %s | %.1f | %.1f | %.1f |\n", tests[i].name, s.med, s.min, s.max);
+    }
+    free(tok), free(want), free(logits), free(tps);
+    engine_free(e);
+    model_free(m);
+    return st;
+}
 
 /* The agent shape is the largest built-in agent (char vocabulary); 110m is the llama2.c st110M
  * the llama.cpp reference points were measured on (untied output, as in its GGUF; see
@@ -264,10 +378,12 @@ static int run_shape(const struct bench_shape *s, enum dtype type, int threads, 
 
 int cmd_bench(int argc, char **argv) {
     const char *model = "all", *types = "f32,q8_0,q4_0", *what = "all";
-    int threads = 0, reps = 5, quick = 0, batch = 4, pp = 0, tg = 0, train_steps = 5;
+    int threads = 0, reps = 5, quick = 0, batch = 4, pp = 0, tg = 0, train_steps = 5, depth = 512;
     const struct cli_opt opts[] = {
         {"--what", NULL, OPT_STR, &what, "infer, train, memory or all (default all)"},
-        {"--model", NULL, OPT_STR, &model, "inference shape: agent, 110m or all (default all)"},
+        {"--model", NULL, OPT_STR, &model,
+         "inference shape: agent, 110m or all (default all), or a GGUF file (FILE.gguf): "
+         "llama-bench's pp512, tg128 and tg128 @ d512 on it"},
         {"--types", NULL, OPT_STR, &types, "weight types, comma-separated (default f32,q8_0,q4_0)"},
         {"--threads", "-t", OPT_INT, &threads, "compute threads (default: all cores)"},
         {"--reps", NULL, OPT_INT, &reps, "repetitions; the median is reported (default 5)"},
@@ -275,14 +391,20 @@ int cmd_bench(int argc, char **argv) {
          "sequences in the batched-decode test (default 4; 1 = skip)"},
         {"--pp", NULL, OPT_INT, &pp, "prompt tokens (default 128 agent, 512 110m)"},
         {"--tg", NULL, OPT_INT, &tg, "decoded tokens (default 128)"},
+        {"--depth", NULL, OPT_INT, &depth,
+         "with a GGUF file: cached tokens before the tg test at depth (default 512; 0 = skip)"},
         {"--train-steps", NULL, OPT_INT, &train_steps, "timed training steps (default 5)"},
         {"--quick", NULL, OPT_FLAG, &quick,
          "agent shape only (inference and training), F32 and Q8_0, 2 repetitions (for tests)"},
         {0},
     };
     int rc = cli_parse(argc, argv, opts,
-                       "[--what infer|train|all] [--model agent|110m|all] [--types f32,q8_0,q4_0] "
-                       "[--threads N] [--reps N]\n"
+                       "[--what infer|train|all] [--model agent|110m|all|FILE.gguf] "
+                       "[--types f32,q8_0,q4_0] [--threads N] [--reps N]\n"
+                       "With a GGUF file: llama-bench's tests on it (pp512: a prompt of 512 "
+                       "tokens in one batch; tg128: 128 tokens decoded one at a time from an "
+                       "empty cache; tg128 @ d512: the same after a 512-token prompt, which is "
+                       "not timed), median, min and max over --reps runs, round-robin.\n"
                        "Prefill (pp) and decode (tg) tokens/s of the engine on random-weight "
                        "models, median of --reps runs, and the memory each needs; then training "
                        "speed (s/step, tokens/s, GFLOPS) on the GPT-2-124M shape.",
@@ -301,6 +423,24 @@ int cmd_bench(int argc, char **argv) {
         fprintf(stderr,
                 "disr: bench: --reps must be 1..100, --batch 1..64, --pp and --tg 0..4096\n");
         return 2;
+    }
+    size_t ml = strlen(model);
+    if (ml > 5 && !strcmp(model + ml - 5, ".gguf")) {
+        if (depth < 0 || depth > 65536) {
+            fprintf(stderr, "disr: bench: --depth must be 0..65536\n");
+            return 2;
+        }
+        struct file_test t[3];
+        int n = 0;
+        pp = pp ? pp : 512, tg = tg ? tg : 128;
+        t[n] = (struct file_test){"", pp, 0, 0}, snprintf(t[n].name, 32, "pp%d", pp), n++;
+        t[n] = (struct file_test){"", 0, tg, 0}, snprintf(t[n].name, 32, "tg%d", tg), n++;
+        if (depth) {
+            t[n] = (struct file_test){"", 0, tg, depth};
+            snprintf(t[n].name, 32, "tg%d @ d%d", tg, depth), n++;
+        }
+        int st = bench_file(model, t, n, threads, reps);
+        return st < 0 ? cli_fail("bench", st) : 0;
     }
     if (do_infer) {
         printf("engine kernels: %s, sgemm: OpenBLAS %s, threads: %d\n\n", matmul_kernel_name(),

@@ -29,4 +29,28 @@ rc=0; "$DISR" bench --what nothing 2>"$tmp/err" >/dev/null || rc=$?
 [ "$rc" -eq 2 ] && grep -q -- "--what" "$tmp/err" || { echo "--what nothing: rc $rc"; exit 1; }
 rc=0; "$DISR" bench --what infer --types q9 2>"$tmp/err" >/dev/null || rc=$?
 [ "$rc" -ne 0 ] && grep -qi "q9" "$tmp/err" || { echo "--types q9: rc $rc"; cat "$tmp/err"; exit 1; }
+
+# --model FILE.gguf: llama-bench's tests on a file, one row each, median within [min, max].
+for i in $(seq 20); do printf 'one two three four five six seven eight nine ten.\n'; done > "$tmp/c.txt"
+"$DISR" train --data "$tmp/c.txt" --layers 2 --embd 64 --heads 4 --ctx 64 --seq 32 --batch 4 \
+    --steps 2 --out "$tmp/m.gguf" >/dev/null 2>&1
+"$DISR" quantize "$tmp/m.gguf" "$tmp/q4.gguf" --type q4_0 >/dev/null
+for f in m q4; do
+    "$DISR" bench --model "$tmp/$f.gguf" --pp 24 --tg 8 --depth 16 --reps 3 --threads 2 \
+        >"$tmp/out" 2>"$tmp/err" || { cat "$tmp/err"; exit 1; }
+    for t in "pp24" "tg8" "tg8 @ d16"; do
+        grep "^| $t |" "$tmp/out" | awk -F'|' '{ if (!($3 > 0 && $4 <= $3 && $3 <= $5)) exit 1 }' ||
+            { echo "$f: bad or missing row $t"; cat "$tmp/out"; exit 1; }
+    done
+    [ "$(grep -c '^| [pt][pg][0-9]' "$tmp/out")" -eq 3 ] || { echo "$f: rows"; cat "$tmp/out"; exit 1; }
+done
+grep -q "q4_0 matrices" "$tmp/out" || { echo "type not named"; cat "$tmp/out"; exit 1; }
+# The tests must fit the model's context (64): 24 + 16 + 8 does, 60 + 8 does not.
+rc=0; "$DISR" bench --model "$tmp/m.gguf" --pp 24 --tg 8 --depth 60 2>"$tmp/err" >/dev/null || rc=$?
+[ "$rc" -eq 1 ] && grep -q "context" "$tmp/err" || { echo "depth 60: rc $rc"; cat "$tmp/err"; exit 1; }
+rc=0; "$DISR" bench --model "$tmp/none.gguf" 2>"$tmp/err" >/dev/null || rc=$?
+[ "$rc" -eq 1 ] && grep -q "none.gguf" "$tmp/err" || { echo "missing file: rc $rc"; exit 1; }
+head -c 3000 "$tmp/m.gguf" > "$tmp/cut.gguf"
+rc=0; "$DISR" bench --model "$tmp/cut.gguf" 2>"$tmp/err" >/dev/null || rc=$?
+[ "$rc" -eq 1 ] || { echo "truncated file: rc $rc"; exit 1; }
 echo "bench e2e ok"
