@@ -116,8 +116,7 @@ static int bench_file(const char *path, const struct file_test *tests, int n_tes
                path, model_param_count(c) / 1e6, dtype_name(m->weights.layer[0].wq.type),
                mem.weights / 1048576.0, matmul_kernel_name(),
                threads > 0 ? threads : pool_default_threads());
-        printf("| test | tok/s (median of %d) | min | max |\n| --- | ---: | ---: | ---: |\n",
-               reps);
+        printf("| test | tok/s (median of %d) | min | max |\n| --- | ---: | ---: | ---: |\n", reps);
     }
     for (int r = -1; r < reps && st >= 0; r++) /* r = -1 warms up */
         for (int i = 0; i < n_tests && st >= 0; i++) {
