@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "core/err.h"
+#include "core/kquant.h"
 #include "core/pool.h"
 #include "core/tensor.h"
 
@@ -434,9 +435,14 @@ const char *matmul_blas_better_core(void) {
     return NULL;
 }
 
+/* Bytes of x quantized for the 32-element types, then for the super-block (K) types. */
+static size_t q8x_bytes(int n, int cols) {
+    return (size_t)n * (size_t)((cols + QK - 1) / QK) * sizeof(struct block_q8x);
+}
+
 size_t matmul_scratch_size(int n, int cols) {
     if (n <= 0 || cols <= 0) return 0;
-    return (size_t)n * (size_t)((cols + QK - 1) / QK) * sizeof(struct block_q8x);
+    return q8x_bytes(n, cols) + (size_t)n * (size_t)(cols / QK_K) * sizeof(struct block_q8_K);
 }
 
 static int is_quantized(enum dtype t) {
@@ -457,6 +463,8 @@ struct mm_job {
     const struct kernels *k;
     const float *x;
     const struct block_q8x *xq;
+    const struct block_q8_K *xk; /* x for the K types */
+    int kq_level;                /* kquant.h's level matching k */
     int n, cols;
     const struct matmul_task *tasks;
     int task_of[MATMUL_MAX_TASKS]; /* index into tasks */
@@ -522,6 +530,17 @@ static void mm_chunk(void *vctx, int chunk, int thread) {
             case DTYPE_Q8_0:
                 s = k->dot_q8(row, j->xq + (size_t)i * nb, nb);
                 break;
+            case DTYPE_BF16:
+                s = kquant_dot_bf16(j->kq_level, row, j->x + (size_t)i * cols, cols);
+                break;
+            case DTYPE_Q2_K:
+            case DTYPE_Q3_K:
+            case DTYPE_Q4_K:
+            case DTYPE_Q5_K:
+            case DTYPE_Q6_K:
+                s = kquant_dot(j->kq_level, w->type, row, j->xk + (size_t)i * (cols / QK_K),
+                               cols / QK_K);
+                break;
             default:
                 s = k->dot_q4(row, j->xq + (size_t)i * nb, nb);
                 break;
@@ -545,13 +564,36 @@ static void quant_chunk(void *vctx, int chunk, int thread) {
                      q->cols);
 }
 
+struct quant_k_job {
+    const float *x;
+    struct block_q8_K *xk;
+    int cols;
+};
+
+static void quant_k_chunk(void *vctx, int chunk, int thread) {
+    (void)thread;
+    const struct quant_k_job *q = vctx;
+    kquant_quantize_q8_K(q->x + (size_t)chunk * q->cols, q->xk + (size_t)chunk * (q->cols / QK_K),
+                         q->cols);
+}
+
+/* kquant.h's level for a kernel set of ours. */
+static int kq_level_of(const struct kernels *k) {
+#if MATMUL_X86
+    if (k == &k_vnni) return KQUANT_AVX512;
+    if (k == &k_avx2) return KQUANT_AVX2;
+#endif
+    (void)k;
+    return KQUANT_SCALAR;
+}
+
 int matmul_tasks(struct pool *pool, const float *x, int n, int cols,
                  const struct matmul_task *tasks, int n_tasks, void *scratch, size_t scratch_size,
                  unsigned flags) {
     if (n <= 0 || cols <= 0 || n_tasks <= 0 || n_tasks > MATMUL_MAX_TASKS)
         return disr_fail(DISR_E_ARG, "matmul: bad shape (n %d, cols %d, %d tasks)", n, cols,
                          n_tasks);
-    int need_q = 0;
+    int need_q = 0, need_k = 0;
     for (int t = 0; t < n_tasks; t++) {
         const struct mat *w = tasks[t].w;
         if (w->cols != cols)
@@ -561,20 +603,30 @@ int matmul_tasks(struct pool *pool, const float *x, int n, int cols,
             return disr_fail(DISR_E_ARG, "matmul: empty weight or output");
         if (!dtype_row_size(w->type, cols))
             return disr_fail(DISR_E_UNSUPPORTED,
-                             "matmul: weight type %d with %d columns (quantized rows need a "
-                             "multiple of %d)",
-                             w->type, cols, QK);
+                             "matmul: weight type %s with %d columns (its rows need a multiple "
+                             "of %d)",
+                             dtype_name(w->type), cols, dtype_block_size(w->type));
         need_q |= is_quantized(w->type);
+        need_k |= kquant_is_ktype(w->type);
     }
     const struct kernels *k = kernels_get();
-    struct mm_job job = {.k = k, .x = x, .n = n, .cols = cols, .tasks = tasks};
-    if (need_q) {
+    struct mm_job job = {
+        .k = k, .kq_level = kq_level_of(k), .x = x, .n = n, .cols = cols, .tasks = tasks};
+    if (need_q || need_k) {
         if (scratch_size < matmul_scratch_size(n, cols) || !scratch)
             return disr_fail(DISR_E_ARG, "matmul: scratch of %zu bytes, need %zu", scratch_size,
                              matmul_scratch_size(n, cols));
+    }
+    if (need_q) {
         struct quant_job qj = {k, x, scratch, cols};
         pool_run(pool, n, quant_chunk, &qj);
         job.xq = scratch;
+    }
+    if (need_k) {
+        struct quant_k_job qk = {x, (struct block_q8_K *)((char *)scratch + q8x_bytes(n, cols)),
+                                 cols};
+        pool_run(pool, n, quant_k_chunk, &qk);
+        job.xk = qk.xk;
     }
     const int n_threads = pool_size(pool);
     job.chunk_start[0] = 0;

@@ -1,5 +1,6 @@
 /* matmul.h: out[n][rows] = x[n][cols] · Wᵀ (+ bias) for a row-major weight matrix W of any type
- * the engine runs (F32, F16, Q8_0, Q4_0; `struct mat` from core/tensor.h), on the thread pool.
+ * the engine runs (F32, F16, BF16, Q8_0, Q4_0, and the super-block types of core/kquant.h; `struct mat`
+ * from core/tensor.h), on the thread pool.
  *
  * Kernels: n = 1 is decode, a memory-bound GEMV: rows are split in chunks claimed dynamically by
  * the pool; F32/F16 rows are dotted in float with FMA, and for Q8_0/Q4_0 weights x is first

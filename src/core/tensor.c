@@ -6,6 +6,7 @@
 #include <strings.h>
 
 #include "core/err.h"
+#include "core/kquant.h"
 
 static uint32_t f32_bits(float f) {
     uint32_t u;
@@ -52,61 +53,62 @@ float fp16_to_fp32(uint16_t h) {
     return f32_from_bits(sign | ((e + 112) << 23) | (m << 13));
 }
 
+/* The types in one table: name, elements per block, bytes per block. */
+static const struct {
+    enum dtype t;
+    const char *name;
+    int block;
+    size_t bytes;
+} DTYPES[] = {
+    {DTYPE_F32, "f32", 1, 4},
+    {DTYPE_F16, "f16", 1, 2},
+    {DTYPE_BF16, "bf16", 1, 2},
+    {DTYPE_Q8_0, "q8_0", QK8_0, sizeof(struct block_q8_0)},
+    {DTYPE_Q4_0, "q4_0", QK4_0, sizeof(struct block_q4_0)},
+    {DTYPE_Q2_K, "q2_k", QK_K, sizeof(struct block_q2_K)},
+    {DTYPE_Q3_K, "q3_k", QK_K, sizeof(struct block_q3_K)},
+    {DTYPE_Q4_K, "q4_k", QK_K, sizeof(struct block_q4_K)},
+    {DTYPE_Q5_K, "q5_k", QK_K, sizeof(struct block_q5_K)},
+    {DTYPE_Q6_K, "q6_k", QK_K, sizeof(struct block_q6_K)},
+};
+#define N_DTYPES (sizeof DTYPES / sizeof DTYPES[0])
+
+static int dtype_index(int t) {
+    for (size_t i = 0; i < N_DTYPES; i++)
+        if ((int)DTYPES[i].t == t) return (int)i;
+    return -1;
+}
+
 const char *dtype_name(enum dtype t) {
-    switch (t) {
-    case DTYPE_F32:
-        return "f32";
-    case DTYPE_F16:
-        return "f16";
-    case DTYPE_Q8_0:
-        return "q8_0";
-    case DTYPE_Q4_0:
-        return "q4_0";
-    }
-    return "?";
+    int i = dtype_index((int)t);
+    return i < 0 ? "?" : DTYPES[i].name;
 }
 
 int dtype_parse(const char *s, enum dtype *out) {
-    static const enum dtype all[] = {DTYPE_F32, DTYPE_F16, DTYPE_Q8_0, DTYPE_Q4_0};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        if (!strcasecmp(s, dtype_name(all[i]))) {
-            *out = all[i];
+    for (size_t i = 0; i < N_DTYPES; i++)
+        if (!strcasecmp(s, DTYPES[i].name)) {
+            *out = DTYPES[i].t;
             return DISR_OK;
         }
-    return disr_fail(DISR_E_ARG, "unknown type '%s' (expected f32, f16, q8_0 or q4_0)", s);
+    return disr_fail(DISR_E_ARG,
+                     "unknown type '%s' (expected f32, f16, bf16, q8_0, q4_0, q2_k, q3_k, q4_k, "
+                     "q5_k or q6_k)",
+                     s);
 }
 
 int dtype_is_supported(int t) {
-    return t == DTYPE_F32 || t == DTYPE_F16 || t == DTYPE_Q8_0 || t == DTYPE_Q4_0;
+    return dtype_index(t) >= 0;
 }
 
 int dtype_block_size(enum dtype t) {
-    switch (t) {
-    case DTYPE_F32:
-    case DTYPE_F16:
-        return 1;
-    case DTYPE_Q8_0:
-        return QK8_0;
-    case DTYPE_Q4_0:
-        return QK4_0;
-    }
-    return 0;
+    int i = dtype_index((int)t);
+    return i < 0 ? 0 : DTYPES[i].block;
 }
 
 size_t dtype_row_size(enum dtype t, int64_t n) {
-    int b = dtype_block_size(t);
-    if (b == 0 || n < 0 || n % b) return 0;
-    switch (t) {
-    case DTYPE_F32:
-        return (size_t)n * 4;
-    case DTYPE_F16:
-        return (size_t)n * 2;
-    case DTYPE_Q8_0:
-        return (size_t)(n / QK8_0) * sizeof(struct block_q8_0);
-    case DTYPE_Q4_0:
-        return (size_t)(n / QK4_0) * sizeof(struct block_q4_0);
-    }
-    return 0;
+    int i = dtype_index((int)t);
+    if (i < 0 || n < 0 || n % DTYPES[i].block) return 0;
+    return (size_t)(n / DTYPES[i].block) * DTYPES[i].bytes;
 }
 
 int dequantize_row(enum dtype t, const void *x, float *y, int64_t n) {
@@ -135,6 +137,22 @@ int dequantize_row(enum dtype t, const void *x, float *y, int64_t n) {
         }
         break;
     }
+    case DTYPE_BF16: {
+        const unsigned char *p = x;
+        for (int64_t i = 0; i < n; i++) {
+            uint16_t h;
+            memcpy(&h, p + 2 * i, 2);
+            y[i] = bf16_to_fp32(h);
+        }
+        break;
+    }
+    case DTYPE_Q2_K:
+    case DTYPE_Q3_K:
+    case DTYPE_Q4_K:
+    case DTYPE_Q5_K:
+    case DTYPE_Q6_K:
+        kquant_dequantize(t, x, y, n / QK_K);
+        break;
     case DTYPE_Q4_0: {
         const struct block_q4_0 *b = x;
         for (int64_t i = 0; i < n / QK4_0; i++) {

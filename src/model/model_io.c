@@ -6,8 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/err.h"
+#include "core/kquant.h"
 #include "core/log.h"
 #include "model/quant.h"
 #include "model/tokenizer.h"
@@ -133,7 +135,8 @@ static int load_visit(const struct model_tensor_ref *ref, void *vctx) {
             return disr_fail(DISR_E_UNSUPPORTED,
                              "%s: tensor %s has type %s, not supported for a %s", gguf_path(f),
                              ref->name, tn ? tn : "?",
-                             ref->vec ? "norm/bias (f32, f16)" : "matrix (f32, f16, q8_0, q4_0)");
+                             ref->vec ? "norm/bias (f32, f16)"
+                                       : "matrix (f32, f16, bf16, q8_0, q4_0, q2_k..q6_k)");
         }
         if (t->type != DTYPE_F32) ctx->all_f32 = 0;
         ctx->n_used++;
@@ -256,15 +259,80 @@ struct gguf_writer *model_meta(struct model *m) {
 
 /* ---------------------------------------------------------------------------------- save */
 
-/* The type a matrix is stored as for a requested file type: Q4_0 files keep the embedding and
- * output at Q8_0 (as llama-quantize does: they are the most sensitive), and a row that does
- * not fill whole blocks falls back to F16. */
-static enum dtype matrix_target(enum dtype want, const char *name, int64_t cols) {
+static const struct {
+    const char *name;
+    enum dtype type;
+    int q4_k_m;
+    uint32_t file_type; /* llama_ftype */
+} RECIPES[] = {
+    {"f32", DTYPE_F32, 0, 0},   {"f16", DTYPE_F16, 0, 1},    {"bf16", DTYPE_BF16, 0, 32},
+    {"q8_0", DTYPE_Q8_0, 0, 7}, {"q4_0", DTYPE_Q4_0, 0, 2},  {"q2_k", DTYPE_Q2_K, 0, 10},
+    {"q3_k", DTYPE_Q3_K, 0, 11}, {"q4_k", DTYPE_Q4_K, 0, 14}, {"q4_k_m", DTYPE_Q4_K, 1, 15},
+    {"q5_k", DTYPE_Q5_K, 0, 16}, {"q6_k", DTYPE_Q6_K, 0, 18},
+};
+#define N_RECIPES (sizeof RECIPES / sizeof RECIPES[0])
+
+int quant_recipe_parse(const char *s, struct quant_recipe *out) {
+    for (size_t i = 0; i < N_RECIPES; i++)
+        if (!strcasecmp(s, RECIPES[i].name)) {
+            *out = (struct quant_recipe){RECIPES[i].type, RECIPES[i].q4_k_m};
+            return DISR_OK;
+        }
+    return disr_fail(DISR_E_ARG,
+                     "unknown type '%s' (expected f32, f16, bf16, q8_0, q4_0, q2_k, q3_k, q4_k, "
+                     "q4_k_m, q5_k or q6_k)",
+                     s);
+}
+
+static int recipe_index(const struct quant_recipe *r) {
+    for (size_t i = 0; i < N_RECIPES; i++)
+        if (RECIPES[i].type == r->type && RECIPES[i].q4_k_m == r->q4_k_m) return (int)i;
+    return -1;
+}
+
+const char *quant_recipe_name(const struct quant_recipe *r) {
+    int i = recipe_index(r);
+    return i < 0 ? "?" : RECIPES[i].name;
+}
+
+static uint32_t file_type_of(const struct quant_recipe *r) {
+    int i = recipe_index(r);
+    return i < 0 ? 0 : RECIPES[i].file_type;
+}
+
+/* llama.cpp's use_more_bits: the first and last eighth of the layers and every third between. */
+static int more_bits(int layer, int n_layer) {
+    return layer < n_layer / 8 || layer >= 7 * n_layer / 8 || (layer - n_layer / 8) % 3 == 2;
+}
+
+static int name_is(const char *name, const char *suffix) {
+    size_t n = strlen(name), k = strlen(suffix);
+    return n >= k && !strcmp(name + n - k, suffix);
+}
+
+enum dtype quant_target(const struct quant_recipe *r, const char *name, int64_t cols, int layer,
+                        int n_layer, int tied) {
+    enum dtype want = r->type;
+    int is_output =
+        !strcmp(name, "output.weight") || (tied && !strcmp(name, "token_embd.weight"));
     if (want == DTYPE_Q4_0 &&
         (!strcmp(name, "token_embd.weight") || !strcmp(name, "output.weight")))
         want = DTYPE_Q8_0;
+    else if (kquant_is_ktype(want) && is_output)
+        want = DTYPE_Q6_K;
+    else if (r->q4_k_m && layer >= 0 &&
+             (name_is(name, ".attn_v.weight") || name_is(name, ".ffn_down.weight")) &&
+             more_bits(layer, n_layer))
+        want = DTYPE_Q6_K;
+    if (cols % dtype_block_size(want) != 0) want = kquant_is_ktype(want) ? DTYPE_Q8_0 : DTYPE_F16;
     if (cols % dtype_block_size(want) != 0) want = DTYPE_F16;
     return want;
+}
+
+/* The block index of a "blk.N." tensor name, -1 otherwise. */
+static int layer_of(const char *name) {
+    int l, n = 0;
+    return sscanf(name, "blk.%d.%n", &l, &n) == 1 && n > 0 ? l : -1;
 }
 
 /* Converts rows x cols of `src_type` data to `dst` type into a new buffer (*out, malloc'ed). */
@@ -289,23 +357,10 @@ static int convert_matrix(const void *src, enum dtype src_type, int64_t rows, in
     return DISR_OK;
 }
 
-static uint32_t file_type_of(enum dtype t) {
-    switch (t) {
-    case DTYPE_F32:
-        return 0;
-    case DTYPE_F16:
-        return 1;
-    case DTYPE_Q4_0:
-        return 2;
-    case DTYPE_Q8_0:
-        return 7;
-    }
-    return 0;
-}
-
 struct save_ctx {
     struct gguf_writer *w;
-    enum dtype type;
+    struct quant_recipe recipe;
+    int n_layer, tied;
 };
 
 static int save_visit(const struct model_tensor_ref *ref, void *vctx) {
@@ -316,7 +371,8 @@ static int save_visit(const struct model_tensor_ref *ref, void *vctx) {
     }
     int64_t ne[2] = {ref->cols, ref->rows};
     const struct mat *mt = ref->mat;
-    enum dtype target = matrix_target(ctx->type, ref->name, ref->cols);
+    enum dtype target = quant_target(&ctx->recipe, ref->name, ref->cols, layer_of(ref->name),
+                                     ctx->n_layer, ctx->tied);
     if (mt->type == target)
         return gguf_writer_add_tensor(ctx->w, ref->name, target, ne, 2, mt->data);
     void *buf;
@@ -359,6 +415,7 @@ int model_save(const struct model *m, const char *path, const struct model_save_
     DISR_TRY(model_config_validate(c));
     if (!dtype_is_supported(opts->type))
         return disr_fail(DISR_E_ARG, "model_save: unsupported type %d", (int)opts->type);
+    const struct quant_recipe recipe = {opts->type, 0};
     /* llama.cpp picks the RoPE pairing from the architecture name alone. */
     if (c->arch == MODEL_ARCH_LLAMA && c->rope_style != ROPE_NORMAL)
         return disr_fail(DISR_E_ARG, "model_save: a llama model must use NORMAL RoPE");
@@ -374,9 +431,9 @@ int model_save(const struct model *m, const char *path, const struct model_save_
     int st;
     if ((st = gguf_writer_set_str(w, "general.architecture", arch_name(c->arch))) < 0 ||
         (st = gguf_writer_set_str(w, "general.name", name ? name : "disr")) < 0 ||
-        (st = gguf_writer_set_u32(w, "general.file_type", file_type_of(opts->type))) < 0)
+        (st = gguf_writer_set_u32(w, "general.file_type", file_type_of(&recipe))) < 0)
         goto done;
-    if (opts->type == DTYPE_Q8_0 || opts->type == DTYPE_Q4_0)
+    if (dtype_block_size(opts->type) > 1)
         if ((st = gguf_writer_set_u32(w, "general.quantization_version", 2)) < 0) goto done;
     if ((st = set_hparams(w, c)) < 0) goto done;
     if (m->tokenizer && (st = tokenizer_save_gguf(m->tokenizer, w)) < 0) goto done;
@@ -390,7 +447,7 @@ int model_save(const struct model *m, const char *path, const struct model_save_
         gguf_writer_free(tmp);
         if (st < 0) goto done;
     }
-    struct save_ctx ctx = {w, opts->type};
+    struct save_ctx ctx = {w, recipe, c->n_layer, c->tied_output};
     /* foreach takes non-const weights; save only reads them. */
     if ((st = model_weights_foreach((struct model_weights *)&m->weights, c, save_visit, &ctx)) < 0)
         goto done;
@@ -410,8 +467,13 @@ static int is_weight_matrix(const struct gguf_tensor *t) {
 }
 
 int model_quantize(const char *in_path, const char *out_path, enum dtype type) {
-    if (!dtype_is_supported(type))
-        return disr_fail(DISR_E_ARG, "quantize: unsupported type %d", (int)type);
+    const struct quant_recipe r = {type, 0};
+    return model_quantize_recipe(in_path, out_path, &r);
+}
+
+int model_quantize_recipe(const char *in_path, const char *out_path, const struct quant_recipe *r) {
+    if (!dtype_is_supported(r->type) || recipe_index(r) < 0)
+        return disr_fail(DISR_E_ARG, "quantize: unsupported type %d", (int)r->type);
     struct gguf_file *f;
     DISR_TRY(gguf_open(&f, in_path));
     struct gguf_writer *w = NULL;
@@ -419,16 +481,21 @@ int model_quantize(const char *in_path, const char *out_path, enum dtype type) {
     for (int64_t i = 0; st >= 0 && i < gguf_n_kv(f); i++)
         st = gguf_writer_set_kv_from(w, f, i);
     if (st < 0) goto done;
-    if ((st = gguf_writer_set_u32(w, "general.file_type", file_type_of(type))) < 0) goto done;
-    if (type == DTYPE_Q8_0 || type == DTYPE_Q4_0)
+    if ((st = gguf_writer_set_u32(w, "general.file_type", file_type_of(r))) < 0) goto done;
+    if (dtype_block_size(r->type) > 1)
         if ((st = gguf_writer_set_u32(w, "general.quantization_version", 2)) < 0) goto done;
+    int n_layer = 0, tied = gguf_find_tensor(f, "output.weight") < 0;
+    for (int64_t i = 0; i < gguf_n_tensors(f); i++) {
+        int l = layer_of(gguf_tensor_at(f, i)->name);
+        if (l + 1 > n_layer) n_layer = l + 1;
+    }
     for (int64_t i = 0; i < gguf_n_tensors(f); i++) {
         const struct gguf_tensor *t = gguf_tensor_at(f, i);
         if (!is_weight_matrix(t)) {
             st = gguf_writer_add_tensor(w, t->name, t->type, t->ne, t->n_dims ? t->n_dims : 1,
                                         t->data);
         } else {
-            enum dtype target = matrix_target(type, t->name, t->ne[0]);
+            enum dtype target = quant_target(r, t->name, t->ne[0], layer_of(t->name), n_layer, tied);
             if (t->type == (int)target) {
                 st = gguf_writer_add_tensor(w, t->name, t->type, t->ne, 2, t->data);
             } else {

@@ -33,8 +33,9 @@ typedef int (*model_save_hook)(struct gguf_writer *w, void *ctx);
 
 struct model_save_opts {
     enum dtype type;       /* type of 2-D weight matrices (F32 default; norms/biases stay F32).
-                              With Q4_0, token_embd/output are kept at Q8_0 as llama.cpp does;
-                              a matrix whose rows do not fit the block size falls back to F16. */
+                              With Q4_0, token_embd/output are kept at Q8_0, with a K type the
+                              output (token_embd when tied) is Q6_K, as llama.cpp does; a matrix
+                              whose rows do not fit the block size falls back (quant_target). */
     const char *name;      /* general.name (NULL: the model's meta, else "disr") */
     model_save_hook extra; /* may be NULL */
     void *extra_ctx;
@@ -49,8 +50,25 @@ int model_save(const struct model *m, const char *path, const struct model_save_
 struct gguf_writer *model_meta(struct model *m);
 
 /* Converts any GGUF model file to `type` (what `disr quantize` does): 2-D `.weight` matrices
- * (not norms) are converted from F32/F16/Q8_0/Q4_0; everything else, and all metadata, is
+ * (not norms) are converted from any type we read; everything else, and all metadata, is
  * copied as is; general.file_type and general.quantization_version are updated. */
 int model_quantize(const char *in_path, const char *out_path, enum dtype type);
+
+/* What `disr quantize --type` names: one element type for the matrices, or llama.cpp's Q4_K_M
+ * mix (Q4_K; Q6_K for the output and for attn_v / ffn_down of the first and last eighth of the
+ * layers and every third between). */
+struct quant_recipe {
+    enum dtype type;
+    int q4_k_m;
+};
+/* "f32", "f16", "bf16", "q8_0", "q4_0", "q2_k" .. "q6_k" or "q4_k_m". */
+int quant_recipe_parse(const char *s, struct quant_recipe *out);
+const char *quant_recipe_name(const struct quant_recipe *r);
+/* The type tensor `name` (a matrix with rows of `cols`; `layer` its block index or -1, of
+ * n_layer; `tied` when the embedding is also the output) gets under a recipe. Rows that do not
+ * fill the type's blocks fall back: a K type to Q8_0, Q4_0/Q8_0 to F16. */
+enum dtype quant_target(const struct quant_recipe *r, const char *name, int64_t cols, int layer,
+                        int n_layer, int tied);
+int model_quantize_recipe(const char *in_path, const char *out_path, const struct quant_recipe *r);
 
 #endif

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "core/kquant.h"
 
 /* Float -> small int as ggml's reference code does, but without undefined behaviour for the
  * non-finite inputs a damaged file can hold (finite inputs are unaffected). */
@@ -68,6 +69,17 @@ int quantize_row(enum dtype t, const float *x, void *y, int64_t n) {
         break;
     case DTYPE_Q4_0:
         quantize_q4_0(x, y, n / QK4_0);
+        break;
+    case DTYPE_BF16:
+        for (int64_t i = 0; i < n; i++)
+            ((uint16_t *)y)[i] = fp32_to_bf16(x[i]);
+        break;
+    case DTYPE_Q2_K:
+    case DTYPE_Q3_K:
+    case DTYPE_Q4_K:
+    case DTYPE_Q5_K:
+    case DTYPE_Q6_K:
+        quantize_row_k(t, x, y, n / QK_K);
         break;
     }
     return DISR_OK;

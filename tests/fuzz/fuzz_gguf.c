@@ -8,6 +8,7 @@
 
 #include "core/err.h"
 #include "core/log.h"
+#include "core/tensor.h"
 #include "model/gguf.h"
 #include "model/model_io.h"
 #include "model/tokenizer.h"
@@ -29,6 +30,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     for (int64_t i = 0; i < gguf_n_tensors(f); i++) {
         const struct gguf_tensor *t = gguf_tensor_at(f, i);
         if (t->nbytes) sink += ((const unsigned char *)t->data)[t->nbytes - 1];
+        /* the first row of any type we compute with, from arbitrary bytes (K-type unpacking) */
+        static float row[4096];
+        if (dtype_is_supported(t->type) && t->ne[0] <= 4096 && dtype_row_size(t->type, t->ne[0]))
+            dequantize_row((enum dtype)t->type, t->data, row, t->ne[0]);
     }
     struct tokenizer *tok;
     if (tokenizer_load_gguf(&tok, f) == 0) {

@@ -671,7 +671,7 @@ static void test_quant_error_bounds(void **state) {
     enum dtype t;
     assert_int_equal(dtype_parse("Q8_0", &t), 0);
     assert_int_equal(t, DTYPE_Q8_0);
-    assert_int_equal(dtype_parse("q5_k", &t), DISR_E_ARG);
+    assert_int_equal(dtype_parse("q5_1", &t), DISR_E_ARG);
 }
 
 int main(void) {
