@@ -141,12 +141,15 @@ static int bench_file(const char *path, const struct file_test *tests, int n_tes
  * docs/PERFORMANCE.md, "Reference points and targets"). */
 static const struct bench_shape shapes[] = {
     {"agent",
-     {MODEL_ARCH_LLAMA, 100, 256, 4, 4, 4, 768, 512, 1e-5f, 10000.0f, ROPE_NORMAL, false, true},
+     {.arch = MODEL_ARCH_LLAMA, .n_vocab = 100, .n_embd = 256, .n_layer = 4, .n_head = 4,
+      .n_head_kv = 4, .n_ff = 768, .n_ctx = 512, .norm_eps = 1e-5f, .rope_base = 10000.0f,
+      .rope_style = ROPE_NORMAL, .tied_output = true},
      128,
      128},
     {"110m",
-     {MODEL_ARCH_LLAMA, 32000, 768, 12, 12, 12, 2048, 1024, 1e-5f, 10000.0f, ROPE_NORMAL, false,
-      false},
+     {.arch = MODEL_ARCH_LLAMA, .n_vocab = 32000, .n_embd = 768, .n_layer = 12, .n_head = 12,
+      .n_head_kv = 12, .n_ff = 2048, .n_ctx = 1024, .norm_eps = 1e-5f, .rope_base = 10000.0f,
+      .rope_style = ROPE_NORMAL},
      512,
      128},
 };

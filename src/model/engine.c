@@ -49,7 +49,7 @@ struct engine {
     size_t kv_bytes, act_bytes;
 
     /* activations of one micro-batch */
-    float *x, *xb, *xb2, *q, *k, *v, *hb, *hb2; /* [n_ubatch][C|kv|F] */
+    float *x, *xb, *xb2, *q, *k, *v, *hb, *hb2; /* [n_ubatch][C|Q|kv|F]; q, xb2: Q */
     float *logits;                              /* [n_ubatch][V] */
     float *att;                                 /* [n_threads][n_ctx] */
     void *mm_scratch;
@@ -73,7 +73,7 @@ static void attn_chunk(void *vctx, int chunk, int thread) {
     const struct attn_job *j = vctx;
     struct engine *e = j->e;
     const struct model_config *c = &e->c;
-    const int hd = model_head_dim(c), kvd = model_kv_dim(c), C = c->n_embd;
+    const int hd = model_head_dim(c), kvd = model_kv_dim(c), Q = model_q_dim(c);
     const int t = chunk / c->n_head, h = chunk % c->n_head;
     const int kvh = h / (c->n_head / c->n_head_kv);
     const int pos = e->b_pos[t];
@@ -81,13 +81,13 @@ static void attn_chunk(void *vctx, int chunk, int thread) {
         ((size_t)j->layer * e->max_seqs + (size_t)e->b_seq[t]) * e->n_ctx * (size_t)kvd;
     const float *kc = e->key_cache + seq_off + (size_t)kvh * hd;
     const float *vc = e->value_cache + seq_off + (size_t)kvh * hd;
-    const float *qv = e->q + (size_t)t * C + (size_t)h * hd;
+    const float *qv = e->q + (size_t)t * Q + (size_t)h * hd;
     float *att = e->att + (size_t)thread * e->n_ctx;
     const float scale = 1.0f / sqrtf((float)hd);
     for (int p = 0; p <= pos; p++)
         att[p] = matmul_dot_f32(qv, kc + (size_t)p * kvd, hd) * scale;
     softmax_forward(att, pos + 1);
-    float *out = e->xb2 + (size_t)t * C + (size_t)h * hd;
+    float *out = e->xb2 + (size_t)t * Q + (size_t)h * hd;
     memset(out, 0, sizeof(float) * (size_t)hd);
     for (int p = 0; p <= pos; p++) {
         const float *vr = vc + (size_t)p * kvd;
@@ -115,7 +115,8 @@ static void swiglu_chunk(void *vctx, int chunk, int thread) {
 static int forward(struct engine *e, int n, unsigned mm_flags) {
     const struct model_config *c = &e->c;
     const struct model_weights *w = &e->m->weights;
-    const int C = c->n_embd, F = c->n_ff, kvd = model_kv_dim(c), hd = model_head_dim(c);
+    const int C = c->n_embd, F = c->n_ff, kvd = model_kv_dim(c), hd = model_head_dim(c),
+              Q = model_q_dim(c);
     for (int t = 0; t < n; t++)
         DISR_TRY(matmul_row_f32(&w->token_embd, e->b_tok[t], e->x + (size_t)t * C));
     for (int l = 0; l < c->n_layer; l++) {
@@ -126,9 +127,12 @@ static int forward(struct engine *e, int n, unsigned mm_flags) {
         DISR_TRY(matmul_tasks(e->pool, e->xb, n, C, qkv, 3, e->mm_scratch, e->mm_scratch_size,
                               mm_flags));
         for (int t = 0; t < n; t++) {
-            float *kt = e->k + (size_t)t * kvd;
-            rope_forward(e->q + (size_t)t * C, c->n_head, hd, e->b_pos[t], c->rope_base,
-                         (int)c->rope_style);
+            float *kt = e->k + (size_t)t * kvd, *qt = e->q + (size_t)t * Q;
+            if (lw->q_norm) { /* Qwen3: each head normalised on its own, before rope */
+                rmsnorm_forward(qt, NULL, qt, lw->q_norm, c->n_head, hd, c->norm_eps);
+                rmsnorm_forward(kt, NULL, kt, lw->k_norm, c->n_head_kv, hd, c->norm_eps);
+            }
+            rope_forward(qt, c->n_head, hd, e->b_pos[t], c->rope_base, (int)c->rope_style);
             rope_forward(kt, c->n_head_kv, hd, e->b_pos[t], c->rope_base, (int)c->rope_style);
             size_t off =
                 (((size_t)l * e->max_seqs + (size_t)e->b_seq[t]) * e->n_ctx + (size_t)e->b_pos[t]) *
@@ -139,7 +143,7 @@ static int forward(struct engine *e, int n, unsigned mm_flags) {
         struct attn_job aj = {e, l, n};
         pool_run(e->pool, n * c->n_head, attn_chunk, &aj);
         struct matmul_task o = {&lw->wo, e->xb, NULL};
-        DISR_TRY(matmul_tasks(e->pool, e->xb2, n, C, &o, 1, e->mm_scratch, e->mm_scratch_size,
+        DISR_TRY(matmul_tasks(e->pool, e->xb2, n, Q, &o, 1, e->mm_scratch, e->mm_scratch_size,
                               mm_flags));
         for (size_t i = 0; i < (size_t)n * C; i++)
             e->x[i] += e->xb[i];
@@ -187,16 +191,16 @@ static int check_mat(const struct mat *m, int rows, int cols, const char *what) 
 static int check_weights(const struct model *m) {
     const struct model_config *c = &m->config;
     const struct model_weights *w = &m->weights;
-    const int C = c->n_embd, F = c->n_ff, V = c->n_vocab, KV = model_kv_dim(c);
+    const int C = c->n_embd, F = c->n_ff, V = c->n_vocab, KV = model_kv_dim(c), Q = model_q_dim(c);
     DISR_TRY(check_mat(&w->token_embd, V, C, "token_embd"));
     DISR_TRY(check_mat(&w->output, V, C, "output"));
     if (!w->output_norm) return disr_fail(DISR_E_FORMAT, "engine: output_norm missing");
     for (int l = 0; l < c->n_layer; l++) {
         const struct layer_weights *lw = &w->layer[l];
-        DISR_TRY(check_mat(&lw->wq, C, C, "attn_q"));
+        DISR_TRY(check_mat(&lw->wq, Q, C, "attn_q"));
         DISR_TRY(check_mat(&lw->wk, KV, C, "attn_k"));
         DISR_TRY(check_mat(&lw->wv, KV, C, "attn_v"));
-        DISR_TRY(check_mat(&lw->wo, C, C, "attn_output"));
+        DISR_TRY(check_mat(&lw->wo, C, Q, "attn_output"));
         DISR_TRY(check_mat(&lw->w_gate, F, C, "ffn_gate"));
         DISR_TRY(check_mat(&lw->w_up, F, C, "ffn_up"));
         DISR_TRY(check_mat(&lw->w_down, C, F, "ffn_down"));
@@ -204,6 +208,8 @@ static int check_weights(const struct model *m) {
             return disr_fail(DISR_E_FORMAT, "engine: layer %d norm missing", l);
         if (c->qkv_bias && (!lw->bq || !lw->bk || !lw->bv))
             return disr_fail(DISR_E_FORMAT, "engine: layer %d qkv bias missing", l);
+        if (c->qk_norm && (!lw->q_norm || !lw->k_norm))
+            return disr_fail(DISR_E_FORMAT, "engine: layer %d q/k norm missing", l);
     }
     return DISR_OK;
 }
@@ -222,7 +228,8 @@ static size_t weight_bytes(const struct model *m) {
         b += mat_bytes(&lw->wq) + mat_bytes(&lw->wk) + mat_bytes(&lw->wv) + mat_bytes(&lw->wo);
         b += mat_bytes(&lw->w_gate) + mat_bytes(&lw->w_up) + mat_bytes(&lw->w_down);
         b += sizeof(float) *
-             (2 * (size_t)c->n_embd + (c->qkv_bias ? (size_t)c->n_embd + 2 * model_kv_dim(c) : 0));
+             (2 * (size_t)c->n_embd + (c->qkv_bias ? (size_t)model_q_dim(c) + 2 * model_kv_dim(c) : 0) +
+              (c->qk_norm ? 2 * (size_t)model_head_dim(c) : 0));
     }
     return b;
 }
@@ -283,22 +290,23 @@ int engine_init(struct engine **out, struct model *m, const struct engine_params
     }
     e->n_threads = pool_size(e->pool);
     const size_t C = (size_t)c->n_embd, F = (size_t)c->n_ff, V = (size_t)c->n_vocab;
-    const size_t KV = (size_t)model_kv_dim(c), U = (size_t)e->n_ubatch;
+    const size_t KV = (size_t)model_kv_dim(c), U = (size_t)e->n_ubatch, Q = (size_t)model_q_dim(c);
     size_t kv_floats = (size_t)c->n_layer * (size_t)max_seqs * (size_t)n_ctx * KV;
     e->kv_bytes = 2 * kv_floats * sizeof(float);
     e->key_cache = calloc(kv_floats, sizeof(float));
     e->value_cache = calloc(kv_floats, sizeof(float));
     e->x = alloc_counted(e, U * C, sizeof(float));
     e->xb = alloc_counted(e, U * C, sizeof(float));
-    e->xb2 = alloc_counted(e, U * C, sizeof(float));
-    e->q = alloc_counted(e, U * C, sizeof(float));
+    e->xb2 = alloc_counted(e, U * Q, sizeof(float));
+    e->q = alloc_counted(e, U * Q, sizeof(float));
     e->k = alloc_counted(e, U * KV, sizeof(float));
     e->v = alloc_counted(e, U * KV, sizeof(float));
     e->hb = alloc_counted(e, U * F, sizeof(float));
     e->hb2 = alloc_counted(e, U * F, sizeof(float));
     e->logits = alloc_counted(e, U * V, sizeof(float));
     e->att = alloc_counted(e, (size_t)e->n_threads * (size_t)n_ctx, sizeof(float));
-    e->mm_scratch_size = matmul_scratch_size(e->n_ubatch, (int)(C > F ? C : F));
+    const size_t widest = C > F ? (C > Q ? C : Q) : (F > Q ? F : Q); /* a product's input */
+    e->mm_scratch_size = matmul_scratch_size(e->n_ubatch, (int)widest);
     e->mm_scratch = alloc_counted(e, e->mm_scratch_size, 1);
     e->sample_work = alloc_counted(e, sampler_work_size((int)V), 1);
     e->b_tok = alloc_counted(e, U, sizeof(int32_t));

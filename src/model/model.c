@@ -11,6 +11,10 @@
 #include "model/gguf.h"
 #include "model/tokenizer.h"
 
+const char *model_arch_name(enum model_arch a) {
+    return a == MODEL_ARCH_QWEN3 ? "qwen3" : a == MODEL_ARCH_QWEN2 ? "qwen2" : "llama";
+}
+
 int model_config_validate(const struct model_config *c) {
     if (c->n_vocab <= 0 || c->n_vocab > (1 << 20))
         return disr_fail(DISR_E_FORMAT, "model: vocab size %d out of range", c->n_vocab);
@@ -19,9 +23,11 @@ int model_config_validate(const struct model_config *c) {
     if (c->n_layer <= 0 || c->n_layer > MODEL_MAX_LAYERS)
         return disr_fail(DISR_E_FORMAT, "model: %d layers (1..%d supported)", c->n_layer,
                          MODEL_MAX_LAYERS);
-    if (c->n_head <= 0 || c->n_embd % c->n_head != 0)
+    if (c->n_head <= 0 || (!c->head_dim && c->n_embd % c->n_head != 0))
         return disr_fail(DISR_E_FORMAT, "model: %d heads do not divide embedding size %d",
                          c->n_head, c->n_embd);
+    if (c->head_dim < 0 || c->head_dim > 1024 || (int64_t)c->n_head * model_head_dim(c) > 65536)
+        return disr_fail(DISR_E_FORMAT, "model: head dimension %d out of range", c->head_dim);
     if (model_head_dim(c) % 2 != 0)
         return disr_fail(DISR_E_FORMAT, "model: head dimension %d must be even for RoPE",
                          model_head_dim(c));
@@ -43,7 +49,8 @@ int model_config_validate(const struct model_config *c) {
  * layout goes through here so the order cannot drift between counting and pointing. */
 static size_t layout_walk(struct model_weights *w, const struct model_config *c, float *block) {
     size_t off = 0;
-    const int C = c->n_embd, F = c->n_ff, V = c->n_vocab, KV = model_kv_dim(c);
+    const int C = c->n_embd, F = c->n_ff, V = c->n_vocab, KV = model_kv_dim(c), Q = model_q_dim(c),
+              HD = model_head_dim(c);
 #define TAKE_VEC(ptr, n)                                                                           \
     do {                                                                                           \
         if (block) (ptr) = block + off;                                                            \
@@ -58,18 +65,21 @@ static size_t layout_walk(struct model_weights *w, const struct model_config *c,
     for (int l = 0; l < c->n_layer; l++) {
         struct layer_weights *lw = &w->layer[l];
         TAKE_VEC(lw->attn_norm, C);
-        TAKE_MAT(lw->wq, C, C);
-        if (c->qkv_bias) TAKE_VEC(lw->bq, C);
+        TAKE_MAT(lw->wq, Q, C);
+        if (c->qkv_bias) TAKE_VEC(lw->bq, Q);
         TAKE_MAT(lw->wk, KV, C);
         if (c->qkv_bias) TAKE_VEC(lw->bk, KV);
         TAKE_MAT(lw->wv, KV, C);
         if (c->qkv_bias) TAKE_VEC(lw->bv, KV);
-        TAKE_MAT(lw->wo, C, C);
+        if (c->qk_norm) TAKE_VEC(lw->q_norm, HD);
+        if (c->qk_norm) TAKE_VEC(lw->k_norm, HD);
+        TAKE_MAT(lw->wo, C, Q);
         TAKE_VEC(lw->ffn_norm, C);
         TAKE_MAT(lw->w_gate, F, C);
         TAKE_MAT(lw->w_up, F, C);
         TAKE_MAT(lw->w_down, C, F);
         if (block && !c->qkv_bias) lw->bq = lw->bk = lw->bv = NULL;
+        if (block && !c->qk_norm) lw->q_norm = lw->k_norm = NULL;
     }
     TAKE_VEC(w->output_norm, C);
     if (c->tied_output) {
@@ -113,18 +123,21 @@ int model_weights_foreach(struct model_weights *w, const struct model_config *c,
         ref.cols = (k);                                                                            \
         DISR_TRY(fn(&ref, ctx));                                                                   \
     } while (0)
-    const int C = c->n_embd, F = c->n_ff, V = c->n_vocab, KV = model_kv_dim(c);
+    const int C = c->n_embd, F = c->n_ff, V = c->n_vocab, KV = model_kv_dim(c), Q = model_q_dim(c),
+              HD = model_head_dim(c);
     VISIT_MAT(w->token_embd, V, C, "%s", "token_embd.weight");
     for (int l = 0; l < c->n_layer; l++) {
         struct layer_weights *lw = &w->layer[l];
         VISIT_VEC(lw->attn_norm, C, "blk.%d.attn_norm.weight", l);
-        VISIT_MAT(lw->wq, C, C, "blk.%d.attn_q.weight", l);
-        if (c->qkv_bias) VISIT_VEC(lw->bq, C, "blk.%d.attn_q.bias", l);
+        VISIT_MAT(lw->wq, Q, C, "blk.%d.attn_q.weight", l);
+        if (c->qkv_bias) VISIT_VEC(lw->bq, Q, "blk.%d.attn_q.bias", l);
         VISIT_MAT(lw->wk, KV, C, "blk.%d.attn_k.weight", l);
         if (c->qkv_bias) VISIT_VEC(lw->bk, KV, "blk.%d.attn_k.bias", l);
         VISIT_MAT(lw->wv, KV, C, "blk.%d.attn_v.weight", l);
         if (c->qkv_bias) VISIT_VEC(lw->bv, KV, "blk.%d.attn_v.bias", l);
-        VISIT_MAT(lw->wo, C, C, "blk.%d.attn_output.weight", l);
+        if (c->qk_norm) VISIT_VEC(lw->q_norm, HD, "blk.%d.attn_q_norm.weight", l);
+        if (c->qk_norm) VISIT_VEC(lw->k_norm, HD, "blk.%d.attn_k_norm.weight", l);
+        VISIT_MAT(lw->wo, C, Q, "blk.%d.attn_output.weight", l);
         VISIT_VEC(lw->ffn_norm, C, "blk.%d.ffn_norm.weight", l);
         VISIT_MAT(lw->w_gate, F, C, "blk.%d.ffn_gate.weight", l);
         VISIT_MAT(lw->w_up, F, C, "blk.%d.ffn_up.weight", l);
@@ -193,7 +206,8 @@ bool model_config_equal(const struct model_config *a, const struct model_config 
            a->n_layer == b->n_layer && a->n_head == b->n_head && a->n_head_kv == b->n_head_kv &&
            a->n_ff == b->n_ff && a->n_ctx == b->n_ctx && a->norm_eps == b->norm_eps &&
            a->rope_base == b->rope_base && a->rope_style == b->rope_style &&
-           a->qkv_bias == b->qkv_bias && a->tied_output == b->tied_output;
+           a->qkv_bias == b->qkv_bias && a->tied_output == b->tied_output &&
+           model_head_dim(a) == model_head_dim(b) && a->qk_norm == b->qk_norm;
 }
 
 void model_free(struct model *m) {

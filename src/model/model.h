@@ -4,8 +4,10 @@
  * parameter block that training uses for parameters, gradients and AdamW moments alike (llm.c
  * style: one allocation, one flat optimizer loop, one memset to zero the grads).
  *
- * Architecture: Llama / Qwen2 decoder. x = embd[tok]; per layer:
+ * Architecture: Llama / Qwen2 / Qwen3 decoder. x = embd[tok]; per layer:
  *   h = x + Wo·attn(rope(Wq·rmsnorm(x)+bq), rope(Wk·..+bk), Wv·..+bv)      (GQA, causal)
+ *   (Qwen3: no biases; each head of q and k RMS-normalised with its own gains before rope,
+ *   and heads may be wider than n_embd / n_head)
  *   x = h + Wdown·(silu(Wgate·rmsnorm(h)) * (Wup·rmsnorm(h)))
  * logits = Wout·rmsnorm(x); Wout = token_embd when tied. */
 #ifndef MODEL_MODEL_H
@@ -19,7 +21,7 @@
 
 #define MODEL_MAX_LAYERS 64
 
-enum model_arch { MODEL_ARCH_LLAMA = 0, MODEL_ARCH_QWEN2 = 1 };
+enum model_arch { MODEL_ARCH_LLAMA = 0, MODEL_ARCH_QWEN2 = 1, MODEL_ARCH_QWEN3 = 2 };
 
 /* NORMAL rotates adjacent pairs (2i, 2i+1) as llama.cpp does for `llama`;
  * NEOX rotates halves (i, i + d/2) as it does for `qwen2`. */
@@ -30,7 +32,7 @@ struct model_config {
     int n_vocab;
     int n_embd;     /* C */
     int n_layer;    /* L */
-    int n_head;     /* query heads; head_dim = n_embd / n_head */
+    int n_head;     /* query heads */
     int n_head_kv;  /* key/value heads (GQA when < n_head) */
     int n_ff;       /* SwiGLU hidden size */
     int n_ctx;      /* maximum sequence length the model was trained for */
@@ -39,12 +41,16 @@ struct model_config {
     enum rope_style rope_style;
     bool qkv_bias;    /* Qwen2: biases on the Q, K, V projections */
     bool tied_output; /* logits use token_embd (no separate output.weight) */
+    bool qk_norm;     /* Qwen3: per-head RMSNorm of q and k (attn_q_norm, attn_k_norm) */
+    int head_dim;     /* per head; 0 means n_embd / n_head (model_head_dim) */
 };
 
 struct layer_weights {
     float *attn_norm;          /* [C] */
-    struct mat wq, wk, wv, wo; /* [C][C], [kv][C], [kv][C], [C][C]; kv = n_head_kv*head_dim */
+    struct mat wq, wk, wv, wo; /* [Q][C], [kv][C], [kv][C], [C][Q]; Q = n_head * head_dim,
+                                  kv = n_head_kv * head_dim */
     float *bq, *bk, *bv;       /* NULL unless qkv_bias */
+    float *q_norm, *k_norm;    /* [head_dim] each; NULL unless qk_norm */
     float *ffn_norm;           /* [C] */
     struct mat w_gate, w_up;   /* [F][C] */
     struct mat w_down;         /* [C][F] */
@@ -58,11 +64,17 @@ struct model_weights {
 };
 
 static inline int model_head_dim(const struct model_config *c) {
-    return c->n_embd / c->n_head;
+    return c->head_dim ? c->head_dim : c->n_embd / c->n_head;
+}
+static inline int model_q_dim(const struct model_config *c) {
+    return c->n_head * model_head_dim(c);
 }
 static inline int model_kv_dim(const struct model_config *c) {
     return c->n_head_kv * model_head_dim(c);
 }
+
+/* "llama", "qwen2", "qwen3". */
+const char *model_arch_name(enum model_arch a);
 
 /* Checks that a config is internally consistent and of sane size (clear message on failure). */
 int model_config_validate(const struct model_config *c);

@@ -14,10 +14,6 @@
 #include "model/quant.h"
 #include "model/tokenizer.h"
 
-static const char *arch_name(enum model_arch a) {
-    return a == MODEL_ARCH_QWEN2 ? "qwen2" : "llama";
-}
-
 /* ------------------------------------------------------------------------------- config */
 
 static int hp_int(const struct gguf_file *f, const char *arch, const char *suffix, int required,
@@ -63,10 +59,13 @@ int model_config_from_gguf(struct model_config *c, const struct gguf_file *f) {
     } else if (!strcmp(arch, "qwen2")) {
         c->arch = MODEL_ARCH_QWEN2;
         c->rope_style = ROPE_NEOX;
+    } else if (!strcmp(arch, "qwen3")) {
+        c->arch = MODEL_ARCH_QWEN3;
+        c->rope_style = ROPE_NEOX;
     } else {
         return disr_fail(DISR_E_UNSUPPORTED,
-                         "%s: architecture '%s' is not supported (llama, qwen2)", gguf_path(f),
-                         arch);
+                         "%s: architecture '%s' is not supported (llama, qwen2, qwen3)",
+                         gguf_path(f), arch);
     }
     DISR_TRY(hp_int(f, arch, "embedding_length", 1, 0, &c->n_embd));
     DISR_TRY(hp_int(f, arch, "block_count", 1, 0, &c->n_layer));
@@ -76,6 +75,15 @@ int model_config_from_gguf(struct model_config *c, const struct gguf_file *f) {
     DISR_TRY(hp_int(f, arch, "context_length", 1, 0, &c->n_ctx));
     DISR_TRY(hp_float(f, arch, "attention.layer_norm_rms_epsilon", 1e-5f, &c->norm_eps));
     DISR_TRY(hp_float(f, arch, "rope.freq_base", 10000.0f, &c->rope_base));
+    /* Head size: explicit when it is not n_embd / n_head (Qwen3-0.6B: 16 heads of 128 on 1024). */
+    int key_len, value_len;
+    DISR_TRY(hp_int(f, arch, "attention.key_length", 0, 0, &key_len));
+    DISR_TRY(hp_int(f, arch, "attention.value_length", 0, key_len, &value_len));
+    if (value_len != key_len)
+        return disr_fail(DISR_E_UNSUPPORTED, "%s: key length %d differs from value length %d",
+                         gguf_path(f), key_len, value_len);
+    if (key_len && (c->n_head <= 0 || key_len != c->n_embd / c->n_head || c->n_embd % c->n_head))
+        c->head_dim = key_len;
     int64_t te = gguf_find_tensor(f, "token_embd.weight");
     if (te < 0)
         return disr_fail(DISR_E_NOTFOUND, "%s: missing tensor token_embd.weight", gguf_path(f));
@@ -86,6 +94,10 @@ int model_config_from_gguf(struct model_config *c, const struct gguf_file *f) {
     c->n_vocab = (int)t->ne[1];
     c->tied_output = gguf_find_tensor(f, "output.weight") < 0;
     c->qkv_bias = gguf_find_tensor(f, "blk.0.attn_q.bias") >= 0;
+    c->qk_norm = gguf_find_tensor(f, "blk.0.attn_q_norm.weight") >= 0;
+    if (c->qk_norm != (c->arch == MODEL_ARCH_QWEN3))
+        return disr_fail(DISR_E_UNSUPPORTED, "%s: per-head q/k norm %s for architecture %s",
+                         gguf_path(f), c->qk_norm ? "present" : "missing", arch);
     int st = model_config_validate(c);
     if (st < 0) {
         char msg[256];
@@ -381,7 +393,7 @@ static int save_visit(const struct model_tensor_ref *ref, void *vctx) {
 }
 
 static int set_hparams(struct gguf_writer *w, const struct model_config *c) {
-    const char *a = arch_name(c->arch);
+    const char *a = model_arch_name(c->arch);
     char key[128];
 #define SET_U32(suffix, v)                                                                         \
     do {                                                                                           \
@@ -400,6 +412,10 @@ static int set_hparams(struct gguf_writer *w, const struct model_config *c) {
     SET_U32("attention.head_count", c->n_head);
     SET_U32("attention.head_count_kv", c->n_head_kv);
     SET_U32("rope.dimension_count", model_head_dim(c));
+    if (c->head_dim || c->arch == MODEL_ARCH_QWEN3) {
+        SET_U32("attention.key_length", model_head_dim(c));
+        SET_U32("attention.value_length", model_head_dim(c));
+    }
     SET_U32("vocab_size", c->n_vocab);
     SET_F32("rope.freq_base", c->rope_base);
     SET_F32("attention.layer_norm_rms_epsilon", c->norm_eps);
@@ -421,6 +437,10 @@ int model_save(const struct model *m, const char *path, const struct model_save_
         return disr_fail(DISR_E_ARG, "model_save: a llama model must use NORMAL RoPE");
     if (c->arch == MODEL_ARCH_QWEN2 && (c->rope_style != ROPE_NEOX || !c->qkv_bias))
         return disr_fail(DISR_E_ARG, "model_save: a qwen2 model must use NEOX RoPE and QKV biases");
+    if ((c->arch == MODEL_ARCH_QWEN3) != c->qk_norm ||
+        (c->arch == MODEL_ARCH_QWEN3 && (c->rope_style != ROPE_NEOX || c->qkv_bias)))
+        return disr_fail(DISR_E_ARG, "model_save: a qwen3 model (and only it) has per-head q/k "
+                                     "norms, NEOX RoPE and no QKV biases");
     if (m->tokenizer && tokenizer_n_vocab(m->tokenizer) > c->n_vocab)
         return disr_fail(DISR_E_ARG, "model_save: tokenizer has %d tokens, model %d",
                          tokenizer_n_vocab(m->tokenizer), c->n_vocab);
@@ -429,7 +449,7 @@ int model_save(const struct model *m, const char *path, const struct model_save_
     const char *name = opts->name;
     if (!name && m->meta && gguf_writer_get_str(m->meta, "general.name", &name) < 0) name = NULL;
     int st;
-    if ((st = gguf_writer_set_str(w, "general.architecture", arch_name(c->arch))) < 0 ||
+    if ((st = gguf_writer_set_str(w, "general.architecture", model_arch_name(c->arch))) < 0 ||
         (st = gguf_writer_set_str(w, "general.name", name ? name : "disr")) < 0 ||
         (st = gguf_writer_set_u32(w, "general.file_type", file_type_of(&recipe))) < 0)
         goto done;

@@ -131,19 +131,18 @@ static void test_score_engine_matches_single_generation(void **state) {
         assert_int_equal(qa_set_add(&s, q[i], "f", q[i], "a", 0), 0);
     struct tokenizer *tok;
     assert_int_equal(tokenizer_init_char(&tok, "", 0), 0);
-    struct model_config c = {MODEL_ARCH_LLAMA,
-                             tokenizer_n_vocab(tok),
-                             32,
-                             2,
-                             4,
-                             2,
-                             64,
-                             128,
-                             1e-5f,
-                             10000.f,
-                             ROPE_NORMAL,
-                             false,
-                             true};
+    struct model_config c = {.arch = MODEL_ARCH_LLAMA,
+                             .n_vocab = tokenizer_n_vocab(tok),
+                             .n_embd = 32,
+                             .n_layer = 2,
+                             .n_head = 4,
+                             .n_head_kv = 2,
+                             .n_ff = 64,
+                             .n_ctx = 128,
+                             .norm_eps = 1e-5f,
+                             .rope_base = 10000.f,
+                             .rope_style = ROPE_NORMAL,
+                             .tied_output = true};
     struct model *m;
     assert_int_equal(model_init_random(&m, &c, tok, 5), 0);
     struct engine *e;
