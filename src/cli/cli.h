@@ -36,7 +36,8 @@ int cli_pending(const char *name);
 #define CLI_COMMANDS(X)                                                                            \
     X(generate, "generate", "generate text from a GGUF model")                                     \
     X(info, "info", "show a GGUF file's metadata and tensor table")                                \
-    X(quantize, "quantize", "convert a GGUF model to F16 / Q8_0 / Q4_0")                           \
+    X(quantize, "quantize", "convert a GGUF model to another weight type (Q4_K_M, Q8_0, ...)")     \
+    X(synth, "synth", "write a random-weight model of a published shape (Qwen2.5, Llama 3.2)")    \
     X(train, "train", "train (or resume) a model on a text or JSONL corpus")                       \
     X(bench, "bench", "measure prefill, decode and training speed")                                \
     X(world, "world", "generate the synthetic world and its JSONL splits")                         \

@@ -83,7 +83,7 @@ struct file_test {
 static int bench_file(const char *path, const struct file_test *tests, int n_tests, int threads,
                       int reps) {
     struct model *m = NULL;
-    DISR_TRY(model_load(&m, path));
+    DISR_TRY(model_load_mapped(&m, path));
     const struct model_config *c = &m->config;
     int n_tok = 0;
     for (int i = 0; i < n_tests; i++) {

@@ -46,7 +46,7 @@ int cmd_generate(int argc, char **argv) {
         return 2;
     }
     struct model *m = NULL;
-    int st = model_load(&m, path);
+    int st = model_load_mapped(&m, path);
     if (st < 0) return cli_fail("generate", st);
     char *text = NULL;
     if (chat) {

@@ -86,7 +86,7 @@ int cmd_serve(int argc, char **argv) {
         st = backend_remote_create(&be, remote, remote_model, remote_key, hop_timeout);
     } else {
         struct model *m = NULL;
-        st = model_load(&m, model);
+        st = model_load_mapped(&m, model);
         if (st == DISR_OK) {
             st = backend_engine_create(&be, m, true, slots, threads);
             if (st < 0) model_free(m);

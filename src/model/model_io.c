@@ -123,6 +123,7 @@ struct load_ctx {
     char *owned;   /* phase 2 */
     size_t owned_off;
     size_t n_used; /* tensors the model uses */
+    uint64_t bytes; /* phase 0: their bytes */
 };
 
 static size_t align64(size_t n) {
@@ -152,6 +153,7 @@ static int load_visit(const struct model_tensor_ref *ref, void *vctx) {
         }
         if (t->type != DTYPE_F32) ctx->all_f32 = 0;
         ctx->n_used++;
+        ctx->bytes += t->nbytes;
         return DISR_OK;
     }
     size_t n = (size_t)ref->rows * (size_t)ref->cols;
@@ -190,7 +192,59 @@ static int meta_keep(const char *key) {
            !strcmp(key, "general.name");
 }
 
+/* First line of /proc/meminfo-style `key` in file `path`, in bytes (kB lines), or a plain
+ * number file (cgroup); 0 if absent. */
+static uint64_t read_mem_value(const char *path, const char *key) {
+    FILE *fp = fopen(path, "r");
+    if (!fp) return 0;
+    char line[256];
+    uint64_t v = 0;
+    while (fgets(line, sizeof line, fp)) {
+        unsigned long long x;
+        if (!key) {
+            if (sscanf(line, "%llu", &x) == 1) v = x; /* "max" leaves 0: no limit */
+            break;
+        }
+        if (!strncmp(line, key, strlen(key)) && sscanf(line + strlen(key), " %llu", &x) == 1) {
+            v = (uint64_t)x * 1024;
+            break;
+        }
+    }
+    fclose(fp);
+    return v;
+}
+
+uint64_t model_mem_available(void) {
+    const char *env = getenv("DISR_MEM_AVAILABLE");
+    if (env && *env) return (uint64_t)strtoull(env, NULL, 10);
+    uint64_t avail = read_mem_value("/proc/meminfo", "MemAvailable:");
+    uint64_t max = read_mem_value("/sys/fs/cgroup/memory.max", NULL);
+    uint64_t cur = read_mem_value("/sys/fs/cgroup/memory.current", NULL);
+    if (max && max > cur && (!avail || max - cur < avail)) avail = max - cur;
+    return avail;
+}
+
+static int check_fits(const struct gguf_file *f, uint64_t bytes) {
+    uint64_t avail = model_mem_available();
+    if (avail && bytes > avail)
+        return disr_fail(DISR_E_NOMEM,
+                         "%s: the weights (%.1f MiB) do not fit in memory (%.1f MiB available to "
+                         "this process)",
+                         gguf_path(f), (double)bytes / 1048576.0, (double)avail / 1048576.0);
+    return DISR_OK;
+}
+
+static int load_gguf(struct model **out, struct gguf_file *f, int mapped_only);
+
 int model_load_gguf(struct model **out, struct gguf_file *f) {
+    return load_gguf(out, f, 0);
+}
+
+int model_load_gguf_mapped(struct model **out, struct gguf_file *f) {
+    return load_gguf(out, f, 1);
+}
+
+static int load_gguf(struct model **out, struct gguf_file *f, int mapped_only) {
     *out = NULL;
     struct model *m = calloc(1, sizeof *m);
     if (!m) return disr_fail(DISR_E_NOMEM, "model: out of memory");
@@ -202,6 +256,8 @@ int model_load_gguf(struct model **out, struct gguf_file *f) {
     memset(&scratch, 0, sizeof scratch);
     /* Phase 0 needs weights to visit; `scratch` stays unused there. */
     if ((st = model_weights_foreach(&scratch, c, load_visit, &ctx)) < 0) goto fail;
+    if ((st = check_fits(f, ctx.bytes)) < 0) goto fail;
+    if (mapped_only) ctx.all_f32 = 0; /* nothing copied into a trainable block */
     if (ctx.all_f32) {
         m->n_params = model_param_count(c);
         m->params = malloc(m->n_params * sizeof(float));
@@ -255,13 +311,21 @@ fail:
     return st;
 }
 
-int model_load(struct model **out, const char *path) {
+static int load_path(struct model **out, const char *path, int mapped_only) {
     *out = NULL;
     struct gguf_file *f;
     DISR_TRY(gguf_open(&f, path));
-    int st = model_load_gguf(out, f);
+    int st = load_gguf(out, f, mapped_only);
     gguf_close(f);
     return st;
+}
+
+int model_load(struct model **out, const char *path) {
+    return load_path(out, path, 0);
+}
+
+int model_load_mapped(struct model **out, const char *path) {
+    return load_path(out, path, 1);
 }
 
 struct gguf_writer *model_meta(struct model *m) {

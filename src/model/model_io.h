@@ -16,12 +16,22 @@
 #include "model/model.h"
 
 /* Loads `path`. Clear message on any problem (missing key/tensor, wrong shape, unsupported
- * architecture or tensor type). */
+ * architecture or tensor type, weights larger than the memory the process may use). An all-F32
+ * file is copied into a trainable parameter block; every other file's matrices are used in
+ * place from the mapping (pages are read when first touched). */
 int model_load(struct model **out, const char *path);
+/* For inference only: every matrix used in place, F32 ones too (m->params stays NULL). */
+int model_load_mapped(struct model **out, const char *path);
+
+/* Bytes this process may still allocate or map without swapping: MemAvailable, capped by the
+ * cgroup's memory.max - memory.current; env DISR_MEM_AVAILABLE (bytes) overrides it (tests). 0 when
+ * unknown (no check). Loading refuses weights that do not fit before touching them. */
+uint64_t model_mem_available(void);
 /* Loads from an open file. The file stays the caller's; when the model needs the file data in
  * place it takes over the mapping (gguf_take_mapping), or copies the data for a file opened
  * from memory. */
 int model_load_gguf(struct model **out, struct gguf_file *f);
+int model_load_gguf_mapped(struct model **out, struct gguf_file *f);
 
 /* Reads the config only (no tensors needed beyond shape checks of token_embd / output). */
 int model_config_from_gguf(struct model_config *c, const struct gguf_file *f);

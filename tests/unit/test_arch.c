@@ -231,11 +231,46 @@ static void test_architectures_accepted_and_refused(void **state) {
     rmdir(dir);
 }
 
+/* For inference the F32 file is used in place too; a file whose weights exceed the memory the
+ * process may use is refused before they are touched. */
+static void test_mapped_load_and_memory_limit(void **state) {
+    (void)state;
+    struct model *m;
+    if (model_load_mapped(&m, FIXTURE)) fail_msg("%s", disr_last_error());
+    assert_null(m->params);
+    assert_non_null(m->mapped);
+    const char *wq = m->weights.layer[1].wq.data;
+    assert_true(wq >= (char *)m->mapped && wq < (char *)m->mapped + m->mapped_size);
+    assert_int_equal(m->weights.layer[1].wq.type, DTYPE_F32);
+    struct gguf_file *f;
+    const int32_t *tok;
+    const float *want;
+    int T;
+    golden(&f, &tok, &want, &T);
+    float *got = malloc(sizeof(float) * (size_t)T * m->config.n_vocab);
+    run(m, tok, T, 0, got);
+    assert_true(max_rel(got, want, T * m->config.n_vocab) < 2e-5);
+    free(got);
+    gguf_close(f);
+    model_free(m);
+    assert_true(model_mem_available() > (1u << 20)); /* this machine: something is known */
+    setenv("DISR_MEM_AVAILABLE", "0", 1);            /* 0: the limit is unknown, no check */
+    assert_int_equal(model_load(&m, FIXTURE), 0);
+    model_free(m);
+    setenv("DISR_MEM_AVAILABLE", "50000", 1); /* bytes; the weights are about 98 000 */
+    m = (struct model *)1;
+    assert_int_equal(model_load_mapped(&m, FIXTURE), DISR_E_NOMEM);
+    assert_null(m);
+    assert_non_null(strstr(disr_last_error(), "do not fit in memory (0.0 MiB available"));
+    unsetenv("DISR_MEM_AVAILABLE");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_qwen3_matches_pytorch),
         cmocka_unit_test(test_qwen3_round_trip_and_quantized),
         cmocka_unit_test(test_architectures_accepted_and_refused),
+        cmocka_unit_test(test_mapped_load_and_memory_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
