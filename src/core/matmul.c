@@ -530,19 +530,15 @@ static void mm_chunk(void *vctx, int chunk, int thread) {
             case DTYPE_Q8_0:
                 s = k->dot_q8(row, j->xq + (size_t)i * nb, nb);
                 break;
+            case DTYPE_Q4_0:
+                s = k->dot_q4(row, j->xq + (size_t)i * nb, nb);
+                break;
             case DTYPE_BF16:
                 s = kquant_dot_bf16(j->kq_level, row, j->x + (size_t)i * cols, cols);
                 break;
-            case DTYPE_Q2_K:
-            case DTYPE_Q3_K:
-            case DTYPE_Q4_K:
-            case DTYPE_Q5_K:
-            case DTYPE_Q6_K:
+            default: /* the K types */
                 s = kquant_dot(j->kq_level, w->type, row, j->xk + (size_t)i * (cols / QK_K),
                                cols / QK_K);
-                break;
-            default:
-                s = k->dot_q4(row, j->xq + (size_t)i * nb, nb);
                 break;
             }
             out[(size_t)i * w->rows + r] = s + bias;

@@ -111,6 +111,16 @@ size_t dtype_row_size(enum dtype t, int64_t n) {
     return (size_t)(n / DTYPES[i].block) * DTYPES[i].bytes;
 }
 
+/* 16-bit floats (possibly unaligned in a file) to F32. */
+static void halves_to_f32(const void *x, float *y, int64_t n, float (*conv)(uint16_t)) {
+    const unsigned char *p = x;
+    for (int64_t i = 0; i < n; i++) {
+        uint16_t h;
+        memcpy(&h, p + 2 * i, 2);
+        y[i] = conv(h);
+    }
+}
+
 int dequantize_row(enum dtype t, const void *x, float *y, int64_t n) {
     if (dtype_row_size(t, n) == 0 && n != 0)
         return disr_fail(DISR_E_ARG, "dequantize: %lld elements do not fit %s blocks", (long long)n,
@@ -119,15 +129,9 @@ int dequantize_row(enum dtype t, const void *x, float *y, int64_t n) {
     case DTYPE_F32:
         memcpy(y, x, (size_t)n * 4);
         break;
-    case DTYPE_F16: {
-        const unsigned char *p = x;
-        for (int64_t i = 0; i < n; i++) {
-            uint16_t h;
-            memcpy(&h, p + 2 * i, 2);
-            y[i] = fp16_to_fp32(h);
-        }
+    case DTYPE_F16:
+        halves_to_f32(x, y, n, fp16_to_fp32);
         break;
-    }
     case DTYPE_Q8_0: {
         const struct block_q8_0 *b = x;
         for (int64_t i = 0; i < n / QK8_0; i++) {
@@ -137,20 +141,10 @@ int dequantize_row(enum dtype t, const void *x, float *y, int64_t n) {
         }
         break;
     }
-    case DTYPE_BF16: {
-        const unsigned char *p = x;
-        for (int64_t i = 0; i < n; i++) {
-            uint16_t h;
-            memcpy(&h, p + 2 * i, 2);
-            y[i] = bf16_to_fp32(h);
-        }
+    case DTYPE_BF16:
+        halves_to_f32(x, y, n, bf16_to_fp32);
         break;
-    }
-    case DTYPE_Q2_K:
-    case DTYPE_Q3_K:
-    case DTYPE_Q4_K:
-    case DTYPE_Q5_K:
-    case DTYPE_Q6_K:
+    default: /* the K types */
         kquant_dequantize(t, x, y, n / QK_K);
         break;
     case DTYPE_Q4_0: {

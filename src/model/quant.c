@@ -74,11 +74,7 @@ int quantize_row(enum dtype t, const float *x, void *y, int64_t n) {
         for (int64_t i = 0; i < n; i++)
             ((uint16_t *)y)[i] = fp32_to_bf16(x[i]);
         break;
-    case DTYPE_Q2_K:
-    case DTYPE_Q3_K:
-    case DTYPE_Q4_K:
-    case DTYPE_Q5_K:
-    case DTYPE_Q6_K:
+    default: /* the K types */
         quantize_row_k(t, x, y, n / QK_K);
         break;
     }

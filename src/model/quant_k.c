@@ -22,9 +22,8 @@ static inline int clampi(int v, int lo, int hi) {
     return v < lo ? lo : v > hi ? hi : v;
 }
 
-/* Symmetric: L[i] + nmax in [0, 2 nmax) with x ~= scale * (L - nmax); scale searched around
- * -nmax / max (weights x^2). Returns the scale. */
-static float fit_symmetric(int n, int nmax, const float *x, int8_t *L) {
+/* The value of largest magnitude, with its sign; 0 (and L zeroed) when all are negligible. */
+static float signed_max(int n, const float *x, int8_t *L) {
     float max = 0, amax = 0;
     for (int i = 0; i < n; i++)
         if (fabsf(x[i]) > amax) {
@@ -35,55 +34,54 @@ static float fit_symmetric(int n, int nmax, const float *x, int8_t *L) {
         memset(L, 0, (size_t)n);
         return 0;
     }
-    float iscale = -nmax / max, sumlx = 0, suml2 = 0;
+    return max;
+}
+
+/* Rounds x * iscale to levels in [-nmax, nmax) (into L when it is not NULL) and returns the
+ * x^2-weighted sums of l * x and l^2 that score the fit. */
+static void round_symmetric(int n, int nmax, const float *x, float iscale, int8_t *L, float *sumlx,
+                            float *suml2) {
+    *sumlx = *suml2 = 0;
     for (int i = 0; i < n; i++) {
         int l = clampi(nearest_int(iscale * x[i]), -nmax, nmax - 1);
-        L[i] = (int8_t)(l + nmax);
+        if (L) L[i] = (int8_t)l;
         float w = x[i] * x[i];
-        sumlx += w * x[i] * l;
-        suml2 += w * l * l;
+        *sumlx += w * x[i] * l;
+        *suml2 += w * l * l;
     }
+}
+
+static void add_offset(int n, int8_t *L, int nmax) {
+    for (int i = 0; i < n; i++)
+        L[i] = (int8_t)(L[i] + nmax);
+}
+
+/* Symmetric: L[i] + nmax in [0, 2 nmax) with x ~= scale * (L - nmax); scale searched around
+ * -nmax / max. Returns the scale. */
+static float fit_symmetric(int n, int nmax, const float *x, int8_t *L) {
+    float max = signed_max(n, x, L), sumlx, suml2;
+    if (max == 0) return 0;
+    round_symmetric(n, nmax, x, -nmax / max, L, &sumlx, &suml2);
     float scale = suml2 ? sumlx / suml2 : 0.0f, best = scale * sumlx;
     for (int is = -9; is <= 9; is++) {
         if (is == 0) continue;
-        iscale = -(nmax + 0.1f * is) / max;
-        sumlx = suml2 = 0;
-        for (int i = 0; i < n; i++) {
-            int l = clampi(nearest_int(iscale * x[i]), -nmax, nmax - 1);
-            float w = x[i] * x[i];
-            sumlx += w * x[i] * l;
-            suml2 += w * l * l;
-        }
+        float iscale = -(nmax + 0.1f * is) / max;
+        round_symmetric(n, nmax, x, iscale, NULL, &sumlx, &suml2);
         if (suml2 > 0 && sumlx * sumlx > best * suml2) {
-            for (int i = 0; i < n; i++)
-                L[i] = (int8_t)(nmax + clampi(nearest_int(iscale * x[i]), -nmax, nmax - 1));
+            round_symmetric(n, nmax, x, iscale, L, &sumlx, &suml2);
             scale = sumlx / suml2;
             best = scale * sumlx;
         }
     }
+    add_offset(n, L, nmax);
     return scale;
 }
 
 /* Symmetric with a few rounds of moving single values to a better level (Q3_K's fit). */
 static float fit_symmetric_refine(int n, int nmax, const float *x, int8_t *L) {
-    float max = 0, amax = 0;
-    for (int i = 0; i < n; i++)
-        if (fabsf(x[i]) > amax) {
-            amax = fabsf(x[i]);
-            max = x[i];
-        }
-    if (amax < GROUP_MAX_EPS) {
-        memset(L, 0, (size_t)n);
-        return 0;
-    }
-    float iscale = -nmax / max, sumlx = 0, suml2 = 0;
-    for (int i = 0; i < n; i++) {
-        int l = clampi(nearest_int(iscale * x[i]), -nmax, nmax - 1);
-        L[i] = (int8_t)l;
-        float w = x[i] * x[i];
-        sumlx += w * x[i] * l;
-        suml2 += w * l * l;
-    }
+    float max = signed_max(n, x, L), sumlx, suml2;
+    if (max == 0) return 0;
+    round_symmetric(n, nmax, x, -nmax / max, L, &sumlx, &suml2);
     for (int itry = 0; itry < 5; itry++) {
         int changed = 0;
         for (int i = 0; i < n; i++) {
@@ -103,8 +101,7 @@ static float fit_symmetric_refine(int n, int nmax, const float *x, int8_t *L) {
         }
         if (!changed) break;
     }
-    for (int i = 0; i < n; i++)
-        L[i] = (int8_t)(L[i] + nmax);
+    add_offset(n, L, nmax);
     return suml2 > 0.0f ? sumlx / suml2 : 0.0f;
 }
 

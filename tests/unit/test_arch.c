@@ -19,24 +19,9 @@
 #include "model/model.h"
 #include "model/model_io.h"
 #include "model/transformer.h"
+#include "engine_logits.h"
 
 #define FIXTURE "tests/golden/qwen3_tiny.gguf"
-
-/* Logits of every token, as one prefill batch or one token at a time. */
-static void run(struct model *m, const int32_t *tok, int T, int decode, float *out) {
-    struct engine *e;
-    struct engine_params p = {.max_seqs = 1, .n_threads = 2};
-    if (engine_init(&e, m, &p)) fail_msg("%s", disr_last_error());
-    int32_t pos[64], seq[64] = {0};
-    int8_t want[64];
-    for (int t = 0; t < T; t++)
-        pos[t] = t, want[t] = 1;
-    for (int t = 0; t < T; t += decode ? 1 : T) {
-        struct engine_batch b = {decode ? 1 : T, tok + t, pos + t, seq, want};
-        assert_int_equal(engine_decode(e, &b, out + (size_t)t * m->config.n_vocab), 0);
-    }
-    engine_free(e);
-}
 
 static double max_rel(const float *got, const float *want, int n) {
     double scale = 0, err = 0;
@@ -47,26 +32,32 @@ static double max_rel(const float *got, const float *want, int n) {
     return err / scale;
 }
 
-static void golden(struct gguf_file **f, const int32_t **tok, const float **want, int *T) {
-    if (gguf_open(f, FIXTURE)) fail_msg("%s", disr_last_error());
-    const struct gguf_tensor *tt = gguf_tensor_at(*f, gguf_find_tensor(*f, "golden.tokens"));
-    const struct gguf_tensor *lt = gguf_tensor_at(*f, gguf_find_tensor(*f, "golden.logits"));
-    assert_non_null(tt);
-    assert_non_null(lt);
-    *tok = tt->data;
-    *want = lt->data;
-    *T = (int)tt->ne[0];
-}
-
-static void test_qwen3_matches_pytorch(void **state) {
-    (void)state;
+/* The fixture file, its tokens and the reference logits ([T][V]). */
+struct golden {
     struct gguf_file *f;
     const int32_t *tok;
     const float *want;
     int T;
-    golden(&f, &tok, &want, &T);
+};
+
+static struct golden golden_open(void) {
+    struct golden g;
+    if (gguf_open(&g.f, FIXTURE)) fail_msg("%s", disr_last_error());
+    const struct gguf_tensor *tt = gguf_tensor_at(g.f, gguf_find_tensor(g.f, "golden.tokens"));
+    const struct gguf_tensor *lt = gguf_tensor_at(g.f, gguf_find_tensor(g.f, "golden.logits"));
+    assert_non_null(tt);
+    assert_non_null(lt);
+    g.tok = tt->data;
+    g.want = lt->data;
+    g.T = (int)tt->ne[0];
+    return g;
+}
+
+static void test_qwen3_matches_pytorch(void **state) {
+    (void)state;
+    struct golden g = golden_open();
     struct model *m;
-    if (model_load_gguf(&m, f)) fail_msg("%s", disr_last_error());
+    if (model_load_gguf(&m, g.f)) fail_msg("%s", disr_last_error());
     const struct model_config *c = &m->config;
     assert_int_equal(c->arch, MODEL_ARCH_QWEN3);
     assert_true(c->qk_norm && c->tied_output && !c->qkv_bias);
@@ -74,10 +65,10 @@ static void test_qwen3_matches_pytorch(void **state) {
     assert_int_equal(model_q_dim(c), 64); /* wider than n_embd = 32 */
     assert_int_equal(c->rope_style, ROPE_NEOX);
     const int V = c->n_vocab;
-    float *got = malloc(sizeof(float) * (size_t)T * V);
+    float *got = malloc(sizeof(float) * (size_t)g.T * V);
     for (int decode = 0; decode < 2; decode++) {
-        run(m, tok, T, decode, got);
-        double e = max_rel(got, want, T * V);
+        engine_logits(m, g.tok, g.T, decode, got);
+        double e = max_rel(got, g.want, g.T * V);
         print_message("qwen3 %s: max error %.2g of the largest logit\n",
                       decode ? "decode" : "prefill", e);
         assert_true(e < 2e-5);
@@ -87,7 +78,7 @@ static void test_qwen3_matches_pytorch(void **state) {
     assert_int_equal(transformer_init(&tf, c, 1, 8, 1), DISR_E_UNSUPPORTED);
     free(got);
     model_free(m);
-    gguf_close(f);
+    gguf_close(g.f);
 }
 
 /* Save -> load -> save of a qwen3 model gives the same bytes; quantized to Q8_0 it still tracks
@@ -95,13 +86,9 @@ static void test_qwen3_matches_pytorch(void **state) {
  * test_kquant and the real-shape e2e cover). */
 static void test_qwen3_round_trip_and_quantized(void **state) {
     (void)state;
-    struct gguf_file *f;
-    const int32_t *tok;
-    const float *want;
-    int T;
-    golden(&f, &tok, &want, &T);
+    struct golden g = golden_open();
     struct model *m;
-    assert_int_equal(model_load_gguf(&m, f), 0);
+    assert_int_equal(model_load_gguf(&m, g.f), 0);
     char dir[] = "/tmp/disr_arch_XXXXXX", a[64], b[64], q[64];
     assert_non_null(mkdtemp(dir));
     snprintf(a, sizeof a, "%s/a.gguf", dir);
@@ -121,7 +108,7 @@ static void test_qwen3_round_trip_and_quantized(void **state) {
     fclose(fa);
     fclose(fb);
     const int V = m->config.n_vocab;
-    float *got = malloc(sizeof(float) * (size_t)T * V);
+    float *got = malloc(sizeof(float) * (size_t)g.T * V);
     const char *types[] = {"q8_0"};
     const double bound[] = {0.03};
     for (int i = 0; i < 1; i++) {
@@ -130,8 +117,8 @@ static void test_qwen3_round_trip_and_quantized(void **state) {
         assert_int_equal(model_quantize_recipe(a, q, &r), 0);
         struct model *mq;
         if (model_load(&mq, q)) fail_msg("%s", disr_last_error());
-        run(mq, tok, T, 0, got);
-        double e = max_rel(got, want, T * V);
+        engine_logits(mq, g.tok, g.T, 0, got);
+        double e = max_rel(got, g.want, g.T * V);
         print_message("qwen3 %s: max error %.3f of the largest logit\n", types[i], e);
         assert_true(e < bound[i]);
         model_free(mq);
@@ -140,7 +127,7 @@ static void test_qwen3_round_trip_and_quantized(void **state) {
     remove(a), remove(b), remove(q), rmdir(dir);
     model_free(m2);
     model_free(m);
-    gguf_close(f);
+    gguf_close(g.f);
 }
 
 /* A llama / qwen2 / qwen3 header in memory with the given keys changed, for the refusals. */
@@ -242,16 +229,12 @@ static void test_mapped_load_and_memory_limit(void **state) {
     const char *wq = m->weights.layer[1].wq.data;
     assert_true(wq >= (char *)m->mapped && wq < (char *)m->mapped + m->mapped_size);
     assert_int_equal(m->weights.layer[1].wq.type, DTYPE_F32);
-    struct gguf_file *f;
-    const int32_t *tok;
-    const float *want;
-    int T;
-    golden(&f, &tok, &want, &T);
-    float *got = malloc(sizeof(float) * (size_t)T * m->config.n_vocab);
-    run(m, tok, T, 0, got);
-    assert_true(max_rel(got, want, T * m->config.n_vocab) < 2e-5);
+    struct golden g = golden_open();
+    float *got = malloc(sizeof(float) * (size_t)g.T * m->config.n_vocab);
+    engine_logits(m, g.tok, g.T, 0, got);
+    assert_true(max_rel(got, g.want, g.T * m->config.n_vocab) < 2e-5);
     free(got);
-    gguf_close(f);
+    gguf_close(g.f);
     model_free(m);
     assert_true(model_mem_available() > (1u << 20)); /* this machine: something is known */
     setenv("DISR_MEM_AVAILABLE", "0", 1);            /* 0: the limit is unknown, no check */

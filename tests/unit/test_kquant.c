@@ -28,6 +28,7 @@
 #include "model/model.h"
 #include "model/model_io.h"
 #include "model/quant.h"
+#include "engine_logits.h"
 
 #define FIXTURE "tests/golden/kquant_blocks.gguf"
 
@@ -348,18 +349,10 @@ static struct model *random_model(void) {
 
 /* Logits of every position of a fixed token sequence, as prefill (one batch) or decode. */
 static void run_logits(struct model *m, int decode, float *out, int T) {
-    struct engine *e;
-    struct engine_params p = {.max_seqs = 1, .n_threads = 2};
-    assert_int_equal(engine_init(&e, m, &p), 0);
-    int32_t tok[32], pos[32], seq[32] = {0};
-    int8_t want[32];
+    int32_t tok[32];
     for (int t = 0; t < T; t++)
-        tok[t] = (t * 7 + 3) % m->config.n_vocab, pos[t] = t, want[t] = 1;
-    for (int t = 0; t < T; t += decode ? 1 : T) {
-        struct engine_batch b = {decode ? 1 : T, tok + t, pos + t, seq, want};
-        assert_int_equal(engine_decode(e, &b, out + (size_t)t * m->config.n_vocab), 0);
-    }
-    engine_free(e);
+        tok[t] = (t * 7 + 3) % m->config.n_vocab;
+    engine_logits(m, tok, T, decode, out);
 }
 
 static double rel_err(const float *a, const float *b, int n) {
