@@ -44,12 +44,12 @@ int cmd_info(int argc, char **argv) {
     if (model_config_from_gguf(&c, f) == 0) {
         printf("model      %s, vocab %d, embd %d, %d layers, %d heads (%d kv), ff %d, ctx %d, "
                "rope %s base %g, eps %g%s%s%s\n",
-               model_arch_name(c.arch), c.n_vocab, c.n_embd, c.n_layer,
-               c.n_head, c.n_head_kv, c.n_ff, c.n_ctx,
-               c.rope_style == ROPE_NEOX ? "neox" : "normal", c.rope_base, c.norm_eps,
-               c.qkv_bias ? ", qkv bias" : "", c.tied_output ? ", tied output" : "",
+               model_arch_name(c.arch), c.n_vocab, c.n_embd, c.n_layer, c.n_head, c.n_head_kv,
+               c.n_ff, c.n_ctx, c.rope_style == ROPE_NEOX ? "neox" : "normal", c.rope_base,
+               c.norm_eps, c.qkv_bias ? ", qkv bias" : "", c.tied_output ? ", tied output" : "",
                c.qk_norm ? ", q/k norm" : "");
-        if (c.head_dim) printf("           head size %d (q width %d)\n", c.head_dim, model_q_dim(&c));
+        if (c.head_dim)
+            printf("           head size %d (q width %d)\n", c.head_dim, model_q_dim(&c));
     } else {
         printf("model      (not a loadable model: %s)\n", disr_last_error());
     }

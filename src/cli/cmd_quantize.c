@@ -17,8 +17,7 @@ int cmd_quantize(int argc, char **argv) {
     };
     const char *pos[2];
     int np = 0;
-    int st =
-        cli_parse(argc, argv, opts, "IN.gguf OUT.gguf [--type TYPE]", pos, 2, &np);
+    int st = cli_parse(argc, argv, opts, "IN.gguf OUT.gguf [--type TYPE]", pos, 2, &np);
     if (st) return st == 1 ? 0 : st;
     if (np != 2) {
         fprintf(stderr, "disr quantize: expected IN and OUT files (see disr quantize --help)\n");

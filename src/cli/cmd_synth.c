@@ -2,6 +2,7 @@
  * published model (or explicit ones), a vocabulary taken from any GGUF file (or the char
  * vocabulary), saved in any of our types. No real weights are needed to check that a model of
  * that architecture and size loads, generates, serves and how fast it decodes. */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -21,17 +22,48 @@ static const struct {
     struct model_config c;
 } SHAPES[] = {
     {"qwen2.5-0.5b",
-     {.arch = MODEL_ARCH_QWEN2, .n_vocab = 151936, .n_embd = 896, .n_layer = 24, .n_head = 14,
-      .n_head_kv = 2, .n_ff = 4864, .n_ctx = 4096, .norm_eps = 1e-6f, .rope_base = 1e6f,
-      .rope_style = ROPE_NEOX, .qkv_bias = true, .tied_output = true}},
+     {.arch = MODEL_ARCH_QWEN2,
+      .n_vocab = 151936,
+      .n_embd = 896,
+      .n_layer = 24,
+      .n_head = 14,
+      .n_head_kv = 2,
+      .n_ff = 4864,
+      .n_ctx = 4096,
+      .norm_eps = 1e-6f,
+      .rope_base = 1e6f,
+      .rope_style = ROPE_NEOX,
+      .qkv_bias = true,
+      .tied_output = true}},
     {"llama-3.2-1b",
-     {.arch = MODEL_ARCH_LLAMA, .n_vocab = 128256, .n_embd = 2048, .n_layer = 16, .n_head = 32,
-      .n_head_kv = 8, .n_ff = 8192, .n_ctx = 4096, .norm_eps = 1e-5f, .rope_base = 5e5f,
-      .rope_style = ROPE_NORMAL, .tied_output = true}},
+     {.arch = MODEL_ARCH_LLAMA,
+      .n_vocab = 128256,
+      .n_embd = 2048,
+      .n_layer = 16,
+      .n_head = 32,
+      .n_head_kv = 8,
+      .n_ff = 8192,
+      .n_ctx = 4096,
+      .norm_eps = 1e-5f,
+      .rope_base = 5e5f,
+      .rope_style = ROPE_NORMAL,
+      .tied_output = true,
+      .rope_freqs = true}},
     {"qwen3-0.6b",
-     {.arch = MODEL_ARCH_QWEN3, .n_vocab = 151936, .n_embd = 1024, .n_layer = 28, .n_head = 16,
-      .n_head_kv = 8, .n_ff = 3072, .n_ctx = 4096, .norm_eps = 1e-6f, .rope_base = 1e6f,
-      .rope_style = ROPE_NEOX, .tied_output = true, .qk_norm = true, .head_dim = 128}},
+     {.arch = MODEL_ARCH_QWEN3,
+      .n_vocab = 151936,
+      .n_embd = 1024,
+      .n_layer = 28,
+      .n_head = 16,
+      .n_head_kv = 8,
+      .n_ff = 3072,
+      .n_ctx = 4096,
+      .norm_eps = 1e-6f,
+      .rope_base = 1e6f,
+      .rope_style = ROPE_NEOX,
+      .tied_output = true,
+      .qk_norm = true,
+      .head_dim = 128}},
 };
 #define N_SHAPES (sizeof SHAPES / sizeof SHAPES[0])
 
@@ -45,6 +77,19 @@ static int find_shape(const char *name, struct model_config *c) {
                      name);
 }
 
+/* Llama 3.1/3.2's rope scaling (factor 32, low / high frequency factors 1 and 4, original
+ * context 8192) as the per-pair divisors convert_hf_to_gguf writes to rope_freqs.weight. */
+static void llama3_rope_factors(float *out, int head_dim, float base) {
+    const double factor = 32, low = 1, high = 4, orig = 8192;
+    for (int i = 0; i < head_dim / 2; i++) {
+        double wavelen = 2 * M_PI * pow(base, 2.0 * i / head_dim);
+        double smooth = (orig / wavelen - low) / (high - low);
+        out[i] = wavelen < orig / high  ? 1.0f
+                 : wavelen > orig / low ? (float)factor
+                                        : (float)(1 / ((1 - smooth) / factor + smooth));
+    }
+}
+
 static int load_vocab(const char *path, struct tokenizer **tok) {
     if (!path) return tokenizer_init_char(tok, "", 0);
     struct gguf_file *f;
@@ -56,8 +101,8 @@ static int load_vocab(const char *path, struct tokenizer **tok) {
 
 int cmd_synth(int argc, char **argv) {
     const char *shape = "qwen2.5-0.5b", *vocab = NULL, *type_s = "f32";
-    int layers = 0, embd = 0, heads = 0, kv_heads = 0, head_dim = -1, ff = 0, n_vocab = 0,
-        ctx = 0, seed = 1;
+    int layers = 0, embd = 0, heads = 0, kv_heads = 0, head_dim = -1, ff = 0, n_vocab = 0, ctx = 0,
+        seed = 1;
     double scale = 4.0;
     const struct cli_opt opts[] = {
         {"--shape", "-s", OPT_STR, &shape, "qwen2.5-0.5b (default), llama-3.2-1b or qwen3-0.6b"},
@@ -110,6 +155,7 @@ int cmd_synth(int argc, char **argv) {
     if ((st = model_init_random(&m, &c, tok, (uint64_t)seed)) < 0) return cli_fail("synth", st);
     for (size_t i = 0; i < m->n_params; i++)
         m->params[i] *= (float)scale;
+    if (c.rope_freqs) llama3_rope_factors(m->weights.rope_freqs, model_head_dim(&c), c.rope_base);
     /* F32 first, then the requested recipe through the quantizer (the Q4_K_M mix included) */
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s.f32-%d", pos[0], (int)getpid());
@@ -123,7 +169,6 @@ int cmd_synth(int argc, char **argv) {
     printf("%s: %s, %s, %d layers, embd %d, %d heads (%d kv) of %d, ff %d, vocab %d (%d tokens), "
            "%s, in %.1f s\n",
            pos[0], shape, model_arch_name(c.arch), c.n_layer, c.n_embd, c.n_head, c.n_head_kv,
-           model_head_dim(&c), c.n_ff, c.n_vocab, n_tok, quant_recipe_name(&r),
-           time_now() - t0);
+           model_head_dim(&c), c.n_ff, c.n_vocab, n_tok, quant_recipe_name(&r), time_now() - t0);
     return 0;
 }

@@ -355,9 +355,8 @@ KQ_AVX2 static inline int32_t hsum_i32(__m256i v) {
             terms_##T(&w[b], &x[b], &t);                                                           \
             __m256i acc = _mm256_setzero_si256();                                                  \
             for (int g = 0; g < 8; g++) {                                                          \
-                __m256i p = _mm256_maddubs_epi16(group_##T(&w[b], g),                              \
-                                                 _mm256_loadu_si256((const __m256i *)(x[b].qs +    \
-                                                                                      32 * g)));   \
+                __m256i p = _mm256_maddubs_epi16(                                                  \
+                    group_##T(&w[b], g), _mm256_loadu_si256((const __m256i *)(x[b].qs + 32 * g))); \
                 __m256i sc = _mm256_set_m128i(_mm_set1_epi16(t.sc[2 * g + 1]),                     \
                                               _mm_set1_epi16(t.sc[2 * g]));                        \
                 acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, sc));                             \

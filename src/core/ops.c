@@ -22,16 +22,22 @@ void rmsnorm_forward(float *out, float *rstd, const float *x, const float *w, in
 }
 
 /* cos and sin of pair i's angle at `pos`. Pair i rotates with frequency base^(-2i/d) in both
- * styles; only which two lanes form the pair differs. */
-static inline void rope_pair(float *cs, int head_dim, int pos, float base, int i) {
-    float theta = (float)pos * powf(base, -2.0f * (float)i / (float)head_dim);
+ * styles (divided by a scaling factor, 1 without one); only which two lanes form the pair
+ * differs. */
+static inline void rope_pair(float *cs, int head_dim, int pos, float base, int i, float factor) {
+    float theta = (float)pos * powf(base, -2.0f * (float)i / (float)head_dim) / factor;
     cs[0] = cosf(theta);
     cs[1] = sinf(theta);
 }
 
 void rope_angles(float *cs, int head_dim, int pos, float base) {
     for (int i = 0; i < head_dim / 2; i++)
-        rope_pair(cs + 2 * i, head_dim, pos, base, i);
+        rope_pair(cs + 2 * i, head_dim, pos, base, i, 1.0f);
+}
+
+void rope_angles_scaled(float *cs, int head_dim, int pos, float base, const float *factors) {
+    for (int i = 0; i < head_dim / 2; i++)
+        rope_pair(cs + 2 * i, head_dim, pos, base, i, factors[i]);
 }
 
 /* Rotates pair i of every head by sign * angle i, from the table row `cs` or, when cs is NULL,
@@ -43,7 +49,7 @@ static void rope_rotate(float *x, int n_heads, int head_dim, int pos, float base
     int half = head_dim / 2;
     for (int i = 0; i < half; i++) {
         float pair[2];
-        if (!cs) rope_pair(pair, head_dim, pos, base, i);
+        if (!cs) rope_pair(pair, head_dim, pos, base, i, 1.0f);
         const float *p = cs ? cs + 2 * i : pair;
         float c = p[0], s = sign * p[1];
         int a = style == 2 ? i : 2 * i;

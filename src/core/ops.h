@@ -21,6 +21,9 @@ void rope_forward(float *x, int n_heads, int head_dim, int pos, float base, int 
  * table of rows for every position lets the _cached variants skip the transcendentals; they
  * give bit-identical results to rope_forward / rope_backward. */
 void rope_angles(float *cs, int head_dim, int pos, float base);
+/* The same with pair i's angle divided by factors[i] (Llama 3.1+'s rope scaling, ggml's
+ * freq_factors: the `rope_freqs.weight` tensor of its GGUF files). */
+void rope_angles_scaled(float *cs, int head_dim, int pos, float base, const float *factors);
 void rope_forward_cached(float *x, int n_heads, int head_dim, const float *cs, int style);
 
 /* In-place numerically stable softmax over n floats. */

@@ -50,6 +50,7 @@ struct engine {
 
     /* activations of one micro-batch */
     float *x, *xb, *xb2, *q, *k, *v, *hb, *hb2; /* [n_ubatch][C|Q|kv|F]; q, xb2: Q */
+    float *rope_cs;                             /* [head_dim]: one position's scaled angles */
     float *logits;                              /* [n_ubatch][V] */
     float *att;                                 /* [n_threads][n_ctx] */
     void *mm_scratch;
@@ -132,8 +133,14 @@ static int forward(struct engine *e, int n, unsigned mm_flags) {
                 rmsnorm_forward(qt, NULL, qt, lw->q_norm, c->n_head, hd, c->norm_eps);
                 rmsnorm_forward(kt, NULL, kt, lw->k_norm, c->n_head_kv, hd, c->norm_eps);
             }
-            rope_forward(qt, c->n_head, hd, e->b_pos[t], c->rope_base, (int)c->rope_style);
-            rope_forward(kt, c->n_head_kv, hd, e->b_pos[t], c->rope_base, (int)c->rope_style);
+            if (w->rope_freqs) { /* Llama 3.1+: angles divided per pair */
+                rope_angles_scaled(e->rope_cs, hd, e->b_pos[t], c->rope_base, w->rope_freqs);
+                rope_forward_cached(qt, c->n_head, hd, e->rope_cs, (int)c->rope_style);
+                rope_forward_cached(kt, c->n_head_kv, hd, e->rope_cs, (int)c->rope_style);
+            } else {
+                rope_forward(qt, c->n_head, hd, e->b_pos[t], c->rope_base, (int)c->rope_style);
+                rope_forward(kt, c->n_head_kv, hd, e->b_pos[t], c->rope_base, (int)c->rope_style);
+            }
             size_t off =
                 (((size_t)l * e->max_seqs + (size_t)e->b_seq[t]) * e->n_ctx + (size_t)e->b_pos[t]) *
                 kvd;
@@ -211,6 +218,8 @@ static int check_weights(const struct model *m) {
         if (c->qk_norm && (!lw->q_norm || !lw->k_norm))
             return disr_fail(DISR_E_FORMAT, "engine: layer %d q/k norm missing", l);
     }
+    if (c->rope_freqs && !w->rope_freqs)
+        return disr_fail(DISR_E_FORMAT, "engine: rope_freqs missing");
     return DISR_OK;
 }
 
@@ -227,9 +236,9 @@ static size_t weight_bytes(const struct model *m) {
         const struct layer_weights *lw = &w->layer[l];
         b += mat_bytes(&lw->wq) + mat_bytes(&lw->wk) + mat_bytes(&lw->wv) + mat_bytes(&lw->wo);
         b += mat_bytes(&lw->w_gate) + mat_bytes(&lw->w_up) + mat_bytes(&lw->w_down);
-        b += sizeof(float) *
-             (2 * (size_t)c->n_embd + (c->qkv_bias ? (size_t)model_q_dim(c) + 2 * model_kv_dim(c) : 0) +
-              (c->qk_norm ? 2 * (size_t)model_head_dim(c) : 0));
+        b += sizeof(float) * (2 * (size_t)c->n_embd +
+                              (c->qkv_bias ? (size_t)model_q_dim(c) + 2 * model_kv_dim(c) : 0) +
+                              (c->qk_norm ? 2 * (size_t)model_head_dim(c) : 0));
     }
     return b;
 }
@@ -242,6 +251,7 @@ void engine_free(struct engine *e) {
     free(e->x);
     free(e->xb);
     free(e->xb2);
+    free(e->rope_cs);
     free(e->q);
     free(e->k);
     free(e->v);
@@ -299,6 +309,7 @@ int engine_init(struct engine **out, struct model *m, const struct engine_params
     e->xb = alloc_counted(e, U * C, sizeof(float));
     e->xb2 = alloc_counted(e, U * Q, sizeof(float));
     e->q = alloc_counted(e, U * Q, sizeof(float));
+    e->rope_cs = alloc_counted(e, (size_t)model_head_dim(c), sizeof(float));
     e->k = alloc_counted(e, U * KV, sizeof(float));
     e->v = alloc_counted(e, U * KV, sizeof(float));
     e->hb = alloc_counted(e, U * F, sizeof(float));
@@ -315,9 +326,10 @@ int engine_init(struct engine **out, struct model *m, const struct engine_params
     e->b_out = alloc_counted(e, U, sizeof(int32_t));
     e->token_store = alloc_counted(e, (size_t)max_seqs * (size_t)n_ctx, sizeof(int32_t));
     e->slots = alloc_counted(e, (size_t)max_seqs, sizeof(struct slot));
-    if (!e->key_cache || !e->value_cache || !e->x || !e->xb || !e->xb2 || !e->q || !e->k || !e->v ||
-        !e->hb || !e->hb2 || !e->logits || !e->att || !e->mm_scratch || !e->sample_work ||
-        !e->b_tok || !e->b_pos || !e->b_seq || !e->b_out || !e->token_store || !e->slots) {
+    if (!e->key_cache || !e->value_cache || !e->x || !e->xb || !e->xb2 || !e->rope_cs || !e->q ||
+        !e->k || !e->v || !e->hb || !e->hb2 || !e->logits || !e->att || !e->mm_scratch ||
+        !e->sample_work || !e->b_tok || !e->b_pos || !e->b_seq || !e->b_out || !e->token_store ||
+        !e->slots) {
         engine_free(e);
         return disr_fail(DISR_E_NOMEM, "engine: cannot allocate %zu MiB of KV cache and buffers",
                          (size_t)(e->kv_bytes >> 20));

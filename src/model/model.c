@@ -82,6 +82,7 @@ static size_t layout_walk(struct model_weights *w, const struct model_config *c,
         if (block && !c->qk_norm) lw->q_norm = lw->k_norm = NULL;
     }
     TAKE_VEC(w->output_norm, C);
+    if (c->rope_freqs) TAKE_VEC(w->rope_freqs, HD / 2);
     if (c->tied_output) {
         if (block) w->output = w->token_embd;
     } else {
@@ -144,6 +145,7 @@ int model_weights_foreach(struct model_weights *w, const struct model_config *c,
         VISIT_MAT(lw->w_down, C, F, "blk.%d.ffn_down.weight", l);
     }
     VISIT_VEC(w->output_norm, C, "%s", "output_norm.weight");
+    if (c->rope_freqs) VISIT_VEC(w->rope_freqs, HD / 2, "%s", "rope_freqs.weight");
     if (!c->tied_output) VISIT_MAT(w->output, V, C, "%s", "output.weight");
 #undef VISIT_VEC
 #undef VISIT_MAT
@@ -159,9 +161,10 @@ static int init_tensor(const struct model_tensor_ref *ref, void *vctx) {
     struct init_ctx *ctx = vctx;
     size_t n = (size_t)ref->rows * (size_t)ref->cols;
     if (ref->vec) {
-        /* Norm gains start at 1 (identity), biases at 0. */
-        float v = strstr(ref->name, "norm") ? 1.0f : 0.0f;
-        for (size_t i = 0; i < n; i++) (*ref->vec)[i] = v;
+        /* Norm gains and rope frequency divisors start at 1 (identity), biases at 0. */
+        float v = strstr(ref->name, "norm") || strstr(ref->name, "rope_freqs") ? 1.0f : 0.0f;
+        for (size_t i = 0; i < n; i++)
+            (*ref->vec)[i] = v;
         return DISR_OK;
     }
     /* Projections that write into the residual stream are scaled down so the stream's
@@ -169,7 +172,8 @@ static int init_tensor(const struct model_tensor_ref *ref, void *vctx) {
     int residual = strstr(ref->name, "attn_output") || strstr(ref->name, "ffn_down");
     float std = 0.02f * (residual ? ctx->residual_scale : 1.0f);
     float *d = ref->mat->data;
-    for (size_t i = 0; i < n; i++) d[i] = std * rng_normal(&ctx->rng);
+    for (size_t i = 0; i < n; i++)
+        d[i] = std * rng_normal(&ctx->rng);
     return DISR_OK;
 }
 
@@ -207,7 +211,8 @@ bool model_config_equal(const struct model_config *a, const struct model_config 
            a->n_ff == b->n_ff && a->n_ctx == b->n_ctx && a->norm_eps == b->norm_eps &&
            a->rope_base == b->rope_base && a->rope_style == b->rope_style &&
            a->qkv_bias == b->qkv_bias && a->tied_output == b->tied_output &&
-           model_head_dim(a) == model_head_dim(b) && a->qk_norm == b->qk_norm;
+           model_head_dim(a) == model_head_dim(b) && a->qk_norm == b->qk_norm &&
+           a->rope_freqs == b->rope_freqs;
 }
 
 void model_free(struct model *m) {

@@ -43,6 +43,7 @@ struct model_config {
     bool tied_output; /* logits use token_embd (no separate output.weight) */
     bool qk_norm;     /* Qwen3: per-head RMSNorm of q and k (attn_q_norm, attn_k_norm) */
     int head_dim;     /* per head; 0 means n_embd / n_head (model_head_dim) */
+    bool rope_freqs;  /* Llama 3.1+: per-pair rope frequency divisors (rope_freqs.weight) */
 };
 
 struct layer_weights {
@@ -60,6 +61,7 @@ struct model_weights {
     struct mat token_embd; /* [V][C] */
     struct layer_weights layer[MODEL_MAX_LAYERS];
     float *output_norm; /* [C] */
+    float *rope_freqs;  /* [head_dim / 2]; NULL unless config.rope_freqs */
     struct mat output;  /* [V][C]; aliases token_embd when tied */
 };
 

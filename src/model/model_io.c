@@ -95,6 +95,7 @@ int model_config_from_gguf(struct model_config *c, const struct gguf_file *f) {
     c->tied_output = gguf_find_tensor(f, "output.weight") < 0;
     c->qkv_bias = gguf_find_tensor(f, "blk.0.attn_q.bias") >= 0;
     c->qk_norm = gguf_find_tensor(f, "blk.0.attn_q_norm.weight") >= 0;
+    c->rope_freqs = gguf_find_tensor(f, "rope_freqs.weight") >= 0;
     if (c->qk_norm != (c->arch == MODEL_ARCH_QWEN3))
         return disr_fail(DISR_E_UNSUPPORTED, "%s: per-head q/k norm %s for architecture %s",
                          gguf_path(f), c->qk_norm ? "present" : "missing", arch);
@@ -122,7 +123,7 @@ struct load_ctx {
     int copy_mats; /* no mapping to point into: matrices are copied */
     char *owned;   /* phase 2 */
     size_t owned_off;
-    size_t n_used; /* tensors the model uses */
+    size_t n_used;  /* tensors the model uses */
     uint64_t bytes; /* phase 0: their bytes */
 };
 
@@ -149,7 +150,7 @@ static int load_visit(const struct model_tensor_ref *ref, void *vctx) {
                              "%s: tensor %s has type %s, not supported for a %s", gguf_path(f),
                              ref->name, tn ? tn : "?",
                              ref->vec ? "norm/bias (f32, f16)"
-                                       : "matrix (f32, f16, bf16, q8_0, q4_0, q2_k..q6_k)");
+                                      : "matrix (f32, f16, bf16, q8_0, q4_0, q2_k..q6_k)");
         }
         if (t->type != DTYPE_F32) ctx->all_f32 = 0;
         ctx->n_used++;
@@ -284,6 +285,12 @@ static int load_gguf(struct model **out, struct gguf_file *f, int mapped_only) {
         if ((st = model_weights_foreach(&m->weights, c, load_visit, &ctx)) < 0) goto fail;
         if (c->tied_output) m->weights.output = m->weights.token_embd;
     }
+    for (int i = 0; c->rope_freqs && i < model_head_dim(c) / 2; i++)
+        if (!(m->weights.rope_freqs[i] > 0 && m->weights.rope_freqs[i] < 1e30f)) {
+            st = disr_fail(DISR_E_FORMAT, "%s: rope_freqs.weight[%d] = %g is not a positive factor",
+                           gguf_path(f), i, m->weights.rope_freqs[i]);
+            goto fail;
+        }
     if ((size_t)gguf_n_tensors(f) > ctx.n_used)
         log_debug("%s: %lld tensors not used by the model (e.g. optimizer state)", gguf_path(f),
                   (long long)(gguf_n_tensors(f) - (int64_t)ctx.n_used));
@@ -341,8 +348,8 @@ static const struct {
     int q4_k_m;
     uint32_t file_type; /* llama_ftype */
 } RECIPES[] = {
-    {"f32", DTYPE_F32, 0, 0},   {"f16", DTYPE_F16, 0, 1},    {"bf16", DTYPE_BF16, 0, 32},
-    {"q8_0", DTYPE_Q8_0, 0, 7}, {"q4_0", DTYPE_Q4_0, 0, 2},  {"q2_k", DTYPE_Q2_K, 0, 10},
+    {"f32", DTYPE_F32, 0, 0},    {"f16", DTYPE_F16, 0, 1},    {"bf16", DTYPE_BF16, 0, 32},
+    {"q8_0", DTYPE_Q8_0, 0, 7},  {"q4_0", DTYPE_Q4_0, 0, 2},  {"q2_k", DTYPE_Q2_K, 0, 10},
     {"q3_k", DTYPE_Q3_K, 0, 11}, {"q4_k", DTYPE_Q4_K, 0, 14}, {"q4_k_m", DTYPE_Q4_K, 1, 15},
     {"q5_k", DTYPE_Q5_K, 0, 16}, {"q6_k", DTYPE_Q6_K, 0, 18},
 };
@@ -389,8 +396,7 @@ static int name_is(const char *name, const char *suffix) {
 enum dtype quant_target(const struct quant_recipe *r, const char *name, int64_t cols, int layer,
                         int n_layer, int tied) {
     enum dtype want = r->type;
-    int is_output =
-        !strcmp(name, "output.weight") || (tied && !strcmp(name, "token_embd.weight"));
+    int is_output = !strcmp(name, "output.weight") || (tied && !strcmp(name, "token_embd.weight"));
     if (want == DTYPE_Q4_0 &&
         (!strcmp(name, "token_embd.weight") || !strcmp(name, "output.weight")))
         want = DTYPE_Q8_0;
@@ -579,7 +585,8 @@ int model_quantize_recipe(const char *in_path, const char *out_path, const struc
             st = gguf_writer_add_tensor(w, t->name, t->type, t->ne, t->n_dims ? t->n_dims : 1,
                                         t->data);
         } else {
-            enum dtype target = quant_target(r, t->name, t->ne[0], layer_of(t->name), n_layer, tied);
+            enum dtype target =
+                quant_target(r, t->name, t->ne[0], layer_of(t->name), n_layer, tied);
             if (t->type == (int)target) {
                 st = gguf_writer_add_tensor(w, t->name, t->type, t->ne, 2, t->data);
             } else {

@@ -87,10 +87,11 @@ int transformer_init(struct transformer **out, const struct model_config *c, int
                      int n_threads) {
     *out = NULL;
     DISR_TRY(model_config_validate(c));
-    if (c->qk_norm || model_q_dim(c) != c->n_embd)
+    if (c->qk_norm || c->rope_freqs || model_q_dim(c) != c->n_embd)
         return disr_fail(DISR_E_UNSUPPORTED,
-                         "transformer: training covers llama/qwen2 shapes (no per-head q/k norm, "
-                         "heads x head size = embedding size); this model runs for inference only");
+                         "transformer: training covers llama/qwen2 shapes (no per-head q/k norm or "
+                         "rope scaling, heads x head size = embedding size); this model runs for "
+                         "inference only");
     if (B <= 0 || T <= 0 || T > c->n_ctx)
         return disr_fail(DISR_E_ARG, "transformer: batch %d x %d tokens (context is %d)", B, T,
                          c->n_ctx);

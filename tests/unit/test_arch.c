@@ -1,8 +1,10 @@
-/* Architectures of hub models: qwen3's forward pass against an independent PyTorch reference
- * (tests/golden/qwen3_reference.py: per-head q/k RMSNorm, heads wider than n_embd / n_head,
- * NEOX rope, GQA, tied output), on the prefill and the decode path, in F32 and Q8_0; qwen3 saves and loads bit-identically; llama files with the keys Llama 3 / Mistral /
- * TinyLlama carry (rope base, GQA, untied output, explicit head size equal to n_embd / n_head)
- * load; other architectures and inconsistent files are refused by name. */
+/* Architectures of hub models: qwen3's and Llama 3's forward passes against an independent
+ * PyTorch reference (tests/golden/arch_reference.py: per-head q/k RMSNorm, heads wider than
+ * n_embd / n_head, NEOX rope, tied output; rope_freqs scaling, GQA 4:1, untied output), on the
+ * prefill and the decode path, in F32 and Q8_0; qwen3 saves and loads bit-identically; llama files
+ * with the keys Llama 3 / Mistral / TinyLlama carry (rope base, GQA, untied output, explicit head
+ * size equal to n_embd / n_head) load; other architectures and inconsistent files are refused by
+ * name. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,7 +23,8 @@
 #include "model/transformer.h"
 #include "engine_logits.h"
 
-#define FIXTURE "tests/golden/qwen3_tiny.gguf"
+#define FIXTURE        "tests/golden/qwen3_tiny.gguf"
+#define LLAMA3_FIXTURE "tests/golden/llama3_tiny.gguf"
 
 static double max_rel(const float *got, const float *want, int n) {
     double scale = 0, err = 0;
@@ -40,9 +43,9 @@ struct golden {
     int T;
 };
 
-static struct golden golden_open(void) {
+static struct golden golden_open_file(const char *path) {
     struct golden g;
-    if (gguf_open(&g.f, FIXTURE)) fail_msg("%s", disr_last_error());
+    if (gguf_open(&g.f, path)) fail_msg("%s", disr_last_error());
     const struct gguf_tensor *tt = gguf_tensor_at(g.f, gguf_find_tensor(g.f, "golden.tokens"));
     const struct gguf_tensor *lt = gguf_tensor_at(g.f, gguf_find_tensor(g.f, "golden.logits"));
     assert_non_null(tt);
@@ -53,32 +56,68 @@ static struct golden golden_open(void) {
     return g;
 }
 
-static void test_qwen3_matches_pytorch(void **state) {
-    (void)state;
-    struct golden g = golden_open();
+static struct golden golden_open(void) {
+    return golden_open_file(FIXTURE);
+}
+
+/* Both golden models, prefill and decode, against the reference logits. */
+static void check_golden(const char *path, struct model **out) {
+    struct golden g = golden_open_file(path);
     struct model *m;
     if (model_load_gguf(&m, g.f)) fail_msg("%s", disr_last_error());
-    const struct model_config *c = &m->config;
-    assert_int_equal(c->arch, MODEL_ARCH_QWEN3);
-    assert_true(c->qk_norm && c->tied_output && !c->qkv_bias);
-    assert_int_equal(model_head_dim(c), 16);
-    assert_int_equal(model_q_dim(c), 64); /* wider than n_embd = 32 */
-    assert_int_equal(c->rope_style, ROPE_NEOX);
-    const int V = c->n_vocab;
+    const int V = m->config.n_vocab;
     float *got = malloc(sizeof(float) * (size_t)g.T * V);
     for (int decode = 0; decode < 2; decode++) {
         engine_logits(m, g.tok, g.T, decode, got);
         double e = max_rel(got, g.want, g.T * V);
-        print_message("qwen3 %s: max error %.2g of the largest logit\n",
+        print_message("%s %s: max error %.2g of the largest logit\n", path,
                       decode ? "decode" : "prefill", e);
         assert_true(e < 2e-5);
     }
+    free(got);
+    gguf_close(g.f);
+    *out = m;
+}
+
+static void test_qwen3_matches_pytorch(void **state) {
+    (void)state;
+    struct model *m;
+    check_golden(FIXTURE, &m);
+    const struct model_config *c = &m->config;
+    assert_int_equal(c->arch, MODEL_ARCH_QWEN3);
+    assert_true(c->qk_norm && c->tied_output && !c->qkv_bias && !c->rope_freqs);
+    assert_int_equal(model_head_dim(c), 16);
+    assert_int_equal(model_q_dim(c), 64); /* wider than n_embd = 32 */
+    assert_int_equal(c->rope_style, ROPE_NEOX);
     /* training does not cover this shape: refused with a message, not run wrong */
     struct transformer *tf;
     assert_int_equal(transformer_init(&tf, c, 1, 8, 1), DISR_E_UNSUPPORTED);
-    free(got);
     model_free(m);
-    gguf_close(g.f);
+}
+
+/* Llama 3.1/3.2: rope_freqs.weight divides each pair's angle (GQA 4:1, untied output). */
+static void test_llama3_rope_scaling_matches_pytorch(void **state) {
+    (void)state;
+    struct model *m;
+    check_golden(LLAMA3_FIXTURE, &m);
+    const struct model_config *c = &m->config;
+    assert_int_equal(c->arch, MODEL_ARCH_LLAMA);
+    assert_true(c->rope_freqs && !c->tied_output && !c->qk_norm);
+    assert_int_equal(c->rope_style, ROPE_NORMAL);
+    assert_int_equal(c->n_head / c->n_head_kv, 4);
+    assert_true(m->weights.rope_freqs[0] == 1.0f && m->weights.rope_freqs[3] == 32.0f);
+    /* a damaged factor is refused */
+    char dir[] = "/tmp/disr_arch_XXXXXX", p[64];
+    assert_non_null(mkdtemp(dir));
+    snprintf(p, sizeof p, "%s/z.gguf", dir);
+    m->weights.rope_freqs[2] = 0.0f;
+    assert_int_equal(model_save(m, p, NULL), 0);
+    struct model *z = NULL;
+    assert_int_equal(model_load(&z, p), DISR_E_FORMAT);
+    assert_non_null(strstr(disr_last_error(), "rope_freqs.weight[2] = 0 is not a positive"));
+    remove(p);
+    rmdir(dir);
+    model_free(m);
 }
 
 /* Save -> load -> save of a qwen3 model gives the same bytes; quantized to Q8_0 it still tracks
@@ -251,6 +290,7 @@ static void test_mapped_load_and_memory_limit(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_qwen3_matches_pytorch),
+        cmocka_unit_test(test_llama3_rope_scaling_matches_pytorch),
         cmocka_unit_test(test_qwen3_round_trip_and_quantized),
         cmocka_unit_test(test_architectures_accepted_and_refused),
         cmocka_unit_test(test_mapped_load_and_memory_limit),

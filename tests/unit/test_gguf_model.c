@@ -445,7 +445,7 @@ static void fill_config(struct model_config *x, unsigned char garbage) {
     x->arch = MODEL_ARCH_LLAMA, x->n_vocab = 50, x->n_embd = 32, x->n_layer = 2, x->n_head = 4;
     x->n_head_kv = 2, x->n_ff = 64, x->n_ctx = 96, x->norm_eps = 1e-5f, x->rope_base = 1e4f;
     x->rope_style = ROPE_NORMAL, x->qkv_bias = false, x->tied_output = true;
-    x->qk_norm = false, x->head_dim = 0;
+    x->qk_norm = false, x->head_dim = 0, x->rope_freqs = false;
 }
 
 /* Configs compare field by field: padding bytes do not count, every field does. */

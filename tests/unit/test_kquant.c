@@ -87,7 +87,8 @@ static int d_offset(enum dtype t) {
 /* double-precision dot of the dequantized row with the dequantized activations; *mag bounds
  * what float rounding can reach: sum |w x|, plus twice the mins' part, which the kernels
  * subtract separately (with d zeroed, a block dequantizes to -min alone) */
-static double ref_dot(enum dtype t, const void *w, const struct block_q8_K *x, int nb, double *mag) {
+static double ref_dot(enum dtype t, const void *w, const struct block_q8_K *x, int nb,
+                      double *mag) {
     size_t bytes = dtype_row_size(t, (int64_t)nb * QK_K), bb = bytes / (size_t)nb;
     float *wf = malloc(sizeof(float) * QK_K * (size_t)nb), *mf = calloc(QK_K * (size_t)nb, 4);
     assert_int_equal(dequantize_row(t, w, wf, (int64_t)nb * QK_K), 0);
@@ -336,9 +337,17 @@ static void test_refuses_partial_blocks(void **state) {
 
 static struct model *random_model(void) {
     struct model_config c = {
-        .arch = MODEL_ARCH_LLAMA, .n_vocab = 64,   .n_embd = 256,        .n_layer = 8,
-        .n_head = 4,              .n_head_kv = 2,  .n_ff = 512,          .n_ctx = 64,
-        .norm_eps = 1e-5f,        .rope_base = 5e5f, .rope_style = ROPE_NORMAL,
+        .arch = MODEL_ARCH_LLAMA,
+        .n_vocab = 64,
+        .n_embd = 256,
+        .n_layer = 8,
+        .n_head = 4,
+        .n_head_kv = 2,
+        .n_ff = 512,
+        .n_ctx = 64,
+        .norm_eps = 1e-5f,
+        .rope_base = 5e5f,
+        .rope_style = ROPE_NORMAL,
     };
     struct model *m;
     assert_int_equal(model_init_random(&m, &c, NULL, 21), 0);
