@@ -5,7 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/err.h"
 #include "disr.h"
+#include "model/model.h"
+#include "model/tokenizer.h"
 
 static void print_usage(const char *cmd, const struct cli_opt *opts, const char *usage) {
     printf("usage: disr %s %s\n\noptions:\n", cmd, usage);
@@ -106,4 +109,15 @@ int cli_fail(const char *what, int status) {
 int cli_pending(const char *name) {
     fprintf(stderr, "disr %s: not available in this build yet\n", name);
     return 3;
+}
+
+int cli_check_chat_template(struct model *m, const char *name) {
+    struct tokenizer *t = m->tokenizer;
+    if (!t || tokenizer_kind(t) == TOKENIZER_CHAR) {
+        if (name) return disr_fail(DISR_E_ARG, "--chat-template: the model has no chat vocabulary");
+        return DISR_OK;
+    }
+    if (name) DISR_TRY(tokenizer_set_chat_template(t, name));
+    char buf[4096];
+    return tokenizer_apply_chat(t, "system", "user", buf, sizeof buf);
 }

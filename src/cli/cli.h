@@ -28,6 +28,12 @@ int cli_parse(int argc, char **argv, const struct cli_opt *opts, const char *usa
 /* Prints "disr: <what>: <last error detail or status text>" and returns exit code 1. */
 int cli_fail(const char *what, int status);
 
+struct model;
+/* Puts the built-in chat template `name` (NULL: keep the file's) on a model that is prompted
+ * through its chat template, and checks that the template renders, so that a command refuses
+ * to start rather than fail on every prompt. Models without a chat vocabulary pass. */
+int cli_check_chat_template(struct model *m, const char *name);
+
 /* For a command whose layer has not landed yet: says so and returns exit code 3. */
 int cli_pending(const char *name);
 
@@ -36,6 +42,8 @@ int cli_pending(const char *name);
 #define CLI_COMMANDS(X)                                                                            \
     X(generate, "generate", "generate text from a GGUF model")                                     \
     X(info, "info", "show a GGUF file's metadata and tensor table")                                \
+    X(tokenize, "tokenize", "print the token ids of text under a GGUF file's tokenizer")              \
+    X(template, "template", "show the prompt a chat template makes of a conversation")              \
     X(quantize, "quantize", "convert a GGUF model to another weight type (Q4_K_M, Q8_0, ...)")     \
     X(synth, "synth", "write a random-weight model of a published shape (Qwen2.5, Llama 3.2)")    \
     X(train, "train", "train (or resume) a model on a text or JSONL corpus")                       \

@@ -12,7 +12,7 @@
 #include "model/tokenizer.h"
 
 int cmd_generate(int argc, char **argv) {
-    const char *path = NULL, *prompt = NULL, *system = NULL, *stop = NULL;
+    const char *path = NULL, *prompt = NULL, *system = NULL, *stop = NULL, *chat_template = NULL;
     int max_tokens = 128, top_k = 0, seed = 0, threads = 0, chat = 0, quiet = 0;
     double temp = 0.8, top_p = 0.95;
     const struct cli_opt opts[] = {
@@ -27,6 +27,8 @@ int cmd_generate(int argc, char **argv) {
         {"--threads", "-t", OPT_INT, &threads, "compute threads (default: all cores)"},
         {"--chat", NULL, OPT_FLAG, &chat, "wrap the prompt in the model's chat template"},
         {"--system", NULL, OPT_STR, &system, "system message with --chat"},
+        {"--chat-template", NULL, OPT_STR, &chat_template,
+         "with --chat: a built-in template (chatml, llama3, llama2, mistral, gemma, phi3)"},
         {"--quiet", "-q", OPT_FLAG, &quiet, "no statistics on stderr"},
         {0},
     };
@@ -35,6 +37,7 @@ int cmd_generate(int argc, char **argv) {
                        "Generates a continuation of PROMPT and prints it as it is produced.",
                        NULL, 0, NULL);
     if (rc) return rc == 1 ? 0 : rc;
+    if (chat_template) chat = 1;
     if (!path || !prompt) {
         fprintf(stderr, "disr generate: --model and --prompt are required (see --help)\n");
         return 2;
@@ -54,7 +57,11 @@ int cmd_generate(int argc, char **argv) {
             model_free(m);
             return cli_fail("generate", disr_fail(DISR_E_STATE, "%s has no tokenizer", path));
         }
-        size_t cap = strlen(prompt) + (system ? strlen(system) : 0) + 256;
+        if (chat_template && (st = tokenizer_set_chat_template(m->tokenizer, chat_template)) < 0) {
+            model_free(m);
+            return cli_fail("generate", st);
+        }
+        size_t cap = strlen(prompt) + (system ? strlen(system) : 0) + 4096;
         text = malloc(cap);
         st = text ? tokenizer_apply_chat(m->tokenizer, system ? system : "", prompt, text, cap)
                   : disr_fail(DISR_E_NOMEM, "out of memory");

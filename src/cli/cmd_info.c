@@ -88,6 +88,7 @@ int cmd_info(int argc, char **argv) {
                    m->tokenizer ? ", tokenizer " : "",
                    !m->tokenizer                                    ? ""
                    : tokenizer_kind(m->tokenizer) == TOKENIZER_CHAR ? "char"
+                   : tokenizer_kind(m->tokenizer) == TOKENIZER_SPM  ? "sentencepiece"
                                                                     : "bpe");
             model_free(m);
         } else {

@@ -26,15 +26,18 @@ static int split_list(char *s, const char **items) {
 }
 
 int cmd_serve(int argc, char **argv) {
-    const char *name = "agent", *model = NULL, *remote = NULL, *remote_model = "default",
-               *remote_key = NULL, *script = NULL, *mode_s = "trained", *next_s = NULL,
-               *host = "127.0.0.1", *keys_s = NULL, *secret = NULL, *port_file = NULL;
+    const char *name = "agent", *model = NULL, *chat_template = NULL, *remote = NULL,
+               *remote_model = "default", *remote_key = NULL, *script = NULL, *mode_s = "trained",
+               *next_s = NULL, *host = "127.0.0.1", *keys_s = NULL, *secret = NULL,
+               *port_file = NULL;
     double cost = 0.5;
     int port = 8080, max_body = 1 << 20, max_tokens = 1024, max_hops = 8, hop_timeout = 30000,
         connect_timeout = 500, conn_timeout = 10, slots = 8, threads = 0, quiet = 0;
     const struct cli_opt opts[] = {
         {"--name", "-n", OPT_STR, &name, "agent name, unique in the chain (default agent)"},
         {"--model", "-m", OPT_STR, &model, "backend: a GGUF model run by the embedded engine"},
+        {"--chat-template", NULL, OPT_STR, &chat_template,
+         "with --model: a built-in chat template instead of the file's"},
         {"--remote", NULL, OPT_STR, &remote, "backend: an OpenAI-compatible server URL"},
         {"--remote-model", NULL, OPT_STR, &remote_model, "model name sent to --remote"},
         {"--remote-key", NULL, OPT_STR, &remote_key, "bearer key for --remote"},
@@ -87,7 +90,10 @@ int cmd_serve(int argc, char **argv) {
     } else {
         struct model *m = NULL;
         st = model_load_mapped(&m, model);
-        if (st == DISR_OK) {
+        if (st == DISR_OK) st = cli_check_chat_template(m, chat_template);
+        if (st < 0) {
+            model_free(m);
+        } else {
             st = backend_engine_create(&be, m, true, slots, threads);
             if (st < 0) model_free(m);
         }

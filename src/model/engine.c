@@ -396,6 +396,13 @@ static int encode_prompt(struct engine *e, const char *prompt, int32_t *ids, int
     if (!tok) return disr_fail(DISR_E_STATE, "engine: the model has no tokenizer");
     int n = 0;
     DISR_TRY(tokenizer_encode(tok, prompt, strlen(prompt), ids, cap, &n));
+    /* BOS where the vocabulary asks for it, once: a rendered chat template may begin with it. */
+    if (tokenizer_add_bos(tok) && (n == 0 || ids[0] != tokenizer_bos(tok))) {
+        if (n >= cap) return disr_fail(DISR_E_RANGE, "engine: prompt longer than %d tokens", cap);
+        memmove(ids + 1, ids, (size_t)n * sizeof *ids);
+        ids[0] = tokenizer_bos(tok);
+        n++;
+    }
     if (n == 0) {
         /* Nothing to condition on: start from BOS if the vocabulary has one. */
         int32_t bos = tokenizer_bos(tok);

@@ -2,10 +2,12 @@
  * GGUF byte-level BPE. GGUF load/save of the vocabulary lives in tokenizer_gguf.c. */
 #include "model/tokenizer.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/err.h"
+#include "model/chat_template.h"
 #include "model/tokenizer_internal.h"
 
 int tokenizer_init_char(struct tokenizer **out, const char *corpus, size_t len) {
@@ -62,7 +64,8 @@ void tokenizer_free(struct tokenizer *t) {
             free(t->pieces[i]);
     free(t->pieces);
     free(t->piece_len);
-    tokenizer_free_bpe(t);
+    tokenizer_free_vocab(t);
+    chat_template_free(t->chat);
     free(t);
 }
 
@@ -98,7 +101,58 @@ int tokenizer_encode(const struct tokenizer *t, const char *text, size_t len, in
                      int *n_out) {
     *n_out = 0;
     if (t->kind == TOKENIZER_CHAR) return encode_char(t, text, len, ids, cap, n_out);
+    if (t->kind == TOKENIZER_SPM) return tokenizer_encode_spm(t, text, len, ids, cap, n_out);
     return tokenizer_encode_bpe(t, text, len, ids, cap, n_out);
+}
+
+bool tokenizer_add_bos(const struct tokenizer *t) {
+    return t->add_bos;
+}
+bool tokenizer_add_eos(const struct tokenizer *t) {
+    return t->add_eos;
+}
+
+int tokenizer_encode_full(const struct tokenizer *t, const char *text, size_t len, bool add_eos,
+                          int32_t *ids, int cap, int *n_out) {
+    *n_out = 0;
+    int lead = t->add_bos ? 1 : 0, n = 0;
+    if (cap < lead) return disr_fail(DISR_E_RANGE, "tokenizer: more than %d tokens", cap);
+    if (lead) ids[0] = t->bos;
+    DISR_TRY(tokenizer_encode(t, text, len, ids + lead, cap - lead, &n));
+    n += lead;
+    if (add_eos && t->add_eos) {
+        if (n >= cap) return disr_fail(DISR_E_RANGE, "tokenizer: more than %d tokens", cap);
+        ids[n++] = t->eos;
+    }
+    *n_out = n;
+    return DISR_OK;
+}
+
+int tokenizer_decode(const struct tokenizer *t, const int32_t *ids, int n, char *buf, size_t cap,
+                     size_t *len_out) {
+    size_t o = 0;
+    /* SentencePiece's leading-space rule, undone: the space the encoder put before the text
+     * (one, on the first piece that is text) is not part of it. */
+    bool strip = t->kind == TOKENIZER_SPM && t->vocab->add_space_prefix;
+    for (int i = 0; i < n; i++) {
+        size_t len;
+        const char *p = tokenizer_piece(t, ids[i], &len);
+        if (strip && len) {
+            strip = false;
+            if (p[0] == ' ') {
+                p++;
+                len--;
+            }
+        }
+        if (o + len + 1 > cap)
+            return disr_fail(DISR_E_RANGE, "tokenizer: decoded text does not fit in %zu bytes",
+                             cap);
+        memcpy(buf + o, p, len);
+        o += len;
+    }
+    if (cap) buf[o] = '\0';
+    *len_out = o;
+    return DISR_OK;
 }
 
 const char *tokenizer_piece(const struct tokenizer *t, int32_t id, size_t *len) {
@@ -110,15 +164,65 @@ const char *tokenizer_piece(const struct tokenizer *t, int32_t id, size_t *len) 
     return t->pieces[id];
 }
 
-int tokenizer_apply_chat(const struct tokenizer *t, const char *system, const char *user, char *buf,
-                         size_t cap) {
-    if (t->kind == TOKENIZER_BPE) return tokenizer_apply_chat_bpe(t, system, user, buf, cap);
-    /* Built-in agents are prompted with the scenario's plain prompt (world/scenario.h); they
-     * have no system turn. */
-    size_t n = strlen(user);
+int tokenizer_set_chat_template(struct tokenizer *t, const char *name) {
+    const char *src = chat_template_builtin(name);
+    if (!src)
+        return disr_fail(DISR_E_ARG, "unknown chat template '%s' (built-in: %s)", name,
+                         chat_template_builtin_names());
+    struct chat_template *ct;
+    DISR_TRY(chat_template_parse(&ct, src));
+    chat_template_free(t->chat);
+    t->chat = ct;
+    t->chat_error[0] = '\0';
+    return DISR_OK;
+}
+
+static const char *special_text(const struct tokenizer *t, int32_t id) {
+    return id >= 0 && id < t->n_vocab ? t->pieces[id] : NULL;
+}
+
+int tokenizer_render_chat(const struct tokenizer *t, const struct chat_message *messages, int n,
+                          bool add_generation_prompt, char **out) {
+    *out = NULL;
+    if (!t->chat)
+        return disr_fail(DISR_E_UNSUPPORTED, "%s; name a built-in one with --chat-template (%s)",
+                         t->chat_error[0] ? t->chat_error
+                                          : "the model has no chat template "
+                                            "(tokenizer.chat_template)",
+                         chat_template_builtin_names());
+    return chat_template_render(t->chat, messages, n, add_generation_prompt,
+                                special_text(t, t->bos), special_text(t, t->eos), out);
+}
+
+static int copy_prompt(const char *s, char *buf, size_t cap) {
+    size_t n = strlen(s);
     if (n + 1 > cap)
         return disr_fail(DISR_E_RANGE, "tokenizer: prompt of %zu bytes does not fit in %zu", n,
                          cap);
-    memcpy(buf, user, n + 1);
+    memcpy(buf, s, n + 1);
     return DISR_OK;
+}
+
+int tokenizer_apply_chat(const struct tokenizer *t, const char *system, const char *user, char *buf,
+                         size_t cap) {
+    /* Built-in agents are prompted with the scenario's plain prompt (world/scenario.h); they
+     * have no system turn. */
+    if (t->kind == TOKENIZER_CHAR) return copy_prompt(user, buf, cap);
+    struct chat_message m[2] = {{"system", system ? system : ""}, {"user", user}};
+    bool has_system = system && system[0];
+    char *text = NULL;
+    int st = tokenizer_render_chat(t, has_system ? m : m + 1, has_system ? 2 : 1, true, &text);
+    if (st == DISR_E_FORMAT && has_system) {
+        /* A template that refuses a system turn (Mistral's) gets it as the user turn's start. */
+        size_t n = strlen(system) + strlen(user) + 3;
+        char *joined = malloc(n);
+        if (!joined) return disr_fail(DISR_E_NOMEM, "tokenizer: out of memory");
+        snprintf(joined, n, "%s\n\n%s", system, user);
+        struct chat_message u = {"user", joined};
+        st = tokenizer_render_chat(t, &u, 1, true, &text);
+        free(joined);
+    }
+    if (st >= 0) st = copy_prompt(text, buf, cap);
+    free(text);
+    return st;
 }

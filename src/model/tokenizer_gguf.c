@@ -226,14 +226,16 @@ int tokenizer_load_gguf(struct tokenizer **out, const struct gguf_file *f) {
                          KEY_MODEL);
     DISR_TRY(st);
     if (gguf_find_key(f, KEY_DISR) >= 0) DISR_TRY(gguf_get_str(f, KEY_DISR, &kind, NULL));
+    if (!strcmp(model, "llama")) return tokenizer_load_vocab(out, f, true);
     if (strcmp(model, "gpt2") != 0)
         return disr_fail(DISR_E_UNSUPPORTED,
-                         "%s: tokenizer model '%s' is not supported (only gpt2 byte-level BPE)",
+                         "%s: tokenizer model '%s' is not supported (gpt2: byte-level BPE; "
+                         "llama: SentencePiece-style BPE)",
                          gguf_path(f), model);
     if (kind && !strcmp(kind, "char")) return load_char(out, f);
-    return tokenizer_load_bpe(out, f);
+    return tokenizer_load_vocab(out, f, false);
 }
 
 int tokenizer_save_gguf(const struct tokenizer *t, struct gguf_writer *w) {
-    return t->kind == TOKENIZER_CHAR ? save_char(t, w) : tokenizer_save_bpe(t, w);
+    return t->kind == TOKENIZER_CHAR ? save_char(t, w) : tokenizer_save_vocab(t, w);
 }

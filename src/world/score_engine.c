@@ -25,10 +25,10 @@ struct engine_answerer {
 };
 
 /* The forced-answer prompt: the built-in agents' "[-] Q: ...\n[-] A: " for char models; for chat
- * (BPE) models the scenario-NONE system prompt and the query through the chat template. */
+ * (BPE, SentencePiece) models the scenario-NONE system prompt and the query through the chat template. */
 static int format_prompt(const struct model *m, const char *query, char *buf) {
     const struct tokenizer *tok = m->tokenizer;
-    if (tok && tokenizer_kind(tok) == TOKENIZER_BPE)
+    if (tok && tokenizer_kind(tok) != TOKENIZER_CHAR)
         return tokenizer_apply_chat(tok, scenario_system_prompt(SCENARIO_NONE), query, buf,
                                     PROMPT_MAX);
     int n = scenario_format_prompt(buf, PROMPT_MAX, query, SCENARIO_NONE);

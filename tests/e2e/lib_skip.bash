@@ -43,3 +43,11 @@ fuzz_smoke_wanted() {
         return 1
     fi
 }
+
+# need_peer_packages: node and the npm packages of tests/peer (the peer implementations the
+# tokenizer and chat-template suites compare against; scripts/install-deps.sh installs them).
+need_peer_packages() {
+    command -v node >/dev/null || skip node "node not installed (scripts/install-deps.sh installs it)"
+    [ -d tests/peer/node_modules/@lenml/tokenizers ] && [ -d tests/peer/node_modules/@huggingface/jinja ] ||
+        skip npm "tests/peer/node_modules missing (scripts/install-deps.sh runs npm ci there)"
+}

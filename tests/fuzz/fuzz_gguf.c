@@ -1,5 +1,6 @@
 /* libFuzzer entry point for the GGUF reader and the model loader: any byte string must either
- * load or be refused with a message, never crash, leak or read out of bounds.
+ * load or be refused with a message, never crash, leak or read out of bounds; a tokenizer that
+ * loads encodes, decodes and renders its chat template.
  *   make fuzz && build-fuzz/fuzz_gguf -max_total_time=60 build-fuzz/corpus tests/fuzz/corpus
  * (the seed corpus is a few tiny valid files; see tests/fuzz/README). */
 #include <stddef.h>
@@ -42,6 +43,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         const char text[] =
             "Hello, world! 123 don't <|im_start|>user\n\xff\xc3 \u00e9t\u00e9 \t\r\n";
         tokenizer_encode(tok, text, sizeof text - 1, ids, 256, &n);
+        char prompt[1024], decoded[1024];
+        size_t len;
+        if (tokenizer_encode_full(tok, text, sizeof text - 1, true, ids, 256, &n) == 0)
+            tokenizer_decode(tok, ids, n, decoded, sizeof decoded, &len);
+        tokenizer_apply_chat(tok, "sys", "user {{ x }}", prompt, sizeof prompt); /* its template */
         tokenizer_free(tok);
     }
     struct model *m;

@@ -152,6 +152,12 @@ def encode_plain(text, rx, vocab, ranks):
     return out
 
 
+# The ChatML template as Qwen-style models publish it (tokenizer_config.json).
+CHATML = ("{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + "
+          "message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}"
+          "{{ '<|im_start|>assistant\\n' }}{% endif %}")
+
+
 def main(outdir):
     counts = collections.Counter(pretokenize(CORPUS, QWEN2))
     merges = train(counts, 160)
@@ -178,7 +184,7 @@ def main(outdir):
                                                           vocab['<|im_end|>']),
                ('tokenizer.ggml.padding_token_id', 4, eot),
                ('tokenizer.ggml.add_bos_token', 7, False),
-               ('tokenizer.chat_template', STRING, '{% for m in messages %}...{% endfor %}')]
+               ('tokenizer.chat_template', STRING, CHATML)]
         write_gguf(os.path.join(outdir, 'gguf_bpe_%s.gguf' % pre), kvs, [])
     # Plus random strings over a pool that stresses every regex branch.
     rng = random.Random(7)
