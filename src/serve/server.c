@@ -474,7 +474,9 @@ static enum MHD_Result handle_chat(struct server *s, struct MHD_Connection *c, s
         job_free(j);
         return ret;
     }
-    j->stream = stream_new();
+    /* The worker may finish and free j before the response is made: keep the stream here
+     * (it holds a reference for the response). */
+    struct stream *stream = j->stream = stream_new();
     pthread_t th;
     atomic_fetch_add(&s->workers, 1);
     if (!j->stream || pthread_create(&th, NULL, stream_worker, j)) {
@@ -486,7 +488,7 @@ static enum MHD_Result handle_chat(struct server *s, struct MHD_Connection *c, s
     }
     pthread_detach(th);
     struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_read,
-                                                               j->stream, stream_closed);
+                                                               stream, stream_closed);
     MHD_add_response_header(r, "Content-Type", "text/event-stream");
     MHD_add_response_header(r, "Cache-Control", "no-cache");
     enum MHD_Result ret = MHD_queue_response(c, 200, r);

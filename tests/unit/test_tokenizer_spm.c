@@ -19,15 +19,8 @@
 #define N_FIXED  3
 #define N_PIECES 8
 /* ids: 0 <unk>, 1 <s>, 2 </s>, 3..258 <0x00>..<0xFF>, then the pieces */
-static const char *PIECES[N_PIECES] = {"\xe2\x96\x81",
-                                       "a",
-                                       "b",
-                                       "c",
-                                       "\xe2\x96\x81"
-                                       "a",
-                                       "ab",
-                                       "abc",
-                                       "bc"};
+#define SP_TEXT "\xe2\x96\x81" /* U+2581, SentencePiece's space */
+static const char *PIECES[N_PIECES] = {SP_TEXT, "a", "b", "c", SP_TEXT "a", "ab", "abc", "bc"};
 static const float SCORES[N_PIECES] = {0, 0, 0, 0, -3, -2, -4, -1};
 #define ID(k) (N_FIXED + 256 + (k))
 enum {
