@@ -13,20 +13,39 @@ struct tok_opts {
     int raw, pieces, decode;
 };
 
+/* Bytes of a whole UTF-8 character at p (1..4), or 0 when p starts no valid one. */
+static size_t utf8_char_len(const unsigned char *p, size_t left) {
+    size_t n = p[0] < 0x80         ? 1
+               : (p[0] >> 5) == 6  ? 2
+               : (p[0] >> 4) == 14 ? 3
+               : (p[0] >> 3) == 30 ? 4
+                                   : 0;
+    if (!n || n > left) return 0;
+    for (size_t k = 1; k < n; k++)
+        if ((p[k] & 0xc0) != 0x80) return 0;
+    return n;
+}
+
+/* id:'piece', with control characters and bytes that are no whole character (a byte token,
+ * a piece of a character) escaped. */
 static void print_piece(const struct tokenizer *t, int32_t id) {
     size_t len;
-    const char *p = tokenizer_piece(t, id, &len);
+    const unsigned char *p = (const unsigned char *)tokenizer_piece(t, id, &len);
     printf("%d:'", id);
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)p[i];
-        if (c == '\n')
+    for (size_t i = 0; i < len;) {
+        size_t n = utf8_char_len(p + i, len - i);
+        if (n > 1) {
+            fwrite(p + i, 1, n, stdout);
+        } else if (p[i] == '\n') {
             fputs("\\n", stdout);
-        else if (c == '\t')
+        } else if (p[i] == '\t') {
             fputs("\\t", stdout);
-        else if (c < 32 || c == 127)
-            printf("\\x%02x", c);
-        else
-            putchar(c);
+        } else if (n == 0 || p[i] < 32 || p[i] == 127) {
+            printf("\\x%02x", p[i]);
+        } else {
+            putchar(p[i]);
+        }
+        i += n ? n : 1;
     }
     putchar('\'');
 }
