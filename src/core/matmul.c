@@ -280,8 +280,120 @@ TARGET_AVX2 static inline __m256i load_q4(const struct block_q4_0 *b) {
 
 DEFINE_DOTR_Q(dot_q8_avx2, TARGET_AVX2, block_q8_0, load_q8, mul_sum_i8_avx2)
 DEFINE_DOTR_Q(dot_q4_avx2, TARGET_AVX2, block_q4_0, load_q4, mul_sum_i8_avx2)
-DEFINE_DOTR_Q(dot_q8_vnni, TARGET_VNNI, block_q8_0, load_q8, mul_sum_i8_vnni)
-DEFINE_DOTR_Q(dot_q4_vnni, TARGET_VNNI, block_q4_0, load_q4, mul_sum_i8_vnni)
+
+/* The same products two blocks per 512-bit instruction: lanes 0-7 hold the even block and lanes
+ * 8-15 the odd one, exactly the a0 and a1 accumulators above, and every lane's integer sum and
+ * float operations are the same, so the results are bit-identical to the 256-bit kernels (and
+ * a file decodes to the same text on a machine with or without 512-bit registers). */
+#define TARGET_V512                                                                                \
+    __attribute__((target("avx2,fma,f16c,avx512f,avx512vl,avx512vnni,avx512bw,avx512dq")))
+
+TARGET_V512 static inline __m512i pair_si(__m256i lo, __m256i hi) {
+    return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+}
+
+TARGET_V512 static inline __m512 pair_scale(float lo, float hi) {
+    return _mm512_insertf32x8(_mm512_set1_ps(lo), _mm256_set1_ps(hi), 1);
+}
+
+/* Weights of two Q8_0 blocks: |w| as the unsigned operand of vpdpbusd, and the lanes where w is
+ * negative, where x changes sign instead. */
+struct wpair {
+    __m512i u;
+    __mmask64 neg;
+};
+
+TARGET_V512 static inline struct wpair wpair_q8(const struct block_q8_0 *b) {
+    __m512i w = pair_si(load_q8(b), load_q8(b + 1));
+    return (struct wpair){_mm512_abs_epi8(w), _mm512_movepi8_mask(w)};
+}
+
+/* Q4_0: the nibbles themselves (0..15) are the unsigned operand; the offset 8 comes off as
+ * 8·Σx, the same integer as Σ(q - 8)·x. */
+TARGET_V512 static inline struct wpair wpair_q4(const struct block_q4_0 *b) {
+    const __m256i lowmask = _mm256_set1_epi8(0x0f);
+    __m256i bytes = _mm256_set_m128i(_mm_loadu_si128((const __m128i *)b[1].qs),
+                                     _mm_loadu_si128((const __m128i *)b[0].qs));
+    __m256i lo = _mm256_and_si256(bytes, lowmask);
+    __m256i hi = _mm256_and_si256(_mm256_srli_epi16(bytes, 4), lowmask);
+    /* [lo0 lo1 hi0 hi1] -> [lo0 hi0 lo1 hi1]: each block's 32 values in element order */
+    __m512i w = _mm512_shuffle_i64x2(pair_si(lo, hi), pair_si(lo, hi), _MM_SHUFFLE(3, 1, 2, 0));
+    return (struct wpair){w, 0};
+}
+
+TARGET_V512 static inline __m512i dot_pair_q8(struct wpair w, __m512i x) {
+    x = _mm512_mask_sub_epi8(x, w.neg, _mm512_setzero_si512(), x);
+    return _mm512_dpbusd_epi32(_mm512_setzero_si512(), w.u, x);
+}
+
+TARGET_V512 static inline __m512i dot_pair_q4(struct wpair w, __m512i x) {
+    const __m512i zero = _mm512_setzero_si512();
+    return _mm512_sub_epi32(_mm512_dpbusd_epi32(zero, w.u, x),
+                            _mm512_dpbusd_epi32(zero, _mm512_set1_epi8(8), x));
+}
+
+/* RW weight rows (ws bytes apart) against R activation rows, RW and R compile-time constants:
+ * each weight pair is loaded once for the R inputs and each activation pair once for the RW
+ * rows, with RW · R accumulators in registers. out[i * R + r] is weight row i with input r. */
+#define DEFINE_DOTR_Q512(NAME, BLOCK, WPAIR, DOTPAIR, LOAD, MULSUM)                                \
+    TARGET_V512 ALWAYS_INLINE static inline void NAME##_rw(                                        \
+        const char *wb, size_t ws, const struct block_q8x *x, size_t xs, int nb, float *out,       \
+        const int RW, const int R) {                                                               \
+        __m512 acc[4][4];                                                                          \
+        UNROLL_R for (int i = 0; i < RW; i++) UNROLL_R for (int r = 0; r < R; r++) acc[i][r] =     \
+            _mm512_setzero_ps();                                                                   \
+        int b = 0;                                                                                 \
+        for (; b + 2 <= nb; b += 2) {                                                              \
+            struct wpair wp[4];                                                                    \
+            __m512 wd[4]; /* [d0 x8 | d1 x8]: the two blocks' scales */                            \
+            UNROLL_R for (int i = 0; i < RW; i++) {                                                \
+                const struct BLOCK *w = (const struct BLOCK *)(wb + i * ws);                       \
+                _mm_prefetch((const char *)&w[b] + Q_PREFETCH, _MM_HINT_T0);                       \
+                _mm_prefetch((const char *)&w[b] + Q_PREFETCH + 64, _MM_HINT_T0);                  \
+                wp[i] = WPAIR(&w[b]);                                                              \
+                wd[i] = pair_scale(_cvtsh_ss(w[b].d), _cvtsh_ss(w[b + 1].d));                      \
+            }                                                                                      \
+            UNROLL_R for (int r = 0; r < R; r++) {                                                 \
+                const struct block_q8x *xr = x + r * xs;                                           \
+                __m512i xv = pair_si(_mm256_loadu_si256((const __m256i *)xr[b].qs),                \
+                                     _mm256_loadu_si256((const __m256i *)xr[b + 1].qs));           \
+                const __m512 xd = pair_scale(xr[b].d, xr[b + 1].d);                                \
+                UNROLL_R for (int i = 0; i < RW; i++) {                                            \
+                    __m512 p = _mm512_cvtepi32_ps(DOTPAIR(wp[i], xv));                             \
+                    acc[i][r] = _mm512_fmadd_ps(_mm512_mul_ps(wd[i], xd), p, acc[i][r]);           \
+                }                                                                                  \
+            }                                                                                      \
+        }                                                                                          \
+        UNROLL_R for (int i = 0; i < RW; i++) UNROLL_R for (int r = 0; r < R; r++) {               \
+            __m256 a0 = _mm512_castps512_ps256(acc[i][r]);                                         \
+            __m256 a1 = _mm512_extractf32x8_ps(acc[i][r], 1);                                      \
+            if (b < nb) { /* an odd last block goes to the even accumulator, as above */           \
+                const struct BLOCK *w = (const struct BLOCK *)(wb + i * ws);                       \
+                const struct block_q8x *xr = x + r * xs;                                           \
+                __m256i w0 = LOAD(&w[b]);                                                          \
+                __m256 p0 = MULSUM(_mm256_sign_epi8(w0, w0), w0,                                   \
+                                   _mm256_loadu_si256((const __m256i *)xr[b].qs));                 \
+                a0 = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(w[b].d) * xr[b].d), p0, a0);         \
+            }                                                                                      \
+            out[i * R + r] = hsum_ps(_mm256_add_ps(a0, a1));                                       \
+        }                                                                                          \
+    }                                                                                              \
+    TARGET_V512 static float NAME(const void *w, const struct block_q8x *x, int nb) {              \
+        float o;                                                                                   \
+        NAME##_rw(w, 0, x, 0, nb, &o, 1, 1);                                                       \
+        return o;                                                                                  \
+    }                                                                                              \
+    TARGET_V512 static void NAME##4(const void *w, const struct block_q8x *x, size_t xs, int nb,   \
+                                    float *out) {                                                  \
+        NAME##_rw(w, 0, x, xs, nb, out, 1, 4);                                                     \
+    }                                                                                              \
+    TARGET_V512 static void NAME##44(const void *w, size_t ws, const struct block_q8x *x,          \
+                                     size_t xs, int nb, float *out) {                              \
+        NAME##_rw(w, ws, x, xs, nb, out, 4, 4);                                                    \
+    }
+
+DEFINE_DOTR_Q512(dot_q8_v512, block_q8_0, wpair_q8, dot_pair_q8, load_q8, mul_sum_i8_vnni)
+DEFINE_DOTR_Q512(dot_q4_v512, block_q4_0, wpair_q4, dot_pair_q4, load_q4, mul_sum_i8_vnni)
 
 /* F32 rows on AVX-512 (the CPUs that take the VNNI kernels). Decode of an F32 model is bound by
  * how many cache lines one core keeps in flight, not by arithmetic: 64-byte loads plus a software
@@ -346,8 +458,172 @@ TARGET_VNNI static void dot_f32_w4_avx512(const float *w, size_t ws, const float
 }
 #endif
 
+/* ---- attention of one query over cached keys and values ---- */
+
+/* Written once with GCC vector extensions and compiled three times (AVX-512, AVX2, baseline):
+ * the attention is the same arithmetic on every ISA, only the register width changes. */
+typedef float vf16 __attribute__((vector_size(64)));
+typedef int32_t vi16 __attribute__((vector_size(64)));
+typedef float vf8 __attribute__((vector_size(32)));
+
+static inline __attribute__((always_inline)) vf16 ld16(const float *p) {
+    vf16 v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline __attribute__((always_inline)) vf8 ld8(const float *p) {
+    vf8 v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline __attribute__((always_inline)) float hsum8(vf8 v) {
+    v += __builtin_shufflevector(v, v, 4, 5, 6, 7, 0, 1, 2, 3);
+    v += __builtin_shufflevector(v, v, 2, 3, 0, 1, 6, 7, 4, 5);
+    v += __builtin_shufflevector(v, v, 1, 0, 3, 2, 5, 4, 7, 6);
+    return v[0];
+}
+
+static inline __attribute__((always_inline)) float hsum16(vf16 v) {
+    return hsum8(__builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7) +
+                 __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15));
+}
+
+/* exp(x) for x <= 0 (scores minus their maximum), 16 at a time: 2^n · p(r) with
+ * x = n·ln2 + r, |r| <= ln2/2, p of degree 6 (relative error ~2e-7); below -87 it is 0.
+ * n is rounded by the 1.5·2^23 trick, so no vector select is needed but the last one. */
+static inline __attribute__((always_inline)) vf16 exp16(vf16 x) {
+    const vi16 lo = x < -87.0f; /* -1 where the result underflows */
+    vi16 xb;
+    memcpy(&xb, &x, sizeof x);
+    const vf16 floor_v = {-87.0f, -87.0f, -87.0f, -87.0f, -87.0f, -87.0f, -87.0f, -87.0f,
+                          -87.0f, -87.0f, -87.0f, -87.0f, -87.0f, -87.0f, -87.0f, -87.0f};
+    vi16 fb;
+    memcpy(&fb, &floor_v, sizeof fb);
+    xb = (xb & ~lo) | (fb & lo);
+    memcpy(&x, &xb, sizeof x);
+    const vf16 t = x * 1.44269504f + 12582912.0f;
+    const vf16 n = t - 12582912.0f;
+    vf16 r = x - n * 0.693145752f;
+    r = r - n * 1.42860677e-6f;
+    vf16 p = r * (1.0f / 720) + 1.0f / 120;
+    p = p * r + 1.0f / 24;
+    p = p * r + 1.0f / 6;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    vi16 tb;
+    memcpy(&tb, &t, sizeof tb);
+    vi16 bits = ((tb - 0x4B400000) + 127) << 23;
+    vf16 two_n;
+    memcpy(&two_n, &bits, sizeof two_n);
+    vf16 e = p * two_n;
+    vi16 eb;
+    memcpy(&eb, &e, sizeof eb);
+    eb &= ~lo;
+    memcpy(&e, &eb, sizeof e);
+    return e;
+}
+
+/* softmax(q·k_p · scale) over p < n, then Σ_p a_p v_p; k_p and v_p are rows `stride` floats
+ * apart. Scores go to work[n]. Three passes (scores and their maximum, exponentials and their
+ * sum, the weighted sum of values), each streaming its rows once. */
+static inline __attribute__((always_inline)) void attend_generic(const float *q, const float *k,
+                                                                 const float *v, size_t stride,
+                                                                 int n, int hd, float scale,
+                                                                 float *out, float *work) {
+    const int h16 = hd & ~15, h8 = hd & ~7;
+    float qs[256];
+    for (int i = 0; i < hd; i++)
+        qs[i] = q[i] * scale;
+    float mx = -INFINITY;
+    for (int p = 0; p < n; p++) {
+        const float *kp = k + (size_t)p * stride;
+        vf16 a = {0};
+        int i = 0;
+        for (; i < h16; i += 16)
+            a += ld16(qs + i) * ld16(kp + i);
+        float s = hsum16(a);
+        if (i < h8) s += hsum8(ld8(qs + i) * ld8(kp + i)), i += 8;
+        for (; i < hd; i++)
+            s += qs[i] * kp[i];
+        work[p] = s;
+        mx = s > mx ? s : mx;
+    }
+    vf16 sum16 = {0};
+    int p = 0;
+    for (; p + 16 <= n; p += 16) {
+        vf16 e = exp16(ld16(work + p) - mx);
+        memcpy(work + p, &e, sizeof e);
+        sum16 += e;
+    }
+    float sum = hsum16(sum16);
+    if (p < n) { /* the last 1..15 scores, padded with -inf (exp 0) */
+        float t[16];
+        for (int i = 0; i < 16; i++)
+            t[i] = p + i < n ? work[p + i] - mx : -INFINITY;
+        vf16 e = exp16(ld16(t));
+        for (int i = 0; p + i < n; i++)
+            work[p + i] = e[i], sum += e[i];
+    }
+    const float inv = 1.0f / sum;
+    int i = 0;
+    for (; i < h16; i += 16) { /* one 16-float column of every value row at a time */
+        vf16 a0 = {0}, a1 = {0};
+        int r = 0;
+        for (; r + 2 <= n; r += 2) {
+            a0 += work[r] * ld16(v + (size_t)r * stride + i);
+            a1 += work[r + 1] * ld16(v + (size_t)(r + 1) * stride + i);
+        }
+        if (r < n) a0 += work[r] * ld16(v + (size_t)r * stride + i);
+        a0 = (a0 + a1) * inv;
+        memcpy(out + i, &a0, sizeof a0);
+    }
+    for (; i < hd; i++) {
+        float a = 0;
+        for (int r = 0; r < n; r++)
+            a += work[r] * v[(size_t)r * stride + i];
+        out[i] = a * inv;
+    }
+}
+
+/* The scalar kernel set's attention: the plain definition (dot, softmax, weighted sum). */
+static void attend_scalar(const float *q, const float *k, const float *v, size_t stride, int n,
+                          int hd, float scale, float *out, float *work) {
+    float mx = -INFINITY;
+    for (int p = 0; p < n; p++) {
+        work[p] = dot_f32_scalar(q, k + (size_t)p * stride, hd) * scale;
+        mx = fmaxf(mx, work[p]);
+    }
+    float sum = 0;
+    for (int p = 0; p < n; p++)
+        sum += work[p] = expf(work[p] - mx);
+    for (int i = 0; i < hd; i++) {
+        float a = 0;
+        for (int p = 0; p < n; p++)
+            a += work[p] * v[(size_t)p * stride + i];
+        out[i] = a / sum;
+    }
+}
+
+#if MATMUL_X86
+TARGET_AVX2 static void attend_avx2(const float *q, const float *k, const float *v, size_t stride,
+                                    int n, int hd, float scale, float *out, float *work) {
+    attend_generic(q, k, v, stride, n, hd, scale, out, work);
+}
+
+__attribute__((target("avx2,fma,f16c,avx512f,avx512vl,avx512dq"))) static void
+attend_avx512(const float *q, const float *k, const float *v, size_t stride, int n, int hd,
+              float scale, float *out, float *work) {
+    attend_generic(q, k, v, stride, n, hd, scale, out, work);
+}
+#endif
+
 struct kernels {
     const char *name;
+    void (*attend)(const float *q, const float *k, const float *v, size_t stride, int n, int hd,
+                   float scale, float *out, float *work);
     float (*dot_f32)(const float *a, const float *b, int n);
     float (*dot_f16)(const uint16_t *a, const float *b, int n);
     void (*quantize_x)(const float *x, struct block_q8x *y, int n);
@@ -359,20 +635,36 @@ struct kernels {
     void (*dot4_q4)(const void *w, const struct block_q8x *x, size_t xs, int nb, float *out);
     /* four F32 weight rows (ws floats apart) against one input; NULL: one row at a time */
     void (*dot_f32_w4)(const float *w, size_t ws, const float *x, int n, float *out);
+    /* four quantized weight rows (ws bytes apart) against four inputs, out[row * 4 + input];
+     * NULL: one weight row at a time */
+    void (*dot44_q8)(const void *w, size_t ws, const struct block_q8x *x, size_t xs, int nb,
+                     float *out);
+    void (*dot44_q4)(const void *w, size_t ws, const struct block_q8x *x, size_t xs, int nb,
+                     float *out);
 };
 
-static const struct kernels k_scalar = {"scalar",       dot_f32_scalar,
-                                        dot_f16_scalar, quantize_q8x_scalar,
-                                        dot_q8_scalar,  dot_q4_scalar,
-                                        NULL,           NULL,
-                                        NULL,           NULL};
+static const struct kernels k_scalar = {"scalar",
+                                        attend_scalar,
+                                        dot_f32_scalar,
+                                        dot_f16_scalar,
+                                        quantize_q8x_scalar,
+                                        dot_q8_scalar,
+                                        dot_q4_scalar,
+                                        NULL,
+                                        NULL,
+                                        NULL,
+                                        NULL,
+                                        NULL,
+                                        NULL};
 #if MATMUL_X86
 static const struct kernels k_vnni = {
-    "avx512vnni", dot_f32_avx512,  dot_f16_avx2, quantize_q8x_avx2, dot_q8_vnni,
-    dot_q4_vnni,  dot4_f32_avx512, dot_q8_vnni4, dot_q4_vnni4,      dot_f32_w4_avx512};
-static const struct kernels k_avx2 = {"avx2",       dot_f32_avx2, dot_f16_avx2,  quantize_q8x_avx2,
-                                      dot_q8_avx2,  dot_q4_avx2,  dot4_f32_avx2, dot_q8_avx24,
-                                      dot_q4_avx24, NULL};
+    "avx512vnni",      attend_avx512, dot_f32_avx512,  dot_f16_avx2, quantize_q8x_avx2,
+    dot_q8_v512,       dot_q4_v512,   dot4_f32_avx512, dot_q8_v5124, dot_q4_v5124,
+    dot_f32_w4_avx512, dot_q8_v51244, dot_q4_v51244};
+static const struct kernels k_avx2 = {
+    "avx2",      attend_avx2, dot_f32_avx2,  dot_f16_avx2, quantize_q8x_avx2,
+    dot_q8_avx2, dot_q4_avx2, dot4_f32_avx2, dot_q8_avx24, dot_q4_avx24,
+    NULL,        NULL,        NULL};
 #endif
 
 static int forced; /* enum matmul_kernels */
@@ -384,9 +676,11 @@ static const struct kernels *kernels_get(void) {
         unsigned a, b, c, d; /* clang's __builtin_cpu_supports does not know "f16c" */
         int f16c = __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
         int avx2 = f16c && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-        level = !avx2                                                                        ? 0
-                : __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl") ? 2
-                                                                                             : 1;
+        level = !avx2 ? 0
+                : __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl") &&
+                        __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq")
+                    ? 2
+                    : 1;
     }
     if (forced == MATMUL_KERNELS_SCALAR) return &k_scalar;
     if (level >= 2 && forced != MATMUL_KERNELS_AVX2) return &k_vnni;
@@ -403,6 +697,15 @@ int matmul_force_kernels(int which) {
 
 float matmul_dot_f32(const float *a, const float *b, int n) {
     return kernels_get()->dot_f32(a, b, n);
+}
+
+int matmul_attend(const float *q, const float *k, const float *v, size_t stride, int n, int hd,
+                  float scale, float *out, float *work) {
+    if (n < 1 || hd < 1 || hd > MATMUL_MAX_HEAD_DIM || stride < (size_t)hd)
+        return disr_fail(DISR_E_ARG, "matmul: attention over %d rows of %d (stride %zu)", n, hd,
+                         stride);
+    kernels_get()->attend(q, k, v, stride, n, hd, scale, out, work);
+    return DISR_OK;
 }
 
 const char *matmul_kernel_name(void) {
@@ -489,8 +792,31 @@ static void mm_chunk(void *vctx, int chunk, int thread) {
     const char *base = w->data;
     float *out = task->out;
     const struct kernels *k = j->k;
-    float o4[4];
+    float o4[4], o16[16];
     int r = r0;
+    /* Prefill: four weight rows by four inputs per pass where a 4x4 kernel exists. */
+    void (*dot44)(const void *, size_t, const struct block_q8x *, size_t, int, float *) =
+        w->type == DTYPE_Q8_0   ? k->dot44_q8
+        : w->type == DTYPE_Q4_0 ? k->dot44_q4
+                                : NULL;
+    if (dot44 && n >= 4)
+        for (; r + 4 <= r1; r += 4) {
+            int i = 0;
+            for (; i + 4 <= n; i += 4) {
+                dot44(base + (size_t)r * rb, rb, j->xq + (size_t)i * nb, (size_t)nb, nb, o16);
+                for (int q = 0; q < 4; q++)
+                    for (int u = 0; u < 4; u++)
+                        out[(size_t)(i + u) * w->rows + r + q] =
+                            o16[q * 4 + u] + (task->bias ? task->bias[r + q] : 0.0f);
+            }
+            for (; i < n; i++)
+                for (int q = 0; q < 4; q++) {
+                    const void *row = base + (size_t)(r + q) * rb;
+                    float s = w->type == DTYPE_Q8_0 ? k->dot_q8(row, j->xq + (size_t)i * nb, nb)
+                                                    : k->dot_q4(row, j->xq + (size_t)i * nb, nb);
+                    out[(size_t)i * w->rows + r + q] = s + (task->bias ? task->bias[r + q] : 0.0f);
+                }
+        }
     /* Decode (fewer inputs than the four-input kernel takes): four weight rows per pass. */
     if (w->type == DTYPE_F32 && n < 4 && k->dot_f32_w4)
         for (; r + 4 <= r1; r += 4)
@@ -642,6 +968,7 @@ int matmul_tasks(struct pool *pool, const float *x, int n, int cols,
         int rpc = w->rows / (n_threads * 16);
         int min_rows = 16384 / (n * cols) + 1;
         if (rpc < min_rows) rpc = min_rows;
+        rpc = (rpc + 3) & ~3; /* whole groups of four rows for the 4x4 kernels */
         int j = job.n_jobs++;
         job.task_of[j] = t;
         job.rows_per_chunk[j] = rpc;

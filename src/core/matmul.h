@@ -50,6 +50,14 @@ int matmul_apply(struct pool *pool, float *out, const float *x, int n, const str
 /* dot(a, b) over n floats with the best kernel (attention scores). */
 float matmul_dot_f32(const float *a, const float *b, int n);
 
+/* Attention of one query: out[hd] = Σ_p softmax_p(scale · q·k_p) v_p over the n rows k_p =
+ * k + p·stride and v_p = v + p·stride (one head of a KV cache). work holds n floats. The
+ * result depends only on the inputs, never on what else runs (each query of a batch alike).
+ * Errors: n < 1, hd outside 1..MATMUL_MAX_HEAD_DIM, stride < hd. */
+#define MATMUL_MAX_HEAD_DIM 256
+int matmul_attend(const float *q, const float *k, const float *v, size_t stride, int n, int hd,
+                  float scale, float *out, float *work);
+
 /* Row `row` of w as floats (an embedding lookup on a possibly quantized table). */
 int matmul_row_f32(const struct mat *w, int row, float *out);
 

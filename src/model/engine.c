@@ -69,33 +69,24 @@ struct attn_job {
     int layer, n;
 };
 
-/* One (token, head): scores against the cache of the token's sequence, softmax, weighted sum. */
+/* One (head, token): scores against the cache of the token's sequence, softmax, weighted sum.
+ * Chunks run head by head, so the tokens of a prompt that one thread takes in a row read the
+ * same head's keys and values while they are still in its cache. */
 static void attn_chunk(void *vctx, int chunk, int thread) {
     const struct attn_job *j = vctx;
     struct engine *e = j->e;
     const struct model_config *c = &e->c;
     const int hd = model_head_dim(c), kvd = model_kv_dim(c), Q = model_q_dim(c);
-    const int t = chunk / c->n_head, h = chunk % c->n_head;
+    const int h = chunk / j->n, t = chunk % j->n;
     const int kvh = h / (c->n_head / c->n_head_kv);
-    const int pos = e->b_pos[t];
     const size_t seq_off =
         ((size_t)j->layer * e->max_seqs + (size_t)e->b_seq[t]) * e->n_ctx * (size_t)kvd;
-    const float *kc = e->key_cache + seq_off + (size_t)kvh * hd;
-    const float *vc = e->value_cache + seq_off + (size_t)kvh * hd;
-    const float *qv = e->q + (size_t)t * Q + (size_t)h * hd;
-    float *att = e->att + (size_t)thread * e->n_ctx;
-    const float scale = 1.0f / sqrtf((float)hd);
-    for (int p = 0; p <= pos; p++)
-        att[p] = matmul_dot_f32(qv, kc + (size_t)p * kvd, hd) * scale;
-    softmax_forward(att, pos + 1);
-    float *out = e->xb2 + (size_t)t * Q + (size_t)h * hd;
-    memset(out, 0, sizeof(float) * (size_t)hd);
-    for (int p = 0; p <= pos; p++) {
-        const float *vr = vc + (size_t)p * kvd;
-        const float a = att[p];
-        for (int i = 0; i < hd; i++)
-            out[i] += a * vr[i];
-    }
+    /* engine_init checked the head size, so this cannot fail */
+    (void)matmul_attend(e->q + (size_t)t * Q + (size_t)h * hd,
+                        e->key_cache + seq_off + (size_t)kvh * hd,
+                        e->value_cache + seq_off + (size_t)kvh * hd, (size_t)kvd, e->b_pos[t] + 1,
+                        hd, 1.0f / sqrtf((float)hd), e->xb2 + (size_t)t * Q + (size_t)h * hd,
+                        e->att + (size_t)thread * e->n_ctx);
 }
 
 struct swiglu_job {
@@ -281,6 +272,9 @@ int engine_init(struct engine **out, struct model *m, const struct engine_params
     DISR_TRY(model_config_validate(&m->config));
     DISR_TRY(check_weights(m));
     const struct model_config *c = &m->config;
+    if (model_head_dim(c) > MATMUL_MAX_HEAD_DIM)
+        return disr_fail(DISR_E_UNSUPPORTED, "engine: head size %d (at most %d)",
+                         model_head_dim(c), MATMUL_MAX_HEAD_DIM);
     int max_seqs = p && p->max_seqs > 0 ? p->max_seqs : 1;
     int n_ctx = p && p->n_ctx > 0 ? p->n_ctx : c->n_ctx;
     if (max_seqs > 4096) return disr_fail(DISR_E_ARG, "engine: %d sequences is too many", max_seqs);

@@ -287,6 +287,97 @@ static void test_matmul_refuses_bad_shapes(void **state) {
     assert_int_equal(matmul_row_f32(&m, 2, out), DISR_E_RANGE);
 }
 
+/* matmul_attend against a double-precision softmax-weighted sum, for every kernel set, head
+ * sizes with and without vector tails, lengths around the 16-score blocks of the exponential,
+ * scores far apart (underflowing terms) and rows strided as in a KV cache. */
+static void test_attend_matches_reference(void **state) {
+    (void)state;
+    struct rng r;
+    rng_init(&r, 13);
+    const int hds[] = {1, 12, 16, 24, 64, 80};
+    const int ns[] = {1, 2, 15, 16, 17, 40, 130};
+    enum { STRIDE = 200 };
+    static float k[130 * STRIDE], v[130 * STRIDE], work[130];
+    for (int i = 0; i < 130 * STRIDE; i++)
+        k[i] = rng_normal(&r), v[i] = rng_normal(&r);
+    for (int hi = 0; hi < 6; hi++)
+        for (int ni = 0; ni < 7; ni++)
+            for (int sharp = 0; sharp < 2; sharp++)
+                for (int kern = 0; kern < 3; kern++) {
+                    const int hd = hds[hi], n = ns[ni];
+                    float q[80], out[80];
+                    for (int i = 0; i < hd; i++)
+                        q[i] = rng_normal(&r) * (sharp ? 8.0f : 1.0f);
+                    const float scale = 1.0f / sqrtf((float)hd);
+                    double s[130], mx = -1e300, sum = 0;
+                    for (int p = 0; p < n; p++) {
+                        double d = 0;
+                        for (int i = 0; i < hd; i++)
+                            d += (double)q[i] * k[p * STRIDE + i];
+                        s[p] = d * scale;
+                        mx = fmax(mx, s[p]);
+                    }
+                    for (int p = 0; p < n; p++)
+                        sum += s[p] = exp(s[p] - mx);
+                    int old = matmul_force_kernels(kern);
+                    assert_int_equal(matmul_attend(q, k, v, STRIDE, n, hd, scale, out, work), 0);
+                    matmul_force_kernels(old);
+                    for (int i = 0; i < hd; i++) {
+                        double want = 0;
+                        for (int p = 0; p < n; p++)
+                            want += s[p] / sum * v[p * STRIDE + i];
+                        if (fabs(out[i] - want) > 1e-5 + 1e-5 * fabs(want))
+                            fail_msg("kernels %d, hd %d, n %d: out[%d] %.7g, reference %.7g", kern,
+                                     hd, n, i, out[i], want);
+                    }
+                }
+    float q[4] = {0}, out[4];
+    assert_int_equal(matmul_attend(q, k, v, STRIDE, 0, 4, 1, out, work), DISR_E_ARG);
+    assert_int_equal(matmul_attend(q, k, v, 2, 1, 4, 1, out, work), DISR_E_ARG);
+    assert_int_equal(matmul_attend(q, k, v, 512, 1, MATMUL_MAX_HEAD_DIM + 1, 1, out, work),
+                     DISR_E_ARG);
+}
+
+/* The AVX2 (maddubs) and AVX-512 (vpdpbusd, two blocks per instruction) quantized kernels sum
+ * the same integers and scale them in the same order: bit-identical products, one input row or
+ * many, even and odd block counts. Where the CPU has no AVX-512 both runs are AVX2. */
+static void test_quantized_kernels_agree_across_isas(void **state) {
+    (void)state;
+    struct rng r;
+    rng_init(&r, 17);
+    struct pool *p;
+    assert_int_equal(pool_init(&p, 2), 0);
+    const enum dtype types[] = {DTYPE_Q8_0, DTYPE_Q4_0};
+    const int cols_list[] = {32, 96, 256};
+    const int ns[] = {1, 3, 9};
+    static float x[9 * 256], best[9 * 40], avx2[9 * 40];
+    static char scratch[9 * 8 * 64];
+    for (int i = 0; i < 9 * 256; i++)
+        x[i] = rng_normal(&r);
+    for (int ti = 0; ti < 2; ti++)
+        for (int ci = 0; ci < 3; ci++)
+            for (int ni = 0; ni < 3; ni++) {
+                struct mat m;
+                float *w;
+                void *data = make_mat(&m, types[ti], 40, cols_list[ci], &r, &w);
+                struct matmul_task t = {&m, best, NULL};
+                const int n = ns[ni], cols = cols_list[ci];
+                assert_int_equal(matmul_tasks(p, x, n, cols, &t, 1, scratch, sizeof scratch,
+                                              MATMUL_NO_BLAS),
+                                 0);
+                int old = matmul_force_kernels(MATMUL_KERNELS_AVX2);
+                t.out = avx2;
+                assert_int_equal(matmul_tasks(p, x, n, cols, &t, 1, scratch, sizeof scratch,
+                                              MATMUL_NO_BLAS),
+                                 0);
+                matmul_force_kernels(old);
+                assert_memory_equal(best, avx2, sizeof(float) * (size_t)n * 40);
+                free(w);
+                free(data);
+            }
+    pool_free(p);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pool_runs_every_chunk_once),
@@ -295,6 +386,8 @@ int main(void) {
         cmocka_unit_test(test_matmul_batch_invariant),
         cmocka_unit_test(test_block_layout_matches_ggml),
         cmocka_unit_test(test_matmul_refuses_bad_shapes),
+        cmocka_unit_test(test_attend_matches_reference),
+        cmocka_unit_test(test_quantized_kernels_agree_across_isas),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
