@@ -17,6 +17,7 @@
 #include "model/model_io.h"
 #include "model/quant.h"
 #include "train/train_run.h"
+#include "train/zoo.h"
 
 struct bench_shape {
     const char *name;
@@ -395,11 +396,44 @@ static int run_shape(const struct bench_shape *s, enum dtype type, int threads, 
     return st;
 }
 
+/* Training tokens/s at the default family's agent shapes (the zoo's ladder, character
+ * vocabulary, context 256) and batch (8 x 128), random tokens: the speed `disr zoo` trains
+ * them at. With --quick the largest shape only, at 1 x 16. */
+static int bench_zoo(int n_shapes, int B, int T, int steps, int threads) {
+    printf("\n| zoo shape | params | B x T | threads | s/step | tok/s | tok/CPU-s |\n");
+    printf("| --- | ---: | --- | ---: | ---: | ---: | ---: |\n");
+    for (int i = 4 - n_shapes; i < 4; i++) {
+        struct zoo_size sz;
+        DISR_TRY(zoo_agent_size(WORLD_DEFAULT, i, 4, &sz));
+        struct model_config c = {.arch = MODEL_ARCH_LLAMA,
+                                 .n_vocab = 98,
+                                 .n_embd = sz.n_embd,
+                                 .n_layer = sz.n_layer,
+                                 .n_head = sz.n_head,
+                                 .n_head_kv = sz.n_head,
+                                 .n_ff = sz.n_ff,
+                                 .n_ctx = 256,
+                                 .norm_eps = 1e-5f,
+                                 .rope_base = 10000.0f,
+                                 .rope_style = ROPE_NORMAL,
+                                 .tied_output = true};
+        struct train_bench_result tr;
+        DISR_TRY(train_bench(&c, B, T, steps, threads, &tr));
+        printf("| C%d L%d | %.2fM | %d x %d | %d | %.4f | %.0f | %.0f |\n", sz.n_embd, sz.n_layer,
+               tr.n_params / 1e6, B, T, threads > 0 ? threads : pool_default_threads(),
+               tr.sec_per_step, tr.tokens_per_s, (double)B * T / tr.cpu_per_step);
+        fflush(stdout);
+    }
+    return DISR_OK;
+}
+
 int cmd_bench(int argc, char **argv) {
     const char *model = "all", *types = "f32,q8_0,q4_0", *what = "all";
     int threads = 0, reps = 5, quick = 0, batch = 4, pp = 0, tg = 0, train_steps = 5, depth = 512;
     const struct cli_opt opts[] = {
-        {"--what", NULL, OPT_STR, &what, "infer, train, memory or all (default all)"},
+        {"--what", NULL, OPT_STR, &what,
+         "infer, train, zoo (training at the agent family's shapes), memory or all (default "
+         "all)"},
         {"--model", NULL, OPT_STR, &model,
          "inference shape: agent, 110m or all (default all), or a GGUF file (FILE.gguf): "
          "llama-bench's pp512, tg128 and tg128 @ d512 on it"},
@@ -433,8 +467,9 @@ int cmd_bench(int argc, char **argv) {
     int do_infer = !strcmp(what, "all") || !strcmp(what, "infer");
     int do_train = !strcmp(what, "all") || !strcmp(what, "train");
     int do_memory = !strcmp(what, "all") || !strcmp(what, "memory");
-    if (!do_infer && !do_train && !do_memory) {
-        fprintf(stderr, "disr: bench: --what must be infer, train, memory or all\n");
+    int do_zoo = !strcmp(what, "all") || !strcmp(what, "zoo");
+    if (!do_infer && !do_train && !do_memory && !do_zoo) {
+        fprintf(stderr, "disr: bench: --what must be infer, train, zoo, memory or all\n");
         return 2;
     }
     if (train_steps < 1 || train_steps > 100 || reps < 1 || reps > 100 || batch < 1 || batch > 64 ||
@@ -515,12 +550,16 @@ int cmd_bench(int argc, char **argv) {
         const char *label = "gpt2-124m";
         if (quick) c = shapes[0].c, B = 2, T = 32, label = "agent";
         struct train_bench_result tr;
-        int st = train_bench(&c, B, T, train_steps, &tr);
+        int st = train_bench(&c, B, T, train_steps, threads, &tr);
         if (st < 0) return cli_fail("bench", st);
         printf("\n| training | params | B x T | s/step | tok/s | GFLOPS |\n");
         printf("| --- | ---: | --- | ---: | ---: | ---: |\n");
         printf("| %s | %.1fM | %d x %d | %.3f | %.0f | %.1f |\n", label, tr.n_params / 1e6, B, T,
                tr.sec_per_step, tr.tokens_per_s, tr.gflops);
+    }
+    if (do_zoo) {
+        int st = bench_zoo(quick ? 1 : 4, quick ? 1 : 8, quick ? 16 : 128, train_steps, threads);
+        if (st < 0) return cli_fail("bench", st);
     }
     return 0;
 }

@@ -134,7 +134,7 @@ static int cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-int train_bench(const struct model_config *c, int B, int T, int steps,
+int train_bench(const struct model_config *c, int B, int T, int steps, int threads,
                 struct train_bench_result *out) {
     if (steps <= 0 || steps > 1000) return disr_fail(DISR_E_ARG, "bench: %d steps", steps);
     struct model *m;
@@ -144,6 +144,7 @@ int train_bench(const struct model_config *c, int B, int T, int steps,
     cfg.batch = B;
     cfg.seq = T;
     cfg.steps = steps + 1;
+    cfg.threads = threads;
     struct trainer *t = NULL;
     struct batch_buf bb = {0};
     double *times = calloc(2 * (size_t)steps, sizeof *times), *cpu = times ? times + steps : NULL;

@@ -47,7 +47,8 @@ struct train_bench_result {
     double tokens_per_s;
     double gflops;
 };
-int train_bench(const struct model_config *c, int B, int T, int steps,
+/* threads: compute threads (0 = every core this process may use). */
+int train_bench(const struct model_config *c, int B, int T, int steps, int threads,
                 struct train_bench_result *out);
 
 /* The benchmark's reference shape: GPT-2 124M-like Llama (C 768, 12 layers, 12 heads, ff 3072,

@@ -17,6 +17,9 @@ done
 grep -q "^| agent | f32 | 13.1 | 4.0 |" "$tmp/out" || { echo "memory figures"; cat "$tmp/out"; exit 1; }
 grep -q "^| agent | q8_0 | 3.5 | 4.0 |" "$tmp/out" || { echo "q8_0 weights"; cat "$tmp/out"; exit 1; }
 grep -q "^| agent | 3.4M | 2 x 32 |" "$tmp/out" || { echo "training row"; cat "$tmp/out"; exit 1; }
+# The zoo's largest agent shape (1.02 M parameters) trains at a positive rate.
+grep "^| C128 L5 | 1.02M | 1 x 16 | 2 |" "$tmp/out" | awk -F'|' '{ if (!($7 > 0 && $8 > 0)) exit 1 }' ||
+    { echo "zoo row"; cat "$tmp/out"; exit 1; }
 # The memory row: 2 threads, a positive bandwidth, the 110m F32 ceiling from its 438 MB/token.
 grep -q "decode ceiling (438 MB/token)" "$tmp/out" || { echo "ceiling header"; cat "$tmp/out"; exit 1; }
 grep "^| streaming read, 512 MiB | 2 |" "$tmp/out" | awk -F'|' '{ split($5, c, " ");
