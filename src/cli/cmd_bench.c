@@ -400,6 +400,9 @@ static int run_shape(const struct bench_shape *s, enum dtype type, int threads, 
  * vocabulary, context 256) and batch (8 x 128), random tokens: the speed `disr zoo` trains
  * them at. With --quick the largest shape only, at 1 x 16. */
 static int bench_zoo(int n_shapes, int B, int T, int steps, int threads) {
+    /* as `disr zoo --threads N` runs: OpenBLAS's own threads capped to the same N (their
+     * spin-wait otherwise takes a quarter of a one-thread step at these sizes) */
+    if (threads > 0) matmul_set_blas_threads(threads);
     printf("\n| zoo shape | params | B x T | threads | s/step | tok/s | tok/CPU-s |\n");
     printf("| --- | ---: | --- | ---: | ---: | ---: | ---: |\n");
     for (int i = 4 - n_shapes; i < 4; i++) {
