@@ -466,34 +466,33 @@ typedef float vf16 __attribute__((vector_size(64)));
 typedef int32_t vi16 __attribute__((vector_size(64)));
 typedef float vf8 __attribute__((vector_size(32)));
 
-static inline __attribute__((always_inline)) vf16 ld16(const float *p) {
-    vf16 v;
-    memcpy(&v, p, sizeof v);
-    return v;
+/* Vectors cross these helpers by pointer only: a 512-bit vector passed by value would have an
+ * ABI that depends on the compiler flags (-Wpsabi), though after inlining none is passed. */
+#define INLINE static inline __attribute__((always_inline))
+
+INLINE void ld16(vf16 *v, const float *p) {
+    memcpy(v, p, sizeof *v);
 }
 
-static inline __attribute__((always_inline)) vf8 ld8(const float *p) {
-    vf8 v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
-static inline __attribute__((always_inline)) float hsum8(vf8 v) {
+INLINE float hsum8(const vf8 *p) {
+    vf8 v = *p;
     v += __builtin_shufflevector(v, v, 4, 5, 6, 7, 0, 1, 2, 3);
     v += __builtin_shufflevector(v, v, 2, 3, 0, 1, 6, 7, 4, 5);
     v += __builtin_shufflevector(v, v, 1, 0, 3, 2, 5, 4, 7, 6);
     return v[0];
 }
 
-static inline __attribute__((always_inline)) float hsum16(vf16 v) {
-    return hsum8(__builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7) +
-                 __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15));
+INLINE float hsum16(const vf16 *p) {
+    vf8 h = __builtin_shufflevector(*p, *p, 0, 1, 2, 3, 4, 5, 6, 7) +
+            __builtin_shufflevector(*p, *p, 8, 9, 10, 11, 12, 13, 14, 15);
+    return hsum8(&h);
 }
 
 /* exp(x) for x <= 0 (scores minus their maximum), 16 at a time: 2^n · p(r) with
  * x = n·ln2 + r, |r| <= ln2/2, p of degree 6 (relative error ~2e-7); below -87 it is 0.
  * n is rounded by the 1.5·2^23 trick, so no vector select is needed but the last one. */
-static inline __attribute__((always_inline)) vf16 exp16(vf16 x) {
+INLINE void exp16(vf16 *px) {
+    vf16 x = *px;
     const vi16 lo = x < -87.0f; /* -1 where the result underflows */
     vi16 xb;
     memcpy(&xb, &x, sizeof x);
@@ -522,8 +521,7 @@ static inline __attribute__((always_inline)) vf16 exp16(vf16 x) {
     vi16 eb;
     memcpy(&eb, &e, sizeof eb);
     eb &= ~lo;
-    memcpy(&e, &eb, sizeof e);
-    return e;
+    memcpy(px, &eb, sizeof eb);
 }
 
 /* softmax(q·k_p · scale) over p < n, then Σ_p a_p v_p; k_p and v_p are rows `stride` floats
@@ -540,12 +538,19 @@ static inline __attribute__((always_inline)) void attend_generic(const float *q,
     float mx = -INFINITY;
     for (int p = 0; p < n; p++) {
         const float *kp = k + (size_t)p * stride;
-        vf16 a = {0};
+        vf16 a = {0}, u, w;
         int i = 0;
-        for (; i < h16; i += 16)
-            a += ld16(qs + i) * ld16(kp + i);
-        float s = hsum16(a);
-        if (i < h8) s += hsum8(ld8(qs + i) * ld8(kp + i)), i += 8;
+        for (; i < h16; i += 16) {
+            ld16(&u, qs + i), ld16(&w, kp + i);
+            a += u * w;
+        }
+        float s = hsum16(&a);
+        if (i < h8) {
+            vf8 u8, w8;
+            memcpy(&u8, qs + i, sizeof u8), memcpy(&w8, kp + i, sizeof w8);
+            u8 *= w8;
+            s += hsum8(&u8), i += 8;
+        }
         for (; i < hd; i++)
             s += qs[i] * kp[i];
         work[p] = s;
@@ -554,16 +559,21 @@ static inline __attribute__((always_inline)) void attend_generic(const float *q,
     vf16 sum16 = {0};
     int p = 0;
     for (; p + 16 <= n; p += 16) {
-        vf16 e = exp16(ld16(work + p) - mx);
+        vf16 e;
+        ld16(&e, work + p);
+        e -= mx;
+        exp16(&e);
         memcpy(work + p, &e, sizeof e);
         sum16 += e;
     }
-    float sum = hsum16(sum16);
+    float sum = hsum16(&sum16);
     if (p < n) { /* the last 1..15 scores, padded with -inf (exp 0) */
         float t[16];
         for (int i = 0; i < 16; i++)
             t[i] = p + i < n ? work[p + i] - mx : -INFINITY;
-        vf16 e = exp16(ld16(t));
+        vf16 e;
+        ld16(&e, t);
+        exp16(&e);
         for (int i = 0; p + i < n; i++)
             work[p + i] = e[i], sum += e[i];
     }
@@ -573,10 +583,15 @@ static inline __attribute__((always_inline)) void attend_generic(const float *q,
         vf16 a0 = {0}, a1 = {0};
         int r = 0;
         for (; r + 2 <= n; r += 2) {
-            a0 += work[r] * ld16(v + (size_t)r * stride + i);
-            a1 += work[r + 1] * ld16(v + (size_t)(r + 1) * stride + i);
+            vf16 v0, v1;
+            ld16(&v0, v + (size_t)r * stride + i), ld16(&v1, v + (size_t)(r + 1) * stride + i);
+            a0 += work[r] * v0, a1 += work[r + 1] * v1;
         }
-        if (r < n) a0 += work[r] * ld16(v + (size_t)r * stride + i);
+        if (r < n) {
+            vf16 v0;
+            ld16(&v0, v + (size_t)r * stride + i);
+            a0 += work[r] * v0;
+        }
         a0 = (a0 + a1) * inv;
         memcpy(out + i, &a0, sizeof a0);
     }
