@@ -273,8 +273,8 @@ int engine_init(struct engine **out, struct model *m, const struct engine_params
     DISR_TRY(check_weights(m));
     const struct model_config *c = &m->config;
     if (model_head_dim(c) > MATMUL_MAX_HEAD_DIM)
-        return disr_fail(DISR_E_UNSUPPORTED, "engine: head size %d (at most %d)",
-                         model_head_dim(c), MATMUL_MAX_HEAD_DIM);
+        return disr_fail(DISR_E_UNSUPPORTED, "engine: head size %d (at most %d)", model_head_dim(c),
+                         MATMUL_MAX_HEAD_DIM);
     int max_seqs = p && p->max_seqs > 0 ? p->max_seqs : 1;
     int n_ctx = p && p->n_ctx > 0 ? p->n_ctx : c->n_ctx;
     if (max_seqs > 4096) return disr_fail(DISR_E_ARG, "engine: %d sequences is too many", max_seqs);
@@ -293,6 +293,9 @@ int engine_init(struct engine **out, struct model *m, const struct engine_params
         return st;
     }
     e->n_threads = pool_size(e->pool);
+    /* Prefill's F32 products run in OpenBLAS, whose own threads must keep to the engine's
+     * budget: `-t 1` beside another job means one core, not OpenBLAS's default of all. */
+    matmul_set_blas_threads(e->n_threads);
     const size_t C = (size_t)c->n_embd, F = (size_t)c->n_ff, V = (size_t)c->n_vocab;
     const size_t KV = (size_t)model_kv_dim(c), U = (size_t)e->n_ubatch, Q = (size_t)model_q_dim(c);
     size_t kv_floats = (size_t)c->n_layer * (size_t)max_seqs * (size_t)n_ctx * KV;
