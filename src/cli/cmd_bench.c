@@ -138,8 +138,8 @@ static int bench_file(const char *path, const struct file_test *tests, int n_tes
 }
 
 /* The agent shape is the largest built-in agent (char vocabulary); 110m is the llama2.c st110M
- * the llama.cpp reference points were measured on (untied output, as in its GGUF; see
- * docs/PERFORMANCE.md, "Reference points and targets"). */
+ * shape the early llama.cpp reference points were measured on (untied output, as in its GGUF;
+ * docs/journal/2026-12-performance.md, 2026-11-28). */
 static const struct bench_shape shapes[] = {
     {"agent",
      {.arch = MODEL_ARCH_LLAMA,
