@@ -351,7 +351,8 @@ static void test_quantized_kernels_agree_across_isas(void **state) {
     const int cols_list[] = {32, 96, 256};
     const int ns[] = {1, 3, 9};
     static float x[9 * 256], best[9 * 40], avx2[9 * 40];
-    static char scratch[9 * 8 * 64];
+    const size_t ss = matmul_scratch_size(9, 256);
+    char *scratch = malloc(ss);
     for (int i = 0; i < 9 * 256; i++)
         x[i] = rng_normal(&r);
     for (int ti = 0; ti < 2; ti++)
@@ -362,19 +363,18 @@ static void test_quantized_kernels_agree_across_isas(void **state) {
                 void *data = make_mat(&m, types[ti], 40, cols_list[ci], &r, &w);
                 struct matmul_task t = {&m, best, NULL};
                 const int n = ns[ni], cols = cols_list[ci];
-                assert_int_equal(matmul_tasks(p, x, n, cols, &t, 1, scratch, sizeof scratch,
-                                              MATMUL_NO_BLAS),
+                assert_int_equal(matmul_tasks(p, x, n, cols, &t, 1, scratch, ss, MATMUL_NO_BLAS),
                                  0);
                 int old = matmul_force_kernels(MATMUL_KERNELS_AVX2);
                 t.out = avx2;
-                assert_int_equal(matmul_tasks(p, x, n, cols, &t, 1, scratch, sizeof scratch,
-                                              MATMUL_NO_BLAS),
+                assert_int_equal(matmul_tasks(p, x, n, cols, &t, 1, scratch, ss, MATMUL_NO_BLAS),
                                  0);
                 matmul_force_kernels(old);
                 assert_memory_equal(best, avx2, sizeof(float) * (size_t)n * 40);
                 free(w);
                 free(data);
             }
+    free(scratch);
     pool_free(p);
 }
 
