@@ -24,7 +24,9 @@ int main(int argc, char **argv) {
     int reps = argc > 1 ? atoi(argv[1]) : 5, threads = argc > 2 ? atoi(argv[2]) : 1;
     struct pool *pool = NULL;
     if (threads > 1 && pool_init(&pool, threads) < 0) return 1;
-    const enum dtype types[] = {DTYPE_F32, DTYPE_F16, DTYPE_Q8_0, DTYPE_Q4_0};
+    const enum dtype types[] = {DTYPE_F32,  DTYPE_F16,  DTYPE_BF16, DTYPE_Q8_0, DTYPE_Q4_0,
+                                DTYPE_Q6_K, DTYPE_Q5_K, DTYPE_Q4_K, DTYPE_Q3_K, DTYPE_Q2_K};
+    const int n_types = (int)(sizeof types / sizeof types[0]);
     float *src = malloc(sizeof(float) * ROWS * COLS), x[COLS], out[ROWS];
     for (int i = 0; i < ROWS * COLS; i++)
         src[i] = (float)(((unsigned)i * 7919u) % 1000u) / 1000.0f - 0.5f;
@@ -32,7 +34,7 @@ int main(int argc, char **argv) {
         x[i] = (float)(i % 17) / 17.0f - 0.5f;
     char scratch[4096];
     printf("kernels: %s\n", matmul_kernel_name());
-    for (int t = 0; t < 4; t++) {
+    for (int t = 0; t < n_types; t++) {
         size_t rb = dtype_row_size(types[t], COLS), mb = rb * ROWS;
         char *data = malloc(mb * NMAT);
         for (int k = 0; k < NMAT; k++)

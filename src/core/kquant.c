@@ -98,11 +98,11 @@ static inline int quant_q6(const struct block_q6_K *b, int g, int l) { /* q + 32
 
 /* The per-super-block terms of a dot product: the 16 sub-block scales of the unsigned quants,
  * the integer to subtract from sum_k sc_k * dot_k (offset * sum_k sc_k * bsum_k), the mins'
- * integer sum and the two float scales. */
+ * integer sum and the two fp16 scales (converted by the kernel: F16C where it can). */
 struct kq_terms {
     int16_t sc[16];
     int32_t sub, summ;
-    float d, dmin;
+    uint16_t d, dmin;
 };
 
 static void terms_q2(const struct block_q2_K *b, const struct block_q8_K *x, struct kq_terms *t) {
@@ -111,29 +111,38 @@ static void terms_q2(const struct block_q2_K *b, const struct block_q8_K *x, str
         t->sc[k] = b->scales[k] & 0xF;
         t->summ += (b->scales[k] >> 4) * x->bsums[k];
     }
-    t->d = fp16_to_fp32(b->d);
-    t->dmin = fp16_to_fp32(b->dmin);
+    t->d = b->d;
+    t->dmin = b->dmin;
 }
 static void terms_q3(const struct block_q3_K *b, const struct block_q8_K *x, struct kq_terms *t) {
     t->sub = t->summ = 0;
-    for (int k = 0; k < 16; k++) {
-        t->sc[k] = (int16_t)scale_q3(k, b->scales);
+    const uint8_t *s = b->scales;
+    for (int k = 0; k < 8; k++) /* two loops: no branch on k in either */
+        t->sc[k] = (int16_t)(((s[k] & 0xF) | (((s[8 + k % 4] >> (2 * (k / 4))) & 3) << 4)) - 32);
+    for (int k = 8; k < 16; k++)
+        t->sc[k] = (int16_t)(((s[k - 8] >> 4) | (((s[8 + k % 4] >> (2 * (k / 4))) & 3) << 4)) - 32);
+    for (int k = 0; k < 16; k++)
         t->sub += 4 * t->sc[k] * x->bsums[k];
-    }
-    t->d = fp16_to_fp32(b->d);
+    t->d = b->d;
     t->dmin = 0;
 }
 static void terms_q45(uint16_t d, uint16_t dmin, const uint8_t *scales, const struct block_q8_K *x,
                       struct kq_terms *t) {
     t->sub = t->summ = 0;
-    for (int j = 0; j < 8; j++) {
-        int sc, m;
-        scale_min_k4(j, scales, &sc, &m);
-        t->sc[2 * j] = t->sc[2 * j + 1] = (int16_t)sc;
-        t->summ += m * (x->bsums[2 * j] + x->bsums[2 * j + 1]);
+    const uint8_t *q = scales;
+    int m[8];
+    for (int j = 0; j < 4; j++) { /* scale_min_k4, its two branches as two loops */
+        t->sc[2 * j] = t->sc[2 * j + 1] = (int16_t)(q[j] & 63);
+        m[j] = q[j + 4] & 63;
     }
-    t->d = fp16_to_fp32(d);
-    t->dmin = fp16_to_fp32(dmin);
+    for (int j = 4; j < 8; j++) {
+        t->sc[2 * j] = t->sc[2 * j + 1] = (int16_t)((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
+        m[j] = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+    }
+    for (int j = 0; j < 8; j++)
+        t->summ += m[j] * (x->bsums[2 * j] + x->bsums[2 * j + 1]);
+    t->d = d;
+    t->dmin = dmin;
 }
 static void terms_q4(const struct block_q4_K *b, const struct block_q8_K *x, struct kq_terms *t) {
     terms_q45(b->d, b->dmin, b->scales, x, t);
@@ -147,17 +156,15 @@ static void terms_q6(const struct block_q6_K *b, const struct block_q8_K *x, str
         t->sc[k] = b->scales[k];
         t->sub += 32 * t->sc[k] * x->bsums[k];
     }
-    t->d = fp16_to_fp32(b->d);
+    t->d = b->d;
     t->dmin = 0;
 }
 
 /* One super-block's contribution, from its exact integer sum (the same expression at every
- * kernel level, so the levels agree bit for bit). */
-static inline float kq_finish(const struct kq_terms *t, float xd, int32_t sumi) {
-    float r = t->d * xd * (float)(sumi - t->sub);
-    if (t->summ) r -= t->dmin * xd * (float)t->summ;
-    return r;
-}
+ * kernel level, so the levels agree bit for bit); H2F converts the fp16 scales. */
+#define KQ_FINISH(t, xd, sumi, H2F)                                                                \
+    (H2F((t).d) * (xd) * (float)((sumi) - (t).sub) -                                               \
+     ((t).summ ? H2F((t).dmin) * (xd) * (float)(t).summ : 0.0f))
 
 /* ---- dequantization (ggml's reference order of float operations) ---- */
 
@@ -276,7 +283,7 @@ void kquant_quantize_q8_K(const float *x, struct block_q8_K *y, int n) {
                         acc += quant_##T(&w[b], g, l) * x[b].qs[32 * g + l];                       \
                     sumi += t.sc[2 * g + h] * acc;                                                 \
                 }                                                                                  \
-            s += kq_finish(&t, x[b].d, sumi);                                                      \
+            s += KQ_FINISH(t, x[b].d, sumi, fp16_to_fp32);                                         \
         }                                                                                          \
         return s;                                                                                  \
     }
@@ -334,6 +341,75 @@ KQ_AVX2 static inline int32_t hsum_i32(__m256i v) {
     return _mm_cvtsi128_si32(s);
 }
 
+/* The terms with the 16 scales as int16 lanes, built in registers: filling t->sc with 16 small
+ * stores and loading it back as one vector stalls store forwarding once per super-block. The
+ * integers are the scalar terms_* ones. */
+KQ_AVX2 static inline __m256i bsums(const struct block_q8_K *x) {
+    return _mm256_loadu_si256((const __m256i *)x->bsums);
+}
+KQ_AVX2 static inline __m256i vterms_q2(const struct block_q2_K *b, const struct block_q8_K *x,
+                                        struct kq_terms *t) {
+    __m128i raw = _mm_loadu_si128((const __m128i *)b->scales), low = _mm_set1_epi8(0xF);
+    __m256i mins = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(raw, 4), low));
+    t->sub = 0;
+    t->summ = hsum_i32(_mm256_madd_epi16(mins, bsums(x)));
+    t->d = b->d;
+    t->dmin = b->dmin;
+    return _mm256_cvtepu8_epi16(_mm_and_si128(raw, low));
+}
+/* Q3_K's 12 bytes to 16 six-bit scales by whole words (scale_q3 byte by byte), minus 32. */
+KQ_AVX2 static inline __m256i vterms_q3(const struct block_q3_K *b, const struct block_q8_K *x,
+                                        struct kq_terms *t) {
+    uint32_t u[3], w[4];
+    memcpy(u, b->scales, 12);
+    const uint32_t lo4 = 0x0f0f0f0f, hi2 = 0x03030303;
+    w[0] = (u[0] & lo4) | (((u[2] >> 0) & hi2) << 4);        /* scales 0-3 */
+    w[1] = (u[1] & lo4) | (((u[2] >> 2) & hi2) << 4);        /* 4-7 */
+    w[2] = ((u[0] >> 4) & lo4) | (((u[2] >> 4) & hi2) << 4); /* 8-11 */
+    w[3] = ((u[1] >> 4) & lo4) | (((u[2] >> 6) & hi2) << 4); /* 12-15 */
+    __m256i sc = _mm256_sub_epi16(_mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)w)),
+                                  _mm256_set1_epi16(32));
+    t->sub = 4 * hsum_i32(_mm256_madd_epi16(sc, bsums(x)));
+    t->summ = 0;
+    t->d = b->d;
+    t->dmin = 0;
+    return sc;
+}
+/* Q4_K/Q5_K's 12 bytes to 8 scales (bytes 0-7) and 8 mins (8-15), by whole words: what
+ * scale_min_k4 does byte by byte. */
+KQ_AVX2 static inline __m256i vterms_q45(uint16_t d, uint16_t dmin, const uint8_t *scales,
+                                         const struct block_q8_K *x, struct kq_terms *t) {
+    uint32_t u[3], w[4];
+    memcpy(u, scales, 12);
+    w[0] = u[0] & 0x3f3f3f3f;                                              /* scales 0-3 */
+    w[1] = (u[2] & 0x0f0f0f0f) | (((u[0] >> 6) & 0x03030303) << 4);        /* scales 4-7 */
+    w[2] = u[1] & 0x3f3f3f3f;                                              /* mins 0-3 */
+    w[3] = ((u[2] >> 4) & 0x0f0f0f0f) | (((u[1] >> 6) & 0x03030303) << 4); /* mins 4-7 */
+    __m128i v = _mm_loadu_si128((const __m128i *)w);
+    t->sub = 0;
+    t->summ = hsum_i32(_mm256_madd_epi16(_mm256_cvtepu8_epi16(_mm_unpackhi_epi8(v, v)), bsums(x)));
+    t->d = d;
+    t->dmin = dmin;
+    return _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(v, v)); /* each scale for its two 16s */
+}
+KQ_AVX2 static inline __m256i vterms_q4(const struct block_q4_K *b, const struct block_q8_K *x,
+                                        struct kq_terms *t) {
+    return vterms_q45(b->d, b->dmin, b->scales, x, t);
+}
+KQ_AVX2 static inline __m256i vterms_q5(const struct block_q5_K *b, const struct block_q8_K *x,
+                                        struct kq_terms *t) {
+    return vterms_q45(b->d, b->dmin, b->scales, x, t);
+}
+KQ_AVX2 static inline __m256i vterms_q6(const struct block_q6_K *b, const struct block_q8_K *x,
+                                        struct kq_terms *t) {
+    __m256i sc = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)b->scales));
+    t->sub = 32 * hsum_i32(_mm256_madd_epi16(sc, bsums(x)));
+    t->summ = 0;
+    t->d = b->d;
+    t->dmin = 0;
+    return sc;
+}
+
 /* Decode streams the weights once: prefetch well ahead of the loads, as matmul.c's kernels do
  * (its Q_PREFETCH comment has the measurements). */
 #ifndef KQ_PREFETCH
@@ -352,7 +428,7 @@ KQ_AVX2 static inline int32_t hsum_i32(__m256i v) {
         for (int b = 0; b < nb; b++) {                                                             \
             PREFETCH_BLOCK(&w[b], sizeof(struct BLOCK));                                           \
             struct kq_terms t;                                                                     \
-            terms_##T(&w[b], &x[b], &t);                                                           \
+            _mm256_storeu_si256((__m256i *)t.sc, vterms_##T(&w[b], &x[b], &t));                    \
             __m256i acc = _mm256_setzero_si256();                                                  \
             for (int g = 0; g < 8; g++) {                                                          \
                 __m256i p = _mm256_maddubs_epi16(                                                  \
@@ -361,7 +437,7 @@ KQ_AVX2 static inline int32_t hsum_i32(__m256i v) {
                                               _mm_set1_epi16(t.sc[2 * g]));                        \
                 acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, sc));                             \
             }                                                                                      \
-            s += kq_finish(&t, x[b].d, hsum_i32(acc));                                             \
+            s += KQ_FINISH(t, x[b].d, hsum_i32(acc), _cvtsh_ss);                                   \
         }                                                                                          \
         return s;                                                                                  \
     }
@@ -384,9 +460,7 @@ DEFINE_DOT_AVX2(q6, block_q6_K)
         for (int b = 0; b < nb; b++) {                                                             \
             PREFETCH_BLOCK(&w[b], sizeof(struct BLOCK));                                           \
             struct kq_terms t;                                                                     \
-            terms_##T(&w[b], &x[b], &t);                                                           \
-            const __m512i scales =                                                                 \
-                _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)t.sc));                 \
+            const __m512i scales = _mm512_castsi256_si512(vterms_##T(&w[b], &x[b], &t));           \
             __m512i acc = _mm512_setzero_si512();                                                  \
             for (int g = 0; g < 8; g += 2) {                                                       \
                 __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(group_##T(&w[b], g)),        \
@@ -396,7 +470,7 @@ DEFINE_DOT_AVX2(q6, block_q6_K)
                     _mm512_add_epi16(lane_sb, _mm512_set1_epi16((short)(2 * g))), scales);         \
                 acc = _mm512_dpwssd_epi32(acc, p, sc);                                             \
             }                                                                                      \
-            s += kq_finish(&t, x[b].d, _mm512_reduce_add_epi32(acc));                              \
+            s += KQ_FINISH(t, x[b].d, _mm512_reduce_add_epi32(acc), _cvtsh_ss);                    \
         }                                                                                          \
         return s;                                                                                  \
     }
