@@ -156,11 +156,11 @@ int cmd_synth(int argc, char **argv) {
     for (size_t i = 0; i < m->n_params; i++)
         m->params[i] *= (float)scale;
     if (c.rope_freqs) llama3_rope_factors(m->weights.rope_freqs, model_head_dim(&c), c.rope_base);
-    /* F32 first, then the requested recipe through the quantizer (the Q4_K_M mix included) */
+    /* One type: converted while saving. The Q4_K_M mix: F32 first, then through the quantizer. */
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s.f32-%d", pos[0], (int)getpid());
-    int direct = r.type == DTYPE_F32;
-    struct model_save_opts so = {.type = DTYPE_F32, .name = shape};
+    int direct = !r.q4_k_m;
+    struct model_save_opts so = {.type = direct ? r.type : DTYPE_F32, .name = shape};
     st = model_save(m, direct ? pos[0] : tmp, &so);
     model_free(m);
     if (st >= 0 && !direct) st = model_quantize_recipe(tmp, pos[0], &r);

@@ -11,6 +11,12 @@
 #include <math.h>
 #include <string.h>
 
+/* The levels' bit-identity and the dequantization's needs every product rounded on its own: GCC
+ * does not contract a*b - c into an FMA in ISO C mode, clang would where FMA is enabled. */
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#endif
+
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define KQ_X86 1
 #include <cpuid.h>
