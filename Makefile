@@ -60,7 +60,7 @@ fuzz: build-fuzz/fuzz_gguf build-fuzz/fuzz_request
 
 # the agent node's parsers (request, downstream reply, network file)
 build-fuzz/fuzz_request: tests/fuzz/fuzz_request.c src/serve/api.c src/serve/netconf.c \
-                         src/route/agent.c src/world/scenario.c src/core/err.c src/core/log.c
+                         src/route/agent.c src/route/chain.c src/world/scenario.c src/core/err.c src/core/log.c
 	@mkdir -p $(@D) build-fuzz/corpus_request
 	clang -std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=fuzzer,address,undefined \
 	    -fno-sanitize-recover=undefined -Iinclude -Isrc -o $@ $^ -lcjson -lpthread -lm

@@ -10,6 +10,7 @@
 #include "core/rng.h"
 #include "eval/features.h"
 #include "eval/mlp.h"
+#include "route/chain.h"
 #include "world/scenario.h"
 
 /* AutoMix asks for this many verification samples per answer (counted in its latency). */
@@ -361,6 +362,41 @@ int eval_fit_thresholds(const struct eval_fitted *f, enum eval_method m, double 
     return DISR_OK;
 }
 
+/* DiSRouter over the outcome table: hop i is the kept chain's agent act[i], whose recorded
+ * decision under the scenario answers or rejects; the last hop gives its forced answer. */
+struct table_walk {
+    const struct outcome_table *t;
+    int qi;
+    const int *act;
+    int variant, scen;
+    double alpha;
+    float lat;
+    int correct; /* -1: the forced answer's correctness */
+};
+
+static int table_ask(void *ctx, int i, bool last) {
+    struct table_walk *w = ctx;
+    const struct outcome_cell *c = outcome_at(w->t, w->qi, w->act[i]);
+    if (last) {
+        w->lat += c->t_answer;
+        return CHAIN_ANSWER;
+    }
+    int d = c->decide[w->variant][w->scen];
+    if (d == OUT_UNKNOWN)
+        return disr_fail(
+            DISR_E_STATE, "query %s: agent %d has no %s decision at alpha %g in the outcome table",
+            w->t->q[w->qi].id, w->act[i], w->variant == OUT_RL ? "RL" : "SFT", w->alpha);
+    if (d == OUT_ANSWER) {
+        w->correct = c->dcorrect[w->variant][w->scen];
+        w->lat += c->t_answer;
+        return CHAIN_ANSWER;
+    }
+    w->lat += c->t_reject;
+    return CHAIN_REJECT;
+}
+
+static const struct chain_ops table_chain = {.ask = table_ask};
+
 int eval_route(const struct eval_fitted *f, enum eval_method m, double alpha, enum out_split split,
                const uint8_t *mask, struct eval_pick *out, int *n_out) {
     const struct outcome_table *t = f->t;
@@ -395,24 +431,22 @@ int eval_route(const struct eval_fitted *f, enum eval_method m, double alpha, en
         int correct = -1; /* -1: take the forced answer's correctness */
         switch (m) {
         case EM_DISR_RL:
-        case EM_DISR_SFT:
-            for (j = 0; j + 1 < n_act; j++) {
-                const struct outcome_cell *c = outcome_at(t, qi, act[j]);
-                int d = c->decide[variant][scen];
-                if (d == OUT_UNKNOWN)
-                    return disr_fail(DISR_E_STATE,
-                                     "query %s: agent %d has no %s decision at "
-                                     "alpha %g in the outcome table",
-                                     t->q[qi].id, act[j], variant == OUT_RL ? "RL" : "SFT", alpha);
-                if (d == OUT_ANSWER) {
-                    correct = c->dcorrect[variant][scen];
-                    break;
-                }
-                lat += c->t_reject;
-            }
-            lat += outcome_at(t, qi, act[j])->t_answer;
+        case EM_DISR_SFT: {
+            struct table_walk w = {.t = t,
+                                   .qi = qi,
+                                   .act = act,
+                                   .variant = variant,
+                                   .scen = scen,
+                                   .alpha = alpha,
+                                   .correct = -1};
+            struct chain_outcome o;
+            DISR_TRY(chain_walk(n_act, &table_chain, &w, &o));
+            j = o.answerer;
+            lat = w.lat;
+            correct = w.correct;
             calls = (float)t->cost[act[j]];
             break;
+        }
         case EM_CONF:
         case EM_AUTOMIX:
         case EM_FRUGAL:

@@ -6,6 +6,7 @@
 
 #include "core/err.h"
 #include "core/log.h"
+#include "route/chain.h"
 
 const char *agent_mode_name(enum agent_mode m) {
     switch (m) {
@@ -159,37 +160,54 @@ static void chain_finish(struct chain_result *out, const struct agent *a, int id
     out->n_tokens += r->gen.n_tokens;
 }
 
+/* The in-process chain: hop i is agents[i], asked directly. */
+struct run_walk {
+    struct agent *const *agents;
+    const struct agent_query *q;
+    struct chain_result *out;
+    struct agent_result r;
+};
+
+static int run_ask(void *ctx, int i, bool last) {
+    struct run_walk *w = ctx;
+    const struct agent *a = w->agents[i];
+    if (agent_decide(a, w->q, &w->r) < 0) {
+        route_trace_add(&w->out->trace, a->name, HOP_SKIPPED, 0, a->cost, disr_last_error());
+        return CHAIN_SKIP;
+    }
+    if (w->r.decision == HOP_ANSWER) {
+        chain_finish(w->out, a, i, &w->r, HOP_ANSWER);
+        return CHAIN_ANSWER;
+    }
+    if (!last) { /* the last agent's reject becomes its forced answer, one hop */
+        w->out->n_tokens += w->r.gen.n_tokens;
+        route_trace_add(&w->out->trace, a->name, HOP_REJECT, w->r.latency_ms, a->cost, "");
+    }
+    return CHAIN_REJECT;
+}
+
+static int run_force(void *ctx, int i, bool fallback) {
+    struct run_walk *w = ctx;
+    const struct agent *a = w->agents[i];
+    double lat = fallback ? 0 : w->r.latency_ms; /* the last agent's time to reject counts */
+    int st = agent_answer_forced(a, w->q, &w->r);
+    if (st < 0) {
+        if (!fallback)
+            route_trace_add(&w->out->trace, a->name, HOP_SKIPPED, 0, a->cost, disr_last_error());
+        return st;
+    }
+    w->r.latency_ms += lat;
+    chain_finish(w->out, a, i, &w->r, fallback ? HOP_FALLBACK : HOP_ANSWER);
+    return DISR_OK;
+}
+
 int chain_run(struct agent *const *agents, int n, const struct agent_query *q,
               struct chain_result *out) {
     memset(out, 0, sizeof *out);
     out->trace.answerer = -1;
     out->answerer = -1;
-    if (n <= 0) return disr_fail(DISR_E_ARG, "chain_run: empty chain");
-    int last_ok = -1;
-    struct agent_result r;
-    for (int i = 0; i < n; i++) {
-        const struct agent *a = agents[i];
-        int st = agent_decide(a, q, &r);
-        if (i == n - 1 && st == DISR_OK && r.decision == HOP_REJECT) {
-            /* the last agent always answers: its reject turns into its forced answer */
-            double lat = r.latency_ms;
-            st = agent_answer_forced(a, q, &r);
-            r.latency_ms += lat;
-        }
-        if (st < 0) {
-            route_trace_add(&out->trace, a->name, HOP_SKIPPED, 0, a->cost, disr_last_error());
-            continue;
-        }
-        if (r.decision == HOP_ANSWER) {
-            chain_finish(out, a, i, &r, HOP_ANSWER);
-            return DISR_OK;
-        }
-        out->n_tokens += r.gen.n_tokens;
-        route_trace_add(&out->trace, a->name, HOP_REJECT, r.latency_ms, a->cost, "");
-        last_ok = i;
-    }
-    if (last_ok < 0) return disr_fail(DISR_E_STATE, "chain_run: no agent could answer");
-    DISR_TRY(agent_answer_forced(agents[last_ok], q, &r));
-    chain_finish(out, agents[last_ok], last_ok, &r, HOP_FALLBACK);
-    return DISR_OK;
+    struct run_walk w = {.agents = agents, .q = q, .out = out};
+    static const struct chain_ops ops = {.ask = run_ask, .force = run_force};
+    struct chain_outcome o;
+    return chain_walk(n, &ops, &w, &o);
 }

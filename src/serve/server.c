@@ -17,6 +17,7 @@
 
 #include "core/err.h"
 #include "core/log.h"
+#include "route/chain.h"
 #include "route/http_client.h"
 
 struct server {
@@ -213,75 +214,121 @@ static int job_forward_to(struct job *j, const char *url) {
     return st;
 }
 
-static void job_run(struct job *j) {
+/* A node's chain: hop 0 is this node's agent, hops 1.. its next nodes (each of which answers
+ * for the rest of the chain, or fails and is skipped). */
+struct node_walk {
+    struct job *j;
+    struct agent_query q;
+    struct agent_result r;
+    double tf;        /* when forwarding began, 0 before */
+    bool forwarded;   /* a next node answered */
+    bool self_failed; /* this node's backend failed */
+    char err[256];    /* the last failure, for the error reply */
+};
+
+static void node_note_error(struct node_walk *w) {
+    snprintf(w->err, sizeof w->err, "%s", disr_last_error());
+}
+
+static int node_ask_self(struct node_walk *w, bool last) {
+    struct job *j = w->j;
     struct server *s = j->srv;
     const struct agent *a = s->c.agent;
-    struct agent_query q = {.query = j->req.query,
-                            .alpha = j->req.alpha,
-                            .max_tokens = j->req.max_tokens,
-                            .temperature = (float)j->req.temperature,
-                            .seed = j->req.seed,
-                            .on_answer_text = job_emit,
-                            .ctx = j};
-    struct agent_result r;
     double t0 = time_now();
-    int st = agent_decide(a, &q, &r);
+    int st = agent_decide(a, &w->q, &w->r);
     histogram_observe(&s->m.decide_seconds, time_now() - t0);
-    bool can_forward = s->c.n_next > 0 && j->hops + 1 < s->c.max_hops;
     if (st < 0) {
         atomic_fetch_add(&s->m.errors[ERR_BACKEND], 1);
         log_warn("%s: backend failed: %s", a->name, disr_last_error());
-        if (!can_forward) {
-            api_err(&j->err, 500, "server_error", "backend_failed", "agent %s failed: %s", a->name,
-                    disr_last_error());
-            return;
-        }
-        route_trace_add(&j->trace, a->name, HOP_SKIPPED, (time_now() - t0) * 1e3, a->cost,
-                        "backend failed");
-    } else if (r.decision == HOP_ANSWER) {
-        job_take_local(j, &r, HOP_ANSWER, "");
-        return;
+        node_note_error(w);
+        w->self_failed = true;
+        if (!last)
+            route_trace_add(&j->trace, a->name, HOP_SKIPPED, (time_now() - t0) * 1e3, a->cost,
+                            "backend failed");
+        return CHAIN_SKIP;
+    }
+    if (w->r.decision == HOP_ANSWER) {
+        job_take_local(j, &w->r, HOP_ANSWER, "");
+        return CHAIN_ANSWER;
+    }
+    j->prompt_tokens += w->r.gen.n_prompt_tokens;
+    j->completion_tokens += w->r.gen.n_tokens;
+    atomic_fetch_add(&s->m.prompt_tokens, (unsigned long)w->r.gen.n_prompt_tokens);
+    atomic_fetch_add(&s->m.completion_tokens, (unsigned long)w->r.gen.n_tokens);
+    atomic_fetch_add(&s->m.rejects, 1);
+    if (!last) route_trace_add(&j->trace, a->name, HOP_REJECT, w->r.latency_ms, a->cost, "");
+    return CHAIN_REJECT;
+}
+
+static int node_ask_next(struct node_walk *w, int k) {
+    struct job *j = w->j;
+    struct server *s = j->srv;
+    if (k == 0) w->tf = time_now();
+    if (job_forward_to(j, s->c.next[k]) == DISR_OK) {
+        histogram_observe(&s->m.forward_seconds, time_now() - w->tf);
+        w->forwarded = true;
+        if (j->stream && j->content[0]) job_emit(j, j->content, strlen(j->content));
+        return CHAIN_ANSWER;
+    }
+    atomic_fetch_add(&s->m.skips, 1);
+    atomic_fetch_add(&s->m.errors[ERR_FORWARD], 1);
+    log_warn("%s: next agent %s skipped: %s", s->c.agent->name, s->c.next[k], disr_last_error());
+    route_trace_add(&j->trace, s->c.next[k], HOP_SKIPPED, 0, 0, disr_last_error());
+    node_note_error(w);
+    return CHAIN_SKIP;
+}
+
+static int node_ask(void *ctx, int i, bool last) {
+    return i == 0 ? node_ask_self(ctx, last) : node_ask_next(ctx, i - 1);
+}
+
+/* Only this node's agent rejects, so only it is ever forced: as the last hop (no next node,
+ * or the hop budget spent) or by fallback when no next node answered. */
+static int node_force(void *ctx, int i, bool fallback) {
+    struct node_walk *w = ctx;
+    struct job *j = w->j;
+    struct server *s = j->srv;
+    double lat = fallback ? 0 : w->r.latency_ms;
+    int st = agent_answer_forced(s->c.agent, &w->q, &w->r);
+    if (st < 0) {
+        node_note_error(w);
+        return st;
+    }
+    w->r.latency_ms += lat;
+    if (fallback) {
+        job_take_local(j, &w->r, HOP_FALLBACK, "no next agent reachable");
     } else {
-        j->prompt_tokens += r.gen.n_prompt_tokens;
-        j->completion_tokens += r.gen.n_tokens;
-        atomic_fetch_add(&s->m.prompt_tokens, (unsigned long)r.gen.n_prompt_tokens);
-        atomic_fetch_add(&s->m.completion_tokens, (unsigned long)r.gen.n_tokens);
-        atomic_fetch_add(&s->m.rejects, 1);
-        if (!can_forward) {
-            /* last agent (or hop budget spent): it answers whatever its opinion */
-            double lat = r.latency_ms;
-            if (agent_answer_forced(a, &q, &r) < 0) goto backend_failed;
-            r.latency_ms += lat;
-            atomic_fetch_sub(&s->m.rejects, 1);
-            job_take_local(j, &r, s->c.n_next > 0 ? HOP_FALLBACK : HOP_ANSWER,
-                           s->c.n_next > 0 ? "hop limit reached" : "");
-            return;
-        }
-        route_trace_add(&j->trace, a->name, HOP_REJECT, r.latency_ms, a->cost, "");
+        atomic_fetch_sub(&s->m.rejects, 1);
+        job_take_local(j, &w->r, s->c.n_next > 0 ? HOP_FALLBACK : HOP_ANSWER,
+                       s->c.n_next > 0 ? "hop limit reached" : "");
     }
-    double tf = time_now();
-    for (int i = 0; i < s->c.n_next; i++) {
-        int fst = job_forward_to(j, s->c.next[i]);
-        if (fst == DISR_OK) {
-            histogram_observe(&s->m.forward_seconds, time_now() - tf);
-            if (j->stream && j->content[0]) job_emit(j, j->content, strlen(j->content));
-            return;
-        }
-        atomic_fetch_add(&s->m.skips, 1);
-        atomic_fetch_add(&s->m.errors[ERR_FORWARD], 1);
-        log_warn("%s: next agent %s skipped: %s", a->name, s->c.next[i], disr_last_error());
-        route_trace_add(&j->trace, s->c.next[i], HOP_SKIPPED, 0, 0, disr_last_error());
-    }
-    histogram_observe(&s->m.forward_seconds, time_now() - tf);
-    /* nobody after us answered: we answer, and say so */
-    if (agent_answer_forced(a, &q, &r) == DISR_OK) {
-        job_take_local(j, &r, HOP_FALLBACK, "no next agent reachable");
+    return DISR_OK;
+}
+
+static void job_run(struct job *j) {
+    struct server *s = j->srv;
+    struct node_walk w = {.j = j,
+                          .q = {.query = j->req.query,
+                                .alpha = j->req.alpha,
+                                .max_tokens = j->req.max_tokens,
+                                .temperature = (float)j->req.temperature,
+                                .seed = j->req.seed,
+                                .on_answer_text = job_emit,
+                                .ctx = j}};
+    bool can_forward = s->c.n_next > 0 && j->hops + 1 < s->c.max_hops;
+    int n = 1 + (can_forward ? s->c.n_next : 0);
+    static const struct chain_ops ops = {.ask = node_ask, .force = node_force};
+    struct chain_outcome o;
+    int st = chain_walk(n, &ops, &w, &o);
+    if (w.tf > 0 && !w.forwarded) histogram_observe(&s->m.forward_seconds, time_now() - w.tf);
+    if (st == DISR_OK) return;
+    if (n == 1 && w.self_failed) {
+        api_err(&j->err, 500, "server_error", "backend_failed", "agent %s failed: %s",
+                s->c.agent->name, w.err);
         return;
     }
-backend_failed:
     atomic_fetch_add(&s->m.errors[ERR_BACKEND], 1);
-    api_err(&j->err, 502, "server_error", "no_agent_available", "no agent could answer: %s",
-            disr_last_error());
+    api_err(&j->err, 502, "server_error", "no_agent_available", "no agent could answer: %s", w.err);
 }
 
 static void job_free(struct job *j) {

@@ -12,6 +12,7 @@
 #include "core/err.h"
 #include "route/agent.h"
 #include "route/backend.h"
+#include "route/chain.h"
 #include "world/scenario.h"
 
 static struct backend *scripted(const struct script_rule *rules, int n) {
@@ -217,6 +218,69 @@ static void test_chain_routes_rejects_up_and_skips_failures(void **state) {
         backend_free(b[i]);
 }
 
+/* The chain rule alone, on scripted hop outcomes: each case lists what every hop says when
+ * asked ('a' answer, 'r' reject, 's' skip, 'e' a data error) and whether its forced answer
+ * works ('y'/'n'), then the hop expected to answer (-1: the walk fails) and whether by fallback. */
+struct scripted_walk {
+    const char *ask, *force;
+    char log[32]; /* the calls made, in order: A<i> ask, F<i>/f<i> forced (last / fallback) */
+};
+static int sw_ask(void *ctx, int i, bool last) {
+    struct scripted_walk *w = ctx;
+    snprintf(w->log + strlen(w->log), sizeof w->log - strlen(w->log), "A%d", i);
+    (void)last;
+    switch (w->ask[i]) {
+    case 'a':
+        return CHAIN_ANSWER;
+    case 'r':
+        return CHAIN_REJECT;
+    case 's':
+        return CHAIN_SKIP;
+    }
+    return disr_fail(DISR_E_FORMAT, "bad data at hop %d", i);
+}
+static int sw_force(void *ctx, int i, bool fallback) {
+    struct scripted_walk *w = ctx;
+    snprintf(w->log + strlen(w->log), sizeof w->log - strlen(w->log), "%c%d", fallback ? 'f' : 'F',
+             i);
+    return w->force[i] == 'y' ? DISR_OK : disr_fail(DISR_E_NET, "hop %d down", i);
+}
+
+static void test_chain_walk_rule(void **state) {
+    (void)state;
+    static const struct {
+        const char *ask, *force;
+        int answerer, fallback, status;
+        const char *log;
+    } cases[] = {
+        {"ra", "yy", 1, 0, DISR_OK, "A0A1"},           /* first answer ends the walk */
+        {"rr", "yy", 1, 0, DISR_OK, "A0A1F1"},         /* the last hop's reject is forced */
+        {"rs", "yy", 0, 1, DISR_OK, "A0A1f0"},         /* last unreachable: fallback */
+        {"rr", "yn", 0, 1, DISR_OK, "A0A1F1f0"},       /* last's forced answer fails */
+        {"srs", "yyy", 1, 1, DISR_OK, "A0A1A2f1"},     /* skip, then the last that worked */
+        {"sr", "nn", -1, 0, DISR_E_STATE, "A0A1F1"},   /* nobody worked */
+        {"ss", "yy", -1, 0, DISR_E_STATE, "A0A1"},     /* nobody reachable */
+        {"rss", "nyy", -1, 0, DISR_E_NET, "A0A1A2f0"}, /* the fallback fails */
+        {"rea", "yyy", -1, 0, DISR_E_FORMAT, "A0A1"},  /* a data error stops the walk */
+        {"", "", -1, 0, DISR_E_ARG, ""},               /* no hops */
+    };
+    static const struct chain_ops ops = {.ask = sw_ask, .force = sw_force};
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        struct scripted_walk w = {.ask = cases[k].ask, .force = cases[k].force};
+        struct chain_outcome o;
+        int st = chain_walk((int)strlen(cases[k].ask), &ops, &w, &o);
+        if (st != cases[k].status || o.answerer != cases[k].answerer ||
+            o.fallback != (bool)cases[k].fallback || strcmp(w.log, cases[k].log))
+            fail_msg("case %zu (%s/%s): status %d answerer %d fallback %d calls %s", k,
+                     cases[k].ask, cases[k].force, st, o.answerer, o.fallback, w.log);
+    }
+    /* a walk whose last hop rejects needs a forced answer */
+    static const struct chain_ops no_force = {.ask = sw_ask};
+    struct scripted_walk w = {.ask = "rr", .force = "yy"};
+    struct chain_outcome o;
+    assert_int_equal(chain_walk(2, &no_force, &w, &o), DISR_E_STATE);
+}
+
 static void test_script_file_errors_are_clear(void **state) {
     (void)state;
     char path[] = "/tmp/disr_test_route_XXXXXX";
@@ -246,6 +310,7 @@ int main(void) {
         cmocka_unit_test(test_reject_rule_counts_a_cut_off_reject),
         cmocka_unit_test(test_scenario_specific_rules),
         cmocka_unit_test(test_chain_routes_rejects_up_and_skips_failures),
+        cmocka_unit_test(test_chain_walk_rule),
         cmocka_unit_test(test_script_file_errors_are_clear),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
