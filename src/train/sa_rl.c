@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "core/err.h"
 #include "core/log.h"
@@ -18,6 +17,7 @@
 #include "train/sa_grpo.h"
 #include "train/sa_internal.h"
 #include "train/sa_pack.h"
+#include "train/loop.h"
 #include "train/trainer.h"
 
 void sa_rl_config_default(struct sa_rl_config *c) {
@@ -115,7 +115,21 @@ static int rl_longest_prompt(const struct qa_set *data, const struct tokenizer *
 }
 
 /* One GRPO step: rollouts, rewards, advantages, weights, accumulate, update. */
-static int rl_step(struct rl_state *S, int step, double stats[13]) {
+/* What rl_step adds up over a window of recent steps (the progress line and the summary). */
+enum rl_stat {
+    RL_STAT_REWARD = 0,                                /* reward sum */
+    RL_STAT_ROLLOUTS = 1,                              /* rollouts */
+    RL_STAT_ANSWERED = 2,                              /* answered, per scenario */
+    RL_STAT_ASKED = RL_STAT_ANSWERED + SCENARIO_COUNT, /* rollouts per scenario */
+    RL_STAT_KL = RL_STAT_ASKED + SCENARIO_COUNT,       /* KL sum over tokens */
+    RL_STAT_KL_TOKENS,
+    RL_STAT_SIGNAL, /* groups whose advantages are not all zero */
+    RL_STAT_GROUPS,
+    RL_STAT_BROKEN, /* broken rejects */
+    RL_STAT_COUNT
+};
+
+static int rl_step(struct rl_state *S, int step, double stats[RL_STAT_COUNT]) {
     const struct sa_rl_config *c = S->c;
     int P = c->prompts, G = c->group, n = P * G;
     struct rng r;
@@ -241,20 +255,18 @@ static int rl_step(struct rl_state *S, int step, double stats[13]) {
         bool sig = false;
         for (int g = 0; g < G; g++)
             sig |= adv[p * G + g] != 0.0f;
-        stats[10] += sig;
+        stats[RL_STAT_SIGNAL] += sig;
     }
-    stats[11] += P;
-    /* stats: [0] reward sum, [1] rollouts, [2..4] answered per scenario, [5..7] per scenario,
-     * [12] broken rejects */
+    stats[RL_STAT_GROUPS] += P;
     for (int i = 0; i < n; i++) {
-        stats[0] += rw[i];
-        stats[12] += S->ro[i].broken_at >= 0;
-        stats[1] += 1;
-        stats[2 + S->scen[i] - 1] += !S->ro[i].rejected;
-        stats[5 + S->scen[i] - 1] += 1;
+        stats[RL_STAT_REWARD] += rw[i];
+        stats[RL_STAT_BROKEN] += S->ro[i].broken_at >= 0;
+        stats[RL_STAT_ROLLOUTS] += 1;
+        stats[RL_STAT_ANSWERED + S->scen[i] - 1] += !S->ro[i].rejected;
+        stats[RL_STAT_ASKED + S->scen[i] - 1] += 1;
     }
-    stats[8] += kl_sum;
-    stats[9] += (double)kl_tokens;
+    stats[RL_STAT_KL] += kl_sum;
+    stats[RL_STAT_KL_TOKENS] += (double)kl_tokens;
     return DISR_OK;
 }
 
@@ -266,9 +278,46 @@ static void rl_progress_text(const struct sa_rl_summary *o, char *buf, size_t ca
              o->signal, o->broken);
 }
 
-static bool file_exists(const char *path) {
-    struct stat sb;
-    return path && stat(path, &sb) == 0;
+/* The RL run as the training loop sees it: the state, and a window of recent steps' stats. */
+struct rl_loop {
+    struct rl_state *S;
+    struct model *ref;
+    struct sa_rl_summary *out;
+    double win[RL_STAT_COUNT];
+    int win_steps;
+};
+
+/* The engines sample from the policy as resumed. */
+static int rl_begin(void *ctx, int start) {
+    struct rl_loop *x = ctx;
+    struct rl_state *S = x->S;
+    const struct sa_rl_config *c = S->c;
+    (void)start;
+    DISR_TRY(sa_engine_init(S->policy, &c->gen, &S->eng));
+    if (c->anchors > 0)
+        DISR_TRY(sa_engine_init(c->anchor_model ? c->anchor_model : x->ref, &c->gen, &S->eng_ref));
+    return DISR_OK;
+}
+
+static int rl_loop_step(void *ctx, int step) {
+    struct rl_loop *x = ctx;
+    if (x->win_steps == 10) memset(x->win, 0, sizeof x->win), x->win_steps = 0;
+    DISR_TRY(rl_step(x->S, step, x->win));
+    x->win_steps++;
+    const double *w = x->win;
+    struct sa_rl_summary *out = x->out;
+    out->mean_reward = (float)(w[RL_STAT_REWARD] / (w[RL_STAT_ROLLOUTS] + 1e-9));
+    for (int s = 0; s < SCENARIO_COUNT; s++)
+        out->answer_rate[s] = (float)(w[RL_STAT_ANSWERED + s] / (w[RL_STAT_ASKED + s] + 1e-9));
+    out->kl = (float)(w[RL_STAT_KL] / (w[RL_STAT_KL_TOKENS] + 1e-9));
+    out->signal = (float)(w[RL_STAT_SIGNAL] / (w[RL_STAT_GROUPS] + 1e-9));
+    out->broken = (float)(w[RL_STAT_BROKEN] / (w[RL_STAT_ROLLOUTS] + 1e-9));
+    return DISR_OK;
+}
+
+static void rl_describe(void *ctx, int step, bool final, char *buf, size_t cap) {
+    (void)step, (void) final;
+    rl_progress_text(((struct rl_loop *)ctx)->out, buf, cap);
 }
 
 int sa_rl_train(struct model *policy, struct model *ref, const struct qa_set *data,
@@ -338,51 +387,20 @@ int sa_rl_train(struct model *policy, struct model *ref, const struct qa_set *da
         if (st >= 0 && c->anchor_model) st = trainer_init_frozen(&S.tanchor, c->anchor_model, &tc);
     }
     if (st >= 0) st = sa_pack_init(&S.pk, S.T, cap_rows, tokenizer_eos(policy->tokenizer));
-    int step = 0;
-    if (st >= 0 && c->resume && file_exists(c->checkpoint)) {
-        st = trainer_resume(S.tp, c->checkpoint, &step);
-        if (st >= 0) log_info("sa-rl: resumed %s at step %d", c->checkpoint, step);
-    }
-    if (st >= 0) st = sa_engine_init(policy, &c->gen, &S.eng);
-    if (st >= 0 && c->anchors > 0)
-        st = sa_engine_init(c->anchor_model ? c->anchor_model : ref, &c->gen, &S.eng_ref);
-    struct progress pr;
-    progress_init(&pr, "sa-rl", c->steps);
-    double win[13] = {0}; /* stats over a window of recent steps */
-    int win_steps = 0;
-    for (; st >= 0 && step < c->steps; step++) {
-        if (win_steps == 10) memset(win, 0, sizeof win), win_steps = 0;
-        if ((st = rl_step(&S, step, win)) < 0) break;
-        win_steps++;
-        bool stop = c->stop_after > 0 && step + 1 == c->stop_after && step + 1 < c->steps;
-        if (c->checkpoint && ((c->checkpoint_every > 0 && (step + 1) % c->checkpoint_every == 0 &&
-                               step + 1 < c->steps) ||
-                              stop)) {
-            /* A failed periodic checkpoint (full disk) costs resumability, not the run. */
-            int cs = trainer_save_checkpoint(S.tp, c->checkpoint, step + 1);
-            if (cs < 0 && stop) st = cs;
-            if (cs < 0 && !stop) log_warn("checkpoint skipped: %s", disr_last_error());
-        }
-        out->mean_reward = (float)(win[0] / (win[1] + 1e-9));
-        for (int s = 0; s < 3; s++)
-            out->answer_rate[s] = (float)(win[2 + s] / (win[5 + s] + 1e-9));
-        out->kl = (float)(win[8] / (win[9] + 1e-9));
-        out->signal = (float)(win[10] / (win[11] + 1e-9));
-        out->broken = (float)(win[12] / (win[1] + 1e-9));
-        char extra[192];
-        rl_progress_text(out, extra, sizeof extra);
-        progress_update(&pr, step + 1, extra);
-        if (stop) {
-            step++;
-            break;
-        }
-    }
-    if (st >= 0) {
-        char extra[192];
-        rl_progress_text(out, extra, sizeof extra);
-        progress_finish(&pr, step, extra);
-    }
-    out->steps_done = step;
+    struct rl_loop x = {.S = &S, .ref = ref, .out = out};
+    struct train_loop l = {.trainer = S.tp,
+                           .steps = c->steps,
+                           .label = "sa-rl",
+                           .checkpoint = c->checkpoint,
+                           .checkpoint_every = c->checkpoint_every,
+                           .resume = c->resume,
+                           .stop_at = c->stop_after,
+                           .begin = rl_begin,
+                           .step = rl_loop_step,
+                           .describe = rl_describe};
+    struct train_loop_result lr = {0};
+    if (st >= 0) st = train_loop_run(&l, &x, &lr);
+    out->steps_done = lr.end_step;
     out->seconds = time_now() - t0;
     engine_free(S.eng);
     engine_free(S.eng_ref);

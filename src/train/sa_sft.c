@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "core/err.h"
 #include "core/log.h"
@@ -16,6 +15,7 @@
 #include "train/sa_internal.h"
 #include "train/sa_pack.h"
 #include "train/sa_target.h"
+#include "train/loop.h"
 #include "train/trainer.h"
 
 void sa_sft_config_default(struct sa_sft_config *c) {
@@ -189,9 +189,48 @@ static int order_fill(struct order *o, struct sa_pack *p) {
     }
 }
 
-static bool file_exists(const char *path) {
-    struct stat sb;
-    return path && stat(path, &sb) == 0;
+/* What an SFT step needs. */
+struct sft_ctx {
+    const struct sa_sft_config *c;
+    const struct train_config *tc;
+    struct trainer *tr, *teacher;
+    struct order *ord;
+    struct sa_pack *pk;
+    float *probs; /* the teacher's next-token distributions for a micro-batch */
+    int T;
+    float loss;
+    long tokens;
+    double t_train;
+};
+
+static int sft_begin(void *ctx, int start) {
+    struct sft_ctx *x = ctx;
+    order_shuffle(x->ord);
+    for (int k = 0; k < start; k++)
+        DISR_TRY(order_fill(x->ord, x->pk)); /* replay the order */
+    return DISR_OK;
+}
+
+static int sft_step(void *ctx, int step) {
+    struct sft_ctx *x = ctx;
+    DISR_TRY(order_fill(x->ord, x->pk));
+    struct tf_soft_targets soft = {.probs = x->probs, .mask = x->pk->distill};
+    if (x->teacher) DISR_TRY(trainer_next_token_probs(x->teacher, x->pk->inputs, x->probs));
+    DISR_TRY(trainer_accumulate_soft(x->tr, x->pk->inputs, x->pk->targets,
+                                     x->teacher ? &soft : NULL, x->pk->weights, &x->loss));
+    float gn = 0;
+    DISR_TRY(trainer_update(x->tr, step, &gn));
+    x->tokens += (long)x->c->batch * x->T;
+    return DISR_OK;
+}
+
+static void sft_describe(void *ctx, int step, bool final, char *buf, size_t cap) {
+    struct sft_ctx *x = ctx;
+    if (final)
+        snprintf(buf, cap, "loss %.4f", x->loss);
+    else
+        snprintf(buf, cap, "loss %.4f  lr %.2e  %.1fk tok/s", x->loss, train_lr_at(x->tc, step),
+                 x->tokens / (time_now() - x->t_train + 1e-9) / 1000);
 }
 
 int sa_sft_train(struct model *m, const struct qa_set *data, const struct sa_samples *samples,
@@ -311,56 +350,29 @@ int sa_sft_train(struct model *m, const struct qa_set *data, const struct sa_sam
     if (st >= 0) st = trainer_init(&tr, m, &tc);
     if (st >= 0 && c->anchor_teacher) st = trainer_init_frozen(&teacher, c->anchor_teacher, &tc);
     if (st >= 0) st = sa_pack_init(&pk, T, c->batch, tokenizer_eos(m->tokenizer));
-    int step = 0;
-    if (st >= 0 && c->resume && file_exists(c->checkpoint)) {
-        st = trainer_resume(tr, c->checkpoint, &step);
-        if (st >= 0) log_info("sa-sft: resumed %s at step %d", c->checkpoint, step);
-    }
-    if (st >= 0) {
-        order_shuffle(&ord);
-        for (int k = 0; st >= 0 && k < step; k++)
-            st = order_fill(&ord, &pk); /* replay order */
-    }
-    struct progress pr;
-    progress_init(&pr, "sa-sft", c->steps);
-    float loss = 0;
-    long tokens = 0;
-    double t_train = time_now();
-    for (; st >= 0 && step < c->steps; step++) {
-        if ((st = order_fill(&ord, &pk)) < 0) break;
-        struct tf_soft_targets soft = {.probs = probs, .mask = pk.distill};
-        if (teacher && (st = trainer_next_token_probs(teacher, pk.inputs, probs)) < 0) break;
-        if ((st = trainer_accumulate_soft(tr, pk.inputs, pk.targets, teacher ? &soft : NULL,
-                                          pk.weights, &loss)) < 0)
-            break;
-        float gn = 0;
-        if ((st = trainer_update(tr, step, &gn)) < 0) break;
-        tokens += (long)c->batch * T;
-        bool stop = c->stop_after > 0 && step + 1 == c->stop_after && step + 1 < c->steps;
-        if (c->checkpoint && ((c->checkpoint_every > 0 && (step + 1) % c->checkpoint_every == 0 &&
-                               step + 1 < c->steps) ||
-                              stop)) {
-            /* A failed periodic checkpoint (full disk) costs resumability, not the run. */
-            int cs = trainer_save_checkpoint(tr, c->checkpoint, step + 1);
-            if (cs < 0 && stop) st = cs;
-            if (cs < 0 && !stop) log_warn("checkpoint skipped: %s", disr_last_error());
-        }
-        if (stop) {
-            step++;
-            break;
-        }
-        char extra[96];
-        snprintf(extra, sizeof extra, "loss %.4f  lr %.2e  %.1fk tok/s", loss,
-                 train_lr_at(&tc, step), tokens / (time_now() - t_train + 1e-9) / 1000);
-        progress_update(&pr, step + 1, extra);
-    }
-    if (st >= 0) {
-        char extra[48];
-        snprintf(extra, sizeof extra, "loss %.4f", loss);
-        progress_finish(&pr, step, extra);
-    }
-    out->steps_done = step;
-    out->final_loss = loss;
+    struct sft_ctx x = {.c = c,
+                        .tc = &tc,
+                        .tr = tr,
+                        .teacher = teacher,
+                        .ord = &ord,
+                        .pk = &pk,
+                        .probs = probs,
+                        .T = T,
+                        .t_train = time_now()};
+    struct train_loop l = {.trainer = tr,
+                           .steps = c->steps,
+                           .label = "sa-sft",
+                           .checkpoint = c->checkpoint,
+                           .checkpoint_every = c->checkpoint_every,
+                           .resume = c->resume,
+                           .stop_at = c->stop_after,
+                           .begin = sft_begin,
+                           .step = sft_step,
+                           .describe = sft_describe};
+    struct train_loop_result lr = {0};
+    if (st >= 0) st = train_loop_run(&l, &x, &lr);
+    out->steps_done = lr.end_step;
+    out->final_loss = x.loss;
     out->seconds = time_now() - t0;
     trainer_free(tr);
     trainer_free(teacher);

@@ -9,6 +9,7 @@
 #include "core/log.h"
 #include "core/rng.h"
 #include "model/transformer.h"
+#include "train/loop.h"
 
 struct batch_buf {
     int32_t *inputs, *targets;
@@ -28,63 +29,74 @@ static void batch_free(struct batch_buf *b) {
     free(b->inputs), free(b->targets), free(b->weights);
 }
 
-static int run_steps(struct trainer *t, struct model *m, const struct corpus *c,
-                     const struct train_config *cfg, const struct train_run_opts *o,
-                     struct train_run_result *r, struct batch_buf *bb) {
-    (void)m;
-    int start = 0;
-    if (o->checkpoint && o->resume && access(o->checkpoint, F_OK) == 0) {
-        DISR_TRY(trainer_resume(t, o->checkpoint, &start));
-        log_info("train: resumed from %s at step %d", o->checkpoint, start);
+/* What a pretraining step needs and what it reports. */
+struct run_ctx {
+    struct trainer *t;
+    const struct corpus *c;
+    const struct train_config *cfg;
+    const struct train_run_opts *o;
+    struct train_run_result *r;
+    struct batch_buf *bb;
+    float loss, norm, recent[10];
+    int n_recent;
+    double t0;
+};
+
+static int run_step(void *ctx, int step) {
+    struct run_ctx *x = ctx;
+    const struct train_config *cfg = x->cfg;
+    double loss_sum = 0;
+    for (int a = 0; a < cfg->accum; a++) {
+        int64_t index = (int64_t)step * cfg->accum + a;
+        DISR_TRY(corpus_sample(x->c, cfg->seed, index, cfg->batch, cfg->seq, x->bb->inputs,
+                               x->bb->targets, x->bb->weights));
+        float loss;
+        DISR_TRY(trainer_accumulate(x->t, x->bb->inputs, x->bb->targets, x->bb->weights, &loss));
+        loss_sum += loss;
     }
-    r->first_step = start;
-    const int B = cfg->batch, T = cfg->seq;
-    const double tokens_per_step = (double)B * T * cfg->accum;
-    struct progress p;
-    int end = cfg->steps;
-    if (o->stop_after > 0 && start + o->stop_after < end) end = start + o->stop_after;
-    progress_init(&p, o->label ? o->label : "train", end - start);
-    float recent[10];
-    int n_recent = 0;
-    double t0 = time_now();
-    for (int step = start; step < end; step++) {
-        double loss_sum = 0;
-        for (int a = 0; a < cfg->accum; a++) {
-            int64_t index = (int64_t)step * cfg->accum + a;
-            DISR_TRY(
-                corpus_sample(c, cfg->seed, index, B, T, bb->inputs, bb->targets, bb->weights));
-            float loss;
-            DISR_TRY(trainer_accumulate(t, bb->inputs, bb->targets, bb->weights, &loss));
-            loss_sum += loss;
-        }
-        float norm, loss = (float)(loss_sum / cfg->accum);
-        DISR_TRY(trainer_update(t, step, &norm));
-        if (o->losses) o->losses[step] = loss;
-        if (r->steps_done == 0) r->first_loss = loss;
-        recent[n_recent++ % 10] = loss;
-        r->steps_done++;
-        double el = time_now() - t0;
-        r->seconds = el;
-        r->tokens_per_s = el > 0 ? tokens_per_step * r->steps_done / el : 0;
-        char extra[160];
-        snprintf(extra, sizeof extra, "step %d  loss %.4f  lr %.2e  norm %.2f  %.0f tok/s",
-                 step + 1, loss, train_lr_at(cfg, step), norm, r->tokens_per_s);
-        if (step + 1 == end)
-            progress_finish(&p, r->steps_done, extra);
-        else
-            progress_update(&p, r->steps_done, extra);
-        int ckpt_now = o->checkpoint && o->checkpoint_every > 0 &&
-                       (step + 1) % o->checkpoint_every == 0 && step + 1 < end;
-        if (ckpt_now) DISR_TRY(trainer_save_checkpoint(t, o->checkpoint, step + 1));
-    }
-    if (o->checkpoint && r->steps_done > 0)
-        DISR_TRY(trainer_save_checkpoint(t, o->checkpoint, end));
-    int k = n_recent < 10 ? n_recent : 10;
+    x->loss = (float)(loss_sum / cfg->accum);
+    DISR_TRY(trainer_update(x->t, step, &x->norm));
+    if (x->o->losses) x->o->losses[step] = x->loss;
+    if (x->r->steps_done == 0) x->r->first_loss = x->loss;
+    x->recent[x->n_recent++ % 10] = x->loss;
+    x->r->steps_done++;
+    double el = time_now() - x->t0;
+    x->r->seconds = el;
+    x->r->tokens_per_s =
+        el > 0 ? (double)cfg->batch * cfg->seq * cfg->accum * x->r->steps_done / el : 0;
+    return DISR_OK;
+}
+
+static void run_describe(void *ctx, int step, bool final, char *buf, size_t cap) {
+    struct run_ctx *x = ctx;
+    (void) final;
+    snprintf(buf, cap, "step %d  loss %.4f  lr %.2e  norm %.2f  %.0f tok/s", step + 1, x->loss,
+             train_lr_at(x->cfg, step), x->norm, x->r->tokens_per_s);
+}
+
+static int run_steps(struct trainer *t, const struct corpus *c, const struct train_config *cfg,
+                     const struct train_run_opts *o, struct train_run_result *r,
+                     struct batch_buf *bb) {
+    struct run_ctx x = {.t = t, .c = c, .cfg = cfg, .o = o, .r = r, .bb = bb, .t0 = time_now()};
+    struct train_loop l = {.trainer = t,
+                           .steps = cfg->steps,
+                           .label = o->label ? o->label : "train",
+                           .checkpoint = o->checkpoint,
+                           .checkpoint_every = o->checkpoint_every,
+                           .resume = o->resume,
+                           .checkpoint_at_end = true,
+                           .stop_after = o->stop_after,
+                           .step = run_step,
+                           .describe = run_describe};
+    struct train_loop_result lr;
+    int st = train_loop_run(&l, &x, &lr);
+    r->first_step = lr.first_step;
+    int k = x.n_recent < 10 ? x.n_recent : 10;
     double s = 0;
     for (int i = 0; i < k; i++)
-        s += recent[i];
+        s += x.recent[i];
     r->final_loss = k ? (float)(s / k) : 0;
-    return DISR_OK;
+    return st;
 }
 
 int train_run(struct model *m, const struct corpus *c, const struct train_config *cfg,
@@ -97,7 +109,7 @@ int train_run(struct model *m, const struct corpus *c, const struct train_config
     DISR_TRY(trainer_init(&t, m, cfg));
     struct batch_buf bb = {0};
     int st = batch_alloc(&bb, (size_t)cfg->batch * cfg->seq);
-    if (st >= 0) st = run_steps(t, m, c, cfg, o, &r, &bb);
+    if (st >= 0) st = run_steps(t, c, cfg, o, &r, &bb);
     batch_free(&bb);
     trainer_free(t);
     if (res) *res = r;

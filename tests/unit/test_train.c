@@ -18,6 +18,7 @@
 #include "model/tokenizer.h"
 #include "world/scenario.h"
 #include "train/corpus.h"
+#include "train/loop.h"
 #include "train/train_run.h"
 #include "train/trainer.h"
 
@@ -500,6 +501,59 @@ static void test_resume_reproduces_uninterrupted_run(void **state) {
     tokenizer_free(tok);
 }
 
+/* The loop's stops without a trainer (no checkpoint): stop_after counts this call's steps,
+ * stop_at the steps in all; begin sees the start, describe's last call is final; a failing step
+ * stops the loop with its status. */
+struct loop_log {
+    int begun, steps[16], n, finals, fail_at;
+};
+static int ll_begin(void *ctx, int start) {
+    ((struct loop_log *)ctx)->begun = start;
+    return DISR_OK;
+}
+static int ll_step(void *ctx, int step) {
+    struct loop_log *x = ctx;
+    if (step == x->fail_at) return disr_fail(DISR_E_IO, "step %d", step);
+    x->steps[x->n++] = step;
+    return DISR_OK;
+}
+static void ll_describe(void *ctx, int step, bool final, char *buf, size_t cap) {
+    ((struct loop_log *)ctx)->finals += final;
+    snprintf(buf, cap, "step %d", step);
+}
+
+static void test_training_loop_stops(void **state) {
+    (void)state;
+    static const struct {
+        int steps, stop_after, stop_at, fail_at, status, n;
+    } cases[] = {
+        {5, 0, 0, -1, DISR_OK, 5},  {5, 2, 0, -1, DISR_OK, 2}, {5, 0, 3, -1, DISR_OK, 3},
+        {5, 9, 0, -1, DISR_OK, 5},  {5, 0, 5, -1, DISR_OK, 5}, {5, 4, 2, -1, DISR_OK, 2},
+        {5, 0, 0, 3, DISR_E_IO, 3},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        struct loop_log x = {.begun = -1, .fail_at = cases[k].fail_at};
+        struct train_loop l = {.steps = cases[k].steps,
+                               .label = "loop",
+                               .stop_after = cases[k].stop_after,
+                               .stop_at = cases[k].stop_at,
+                               .begin = ll_begin,
+                               .step = ll_step,
+                               .describe = ll_describe};
+        struct train_loop_result r;
+        int st = train_loop_run(&l, &x, &r);
+        if (st != cases[k].status || x.n != cases[k].n || x.begun != 0)
+            fail_msg("case %zu: status %d, %d steps, begun at %d", k, st, x.n, x.begun);
+        for (int i = 0; i < x.n; i++)
+            assert_int_equal(x.steps[i], i);
+        if (st == DISR_OK) {
+            assert_int_equal(r.steps_done, cases[k].n);
+            assert_int_equal(r.end_step, cases[k].n);
+            assert_int_equal(x.finals, 1);
+        }
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_corpus_jsonl_records_and_answer_weights),
@@ -513,6 +567,7 @@ int main(void) {
         cmocka_unit_test(test_tempered_trainer),
         cmocka_unit_test(test_tiny_model_learns_repetitive_corpus),
         cmocka_unit_test(test_resume_reproduces_uninterrupted_run),
+        cmocka_unit_test(test_training_loop_stops),
     };
     return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
 }
