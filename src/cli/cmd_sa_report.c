@@ -13,6 +13,7 @@
 #include "cli/cli.h"
 #include "cli/sa_cli.h"
 #include "core/err.h"
+#include "core/file.h"
 #include "core/log.h"
 #include "model/model_io.h"
 #include "world/scenario.h"
@@ -43,9 +44,9 @@ static cJSON *eval_json(const char *name, const struct sa_agent_eval *e,
     cJSON_AddNumberToObject(o, "forced_accuracy", e->forced_acc);
     cJSON_AddStringToObject(o, "f1_truth", base ? "base" : "own");
     if (base) cJSON_AddNumberToObject(o, "base_forced_accuracy", base->forced_acc);
-    for (int s = 0; s < 3; s++) {
-        cJSON *so = cJSON_AddObjectToObject(o, scenario_name((enum scenario)(s + 1)));
-        double alpha = scenario_alpha((enum scenario)(s + 1));
+    for (int s = 0; s < SCENARIO_COUNT; s++) {
+        cJSON *so = cJSON_AddObjectToObject(o, scenario_name(scenario_at(s)));
+        double alpha = scenario_alpha(scenario_at(s));
         cJSON_AddNumberToObject(so, "alpha", alpha);
         cJSON_AddNumberToObject(so, "answer_rate", e->answer_rate[s]);
         cJSON_AddNumberToObject(so, "precision", e->precision[s]);
@@ -79,8 +80,8 @@ static int queries_append(FILE *f, const char *set, char **names, const struct s
             cJSON_AddStringToObject(o, "id", data->items[i].id);
             cJSON_AddStringToObject(o, "family", data->items[i].family);
             cJSON_AddBoolToObject(o, "forced_right", ev[a].forced_correct[i]);
-            for (int s = 0; s < 3; s++)
-                cJSON_AddStringToObject(o, scenario_name((enum scenario)(s + 1)),
+            for (int s = 0; s < SCENARIO_COUNT; s++)
+                cJSON_AddStringToObject(o, scenario_name(scenario_at(s)),
                                         query_outcome(&ev[a], s, i));
             char *line = cJSON_PrintUnformatted(o);
             cJSON_Delete(o);
@@ -111,7 +112,7 @@ static int write_queries(const char *path, const struct qa_set *data, char **an,
 static void print_chain(const char *label, const struct sa_agent_eval *ev, int k,
                         const double *costs, cJSON *arr) {
     double share[MAX_AGENTS];
-    for (int s = 1; s <= 3; s++) {
+    for (int s = SCENARIO_PERFORMANCE; s <= SCENARIO_COST; s++) {
         struct sa_chain_result r = {.share = share};
         sa_chain_eval(ev, k, costs, s, &r);
         printf("| %s | %s (α=%.1f) | %.3f | %.3f | **%.3f** | ", label,

@@ -22,15 +22,15 @@ static void print_check(const struct sa_agent_eval *before, const struct sa_agen
     printf("\nheld-out check (%d SA-train queries not trained on):\n", after->n);
     printf("| scenario | label answer rate (p̂ >= 1-α) | model answer rate | agreement | precision "
            "| threshold (1-α)^0.5 |\n|---|---|---|---|---|---|\n");
-    for (int s = 0; s < 3; s++) {
-        double alpha = scenario_alpha((enum scenario)(s + 1));
+    for (int s = 0; s < SCENARIO_COUNT; s++) {
+        double alpha = scenario_alpha(scenario_at(s));
         int kmin = sa_min_correct(alpha, all->n_samples), lab = 0, agree = 0;
         for (int i = 0; i < after->n; i++) {
             bool l = all->n_correct[idx[i]] >= kmin;
             lab += l;
             agree += l == after->answered[s][i];
         }
-        printf("| %s | %.3f | %.3f | %.3f | %.3f | %.3f |\n", scenario_name((enum scenario)(s + 1)),
+        printf("| %s | %.3f | %.3f | %.3f | %.3f | %.3f |\n", scenario_name(scenario_at(s)),
                after->n ? (double)lab / after->n : 0, after->answer_rate[s],
                after->n ? (double)agree / after->n : 0, after->precision[s],
                scenario_threshold(alpha));

@@ -66,8 +66,8 @@ void sa_cli_print_eval_header(FILE *f) {
 
 void sa_cli_print_eval(FILE *f, const char *name, const struct sa_agent_eval *e,
                        const struct sa_agent_eval *base) {
-    for (int s = 0; s < 3; s++) {
-        double alpha = scenario_alpha((enum scenario)(s + 1));
+    for (int s = 0; s < SCENARIO_COUNT; s++) {
+        double alpha = scenario_alpha(scenario_at(s));
         char forced[64];
         if (base)
             snprintf(forced, sizeof forced, "%.3f (base %.3f, %+.1f pts)", e->forced_acc,
@@ -77,9 +77,8 @@ void sa_cli_print_eval(FILE *f, const char *name, const struct sa_agent_eval *e,
         fprintf(f,
                 "| %s | %s (α=%.1f) | %.3f | %.3f (%d / %d, %.2f–%.2f) | %.3f | %.3f | %d | %.3f | "
                 "%s |\n",
-                name, scenario_name((enum scenario)(s + 1)), alpha, e->answer_rate[s],
-                e->precision[s], e->n_answered_right[s], e->n_answered[s], e->precision_lo[s],
-                e->precision_hi[s], scenario_threshold(alpha), e->f1[s], e->n_broken[s],
-                e->reward[s], forced);
+                name, scenario_name(scenario_at(s)), alpha, e->answer_rate[s], e->precision[s],
+                e->n_answered_right[s], e->n_answered[s], e->precision_lo[s], e->precision_hi[s],
+                scenario_threshold(alpha), e->f1[s], e->n_broken[s], e->reward[s], forced);
     }
 }

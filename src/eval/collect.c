@@ -142,7 +142,7 @@ static void *decide_worker(void *arg) {
         if (stop) break;
         const struct outcome_query *q = &r->t->q[r->qis[j / OUT_N_SCEN]];
         struct agent_query aq = {.query = q->query,
-                                 .alpha = scenario_alpha((enum scenario)(j % OUT_N_SCEN + 1)),
+                                 .alpha = scenario_alpha(scenario_at(j % OUT_N_SCEN)),
                                  .max_tokens = r->max_tokens,
                                  .temperature = 0,
                                  .seed = r->seed};

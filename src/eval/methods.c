@@ -50,7 +50,7 @@ int eval_method_is_cascade(enum eval_method m) {
 
 int eval_scenario_index(double alpha) {
     enum scenario s = scenario_from_alpha(alpha);
-    return fabs(scenario_alpha(s) - alpha) < 1e-9 ? (int)s - 1 : -1;
+    return fabs(scenario_alpha(s) - alpha) < 1e-9 ? scenario_index(s) : -1;
 }
 
 void eval_fit_config_default(struct eval_fit_config *c) {
@@ -127,6 +127,16 @@ static int fit_knn(struct eval_fitted *f, const float *x, const int *train, int 
     return DISR_OK;
 }
 
+/* Seed salts: every learned baseline's randomness derives from the fit's seed and its label. */
+enum {
+    FIT_SALT_MLP_INIT = 1,         /* the MLP router's weights */
+    FIT_SALT_MLP_TRAIN = 2,        /* its batches */
+    FIT_SALT_SCORER_INIT = 100,    /* + 2 agent + fold: FrugalGPT's scorers' weights */
+    FIT_SALT_SCORER_TRAIN = 200,   /* + 2 agent + fold: their batches */
+    FIT_SALT_ANSWER_HASH = 0x5eed, /* the hashed features of an agent's answer */
+    FIT_SALT_RANDOM = 0x7a11d0,    /* xor: the random router's picks */
+};
+
 static struct mlp_train_config train_config(const struct eval_fit_config *c, uint64_t label) {
     struct mlp_train_config tc = {.epochs = c->epochs,
                                   .batch = 64,
@@ -143,16 +153,16 @@ static int fit_mlp_router(struct eval_fitted *f, const float *x, const int *trai
     float *xt = malloc((size_t)n_train * D * sizeof *xt);
     float *y = malloc((size_t)n_train * K * sizeof *y);
     struct mlp net;
-    int st = (xt && y)
-                 ? mlp_init(&net, D, f->cfg.mlp_hidden, K, 256, rng_derive_seed(f->cfg.seed, 1))
-                 : disr_fail(DISR_E_NOMEM, "MLP router: training set");
+    int st = (xt && y) ? mlp_init(&net, D, f->cfg.mlp_hidden, K, 256,
+                                  rng_derive_seed(f->cfg.seed, FIT_SALT_MLP_INIT))
+                       : disr_fail(DISR_E_NOMEM, "MLP router: training set");
     if (st == DISR_OK) {
         for (int j = 0; j < n_train; j++) {
             memcpy(xt + (size_t)j * D, x + (size_t)train[j] * D, (size_t)D * sizeof(float));
             for (int a = 0; a < K; a++)
                 y[(size_t)j * K + a] = outcome_at(t, train[j], a)->correct;
         }
-        struct mlp_train_config tc = train_config(&f->cfg, 2);
+        struct mlp_train_config tc = train_config(&f->cfg, FIT_SALT_MLP_TRAIN);
         st = mlp_train(&net, xt, y, NULL, n_train, &tc, "eval: MLP router", &f->mlp_loss);
         if (st == DISR_OK) st = mlp_predict(&net, x, t->n_queries, f->p_mlp);
         mlp_free(&net);
@@ -182,7 +192,7 @@ static int fit_frugal(struct eval_fitted *f, const float *xq, const int *train, 
             float *row = xa + (size_t)qi * D2;
             memcpy(row, xq + (size_t)qi * D, (size_t)D * sizeof(float));
             memset(row + D, 0, (size_t)D * sizeof(float));
-            feat_add_text(row + D, D, outcome_at(t, qi, a)->forced, 0x5eedu);
+            feat_add_text(row + D, D, outcome_at(t, qi, a)->forced, FIT_SALT_ANSWER_HASH);
             feat_normalize(row + D, D);
         }
         for (size_t i = 0; i < (size_t)N; i++)
@@ -197,9 +207,9 @@ static int fit_frugal(struct eval_fitted *f, const float *xq, const int *train, 
             struct mlp net;
             if (n == 0) continue;
             st = mlp_init(&net, D2, f->cfg.scorer_hidden, 1, 256,
-                          rng_derive_seed(f->cfg.seed, 100 + 2 * a + k));
+                          rng_derive_seed(f->cfg.seed, FIT_SALT_SCORER_INIT + 2 * a + k));
             if (st) break;
-            struct mlp_train_config tc = train_config(&f->cfg, 200 + 2 * a + k);
+            struct mlp_train_config tc = train_config(&f->cfg, FIT_SALT_SCORER_TRAIN + 2 * a + k);
             char label[48];
             snprintf(label, sizeof label, "eval: scorer agent %d fold %d", a, k);
             st = mlp_train(&net, xt, y, NULL, n, &tc, label, &f->scorer_loss);
@@ -470,7 +480,7 @@ int eval_route(const struct eval_fitted *f, enum eval_method m, double alpha, en
         }
         case EM_RANDOM: {
             struct rng r;
-            rng_init(&r, rng_derive_seed(f->cfg.seed ^ 0x7a11d0u, (uint64_t)qi));
+            rng_init(&r, rng_derive_seed(f->cfg.seed ^ FIT_SALT_RANDOM, (uint64_t)qi));
             j = (int)rng_below(&r, (uint64_t)n_act);
             break;
         }

@@ -8,14 +8,13 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "core/file.h"
 #include "core/log.h"
 #include "eval/methods.h"
 #include "route/http_client.h"
 #include "serve/api.h"
 #include "world/dataset.h"
 #include "world/grader.h"
-
-static const double scenario_alphas[OUT_N_SCEN] = {0.2, 0.5, 0.8};
 
 struct net_job {
     int qi, scen, split; /* split: 0 test, 1 ood */
@@ -63,7 +62,7 @@ static char *request_body(const char *query, double alpha, int max_tokens) {
 static void run_job(struct net_run *r, struct net_job *j) {
     const struct outcome_query *q = &r->t->q[j->qi];
     j->agent = -1;
-    char *body = request_body(q->query, scenario_alphas[j->scen], r->c->max_tokens);
+    char *body = request_body(q->query, scenario_alpha(scenario_at(j->scen)), r->c->max_tokens);
     if (!body) {
         snprintf(j->error, sizeof j->error, "out of memory");
         return;
@@ -132,7 +131,8 @@ static int build_jobs(struct net_run *r) {
     for (int s = 0; s < 2; s++)
         for (int scen = 0; scen < OUT_N_SCEN; scen++) {
             int n = 0;
-            int st = eval_route(&fitted, m, scenario_alphas[scen], splits[s], NULL, picks, &n);
+            int st = eval_route(&fitted, m, scenario_alpha(scenario_at(scen)), splits[s], NULL,
+                                picks, &n);
             if (st < 0) {
                 free(picks);
                 return st;
@@ -177,7 +177,7 @@ static void summarize(const struct net_run *r, struct net_eval_summary *out) {
             if (c->n == 0) continue;
             c->accuracy = correct / c->n;
             c->cost = cost / c->n;
-            c->utility = c->accuracy - scenario_alphas[scen] * c->cost;
+            c->utility = c->accuracy - scenario_alpha(scenario_at(scen)) * c->cost;
             for (int a = 0; a < r->t->n_agents; a++)
                 c->share[a] /= c->n;
             if (lat && n_lat) {
@@ -200,7 +200,7 @@ static int write_records(const struct net_run *r, const char *path) {
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "qid", r->t->q[j->qi].id);
         cJSON_AddStringToObject(o, "split", j->split ? "ood" : "test");
-        cJSON_AddNumberToObject(o, "alpha", scenario_alphas[j->scen]);
+        cJSON_AddNumberToObject(o, "alpha", scenario_alpha(scenario_at(j->scen)));
         cJSON_AddNumberToObject(o, "agent", j->agent);
         cJSON_AddNumberToObject(o, "expected_agent", j->expected);
         cJSON_AddNumberToObject(o, "correct", j->correct);
@@ -297,8 +297,8 @@ int eval_network_write_md(const struct net_eval_summary *s, const struct net_eva
         for (int scen = 0; scen < OUT_N_SCEN; scen++) {
             const struct net_eval_cell *x = &s->cell[sp][scen];
             fprintf(f, "| %.1f | %d | %d | %.3f | %.3f | %.3f | %.1f %% | %.1f | %.1f |",
-                    scenario_alphas[scen], x->n, x->errors, x->accuracy, x->cost, x->utility,
-                    x->n + x->errors ? 100.0 * x->agree / (x->n + x->errors) : 0.0,
+                    scenario_alpha(scenario_at(scen)), x->n, x->errors, x->accuracy, x->cost,
+                    x->utility, x->n + x->errors ? 100.0 * x->agree / (x->n + x->errors) : 0.0,
                     x->latency_p50_ms, x->latency_p90_ms);
             for (int a = 0; a < s->n_agents; a++)
                 fprintf(f, "%s%.0f %%", a ? " / " : " ", 100.0 * x->share[a]);

@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "core/strbuf.h"
+#include "core/file.h"
 #include "core/rng.h"
 #include "world/scenario.h"
 #include "world/dataset.h"
@@ -167,10 +169,7 @@ static cJSON *line_json(const struct outcome_table *t, int qi, int a) {
 
 int outcome_table_save(const struct outcome_table *t, const char *path) {
     /* built in memory and written atomically: a full disk never leaves half a table */
-    char *text = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&text, &len);
-    if (!f) return disr_fail(DISR_E_NOMEM, "%s: buffer", path);
+    struct strbuf b = {0};
     int st = DISR_OK;
     for (int qi = 0; qi < t->n_queries && st == DISR_OK; qi++)
         for (int a = 0; a < t->n_agents && st == DISR_OK; a++) {
@@ -179,13 +178,12 @@ int outcome_table_save(const struct outcome_table *t, const char *path) {
             if (!s)
                 st = disr_fail(DISR_E_NOMEM, "%s: building line", path);
             else
-                fprintf(f, "%s\n", s);
+                st = strbuf_printf(&b, "%s\n", s);
             free(s);
             cJSON_Delete(o);
         }
-    fclose(f);
-    if (st == DISR_OK) st = file_write_atomic(path, text, len);
-    free(text);
+    if (st == DISR_OK) st = file_write_atomic(path, b.p ? b.p : "", b.n);
+    strbuf_free(&b);
     return st;
 }
 

@@ -15,7 +15,9 @@
 
 #include <stdint.h>
 
-#define OUT_N_SCEN     3 /* alpha 0.2 / 0.5 / 0.8, indexed like scenario - 1 */
+#include "world/scenario.h"
+
+#define OUT_N_SCEN     SCENARIO_COUNT /* alpha 0.2 / 0.5 / 0.8, indexed by scenario_index */
 #define OUT_N_VARIANT  2
 #define OUT_MAX_AGENTS 16
 

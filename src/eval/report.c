@@ -10,6 +10,8 @@
 #include <sys/wait.h>
 
 #include "core/err.h"
+#include "core/file.h"
+#include "core/strbuf.h"
 #include "core/log.h"
 #include "core/stats.h"
 #include "train/sa_grpo.h"
@@ -18,9 +20,10 @@
 
 extern char **environ;
 
-#define N_ALPHA    3
+#define N_ALPHA    SCENARIO_COUNT
 #define MAX_CHAINS (OUT_MAX_AGENTS + 2)
-static const double ALPHAS[N_ALPHA] = {0.2, 0.5, 0.8};
+/* the alpha of the ai-th scenario (0.2 / 0.5 / 0.8) */
+#define ALPHA(ai) scenario_alpha(scenario_at(ai))
 static const char *const ALPHA_KEY[N_ALPHA] = {"0.2", "0.5", "0.8"};
 static const char *const SCEN_LABEL[N_ALPHA] = {"Performance First", "Balance", "Cost First"};
 /* The order methods appear in tables: DiSRouter first, then baselines, Oracle last. */
@@ -79,9 +82,7 @@ struct state {
     struct result res[OUT_N_SPLIT][EM_COUNT][N_ALPHA];
     uint8_t *easy; /* per query: some agent below the largest is right */
     struct eval_pick *picks;
-    FILE *records; /* an in-memory stream, written atomically at the end */
-    char *records_buf;
-    size_t records_len;
+    struct strbuf records; /* written atomically at the end */
     int n_chains;
     uint8_t chain[MAX_CHAINS][OUT_MAX_AGENTS];
     char chain_name[MAX_CHAINS][64];
@@ -147,9 +148,9 @@ static int route_one(struct state *st, enum out_split split, const uint8_t *mask
                      enum eval_method m, int ai, struct result *r) {
     int n = 0;
     memset(r, 0, sizeof *r);
-    DISR_TRY(eval_route(&st->fit, m, ALPHAS[ai], split, mask, st->picks, &n));
+    DISR_TRY(eval_route(&st->fit, m, ALPHA(ai), split, mask, st->picks, &n));
     r->ok = 1;
-    r->s = eval_score_picks(st->picks, n, ALPHAS[ai]);
+    r->s = eval_score_picks(st->picks, n, ALPHA(ai));
     for (int i = 0; i < n; i++) {
         const struct eval_pick *p = &st->picks[i];
         r->share[p->agent] += 1.0 / n;
@@ -161,7 +162,7 @@ static int route_one(struct state *st, enum out_split split, const uint8_t *mask
         cJSON_AddStringToObject(o, "split", outcome_split_name(split));
         cJSON_AddStringToObject(o, "chain", chain);
         cJSON_AddStringToObject(o, "method", eval_method_key(m));
-        cJSON_AddNumberToObject(o, "alpha", ALPHAS[ai]);
+        cJSON_AddNumberToObject(o, "alpha", ALPHA(ai));
         cJSON_AddStringToObject(o, "qid", st->t->q[p->qi].id);
         cJSON_AddNumberToObject(o, "agent", p->agent);
         cJSON_AddNumberToObject(o, "correct", p->correct);
@@ -172,8 +173,8 @@ static int route_one(struct state *st, enum out_split split, const uint8_t *mask
         char *s = cJSON_PrintUnformatted(o);
         cJSON_Delete(o);
         if (!s) return disr_fail(DISR_E_NOMEM, "records");
-        fputs(s, st->records);
-        fputc('\n', st->records);
+        strbuf_puts(&st->records, s);
+        strbuf_puts(&st->records, "\n");
         free(s);
     }
     if (r->n_easy) r->easy_cost /= r->n_easy;
@@ -247,7 +248,7 @@ static int run_all(struct state *st) {
     for (int k = 0; k < 3; k++) {
         enum eval_method m = (enum eval_method)(EM_CONF + k);
         for (int ai = 0; ai < N_ALPHA && st->avail[m]; ai++)
-            DISR_TRY(eval_fit_thresholds(&st->fit, m, ALPHAS[ai], NULL, st->th[k][ai]));
+            DISR_TRY(eval_fit_thresholds(&st->fit, m, ALPHA(ai), NULL, st->th[k][ai]));
     }
     /* modularity: the full chain, each agent but the last removed, and first + last only */
     if (!st->has_split[OUT_SPLIT_TEST]) return DISR_OK;
@@ -321,7 +322,7 @@ static bool pred_available(const struct state *st, int pred) {
  * decision was not recorded. */
 static int pred_rejects(const struct state *st, int pred, int ai, int qi, int a) {
     const struct outcome_cell *c = outcome_at(st->t, qi, a);
-    double th = scenario_threshold(ALPHAS[ai]);
+    double th = scenario_threshold(ALPHA(ai));
     if (pred < 2) {
         int d = c->decide[pred_variant(pred)][ai];
         return d == OUT_UNKNOWN ? -1 : d == OUT_REJECT;
@@ -400,7 +401,7 @@ static double mean_reward(const struct state *st, int pred, int ai, int a) {
         int reject = pred_rejects(st, pred, ai, qi, a);
         if (reject < 0) return NAN;
         const struct outcome_cell *c = outcome_at(t, qi, a);
-        sum += sa_reward(reject, c->dcorrect[pred_variant(pred)][ai], ALPHAS[ai]);
+        sum += sa_reward(reject, c->dcorrect[pred_variant(pred)][ai], ALPHA(ai));
         n++;
     }
     return n ? sum / n : NAN;
@@ -489,13 +490,13 @@ static void check_claims(const struct state *st, struct claim *c) {
             double slack = ai == N_ALPHA - 1 ? CLAIM_COST_FIRST_SLACK : 0;
             if (arg >= 0 && best > u + slack + 1e-12) c[0].pass = 0;
             p0 += (size_t)snprintf(c[0].detail + p0, sizeof c[0].detail - p0,
-                                   "%sα=%.1f: %.3f vs %s %.3f", ai ? "; " : "", ALPHAS[ai], u,
+                                   "%sα=%.1f: %.3f vs %s %.3f", ai ? "; " : "", ALPHA(ai), u,
                                    arg >= 0 ? eval_method_name(arg) : "-", best);
             double o = st->res[T][EM_ORACLE][ai].s.utility, pct = o > 0 ? 100 * u / o : NAN;
             if (!(o > 0)) c[1].known = 0; /* a ratio to a non-positive topline means nothing */
             if (!(pct >= 80)) c[1].pass = 0;
             p1 += (size_t)snprintf(c[1].detail + p1, sizeof c[1].detail - p1, "%sα=%.1f: %.1f %%",
-                                   ai ? "; " : "", ALPHAS[ai], pct);
+                                   ai ? "; " : "", ALPHA(ai), pct);
         }
     }
     if (rl && st->has_split[T] && st->avail[EM_DISR_SFT]) {
@@ -506,7 +507,7 @@ static void check_claims(const struct state *st, struct claim *c) {
             double f = st->res[T][EM_DISR_SFT][ai].s.utility;
             if (r < f - 1e-12) c[4].pass = 0;
             p += (size_t)snprintf(c[4].detail + p, sizeof c[4].detail - p, "%sα=%.1f: %.3f vs %.3f",
-                                  ai ? "; " : "", ALPHAS[ai], r, f);
+                                  ai ? "; " : "", ALPHA(ai), r, f);
         }
     }
     if (rl && st->has_split[O] && st->avail[EM_KNN] && st->avail[EM_MLP]) {
@@ -541,14 +542,14 @@ static void fmt3(char *buf, size_t n, double x) {
 }
 
 /* The paper's Table 1: method x scenario, utility (bold = best non-Oracle), accuracy, cost. */
-static void write_utility_table(FILE *f, const struct state *st, enum out_split s) {
-    fprintf(f, "| Method |");
+static void write_utility_table(struct strbuf *f, const struct state *st, enum out_split s) {
+    strbuf_printf(f, "| Method |");
     for (int ai = 0; ai < N_ALPHA; ai++)
-        fprintf(f, " %s α=%.1f: Utility | Acc | Cost |", SCEN_LABEL[ai], ALPHAS[ai]);
-    fprintf(f, "\n|---|");
+        strbuf_printf(f, " %s α=%.1f: Utility | Acc | Cost |", SCEN_LABEL[ai], ALPHA(ai));
+    strbuf_printf(f, "\n|---|");
     for (int ai = 0; ai < N_ALPHA; ai++)
-        fprintf(f, "---:|---:|---:|");
-    fprintf(f, "\n");
+        strbuf_printf(f, "---:|---:|---:|");
+    strbuf_printf(f, "\n");
     double best[N_ALPHA];
     for (int ai = 0; ai < N_ALPHA; ai++) {
         best[ai] = -1e30;
@@ -559,174 +560,182 @@ static void write_utility_table(FILE *f, const struct state *st, enum out_split 
     for (int k = 0; k < EM_COUNT; k++) {
         enum eval_method m = TABLE_ORDER[k];
         if (!st->avail[m]) continue;
-        fprintf(f, "| %s%s |", eval_method_name(m), m == EM_ORACLE ? " (topline)" : "");
+        strbuf_printf(f, "| %s%s |", eval_method_name(m), m == EM_ORACLE ? " (topline)" : "");
         for (int ai = 0; ai < N_ALPHA; ai++) {
             const struct result *r = &st->res[s][m][ai];
             int b = m != EM_ORACLE && fabs(r->s.utility - best[ai]) < 1e-12;
-            fprintf(f, " %s%.3f%s | %.3f | %.3f |", b ? "**" : "", r->s.utility, b ? "**" : "",
-                    r->s.accuracy, r->s.cost);
+            strbuf_printf(f, " %s%.3f%s | %.3f | %.3f |", b ? "**" : "", r->s.utility,
+                          b ? "**" : "", r->s.accuracy, r->s.cost);
         }
-        fprintf(f, "\n");
+        strbuf_printf(f, "\n");
     }
     if (st->avail[EM_DISR_RL]) {
-        fprintf(f, "| DiSRouter (+RL) / Oracle |");
+        strbuf_printf(f, "| DiSRouter (+RL) / Oracle |");
         for (int ai = 0; ai < N_ALPHA; ai++) {
             double o = st->res[s][EM_ORACLE][ai].s.utility;
-            fprintf(f, " %.1f %% | | |",
-                    o > 0 ? 100 * st->res[s][EM_DISR_RL][ai].s.utility / o : NAN);
+            strbuf_printf(f, " %.1f %% | | |",
+                          o > 0 ? 100 * st->res[s][EM_DISR_RL][ai].s.utility / o : NAN);
         }
-        fprintf(f, "\n");
+        strbuf_printf(f, "\n");
     }
 }
 
-static void write_share_row(FILE *f, const struct state *st, const char *label,
+static void write_share_row(struct strbuf *f, const struct state *st, const char *label,
                             const double *share) {
-    fprintf(f, "| %s |", label);
+    strbuf_printf(f, "| %s |", label);
     for (int a = 0; a < st->K; a++)
-        fprintf(f, " %.1f %% |", 100 * share[a]);
-    fprintf(f, "\n");
+        strbuf_printf(f, " %.1f %% |", 100 * share[a]);
+    strbuf_printf(f, "\n");
 }
 
-static void write_agent_header(FILE *f, const struct state *st, const char *first) {
-    fprintf(f, "| %s |", first);
+static void write_agent_header(struct strbuf *f, const struct state *st, const char *first) {
+    strbuf_printf(f, "| %s |", first);
     for (int a = 0; a < st->K; a++)
-        fprintf(f, " agent %d (c=%.2f) |", a, st->t->cost[a]);
-    fprintf(f, "\n|---|");
+        strbuf_printf(f, " agent %d (c=%.2f) |", a, st->t->cost[a]);
+    strbuf_printf(f, "\n|---|");
     for (int a = 0; a < st->K; a++)
-        fprintf(f, "---:|");
-    fprintf(f, "\n");
+        strbuf_printf(f, "---:|");
+    strbuf_printf(f, "\n");
 }
 
 static const char *const SPLIT_TITLE[OUT_N_SPLIT] = {"", "In-domain test", "Out-of-domain"};
 
-static void write_level_cell(FILE *f, int correct, int n) {
+static void write_level_cell(struct strbuf *f, int correct, int n) {
     if (n)
-        fprintf(f, " %.3f |", (double)correct / n);
+        strbuf_printf(f, " %.3f |", (double)correct / n);
     else
-        fprintf(f, " – |");
+        strbuf_printf(f, " – |");
 }
 
 /* Forced accuracy per family and level, one table per split; says so when there are no levels
  * (a user's query files need not grade their queries). */
-static void write_level_section(FILE *f, const struct state *st) {
+static void write_level_section(struct strbuf *f, const struct state *st) {
     int any = 0;
     for (int s = OUT_SPLIT_TEST; s <= OUT_SPLIT_OOD; s++)
         any |= st->has_split[s] && st->lv[s].n_levels > 0;
-    fprintf(f, "## Forced accuracy per family and difficulty level\n\n");
+    strbuf_printf(f, "## Forced accuracy per family and difficulty level\n\n");
     if (!any) {
-        fprintf(f, "The queries carry no difficulty level (no `difficulty` field in the query "
-                   "files), so there is no per-level table.\n\n");
+        strbuf_printf(f,
+                      "The queries carry no difficulty level (no `difficulty` field in the query "
+                      "files), so there is no per-level table.\n\n");
         return;
     }
-    fprintf(f, "Share of queries each base agent gets right with its forced answer (no scenario, "
-               "no routing), per task family and difficulty level (the query's `difficulty`); "
-               "the `queries` rows count the queries of each cell. The levels a small agent still "
-               "masters are the queries a router can keep cheap. The plot shows the all-families "
-               "rows.\n\n");
+    strbuf_printf(
+        f, "Share of queries each base agent gets right with its forced answer (no scenario, "
+           "no routing), per task family and difficulty level (the query's `difficulty`); "
+           "the `queries` rows count the queries of each cell. The levels a small agent still "
+           "masters are the queries a router can keep cheap. The plot shows the all-families "
+           "rows.\n\n");
     for (int s = OUT_SPLIT_TEST; s <= OUT_SPLIT_OOD; s++) {
         if (!st->has_split[s]) continue;
         const struct level_table *lt = &st->lv[s];
-        fprintf(f, "### %s\n\n", SPLIT_TITLE[s]);
+        strbuf_printf(f, "### %s\n\n", SPLIT_TITLE[s]);
         if (lt->n_levels == 0) {
-            fprintf(f, "These queries carry no difficulty level.\n\n");
+            strbuf_printf(f, "These queries carry no difficulty level.\n\n");
             continue;
         }
         int none = lt->row[0].n[0] > 0; /* some queries without a level: their own column */
-        fprintf(f, "| Family | Agent |");
+        strbuf_printf(f, "| Family | Agent |");
         for (int j = 0; j < lt->n_levels; j++)
-            fprintf(f, " level %d |", lt->level[j]);
-        fprintf(f, "%s all |\n|---|---|", none ? " no level |" : "");
+            strbuf_printf(f, " level %d |", lt->level[j]);
+        strbuf_printf(f, "%s all |\n|---|---|", none ? " no level |" : "");
         for (int j = 0; j < lt->n_levels + none + 1; j++)
-            fprintf(f, "---:|");
-        fprintf(f, "\n");
+            strbuf_printf(f, "---:|");
+        strbuf_printf(f, "\n");
         for (int r = 0; r < lt->n_rows; r++) {
             const struct level_row *row = &lt->row[r];
             const char *name = r == 0 ? "all families" : row->family;
-            fprintf(f, "| %s | queries |", name);
+            strbuf_printf(f, "| %s | queries |", name);
             for (int j = 0; j < lt->n_levels; j++)
-                fprintf(f, " %d |", row->n[lt->level[j]]);
-            if (none) fprintf(f, " %d |", row->n[0]);
-            fprintf(f, " %d |\n", level_sum(row->n));
+                strbuf_printf(f, " %d |", row->n[lt->level[j]]);
+            if (none) strbuf_printf(f, " %d |", row->n[0]);
+            strbuf_printf(f, " %d |\n", level_sum(row->n));
             for (int a = 0; a < st->K; a++) {
-                fprintf(f, "| %s | agent %d |", name, a);
+                strbuf_printf(f, "| %s | agent %d |", name, a);
                 for (int j = 0; j < lt->n_levels; j++)
                     write_level_cell(f, row->correct[a][lt->level[j]], row->n[lt->level[j]]);
                 if (none) write_level_cell(f, row->correct[a][0], row->n[0]);
                 write_level_cell(f, level_sum(row->correct[a]), level_sum(row->n));
-                fprintf(f, "\n");
+                strbuf_printf(f, "\n");
             }
         }
-        fprintf(f, "\n");
+        strbuf_printf(f, "\n");
     }
-    fprintf(f, "![forced accuracy per level](level_accuracy.png)\n\n");
+    strbuf_printf(f, "![forced accuracy per level](level_accuracy.png)\n\n");
 }
 
-static void write_markdown(FILE *f, const struct state *st) {
+static void write_markdown(struct strbuf *f, const struct state *st) {
     const struct outcome_table *t = st->t;
     const struct report_config *c = st->c;
     int K = st->K;
-    fprintf(f, "# %s\n\n", c->title);
-    if (c->source && c->source[0]) fprintf(f, "Outcomes: `%s`.\n", c->source);
-    fprintf(f, "%d agents, costs", K);
+    strbuf_printf(f, "# %s\n\n", c->title);
+    if (c->source && c->source[0]) strbuf_printf(f, "Outcomes: `%s`.\n", c->source);
+    strbuf_printf(f, "%d agents, costs", K);
     for (int a = 0; a < K; a++)
-        fprintf(f, "%s %.2f", a ? "," : "", t->cost[a]);
-    fprintf(f, ". Queries: %d self-awareness training, %d in-domain test, %d out-of-domain.\n\n",
-            outcome_count_split(t, OUT_SPLIT_TRAIN), outcome_count_split(t, OUT_SPLIT_TEST),
-            outcome_count_split(t, OUT_SPLIT_OOD));
-    fprintf(f, "Utility = accuracy − α · mean cost of the answering agent (rejected hops cost "
-               "nothing). Every learned baseline was fitted on the training split only. Every "
-               "number below recomputes from `records.jsonl` (and `outcomes.jsonl`); "
-               "`summary.json` holds them all.\n\n");
+        strbuf_printf(f, "%s %.2f", a ? "," : "", t->cost[a]);
+    strbuf_printf(f,
+                  ". Queries: %d self-awareness training, %d in-domain test, %d out-of-domain.\n\n",
+                  outcome_count_split(t, OUT_SPLIT_TRAIN), outcome_count_split(t, OUT_SPLIT_TEST),
+                  outcome_count_split(t, OUT_SPLIT_OOD));
+    strbuf_printf(f,
+                  "Utility = accuracy − α · mean cost of the answering agent (rejected hops cost "
+                  "nothing). Every learned baseline was fitted on the training split only. Every "
+                  "number below recomputes from `records.jsonl` (and `outcomes.jsonl`); "
+                  "`summary.json` holds them all.\n\n");
     for (int m = 0; m < EM_COUNT; m++)
-        if (!st->avail[m]) fprintf(f, "- Left out: **%s**: %s.\n", eval_method_name(m), st->why[m]);
-    fprintf(f, "\nForced-answer accuracy per agent (test):");
+        if (!st->avail[m])
+            strbuf_printf(f, "- Left out: **%s**: %s.\n", eval_method_name(m), st->why[m]);
+    strbuf_printf(f, "\nForced-answer accuracy per agent (test):");
     for (int a = 0; a < K; a++)
-        fprintf(f, " %.3f", forced_accuracy(t, OUT_SPLIT_TEST, a));
+        strbuf_printf(f, " %.3f", forced_accuracy(t, OUT_SPLIT_TEST, a));
     if (st->has_split[OUT_SPLIT_OOD]) {
-        fprintf(f, "; OOD:");
+        strbuf_printf(f, "; OOD:");
         for (int a = 0; a < K; a++)
-            fprintf(f, " %.3f", forced_accuracy(t, OUT_SPLIT_OOD, a));
+            strbuf_printf(f, " %.3f", forced_accuracy(t, OUT_SPLIT_OOD, a));
     }
-    fprintf(f, ".\n\n");
+    strbuf_printf(f, ".\n\n");
 
     struct claim cl[N_CLAIMS];
     check_claims(st, cl);
-    fprintf(f, "## The paper's claims on this run\n\n| Claim | Holds | Numbers |\n|---|---|---|\n");
+    strbuf_printf(
+        f, "## The paper's claims on this run\n\n| Claim | Holds | Numbers |\n|---|---|---|\n");
     for (int i = 0; i < N_CLAIMS; i++)
-        fprintf(f, "| %s | %s | %s |\n", cl[i].text,
-                !cl[i].known ? "not measured"
-                : cl[i].pass ? "**yes**"
-                             : "**no**",
-                cl[i].detail);
-    fprintf(f, "\n");
+        strbuf_printf(f, "| %s | %s | %s |\n", cl[i].text,
+                      !cl[i].known ? "not measured"
+                      : cl[i].pass ? "**yes**"
+                                   : "**no**",
+                      cl[i].detail);
+    strbuf_printf(f, "\n");
 
     for (int s = OUT_SPLIT_TEST; s <= OUT_SPLIT_OOD; s++) {
         if (!st->has_split[s]) continue;
-        fprintf(f, "## %s: utility, accuracy, cost\n\n", SPLIT_TITLE[s]);
+        strbuf_printf(f, "## %s: utility, accuracy, cost\n\n", SPLIT_TITLE[s]);
         write_utility_table(f, st, s);
-        fprintf(f, "\n![utility vs alpha](utility_alpha_%s.png)\n\n", outcome_split_name(s));
+        strbuf_printf(f, "\n![utility vs alpha](utility_alpha_%s.png)\n\n", outcome_split_name(s));
     }
     write_level_section(f, st);
     if (!st->has_split[OUT_SPLIT_TEST]) return;
     const int S = OUT_SPLIT_TEST;
 
-    fprintf(f, "## Serving cost at Balance (α = 0.5, in-domain)\n\n"
-               "Cost of calls = every agent that produced a full answer (a cascade pays for the "
-               "answers it discards; a DiSRouter reject costs a few tokens, counted as nothing). "
-               "Latency sums every hop as recorded in the outcomes.\n\n"
-               "| Method | Accuracy | Cost (metric) | Cost of calls | Latency (s) |\n"
-               "|---|---:|---:|---:|---:|\n");
+    strbuf_printf(
+        f, "## Serving cost at Balance (α = 0.5, in-domain)\n\n"
+           "Cost of calls = every agent that produced a full answer (a cascade pays for the "
+           "answers it discards; a DiSRouter reject costs a few tokens, counted as nothing). "
+           "Latency sums every hop as recorded in the outcomes.\n\n"
+           "| Method | Accuracy | Cost (metric) | Cost of calls | Latency (s) |\n"
+           "|---|---:|---:|---:|---:|\n");
     for (int k = 0; k < EM_COUNT; k++) {
         enum eval_method m = TABLE_ORDER[k];
         if (!st->avail[m]) continue;
         const struct eval_score *sc = &st->res[S][m][1].s;
-        fprintf(f, "| %s | %.3f | %.3f | %.3f | %.4f |\n", eval_method_name(m), sc->accuracy,
-                sc->cost, sc->cost_calls, sc->latency);
+        strbuf_printf(f, "| %s | %.3f | %.3f | %.3f | %.4f |\n", eval_method_name(m), sc->accuracy,
+                      sc->cost, sc->cost_calls, sc->latency);
     }
 
-    fprintf(f, "\n## Routing share per agent (in-domain)\n\nFraction of queries answered by each "
-               "agent: DiSRouter at every scenario, the other methods at Balance (all of them "
-               "at every scenario are in `summary.json`).\n\n");
+    strbuf_printf(
+        f, "\n## Routing share per agent (in-domain)\n\nFraction of queries answered by each "
+           "agent: DiSRouter at every scenario, the other methods at Balance (all of them "
+           "at every scenario are in `summary.json`).\n\n");
     write_agent_header(f, st, "Method, scenario");
     for (int k = EM_COUNT - 1; k >= 0; k--) {
         enum eval_method m = TABLE_ORDER[k];
@@ -734,143 +743,148 @@ static void write_markdown(FILE *f, const struct state *st) {
         for (int ai = 0; ai < N_ALPHA; ai++) {
             if (m != EM_DISR_RL && m != EM_DISR_SFT && ai != 1) continue;
             char label[96];
-            snprintf(label, sizeof label, "%s, α=%.1f", eval_method_name(m), ALPHAS[ai]);
+            snprintf(label, sizeof label, "%s, α=%.1f", eval_method_name(m), ALPHA(ai));
             write_share_row(f, st, label, st->res[S][m][ai].share);
         }
     }
-    fprintf(f, "\n![routing share](routing_share.png)\n\n");
+    strbuf_printf(f, "\n![routing share](routing_share.png)\n\n");
 
-    fprintf(f, "## Answer rate per agent (in-domain)\n\nFraction of the queries reaching an agent "
-               "that it answers (the last agent always answers). A calibrated agent answers when "
-               "P(correct) > (1 − α)^0.5 = 0.894 / 0.707 / 0.447.\n\n");
+    strbuf_printf(
+        f, "## Answer rate per agent (in-domain)\n\nFraction of the queries reaching an agent "
+           "that it answers (the last agent always answers). A calibrated agent answers when "
+           "P(correct) > (1 − α)^0.5 = 0.894 / 0.707 / 0.447.\n\n");
     write_agent_header(f, st, "Variant, scenario");
-    fprintf(f, "| forced accuracy |");
+    strbuf_printf(f, "| forced accuracy |");
     for (int a = 0; a < K; a++)
-        fprintf(f, " %.3f |", forced_accuracy(t, S, a));
-    fprintf(f, "\n");
+        strbuf_printf(f, " %.3f |", forced_accuracy(t, S, a));
+    strbuf_printf(f, "\n");
     for (int v = OUT_RL; v >= OUT_SFT; v--) {
         if (!st->avail[v == OUT_RL ? EM_DISR_RL : EM_DISR_SFT]) continue;
         for (int ai = 0; ai < N_ALPHA; ai++) {
-            fprintf(f, "| %s, α=%.1f |", v == OUT_RL ? "+RL" : "SFT", ALPHAS[ai]);
+            strbuf_printf(f, "| %s, α=%.1f |", v == OUT_RL ? "+RL" : "SFT", ALPHA(ai));
             for (int a = 0; a < K; a++) {
                 int reached;
                 double r = answer_rate(st, v, ai, a, &reached);
                 if (isnan(r))
-                    fprintf(f, " – |");
+                    strbuf_printf(f, " – |");
                 else
-                    fprintf(f, " %.1f %% (of %d) |", 100 * r, reached);
+                    strbuf_printf(f, " %.1f %% (of %d) |", 100 * r, reached);
             }
-            fprintf(f, "\n");
+            strbuf_printf(f, "\n");
         }
     }
-    fprintf(f, "\n![answer rate](answer_rate.png)\n\n");
+    strbuf_printf(f, "\n![answer rate](answer_rate.png)\n\n");
 
-    fprintf(f,
-            "## Precision of each agent's answers (in-domain)\n\nOf the test queries an agent "
-            "answers on its own (every query, not only those a chain hands it), the share it gets "
-            "right (a trained agent's answer in that scenario; confidence and the MLP pass "
-            "the forced answer), with the counts and a Wilson 95 %% interval: it should rise "
-            "with the bar (1 − α)^0.5, and a few dozen answers leave it wide.\n\n");
+    strbuf_printf(
+        f, "## Precision of each agent's answers (in-domain)\n\nOf the test queries an agent "
+           "answers on its own (every query, not only those a chain hands it), the share it gets "
+           "right (a trained agent's answer in that scenario; confidence and the MLP pass "
+           "the forced answer), with the counts and a Wilson 95 %% interval: it should rise "
+           "with the bar (1 − α)^0.5, and a few dozen answers leave it wide.\n\n");
     write_agent_header(f, st, "Predictor, scenario");
     for (int p = 0; p < N_PRED; p++)
         for (int ai = 0; ai < N_ALPHA; ai++) {
             int right, answered;
             if (!answer_precision(st, p, ai, 0, &right, &answered)) continue;
-            fprintf(f, "| %s, α=%.1f |", PRED_NAME[p], ALPHAS[ai]);
+            strbuf_printf(f, "| %s, α=%.1f |", PRED_NAME[p], ALPHA(ai));
             for (int a = 0; a < K; a++) {
                 double lo, hi;
                 bool known = answer_precision(st, p, ai, a, &right, &answered);
                 stats_wilson95(right, answered, &lo, &hi);
                 if (!known)
-                    fprintf(f, " – |");
+                    strbuf_printf(f, " – |");
                 else if (answered)
-                    fprintf(f, " %.3f (%d / %d, %.2f–%.2f) |", (double)right / answered, right,
-                            answered, lo, hi);
+                    strbuf_printf(f, " %.3f (%d / %d, %.2f–%.2f) |", (double)right / answered,
+                                  right, answered, lo, hi);
                 else
-                    fprintf(f, " – (0 / 0) |");
+                    strbuf_printf(f, " – (0 / 0) |");
             }
-            fprintf(f, "\n");
+            strbuf_printf(f, "\n");
         }
-    fprintf(f, "\n");
+    strbuf_printf(f, "\n");
 
-    fprintf(f, "## Cost on easy vs hard queries (in-domain)\n\nEasy = some agent below the "
-               "largest answers it correctly (forced); hard = only the largest, or nobody. A good "
-               "router spends little on easy queries.\n\n| Method |");
+    strbuf_printf(
+        f, "## Cost on easy vs hard queries (in-domain)\n\nEasy = some agent below the "
+           "largest answers it correctly (forced); hard = only the largest, or nobody. A good "
+           "router spends little on easy queries.\n\n| Method |");
     for (int ai = 0; ai < N_ALPHA; ai++)
-        fprintf(f, " easy α=%.1f | hard α=%.1f |", ALPHAS[ai], ALPHAS[ai]);
-    fprintf(f, "\n|---|");
+        strbuf_printf(f, " easy α=%.1f | hard α=%.1f |", ALPHA(ai), ALPHA(ai));
+    strbuf_printf(f, "\n|---|");
     for (int ai = 0; ai < N_ALPHA; ai++)
-        fprintf(f, "---:|---:|");
-    fprintf(f, "\n");
+        strbuf_printf(f, "---:|---:|");
+    strbuf_printf(f, "\n");
     for (int k = 0; k < EM_COUNT; k++) {
         enum eval_method m = TABLE_ORDER[k];
         if (!st->avail[m]) continue;
-        fprintf(f, "| %s |", eval_method_name(m));
+        strbuf_printf(f, "| %s |", eval_method_name(m));
         for (int ai = 0; ai < N_ALPHA; ai++) {
             char e[16], h[16];
             const struct result *r = &st->res[S][m][ai];
             fmt3(e, sizeof e, r->n_easy ? r->easy_cost : NAN);
             fmt3(h, sizeof h, r->n_hard ? r->hard_cost : NAN);
-            fprintf(f, " %s | %s |", e, h);
+            strbuf_printf(f, " %s | %s |", e, h);
         }
-        fprintf(f, "\n");
+        strbuf_printf(f, "\n");
     }
-    fprintf(f, "\n![easy vs hard cost](easy_hard_cost.png)\n\n");
+    strbuf_printf(f, "\n![easy vs hard cost](easy_hard_cost.png)\n\n");
 
-    fprintf(f, "## Self-assessment F1 per agent (in-domain)\n\nPositive = the agent rejects; "
-               "truth = its forced answer would be wrong. Confidence and the external MLP "
-               "(the central router's prediction for that agent) reject below (1 − α)^0.5.\n\n");
+    strbuf_printf(f,
+                  "## Self-assessment F1 per agent (in-domain)\n\nPositive = the agent rejects; "
+                  "truth = its forced answer would be wrong. Confidence and the external MLP "
+                  "(the central router's prediction for that agent) reject below (1 − α)^0.5.\n\n");
     write_agent_header(f, st, "Predictor, scenario");
     for (int p = 0; p < N_PRED; p++)
         for (int ai = 0; ai < N_ALPHA; ai++) {
             if (isnan(sa_f1(st, p, ai, 0))) continue;
-            fprintf(f, "| %s, α=%.1f |", PRED_NAME[p], ALPHAS[ai]);
+            strbuf_printf(f, "| %s, α=%.1f |", PRED_NAME[p], ALPHA(ai));
             for (int a = 0; a < K; a++) {
                 char b[16];
                 fmt3(b, sizeof b, sa_f1(st, p, ai, a));
-                fprintf(f, " %s |", b);
+                strbuf_printf(f, " %s |", b);
             }
-            fprintf(f, "\n");
+            strbuf_printf(f, "\n");
         }
-    fprintf(f, "\n![self-assessment F1](sa_f1.png)\n\n");
+    strbuf_printf(f, "\n![self-assessment F1](sa_f1.png)\n\n");
 
-    fprintf(f, "## Modularity: agents removed, nothing retrained (in-domain)\n\nChains list the "
-               "agents kept; the last kept agent always answers. DiSRouter reuses every agent's "
-               "decisions as they are; the confidence cascade refits its thresholds on the "
-               "training split (it has a fitting step; DiSRouter has none); the Oracle is the "
-               "reduced chain's topline.\n\n| Chain | Method | α=0.2 | α=0.5 | α=0.8 | Δ vs full "
-               "at α=0.5 |\n|---|---|---:|---:|---:|---:|\n");
+    strbuf_printf(
+        f, "## Modularity: agents removed, nothing retrained (in-domain)\n\nChains list the "
+           "agents kept; the last kept agent always answers. DiSRouter reuses every agent's "
+           "decisions as they are; the confidence cascade refits its thresholds on the "
+           "training split (it has a fitting step; DiSRouter has none); the Oracle is the "
+           "reduced chain's topline.\n\n| Chain | Method | α=0.2 | α=0.5 | α=0.8 | Δ vs full "
+           "at α=0.5 |\n|---|---|---:|---:|---:|---:|\n");
     for (int ci = 0; ci < st->n_chains; ci++)
         for (int k = 0; k < N_MOD; k++) {
             if (!st->avail[MOD_METHODS[k]]) continue;
-            fprintf(f, "| %s | %s |", st->chain_name[ci], eval_method_name(MOD_METHODS[k]));
+            strbuf_printf(f, "| %s | %s |", st->chain_name[ci], eval_method_name(MOD_METHODS[k]));
             for (int ai = 0; ai < N_ALPHA; ai++)
-                fprintf(f, " %.3f |", st->mod[ci][k][ai].s.utility);
-            fprintf(f, " %+.3f |\n", st->mod[ci][k][1].s.utility - st->mod[0][k][1].s.utility);
+                strbuf_printf(f, " %.3f |", st->mod[ci][k][ai].s.utility);
+            strbuf_printf(f, " %+.3f |\n",
+                          st->mod[ci][k][1].s.utility - st->mod[0][k][1].s.utility);
         }
 
-    fprintf(f, "\n## Fitted cascade thresholds (training split)\n\n");
+    strbuf_printf(f, "\n## Fitted cascade thresholds (training split)\n\n");
     write_agent_header(f, st, "Cascade, scenario");
     for (int k = 0; k < 3; k++) {
         enum eval_method m = (enum eval_method)(EM_CONF + k);
         if (!st->avail[m]) continue;
         for (int ai = 0; ai < N_ALPHA; ai++) {
-            fprintf(f, "| %s, α=%.1f |", eval_method_name(m), ALPHAS[ai]);
+            strbuf_printf(f, "| %s, α=%.1f |", eval_method_name(m), ALPHA(ai));
             for (int a = 0; a < K; a++) {
                 float x = st->th[k][ai][a];
                 if (a == K - 1)
-                    fprintf(f, " always |");
+                    strbuf_printf(f, " always |");
                 else if (x > 1.5f)
-                    fprintf(f, " never |");
+                    strbuf_printf(f, " never |");
                 else if (x < -0.5f)
-                    fprintf(f, " always |");
+                    strbuf_printf(f, " always |");
                 else
-                    fprintf(f, " %.3f |", x);
+                    strbuf_printf(f, " %.3f |", x);
             }
-            fprintf(f, "\n");
+            strbuf_printf(f, "\n");
         }
     }
-    fprintf(f, "\n");
+    strbuf_printf(f, "\n");
 }
 
 /* Compact utility table for the terminal. */
@@ -984,7 +998,7 @@ static cJSON *summary_json(const struct state *st) {
                 cJSON *o = result_json(st, &st->mod[ci][k][ai]);
                 cJSON_AddStringToObject(o, "chain", st->chain_name[ci]);
                 cJSON_AddStringToObject(o, "method", eval_method_key(MOD_METHODS[k]));
-                cJSON_AddNumberToObject(o, "alpha", ALPHAS[ai]);
+                cJSON_AddNumberToObject(o, "alpha", ALPHA(ai));
                 cJSON_AddItemToArray(mod, o);
             }
         }
@@ -1097,22 +1111,6 @@ static int run_gnuplot(const char *dir, const char *script) {
     return DISR_OK;
 }
 
-/* An in-memory text buffer for data and scripts. */
-struct buf {
-    char *p;
-    size_t n;
-    FILE *f;
-};
-static FILE *buf_open(struct buf *b) {
-    b->p = NULL, b->n = 0;
-    b->f = open_memstream(&b->p, &b->n);
-    return b->f;
-}
-static char *buf_close(struct buf *b) {
-    fclose(b->f);
-    return b->p;
-}
-
 static const char GP_HEAD[] =
     "if (strstrt(GPVAL_TERMINALS, 'pngcairo') > 0) {\n"
     "  set terminal pngcairo size 1000,600 font 'Sans,11'\n"
@@ -1126,39 +1124,38 @@ static const char GP_HEAD[] =
 
 static int plot_all(const struct state *st, const char *dir) {
     const int K = st->K, S = OUT_SPLIT_TEST;
-    struct buf d, g;
+    struct strbuf d = {0}, g = {0};
     int rc = DISR_OK;
     /* utility vs alpha, one line per method, per split */
     for (int s = OUT_SPLIT_TEST; s <= OUT_SPLIT_OOD && rc == DISR_OK; s++) {
         if (!st->has_split[s]) continue;
-        if (!buf_open(&d) || !buf_open(&g)) return disr_fail(DISR_E_NOMEM, "plot buffers");
-        fprintf(d.f, "alpha");
+        strbuf_printf(&d, "alpha");
         int n = 0, n_disr = st->avail[EM_DISR_RL] + st->avail[EM_DISR_SFT];
         for (int k = EM_COUNT - 1; k >= 0; k--)
             if (st->avail[TABLE_ORDER[k]])
-                fprintf(d.f, " \"%s\"", eval_method_name(TABLE_ORDER[k])), n++;
-        fprintf(d.f, "\n");
+                strbuf_printf(&d, " \"%s\"", eval_method_name(TABLE_ORDER[k])), n++;
+        strbuf_printf(&d, "\n");
         for (int ai = 0; ai < N_ALPHA; ai++) {
-            fprintf(d.f, "%.1f", ALPHAS[ai]);
+            strbuf_printf(&d, "%.1f", ALPHA(ai));
             for (int k = EM_COUNT - 1; k >= 0; k--)
                 if (st->avail[TABLE_ORDER[k]])
-                    fprintf(d.f, " %.5f", st->res[s][TABLE_ORDER[k]][ai].s.utility);
-            fprintf(d.f, "\n");
+                    strbuf_printf(&d, " %.5f", st->res[s][TABLE_ORDER[k]][ai].s.utility);
+            strbuf_printf(&d, "\n");
         }
-        fprintf(g.f, "%sset output 'utility_alpha_%s.png'\n", GP_HEAD, outcome_split_name(s));
-        fprintf(g.f,
-                "set title 'Utility vs alpha (%s)'\nset xlabel 'alpha (cost weight)'\n"
-                "set ylabel 'utility = accuracy - alpha * cost'\nset xtics (0.2, 0.5, 0.8)\n"
-                "set xrange [0.15:0.85]\nset key autotitle columnheader\n"
-                "f = 'plots/utility_alpha_%s.dat'\n"
-                "plot for [i=2:%d] f using 1:i with linespoints lw 3.5 pt 7 ps 1.5 lc rgb "
-                "word(colors, i-1), \\\n"
-                "     for [i=%d:%d] f using 1:i with linespoints lw 1.5 pt (i+2) ps 1.2 dt 2 "
-                "lc rgb word(colors, i-1)\n",
-                s == S ? "in-domain test" : "out-of-domain", outcome_split_name(s), n_disr + 1,
-                n_disr + 2, n + 1);
+        strbuf_printf(&g, "%sset output 'utility_alpha_%s.png'\n", GP_HEAD, outcome_split_name(s));
+        strbuf_printf(&g,
+                      "set title 'Utility vs alpha (%s)'\nset xlabel 'alpha (cost weight)'\n"
+                      "set ylabel 'utility = accuracy - alpha * cost'\nset xtics (0.2, 0.5, 0.8)\n"
+                      "set xrange [0.15:0.85]\nset key autotitle columnheader\n"
+                      "f = 'plots/utility_alpha_%s.dat'\n"
+                      "plot for [i=2:%d] f using 1:i with linespoints lw 3.5 pt 7 ps 1.5 lc rgb "
+                      "word(colors, i-1), \\\n"
+                      "     for [i=%d:%d] f using 1:i with linespoints lw 1.5 pt (i+2) ps 1.2 dt 2 "
+                      "lc rgb word(colors, i-1)\n",
+                      s == S ? "in-domain test" : "out-of-domain", outcome_split_name(s),
+                      n_disr + 1, n_disr + 2, n + 1);
         char name[64];
-        char *dt = buf_close(&d), *gt = buf_close(&g);
+        char *dt = strbuf_take(&d), *gt = strbuf_take(&g);
         snprintf(name, sizeof name, "plots/utility_alpha_%s.dat", outcome_split_name(s));
         rc = write_text(dir, name, dt);
         snprintf(name, sizeof name, "plots/utility_alpha_%s.gp", outcome_split_name(s));
@@ -1178,12 +1175,11 @@ static int plot_all(const struct state *st, const char *dir) {
         if (which == 0 && st->avail[EM_MLP]) panels[np++] = EM_MLP;
         if (which == 0 && np < 3) panels[np++] = EM_ORACLE;
         if (np == 0) continue;
-        if (!buf_open(&d) || !buf_open(&g)) return disr_fail(DISR_E_NOMEM, "plot buffers");
         for (int p = 0; p < np; p++) {
-            fprintf(d.f, "# %s\nagent \"α=0.2\" \"α=0.5\" \"α=0.8\"\n",
-                    eval_method_name(panels[p]));
+            strbuf_printf(&d, "# %s\nagent \"α=0.2\" \"α=0.5\" \"α=0.8\"\n",
+                          eval_method_name(panels[p]));
             for (int a = 0; a < K; a++) {
-                fprintf(d.f, "\"%d\"", a);
+                strbuf_printf(&d, "\"%d\"", a);
                 for (int ai = 0; ai < N_ALPHA; ai++) {
                     double x;
                     if (which == 0) {
@@ -1194,33 +1190,34 @@ static int plot_all(const struct state *st, const char *dir) {
                                               &reached);
                         if (isnan(x)) x = 0;
                     }
-                    fprintf(d.f, " %.3f", x);
+                    strbuf_printf(&d, " %.3f", x);
                 }
-                fprintf(d.f, "\n");
+                strbuf_printf(&d, "\n");
             }
-            fprintf(d.f, "\n\n");
+            strbuf_printf(&d, "\n\n");
         }
         const char *stem = which == 0 ? "routing_share" : "answer_rate";
-        fprintf(g.f,
-                "%sset output '%s.png'\nset style data histograms\n"
-                "set style histogram clustered gap 1\nset style fill solid 0.85 border -1\n"
-                "set yrange [0:100]\nset ylabel '%s'\nset xlabel 'agent (cheapest first)'\n"
-                "set key outside top center horizontal autotitle columnheader\n"
-                "set multiplot layout 1,%d title '%s (in-domain test)'\n",
-                GP_HEAD, stem,
-                which == 0 ? "% of queries answered"
-                           : "% of queries reaching the agent that it answers",
-                np,
-                which == 0 ? "Routing share per agent and scenario"
-                           : "Answer rate per agent and scenario");
+        strbuf_printf(&g,
+                      "%sset output '%s.png'\nset style data histograms\n"
+                      "set style histogram clustered gap 1\nset style fill solid 0.85 border -1\n"
+                      "set yrange [0:100]\nset ylabel '%s'\nset xlabel 'agent (cheapest first)'\n"
+                      "set key outside top center horizontal autotitle columnheader\n"
+                      "set multiplot layout 1,%d title '%s (in-domain test)'\n",
+                      GP_HEAD, stem,
+                      which == 0 ? "% of queries answered"
+                                 : "% of queries reaching the agent that it answers",
+                      np,
+                      which == 0 ? "Routing share per agent and scenario"
+                                 : "Answer rate per agent and scenario");
         for (int p = 0; p < np; p++)
-            fprintf(g.f,
-                    "set title '%s'\nplot 'plots/%s.dat' index %d using 2:xtic(1), '' index %d "
-                    "using 3, "
-                    "'' index %d using 4\n",
-                    eval_method_name(panels[p]), stem, p, p, p);
-        fprintf(g.f, "unset multiplot\n");
-        char *dt = buf_close(&d), *gt = buf_close(&g);
+            strbuf_printf(
+                &g,
+                "set title '%s'\nplot 'plots/%s.dat' index %d using 2:xtic(1), '' index %d "
+                "using 3, "
+                "'' index %d using 4\n",
+                eval_method_name(panels[p]), stem, p, p, p);
+        strbuf_printf(&g, "unset multiplot\n");
+        char *dt = strbuf_take(&d), *gt = strbuf_take(&g);
         char dn[64], gn[64];
         snprintf(dn, sizeof dn, "plots/%s.dat", stem);
         snprintf(gn, sizeof gn, "plots/%s.gp", stem);
@@ -1232,23 +1229,24 @@ static int plot_all(const struct state *st, const char *dir) {
 
     /* easy vs hard cost at balance, per method */
     if (rc == DISR_OK) {
-        if (!buf_open(&d) || !buf_open(&g)) return disr_fail(DISR_E_NOMEM, "plot buffers");
-        fprintf(d.f, "method \"easy queries\" \"hard queries\"\n");
+        strbuf_printf(&d, "method \"easy queries\" \"hard queries\"\n");
         for (int k = EM_COUNT - 1; k >= 0; k--) {
             enum eval_method m = TABLE_ORDER[k];
             if (!st->avail[m]) continue;
             const struct result *r = &st->res[S][m][1];
-            fprintf(d.f, "\"%s\" %.4f %.4f\n", eval_method_name(m), r->easy_cost, r->hard_cost);
+            strbuf_printf(&d, "\"%s\" %.4f %.4f\n", eval_method_name(m), r->easy_cost,
+                          r->hard_cost);
         }
-        fprintf(g.f,
-                "%sset output 'easy_hard_cost.png'\nset style data histograms\n"
-                "set style histogram clustered gap 1\nset style fill solid 0.85 border -1\n"
-                "set xtics rotate by -35\nset bmargin 9\nset yrange [0:1]\n"
-                "set ylabel 'mean cost of the answering agent'\nset key autotitle columnheader\n"
-                "set title 'Cost spent on easy vs hard queries (alpha = 0.5, in-domain)'\n"
-                "plot 'plots/easy_hard_cost.dat' using 2:xtic(1), '' using 3\n",
-                GP_HEAD);
-        char *dt = buf_close(&d), *gt = buf_close(&g);
+        strbuf_printf(
+            &g,
+            "%sset output 'easy_hard_cost.png'\nset style data histograms\n"
+            "set style histogram clustered gap 1\nset style fill solid 0.85 border -1\n"
+            "set xtics rotate by -35\nset bmargin 9\nset yrange [0:1]\n"
+            "set ylabel 'mean cost of the answering agent'\nset key autotitle columnheader\n"
+            "set title 'Cost spent on easy vs hard queries (alpha = 0.5, in-domain)'\n"
+            "plot 'plots/easy_hard_cost.dat' using 2:xtic(1), '' using 3\n",
+            GP_HEAD);
+        char *dt = strbuf_take(&d), *gt = strbuf_take(&g);
         rc = write_text(dir, "plots/easy_hard_cost.dat", dt);
         if (rc == DISR_OK) rc = write_text(dir, "plots/easy_hard_cost.gp", gt);
         free(dt), free(gt);
@@ -1257,30 +1255,29 @@ static int plot_all(const struct state *st, const char *dir) {
 
     /* self-assessment F1 at balance: clustered by agent, one bar per predictor */
     if (rc == DISR_OK) {
-        if (!buf_open(&d) || !buf_open(&g)) return disr_fail(DISR_E_NOMEM, "plot buffers");
         int cols = 0;
-        fprintf(d.f, "agent");
+        strbuf_printf(&d, "agent");
         for (int p = 0; p < N_PRED; p++)
-            if (!isnan(sa_f1(st, p, 1, 0))) fprintf(d.f, " \"%s\"", PRED_NAME[p]), cols++;
-        fprintf(d.f, "\n");
+            if (!isnan(sa_f1(st, p, 1, 0))) strbuf_printf(&d, " \"%s\"", PRED_NAME[p]), cols++;
+        strbuf_printf(&d, "\n");
         for (int a = 0; a < K; a++) {
-            fprintf(d.f, "\"agent %d\"", a);
+            strbuf_printf(&d, "\"agent %d\"", a);
             for (int p = 0; p < N_PRED; p++)
                 if (!isnan(sa_f1(st, p, 1, 0))) {
                     double x = sa_f1(st, p, 1, a);
-                    fprintf(d.f, " %.4f", isnan(x) ? 0 : x);
+                    strbuf_printf(&d, " %.4f", isnan(x) ? 0 : x);
                 }
-            fprintf(d.f, "\n");
+            strbuf_printf(&d, "\n");
         }
-        fprintf(g.f,
-                "%sset output 'sa_f1.png'\nset style data histograms\n"
-                "set style histogram clustered gap 1\nset style fill solid 0.85 border -1\n"
-                "set yrange [0:1.05]\nset ylabel 'F1 of reject vs would-be-wrong'\n"
-                "set key autotitle columnheader\n"
-                "set title 'Self-assessment F1 per agent (alpha = 0.5, in-domain)'\n"
-                "plot for [i=2:%d] 'plots/sa_f1.dat' using i:xtic(1)\n",
-                GP_HEAD, cols + 1);
-        char *dt = buf_close(&d), *gt = buf_close(&g);
+        strbuf_printf(&g,
+                      "%sset output 'sa_f1.png'\nset style data histograms\n"
+                      "set style histogram clustered gap 1\nset style fill solid 0.85 border -1\n"
+                      "set yrange [0:1.05]\nset ylabel 'F1 of reject vs would-be-wrong'\n"
+                      "set key autotitle columnheader\n"
+                      "set title 'Self-assessment F1 per agent (alpha = 0.5, in-domain)'\n"
+                      "plot for [i=2:%d] 'plots/sa_f1.dat' using i:xtic(1)\n",
+                      GP_HEAD, cols + 1);
+        char *dt = strbuf_take(&d), *gt = strbuf_take(&g);
         rc = write_text(dir, "plots/sa_f1.dat", dt);
         if (rc == DISR_OK) rc = write_text(dir, "plots/sa_f1.gp", gt);
         free(dt), free(gt);
@@ -1296,42 +1293,39 @@ static int plot_levels(const struct state *st, const char *dir) {
     for (int s = OUT_SPLIT_TEST; s <= OUT_SPLIT_OOD; s++)
         if (st->has_split[s] && st->lv[s].n_levels > 0) splits[np++] = s;
     if (np == 0) return DISR_OK;
-    struct buf d, g;
-    if (!buf_open(&d)) return disr_fail(DISR_E_NOMEM, "plot buffers");
-    if (!buf_open(&g)) {
-        free(buf_close(&d));
-        return disr_fail(DISR_E_NOMEM, "plot buffers");
-    }
-    fprintf(g.f,
-            "%sset output 'level_accuracy.png'\nset key outside bottom center horizontal "
-            "autotitle columnheader\nset xlabel 'difficulty level'\nset ylabel 'forced accuracy'\n"
-            "set yrange [0:1.05]\nset xtics 1\n"
-            "set multiplot layout 1,%d title 'Forced accuracy per difficulty level, one line per "
-            "agent (all families)'\n",
-            GP_HEAD, np);
+    struct strbuf d = {0}, g = {0};
+    strbuf_printf(
+        &g,
+        "%sset output 'level_accuracy.png'\nset key outside bottom center horizontal "
+        "autotitle columnheader\nset xlabel 'difficulty level'\nset ylabel 'forced accuracy'\n"
+        "set yrange [0:1.05]\nset xtics 1\n"
+        "set multiplot layout 1,%d title 'Forced accuracy per difficulty level, one line per "
+        "agent (all families)'\n",
+        GP_HEAD, np);
     for (int p = 0; p < np; p++) {
         const struct level_table *lt = &st->lv[splits[p]];
-        fprintf(d.f, "# %s\nlevel", SPLIT_TITLE[splits[p]]);
+        strbuf_printf(&d, "# %s\nlevel", SPLIT_TITLE[splits[p]]);
         for (int a = 0; a < st->K; a++)
-            fprintf(d.f, " \"agent %d (c=%.2f)\"", a, st->t->cost[a]);
-        fprintf(d.f, "\n");
+            strbuf_printf(&d, " \"agent %d (c=%.2f)\"", a, st->t->cost[a]);
+        strbuf_printf(&d, "\n");
         for (int j = 0; j < lt->n_levels; j++) {
             int l = lt->level[j];
-            fprintf(d.f, "%d", l);
+            strbuf_printf(&d, "%d", l);
             for (int a = 0; a < st->K; a++)
-                fprintf(d.f, " %.5f", (double)lt->row[0].correct[a][l] / lt->row[0].n[l]);
-            fprintf(d.f, "\n");
+                strbuf_printf(&d, " %.5f", (double)lt->row[0].correct[a][l] / lt->row[0].n[l]);
+            strbuf_printf(&d, "\n");
         }
-        fprintf(d.f, "\n\n");
-        fprintf(g.f,
-                "set title '%s'\nset xrange [%.1f:%.1f]\n"
-                "plot for [i=2:%d] 'plots/level_accuracy.dat' index %d using 1:i with linespoints "
-                "lw 2.5 pt 7 ps 1.3 lc rgb word(colors, (i-2)%%12+1)\n",
-                SPLIT_TITLE[splits[p]], lt->level[0] - 0.5, lt->level[lt->n_levels - 1] + 0.5,
-                st->K + 1, p);
+        strbuf_printf(&d, "\n\n");
+        strbuf_printf(
+            &g,
+            "set title '%s'\nset xrange [%.1f:%.1f]\n"
+            "plot for [i=2:%d] 'plots/level_accuracy.dat' index %d using 1:i with linespoints "
+            "lw 2.5 pt 7 ps 1.3 lc rgb word(colors, (i-2)%%12+1)\n",
+            SPLIT_TITLE[splits[p]], lt->level[0] - 0.5, lt->level[lt->n_levels - 1] + 0.5,
+            st->K + 1, p);
     }
-    fprintf(g.f, "unset multiplot\n");
-    char *dt = buf_close(&d), *gt = buf_close(&g);
+    strbuf_printf(&g, "unset multiplot\n");
+    char *dt = strbuf_take(&d), *gt = strbuf_take(&g);
     int rc = write_text(dir, "plots/level_accuracy.dat", dt);
     if (rc == DISR_OK) rc = write_text(dir, "plots/level_accuracy.gp", gt);
     free(dt), free(gt);
@@ -1341,24 +1335,15 @@ static int plot_levels(const struct state *st, const char *dir) {
 
 /* ---- driver --------------------------------------------------------------------------------- */
 
-static int make_dir(const char *dir) {
-    if (mkdir(dir, 0777) != 0 && errno != EEXIST)
-        return disr_fail(DISR_E_IO, "cannot create directory %s: %s", dir, strerror(errno));
-    struct stat sb;
-    if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
-        return disr_fail(DISR_E_IO, "%s is not a directory", dir);
-    return DISR_OK;
-}
-
 int report_run(const struct outcome_table *t, const struct report_config *c) {
     if (!c->out_dir || !c->out_dir[0]) return disr_fail(DISR_E_ARG, "no output directory");
     if (t->n_queries == 0) return disr_fail(DISR_E_ARG, "the outcome table is empty");
     if (outcome_count_split(t, OUT_SPLIT_TEST) + outcome_count_split(t, OUT_SPLIT_OOD) == 0)
         return disr_fail(DISR_E_ARG, "the outcome table has no test or OOD queries to evaluate");
     char path[4096];
-    DISR_TRY(make_dir(c->out_dir));
+    DISR_TRY(file_mkdir_p(c->out_dir));
     snprintf(path, sizeof path, "%s/plots", c->out_dir);
-    DISR_TRY(make_dir(path));
+    DISR_TRY(file_mkdir_p(path));
 
     /* first, so outcomes collected from real agents are kept even if a later step fails */
     snprintf(path, sizeof path, "%s/outcomes.jsonl", c->out_dir);
@@ -1368,18 +1353,11 @@ int report_run(const struct outcome_table *t, const struct report_config *c) {
     if (!st) return disr_fail(DISR_E_NOMEM, "report state");
     st->t = t, st->c = c, st->K = t->n_agents;
     int rc = prepare(st);
-    if (rc == DISR_OK) {
-        st->records = open_memstream(&st->records_buf, &st->records_len);
-        if (!st->records) rc = disr_fail(DISR_E_NOMEM, "records buffer");
-    }
     if (rc == DISR_OK) rc = run_all(st);
-    if (st->records) {
-        fclose(st->records);
-        st->records = NULL;
-    }
+    if (rc == DISR_OK && st->records.oom) rc = disr_fail(DISR_E_NOMEM, "records buffer");
     if (rc == DISR_OK) {
         snprintf(path, sizeof path, "%s/records.jsonl", c->out_dir);
-        rc = file_write_atomic(path, st->records_buf, st->records_len);
+        rc = file_write_atomic(path, st->records.p ? st->records.p : "", st->records.n);
     }
     if (rc == DISR_OK) {
         cJSON *j = summary_json(st);
@@ -1390,16 +1368,12 @@ int report_run(const struct outcome_table *t, const struct report_config *c) {
         cJSON_Delete(j);
     }
     if (rc == DISR_OK) {
-        struct buf md;
-        if (!buf_open(&md)) {
-            rc = disr_fail(DISR_E_NOMEM, "report buffer");
-        } else {
-            write_markdown(md.f, st);
-            char *text = buf_close(&md);
-            snprintf(path, sizeof path, "%s/report.md", c->out_dir);
-            rc = file_write_atomic(path, text, strlen(text));
-            free(text);
-        }
+        struct strbuf md = {0};
+        write_markdown(&md, st);
+        char *text = strbuf_take(&md);
+        snprintf(path, sizeof path, "%s/report.md", c->out_dir);
+        rc = text ? file_write_atomic(path, text, strlen(text)) : DISR_E_NOMEM;
+        free(text);
     }
     if (rc == DISR_OK && c->plots) {
         int prc = plot_all(st, c->out_dir);
@@ -1407,7 +1381,7 @@ int report_run(const struct outcome_table *t, const struct report_config *c) {
         if (prc != DISR_OK) log_warn("eval: plots not drawn: %s", disr_last_error());
     }
     if (rc == DISR_OK && c->print) print_table(c->print, st);
-    free(st->records_buf);
+    strbuf_free(&st->records);
     free(st->easy);
     free(st->picks);
     eval_fitted_free(&st->fit);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "core/file.h"
 #include "world/dataset.h"
 
 #define SEEDS_MAX  16

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "core/err.h"
+#include "core/file.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "GGUF I/O assumes a little-endian host"
@@ -1229,72 +1230,30 @@ int gguf_writer_write(const struct gguf_writer *w, const char *path) {
     size_t align = writer_alignment(w, &bad);
     if (bad) return disr_fail(DISR_E_ARG, "%s: general.alignment must be a u32 power of 2", path);
 
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 16);
-    if (!tmp) return disr_fail(DISR_E_NOMEM, "gguf writer: out of memory");
-    snprintf(tmp, plen + 16, "%s.tmp-XXXXXX", path);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        int e = errno;
-        free(tmp);
-        return disr_fail(DISR_E_IO, "%s: cannot create a temporary file beside it: %s", path,
-                         strerror(e));
+    struct file_atomic fa;
+    DISR_TRY(file_atomic_begin(&fa, path));
+    struct out o = {fa.f, 0, 0};
+    put(&o, GGUF_MAGIC, 4);
+    put_u32(&o, GGUF_VERSION);
+    put_u64(&o, (uint64_t)w->n_tensors);
+    put_u64(&o, (uint64_t)w->n_kv);
+    for (int i = 0; i < w->n_kv; i++)
+        put_kv(&o, &w->kvs[i]);
+    uint64_t off = 0;
+    for (int i = 0; i < w->n_tensors; i++) {
+        const struct wtensor *t = &w->tensors[i];
+        put_str(&o, t->name, strlen(t->name));
+        put_u32(&o, (uint32_t)t->n_dims);
+        for (int d = 0; d < t->n_dims; d++)
+            put_u64(&o, (uint64_t)t->ne[d]);
+        put_u32(&o, (uint32_t)t->type);
+        put_u64(&o, off);
+        off += (t->nbytes + align - 1) / align * align;
     }
-    /* mkstemp makes 0600; models are ordinary files. */
-    mode_t um = umask(0);
-    umask(um);
-    fchmod(fd, 0666 & ~um);
-    struct out o = {fdopen(fd, "wb"), 0, 0};
-    if (!o.fp) {
-        o.err = errno;
-        close(fd);
-    } else {
-        setvbuf(o.fp, NULL, _IOFBF, 1 << 20);
-        put(&o, GGUF_MAGIC, 4);
-        put_u32(&o, GGUF_VERSION);
-        put_u64(&o, (uint64_t)w->n_tensors);
-        put_u64(&o, (uint64_t)w->n_kv);
-        for (int i = 0; i < w->n_kv; i++)
-            put_kv(&o, &w->kvs[i]);
-        uint64_t off = 0;
-        for (int i = 0; i < w->n_tensors; i++) {
-            const struct wtensor *t = &w->tensors[i];
-            put_str(&o, t->name, strlen(t->name));
-            put_u32(&o, (uint32_t)t->n_dims);
-            for (int d = 0; d < t->n_dims; d++)
-                put_u64(&o, (uint64_t)t->ne[d]);
-            put_u32(&o, (uint32_t)t->type);
-            put_u64(&o, off);
-            off += (t->nbytes + align - 1) / align * align;
-        }
-        if (w->n_tensors > 0) put_pad(&o, align);
-        for (int i = 0; i < w->n_tensors; i++) {
-            put(&o, w->tensors[i].data, w->tensors[i].nbytes);
-            put_pad(&o, align);
-        }
-        if (!o.err && fflush(o.fp) != 0) o.err = errno;
-        if (!o.err && fsync(fileno(o.fp)) != 0) o.err = errno;
-        if (fclose(o.fp) != 0 && !o.err) o.err = errno;
+    if (w->n_tensors > 0) put_pad(&o, align);
+    for (int i = 0; i < w->n_tensors; i++) {
+        put(&o, w->tensors[i].data, w->tensors[i].nbytes);
+        put_pad(&o, align);
     }
-    if (!o.err && rename(tmp, path) != 0) o.err = errno;
-    if (o.err) {
-        unlink(tmp);
-        free(tmp);
-        if (o.err == ENOSPC)
-            return disr_fail(DISR_E_IO, "%s: disk full while writing (nothing was changed)", path);
-        return disr_fail(DISR_E_IO, "%s: write failed: %s (nothing was changed)", path,
-                         strerror(o.err));
-    }
-    free(tmp);
-    /* Make the rename itself durable. */
-    char *dcopy = strdup(path);
-    if (dcopy) {
-        int dfd = open(dirname(dcopy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd >= 0) {
-            (void)fsync(dfd);
-            close(dfd);
-        }
-        free(dcopy);
-    }
-    return DISR_OK;
+    return file_atomic_commit(&fa, o.err);
 }

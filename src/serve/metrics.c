@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/strbuf.h"
+
 static const double bucket_le[METRIC_BUCKETS] = {
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
 static const char *const error_kind[ERR_KIND_COUNT] = {"bad_request", "too_large", "auth",   "loop",
@@ -23,52 +25,30 @@ void histogram_observe(struct histogram *h, double seconds) {
     atomic_fetch_add(&h->sum_us, (unsigned long long)(seconds * 1e6));
 }
 
-struct buf {
-    char *s;
-    size_t len, cap;
-};
-
-static void put(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put(struct buf *b, const char *fmt, ...) {
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = b->s ? vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap) : -1;
-        va_end(ap);
-        if (n >= 0 && (size_t)n < b->cap - b->len) {
-            b->len += (size_t)n;
-            return;
-        }
-        size_t cap = b->cap ? b->cap * 2 : 8192;
-        char *ns = realloc(b->s, cap);
-        if (!ns) return;
-        b->s = ns;
-        b->cap = cap;
-    }
-}
-
-static void counter(struct buf *b, const char *name, const char *help, const char *agent,
+static void counter(struct strbuf *b, const char *name, const char *help, const char *agent,
                     unsigned long v) {
-    put(b, "# HELP disr_%s %s\n# TYPE disr_%s counter\ndisr_%s{agent=\"%s\"} %lu\n", name, help,
-        name, name, agent, v);
+    strbuf_printf(b, "# HELP disr_%s %s\n# TYPE disr_%s counter\ndisr_%s{agent=\"%s\"} %lu\n", name,
+                  help, name, name, agent, v);
 }
 
-static void histo(struct buf *b, const char *name, const char *help, const char *agent,
+static void histo(struct strbuf *b, const char *name, const char *help, const char *agent,
                   const struct histogram *h) {
-    put(b, "# HELP disr_%s %s\n# TYPE disr_%s histogram\n", name, help, name);
+    strbuf_printf(b, "# HELP disr_%s %s\n# TYPE disr_%s histogram\n", name, help, name);
     unsigned long cum = 0;
     for (int i = 0; i < METRIC_BUCKETS; i++) {
         cum += atomic_load(&h->buckets[i]);
-        put(b, "disr_%s_bucket{agent=\"%s\",le=\"%g\"} %lu\n", name, agent, bucket_le[i], cum);
+        strbuf_printf(b, "disr_%s_bucket{agent=\"%s\",le=\"%g\"} %lu\n", name, agent, bucket_le[i],
+                      cum);
     }
     unsigned long count = atomic_load(&h->count);
-    put(b, "disr_%s_bucket{agent=\"%s\",le=\"+Inf\"} %lu\n", name, agent, count);
-    put(b, "disr_%s_sum{agent=\"%s\"} %.6f\n", name, agent, atomic_load(&h->sum_us) / 1e6);
-    put(b, "disr_%s_count{agent=\"%s\"} %lu\n", name, agent, count);
+    strbuf_printf(b, "disr_%s_bucket{agent=\"%s\",le=\"+Inf\"} %lu\n", name, agent, count);
+    strbuf_printf(b, "disr_%s_sum{agent=\"%s\"} %.6f\n", name, agent,
+                  atomic_load(&h->sum_us) / 1e6);
+    strbuf_printf(b, "disr_%s_count{agent=\"%s\"} %lu\n", name, agent, count);
 }
 
 char *metrics_render(const struct metrics *m, const char *agent) {
-    struct buf b = {0};
+    struct strbuf b = {0};
     counter(&b, "requests_total", "chat completion requests received", agent,
             atomic_load(&m->requests));
     counter(&b, "answers_total", "queries answered by this agent", agent, atomic_load(&m->answers));
@@ -83,12 +63,14 @@ char *metrics_render(const struct metrics *m, const char *agent) {
             atomic_load(&m->prompt_tokens));
     counter(&b, "completion_tokens_total", "tokens generated", agent,
             atomic_load(&m->completion_tokens));
-    put(&b, "# HELP disr_errors_total requests that failed, by kind\n# TYPE disr_errors_total "
+    strbuf_printf(
+        &b, "# HELP disr_errors_total requests that failed, by kind\n# TYPE disr_errors_total "
             "counter\n");
     for (int k = 0; k < ERR_KIND_COUNT; k++)
-        put(&b, "disr_errors_total{agent=\"%s\",kind=\"%s\"} %lu\n", agent, error_kind[k],
-            atomic_load(&m->errors[k]));
-    put(&b,
+        strbuf_printf(&b, "disr_errors_total{agent=\"%s\",kind=\"%s\"} %lu\n", agent, error_kind[k],
+                      atomic_load(&m->errors[k]));
+    strbuf_printf(
+        &b,
         "# HELP disr_requests_in_flight requests being handled\n# TYPE disr_requests_in_flight "
         "gauge\ndisr_requests_in_flight{agent=\"%s\"} %ld\n",
         agent, atomic_load(&m->in_flight));
@@ -96,5 +78,5 @@ char *metrics_render(const struct metrics *m, const char *agent) {
     histo(&b, "decide_seconds", "time of this agent's own decision", agent, &m->decide_seconds);
     histo(&b, "forward_seconds", "time waiting for the rest of the chain", agent,
           &m->forward_seconds);
-    return b.s;
+    return strbuf_take(&b);
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "core/file.h"
 #include "core/rng.h"
 #include "model/tokenizer.h"
 #include "world/scenario.h"

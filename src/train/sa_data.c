@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "core/file.h"
 #include "core/stats.h"
 #include "world/scenario.h"
 #include "train/sa.h"
@@ -129,7 +130,7 @@ int sa_samples_load(struct sa_samples *s, int n_queries, int n_samples, uint64_t
 }
 
 void sa_eval_free(struct sa_agent_eval *e) {
-    for (int s = 0; s < 3; s++) {
+    for (int s = 0; s < SCENARIO_COUNT; s++) {
         free(e->answered[s]);
         free(e->correct[s]);
     }
@@ -146,9 +147,9 @@ void sa_eval_summarize_against(struct sa_agent_eval *e, const bool *would_be_rig
     for (int i = 0; i < e->n; i++)
         forced += e->forced_correct[i];
     e->forced_acc = e->n ? (double)forced / e->n : 0;
-    for (int s = 0; s < 3; s++) {
+    for (int s = 0; s < SCENARIO_COUNT; s++) {
         int ans = 0, ans_ok = 0, tp = 0, fp = 0, fn = 0;
-        double alpha = scenario_alpha((enum scenario)(s + 1)), reward = 0;
+        double alpha = scenario_alpha(scenario_at(s)), reward = 0;
         for (int i = 0; i < e->n; i++) {
             bool rej = !e->answered[s][i], wrong = !would_be_right[i];
             ans += !rej;

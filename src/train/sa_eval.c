@@ -141,7 +141,7 @@ int sa_eval_agent(struct model *m, const struct qa_set *data, const struct sa_ge
     int st = DISR_OK;
     size_t n = (size_t)data->n + 1;
     out->forced_correct = calloc(n, sizeof(bool));
-    for (int s = 0; s < 3; s++) {
+    for (int s = 0; s < SCENARIO_COUNT; s++) {
         out->answered[s] = calloc(n, sizeof(bool));
         out->correct[s] = calloc(n, sizeof(bool));
         if (!out->answered[s] || !out->correct[s]) st = DISR_E_NOMEM;

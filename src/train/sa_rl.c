@@ -20,6 +20,13 @@
 #include "train/loop.h"
 #include "train/trainer.h"
 
+/* Seed salts, each + step: everything random in a step derives from (seed, step). */
+enum {
+    RL_SALT_PROMPTS = 0x41000000,  /* the step's (query, scenario) prompts */
+    RL_SALT_ROLLOUTS = 0x52000000, /* the rollouts' samples */
+    RL_SALT_ANCHORS = 0x53000000,  /* the anchors' answers */
+};
+
 void sa_rl_config_default(struct sa_rl_config *c) {
     *c = (struct sa_rl_config){.steps = 100,
                                .prompts = 8,
@@ -133,7 +140,7 @@ static int rl_step(struct rl_state *S, int step, double stats[RL_STAT_COUNT]) {
     const struct sa_rl_config *c = S->c;
     int P = c->prompts, G = c->group, n = P * G;
     struct rng r;
-    rng_init(&r, rng_derive_seed(c->seed, 0x41000000ull + (uint64_t)step));
+    rng_init(&r, rng_derive_seed(c->seed, RL_SALT_PROMPTS + (uint64_t)step));
     int first = (int)rng_below(&r, 3);
     for (int p = 0; p < P; p++) {
         /* Scenarios in equal thirds (rotating from a random first one), queries uniform. */
@@ -143,9 +150,9 @@ static int rl_step(struct rl_state *S, int step, double stats[RL_STAT_COUNT]) {
         for (int g = 0; g < G; g++)
             S->item[p * G + g] = q, S->scen[p * G + g] = sc;
     }
-    DISR_TRY(sa_generate_groups(S->eng, S->data, S->pitem, S->pscen, P, G, &c->gen,
-                                c->gen.temperature,
-                                rng_derive_seed(c->seed, 0x52000000ull + (uint64_t)step), S->res));
+    DISR_TRY(
+        sa_generate_groups(S->eng, S->data, S->pitem, S->pscen, P, G, &c->gen, c->gen.temperature,
+                           rng_derive_seed(c->seed, RL_SALT_ROLLOUTS + (uint64_t)step), S->res));
     sa_pack_reset(&S->pk);
     float rw[1024], adv[1024];
     const struct tokenizer *tk = S->policy->tokenizer;
@@ -204,7 +211,7 @@ static int rl_step(struct rl_state *S, int step, double stats[RL_STAT_COUNT]) {
         }
         DISR_TRY(sa_generate(S->eng_ref, ad, S->aitem, S->ascen, c->anchors, &c->gen,
                              c->anchor_temperature,
-                             rng_derive_seed(c->seed, 0x53000000ull + (uint64_t)step), S->ares));
+                             rng_derive_seed(c->seed, RL_SALT_ANCHORS + (uint64_t)step), S->ares));
         float aw[sizeof S->ares[0].text + 2];
         for (int j = 0; j < (int)(sizeof aw / sizeof aw[0]); j++)
             aw[j] = c->anchor_weight;

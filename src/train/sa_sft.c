@@ -18,6 +18,12 @@
 #include "train/loop.h"
 #include "train/trainer.h"
 
+/* Seed salts: each random stream of SFT derives from the run's seed and its own label. */
+enum {
+    SFT_SALT_ORDER = 0x5F7E0000, /* + epoch: the examples' order */
+    SFT_SALT_ANCHORS = 0xA4C0,   /* which queries give forced-answer anchors */
+};
+
 void sa_sft_config_default(struct sa_sft_config *c) {
     *c = (struct sa_sft_config){.n_samples = 8,
                                 .min_side = -1,
@@ -154,7 +160,7 @@ struct order {
 
 static void order_shuffle(struct order *o) {
     struct rng r;
-    rng_init(&r, rng_derive_seed(o->seed, 0x5F7E0000ull + (uint64_t)o->epoch));
+    rng_init(&r, rng_derive_seed(o->seed, SFT_SALT_ORDER + (uint64_t)o->epoch));
     for (int i = 0; i < o->s->n; i++)
         o->perm[i] = i;
     for (int i = o->s->n - 1; i > 0; i--) {
@@ -282,7 +288,7 @@ int sa_sft_train(struct model *m, const struct qa_set *data, const struct sa_sam
     int *perm = samples->first_sample && n_anchor > 0 ? malloc(sizeof(int) * (size_t)a_n) : NULL;
     if (perm) {
         struct rng r;
-        rng_init(&r, rng_derive_seed(c->seed, 0xA4C0));
+        rng_init(&r, rng_derive_seed(c->seed, SFT_SALT_ANCHORS));
         for (int q = 0; q < a_n; q++)
             perm[q] = a0 + q;
         for (int q = a_n - 1; q > 0; q--) {
@@ -297,13 +303,13 @@ int sa_sft_train(struct model *m, const struct qa_set *data, const struct sa_sam
         free(perm);
     }
     log_info("sa-sft anchors     %d forced-answer examples of the agent's own samples", added);
-    for (int s = 0; s < 3; s++) {
+    for (int s = 0; s < SCENARIO_COUNT; s++) {
         out->answer_pool[s] = ts.answer_pool[s];
         out->reject_pool[s] = ts.reject_pool[s];
         out->answer_kept[s] = ts.answer_kept[s];
         out->reject_kept[s] = ts.reject_kept[s];
         log_info("sa-sft %-11s answer pool %5d  reject pool %5d  -> kept %5d + %5d",
-                 scenario_name((enum scenario)(s + 1)), ts.answer_pool[s], ts.reject_pool[s],
+                 scenario_name(scenario_at(s)), ts.answer_pool[s], ts.reject_pool[s],
                  ts.answer_kept[s], ts.reject_kept[s]);
     }
     int n_ctx = m->config.n_ctx;

@@ -40,6 +40,9 @@ static int take(struct sa_example *out, int n, const int32_t *pool, int pool_n, 
     return n;
 }
 
+/* Seed salts of the two target builders' shuffles. */
+enum { TARGET_SALT_BALANCED = 0x5A7A56E7, TARGET_SALT_WEIGHTED = 0x5A7A56E8 };
+
 int sa_build_targets(const int *n_correct, const bool *has_answer, int n_queries, int n_samples,
                      bool last, int min_side, uint64_t seed, struct sa_example *out, int *n_out,
                      struct sa_target_stats *stats) {
@@ -58,7 +61,7 @@ int sa_build_targets(const int *n_correct, const bool *has_answer, int n_queries
         return disr_fail(DISR_E_NOMEM, "sa targets: %d queries", n_queries);
     }
     struct rng r;
-    rng_init(&r, rng_derive_seed(seed, 0x5A7A56E7));
+    rng_init(&r, rng_derive_seed(seed, TARGET_SALT_BALANCED));
     struct sa_target_stats st = {0};
     int n = 0;
     for (int s = SCENARIO_PERFORMANCE; s <= SCENARIO_COST; s++) {
@@ -137,7 +140,7 @@ int sa_build_targets_weighted(const int *n_correct, const bool *has_answer, int 
         st.reject_pool[s - 1] = st.reject_kept[s - 1] = nr;
     }
     struct rng r;
-    rng_init(&r, rng_derive_seed(seed, 0x5A7A56E8));
+    rng_init(&r, rng_derive_seed(seed, TARGET_SALT_WEIGHTED));
     shuffle_examples(out, n, &r);
     *n_out = n;
     if (stats) *stats = st;

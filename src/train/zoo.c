@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "core/err.h"
+#include "core/file.h"
 #include "core/log.h"
 #include "core/rng.h"
 #include "model/engine.h"
@@ -24,6 +25,8 @@
 #define ZOO_N_CTX       256 /* context of every agent (the longest OOD query fits) */
 #define ZOO_LADDER      5   /* sizes per preset; n agents take the last n */
 #define ZOO_SCORE_BATCH 32
+/* Seed salts, + the agent's index: its initial weights and its training batches. */
+enum { ZOO_SALT_INIT = 100, ZOO_SALT_TRAIN = 200 };
 /* Loss weight of the questions in the stream. With none, a 1 M agent after 5000 steps knew 35 %
  * of the facts; with 0.2 it knew 71.5 %, and two-hop went from 28.5 to 65 %: predicting the
  * questions teaches the entity names, while the answers still dominate the loss (0.5 was worse;
@@ -391,13 +394,14 @@ static int train_agent(const struct zoo_config *c, const struct zoo_data *d, int
     DISR_TRY(tokenizer_init_char(&tok, d->corpus->text, d->corpus->text_len));
     a->config.n_vocab = tokenizer_n_vocab(tok);
     struct model *m;
-    DISR_TRY(model_init_random(&m, &a->config, tok, rng_derive_seed(c->seed, 100 + (uint64_t)i)));
+    DISR_TRY(model_init_random(&m, &a->config, tok,
+                               rng_derive_seed(c->seed, ZOO_SALT_INIT + (uint64_t)i)));
     a->n_params = m->n_params;
 
     struct train_config tc;
     train_config_default(&tc);
     tc.batch = c->batch, tc.seq = c->seq, tc.steps = a->train_steps, tc.lr = sz->lr;
-    tc.seed = rng_derive_seed(c->seed, 200 + (uint64_t)i);
+    tc.seed = rng_derive_seed(c->seed, ZOO_SALT_TRAIN + (uint64_t)i);
     tc.threads = c->threads;
     struct train_run_opts o = {.checkpoint = ckpt,
                                .checkpoint_every =

@@ -8,6 +8,8 @@
 #include <sys/stat.h>
 
 #include "core/err.h"
+#include "core/file.h"
+#include "core/strbuf.h"
 
 void qa_set_init(struct qa_set *s) {
     memset(s, 0, sizeof *s);
@@ -138,37 +140,6 @@ int qa_set_parse(struct qa_set *s, const char *text, size_t len, const char *nam
     return DISR_OK;
 }
 
-int file_read_all(const char *path, char **data, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return disr_fail(DISR_E_IO, "cannot open %s: %s", path, strerror(errno));
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    int st = DISR_OK;
-    for (;;) {
-        if (!buf) {
-            st = disr_fail(DISR_E_NOMEM, "reading %s", path);
-            break;
-        }
-        n += fread(buf + n, 1, cap - n - 1, f);
-        if (ferror(f)) {
-            st = disr_fail(DISR_E_IO, "reading %s: %s", path, strerror(errno));
-            break;
-        }
-        if (feof(f)) break;
-        char *nb = realloc(buf, cap *= 2);
-        if (!nb) free(buf);
-        buf = nb;
-    }
-    fclose(f);
-    if (st < 0) {
-        free(buf);
-        return st;
-    }
-    buf[n] = '\0';
-    *data = buf, *len = n;
-    return DISR_OK;
-}
-
 int qa_set_load(struct qa_set *s, const char *path) {
     char *text;
     size_t len;
@@ -178,59 +149,10 @@ int qa_set_load(struct qa_set *s, const char *path) {
     return st;
 }
 
-int file_write_atomic(const char *path, const void *data, size_t len) {
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 5);
-    if (!tmp) return disr_fail(DISR_E_NOMEM, "path %s", path);
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp", 5);
-    int st = DISR_OK;
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        st = disr_fail(DISR_E_IO, "cannot create %s: %s", tmp, strerror(errno));
-        goto out;
-    }
-    size_t w = fwrite(data, 1, len, f);
-    int err = w != len ? errno : 0;
-    if (fclose(f) != 0 && !err) err = errno ? errno : EIO;
-    if (w != len || err) {
-        st = disr_fail(DISR_E_IO, "writing %s: %s", tmp, strerror(err ? err : EIO));
-        remove(tmp);
-        goto out;
-    }
-    if (rename(tmp, path) != 0) {
-        st = disr_fail(DISR_E_IO, "renaming %s to %s: %s", tmp, path, strerror(errno));
-        remove(tmp);
-    }
-out:
-    free(tmp);
-    return st;
-}
-
-/* A growable byte buffer for building a file in memory. */
-struct buf {
-    char *p;
-    size_t n, cap;
-};
-
-static int buf_put(struct buf *b, const char *s, size_t n) {
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->n + n + 1)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) return disr_fail(DISR_E_NOMEM, "buffer of %zu bytes", cap);
-        b->p = p, b->cap = cap;
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    return DISR_OK;
-}
-
 /* One JSONL line per item in schema order, plus "reply" and "correct" where given. */
 static int save_items(const struct qa_set *s, const char *const *replies, const bool *correct,
                       const char *path) {
-    struct buf b = {0};
+    struct strbuf b = {0};
     int st = DISR_OK;
     for (int i = 0; i < s->n && st == DISR_OK; i++) {
         const struct qa_item *it = &s->items[i];
@@ -253,12 +175,12 @@ static int save_items(const struct qa_set *s, const char *const *replies, const 
             st = disr_fail(DISR_E_NOMEM, "encoding item %s", it->id);
             break;
         }
-        st = buf_put(&b, line, strlen(line));
-        if (st == DISR_OK) st = buf_put(&b, "\n", 1);
+        st = strbuf_puts(&b, line);
+        if (st == DISR_OK) st = strbuf_puts(&b, "\n");
         cJSON_free(line);
     }
     if (st == DISR_OK) st = file_write_atomic(path, b.p ? b.p : "", b.n);
-    free(b.p);
+    strbuf_free(&b);
     return st;
 }
 
@@ -280,33 +202,4 @@ int qa_set_families(const struct qa_set *s, const char **out, int cap) {
         if (k == n && n < cap) out[n++] = s->items[i].family;
     }
     return n;
-}
-
-int file_mkdir_p(const char *dir) {
-    char path[4096];
-    size_t n = strlen(dir);
-    if (n == 0 || n >= sizeof path) return disr_fail(DISR_E_ARG, "bad directory name '%s'", dir);
-    memcpy(path, dir, n + 1);
-    for (size_t i = 1; i <= n; i++) {
-        if (path[i] != '/' && path[i] != '\0') continue;
-        char c = path[i];
-        path[i] = '\0';
-        if (mkdir(path, 0777) != 0 && errno != EEXIST)
-            return disr_fail(DISR_E_IO, "cannot create directory %s: %s", path, strerror(errno));
-        path[i] = c;
-    }
-    struct stat st;
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
-        return disr_fail(DISR_E_IO, "%s is not a directory", dir);
-    return DISR_OK;
-}
-
-int file_read_json(const char *path, struct cJSON **out) {
-    char *text;
-    size_t len;
-    *out = NULL;
-    DISR_TRY(file_read_all(path, &text, &len));
-    *out = cJSON_ParseWithLength(text, len);
-    free(text);
-    return *out ? DISR_OK : disr_fail(DISR_E_FORMAT, "%s: bad JSON", path);
 }

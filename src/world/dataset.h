@@ -54,16 +54,4 @@ int qa_set_save_graded(const struct qa_set *s, const char *const *replies, const
  * holds pointers into the set's items (valid while the set lives). */
 int qa_set_families(const struct qa_set *s, const char **out, int cap);
 
-/* Writes len bytes to path through path.tmp + rename: the file is either complete or absent. */
-int file_write_atomic(const char *path, const void *data, size_t len);
-/* Creates a directory and its missing parents (mkdir -p); fails if dir is not a directory. */
-int file_mkdir_p(const char *dir);
-/* Reads a whole file into a NUL-terminated malloc'd buffer (*len excludes the NUL). */
-int file_read_all(const char *path, char **data, size_t *len);
-
-struct cJSON;
-/* Reads and parses a JSON file (*out: free with cJSON_Delete); "PATH: bad JSON" on a parse
- * error. */
-int file_read_json(const char *path, struct cJSON **out);
-
 #endif

@@ -19,6 +19,14 @@ enum scenario {
 };
 #define SCENARIO_COUNT 3 /* the three real scenarios, PERFORMANCE..COST */
 
+/* The real scenarios by index 0 .. SCENARIO_COUNT - 1 (PERFORMANCE first), as tables hold them. */
+static inline enum scenario scenario_at(int i) {
+    return (enum scenario)(SCENARIO_PERFORMANCE + i);
+}
+static inline int scenario_index(enum scenario s) {
+    return (int)s - SCENARIO_PERFORMANCE;
+}
+
 /* alpha of a scenario: 0.2 / 0.5 / 0.8 (0 for NONE). */
 double scenario_alpha(enum scenario s);
 /* The scenario whose alpha is nearest to `alpha` (alpha in [0, 1]). */

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "core/file.h"
 #include "core/rng.h"
 #include "world/scenario.h"
 
@@ -16,6 +17,13 @@
 #define N_ANIMALS 16
 #define NAME_MAX_ 16
 #define TEXT_MAX  1024
+
+/* Seed salts of the world's random streams (the seed is the world's). */
+enum {
+    WORLD_SALT_NAMES = 1,    /* names and entities */
+    WORLD_SALT_PRETRAIN = 2, /* the pretraining text */
+    WORLD_SALT_SPLIT = 3,    /* + split: each split's queries */
+};
 
 static const char *const COLORS[N_COLORS] = {"red",    "blue",   "green", "yellow",
                                              "purple", "orange", "black", "white",
@@ -332,7 +340,7 @@ int world_build(struct world **out, const struct world_config *c) {
         return disr_fail(DISR_E_NOMEM, "world of %d entities", n);
     }
     struct rng r;
-    rng_init(&r, rng_derive_seed(c->seed, 1));
+    rng_init(&r, rng_derive_seed(c->seed, WORLD_SALT_NAMES));
     static const char *const suffixes[] = {"ton", "mar", "dor", "holm", "burg", "ria"};
     for (int i = 0; i < N_CITIES; i++) {
         do
@@ -748,7 +756,7 @@ int world_pretrain_text(const struct world *w, char **text, size_t *len) {
     for (int f = 0; f < FAM_N_IN_DOMAIN; f++)
         mix_cdf[f] = acc += c->qa_mix[f];
     struct rng r;
-    rng_init(&r, rng_derive_seed(c->seed, 2));
+    rng_init(&r, rng_derive_seed(c->seed, WORLD_SALT_PRETRAIN));
     struct qa q;
     while (n < (size_t)c->pretrain_chars) {
         const struct entity *e = &w->ent[sample_cdf(&r, w->cdf_all, c->n_entities)];
@@ -792,7 +800,7 @@ int world_split(const struct world *w, enum world_split split, struct qa_set *ou
     int nf = split == WORLD_SPLIT_OOD ? FAM_COUNT - FAM_N_IN_DOMAIN : FAM_N_IN_DOMAIN;
     int half = split == WORLD_SPLIT_SA_TRAIN ? 0 : 1; /* SA: even ranks; tests: odd ranks */
     struct rng r;
-    rng_init(&r, rng_derive_seed(c->seed, 3 + (uint64_t)split));
+    rng_init(&r, rng_derive_seed(c->seed, WORLD_SALT_SPLIT + (uint64_t)split));
     struct qa q;
     char id[32];
     /* Families interleave (item i is family i mod nf), so any prefix of a split is balanced. */

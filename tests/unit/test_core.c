@@ -4,12 +4,17 @@
 #include <stddef.h>
 #include <cmocka.h>
 #include <math.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/err.h"
+#include "core/file.h"
 #include "core/ops.h"
 #include "core/rng.h"
 #include "core/stats.h"
+#include "core/strbuf.h"
 #include "model/model.h"
 
 static void test_error_message_is_kept(void **state) {
@@ -126,6 +131,72 @@ static void test_wilson_interval(void **state) {
     assert_true(lo > 0.65 && lo < 0.71);
 }
 
+/* The text buffer grows across its first allocation, formats as printf does, and hands its
+ * text over (empty: ""), leaving itself empty. */
+static void test_strbuf_builds_text(void **state) {
+    (void)state;
+    struct strbuf b = {0};
+    char want[9000] = "";
+    for (int i = 0; i < 1000; i++) {
+        assert_int_equal(strbuf_printf(&b, "%d,", i % 7), DISR_OK);
+        snprintf(want + strlen(want), sizeof want - strlen(want), "%d,", i % 7);
+    }
+    assert_int_equal(strbuf_put(&b, "xyz", 2), DISR_OK);
+    assert_int_equal(strbuf_puts(&b, "!"), DISR_OK);
+    strcat(want, "xy!");
+    assert_int_equal(b.n, strlen(want));
+    char *t = strbuf_take(&b);
+    assert_string_equal(t, want);
+    assert_null(b.p);
+    assert_int_equal(b.n, 0);
+    free(t);
+    t = strbuf_take(&b);
+    assert_string_equal(t, "");
+    free(t);
+    b.oom = true; /* a failed allocation sticks */
+    assert_int_equal(strbuf_puts(&b, "a"), DISR_E_NOMEM);
+    assert_null(strbuf_take(&b));
+}
+
+/* An atomic write replaces the file whole; an aborted one, or one whose writes failed, leaves
+ * the old file and no temporary file; a missing directory fails clearly. */
+static void test_file_writes_are_atomic(void **state) {
+    (void)state;
+    char dir[] = "/tmp/disr_core_file.XXXXXX", path[300], sub[300];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/a.txt", dir);
+    assert_int_equal(file_write_atomic(path, "old", 3), DISR_OK);
+    struct file_atomic fa;
+    assert_int_equal(file_atomic_begin(&fa, path), DISR_OK);
+    fputs("half", fa.f);
+    file_atomic_abort(&fa);
+    assert_int_equal(file_atomic_begin(&fa, path), DISR_OK);
+    fputs("bad", fa.f);
+    assert_int_equal(file_atomic_commit(&fa, ENOSPC), DISR_E_IO);
+    assert_non_null(strstr(disr_last_error(), "nothing was changed"));
+    char *text;
+    size_t len;
+    assert_int_equal(file_read_all(path, &text, &len), DISR_OK);
+    assert_string_equal(text, "old");
+    free(text);
+    assert_int_equal(file_write_atomic(path, "new!", 4), DISR_OK);
+    assert_int_equal(file_read_all(path, &text, &len), DISR_OK);
+    assert_int_equal(len, 4);
+    assert_string_equal(text, "new!");
+    free(text);
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "ls '%s' | grep -q tmp", dir);
+    assert_int_not_equal(system(cmd), 0);
+    snprintf(sub, sizeof sub, "%s/x/y/z.txt", dir);
+    assert_int_equal(file_write_atomic(sub, "a", 1), DISR_E_IO);
+    assert_non_null(strstr(disr_last_error(), "x/y/z.txt"));
+    snprintf(sub, sizeof sub, "%s/x/y", dir);
+    assert_int_equal(file_mkdir_p(sub), DISR_OK);
+    assert_int_equal(file_mkdir_p(path), DISR_E_IO); /* a file, not a directory */
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_error_message_is_kept),
@@ -134,6 +205,8 @@ int main(void) {
         cmocka_unit_test(test_rmsnorm_and_softmax),
         cmocka_unit_test(test_rope_styles_rotate_the_right_pairs),
         cmocka_unit_test(test_param_layout_counts_every_tensor),
+        cmocka_unit_test(test_strbuf_builds_text),
+        cmocka_unit_test(test_file_writes_are_atomic),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "disr.h"
+#include "core/file.h"
 #include "eval/network.h"
 #include "route/agent.h"
 #include "route/backend.h"

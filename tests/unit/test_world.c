@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "core/err.h"
+#include "core/file.h"
 #include "world/scenario.h"
 #include "world/dataset.h"
 #include "world/grader.h"
