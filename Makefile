@@ -68,7 +68,7 @@ build-fuzz/fuzz_request: tests/fuzz/fuzz_request.c src/serve/api.c src/serve/net
 build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_SRC)
 	@mkdir -p $(@D) build-fuzz/corpus
 	clang -std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=fuzzer,address,undefined \
-	    -fno-sanitize-recover=undefined -Iinclude -Isrc -o $@ $^ -lopenblas -lpthread -lm
+	    -fno-sanitize-recover=undefined -Iinclude -Isrc -o $@ $^ -lopenblas -lcjson -lpthread -lm
 
 format:
 	clang-format -i $(shell git ls-files '*.c' '*.h')
