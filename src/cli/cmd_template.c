@@ -8,10 +8,10 @@
 
 #include "cli/cli.h"
 #include "core/err.h"
+#include "core/file.h"
 #include "model/chat_template.h"
 #include "model/gguf.h"
 #include "model/tokenizer.h"
-#include "world/dataset.h"
 
 /* [{"role": ..., "content": ...}, ...] -> messages pointing into the JSON. */
 static int read_messages(const char *path, cJSON **root, struct chat_message **out, int *n) {
