@@ -67,6 +67,8 @@ void eval_fitted_free(struct eval_fitted *f) {
     free(f->p_knn);
     free(f->p_mlp);
     free(f->s_frugal);
+    free(f->knn_nb);
+    free(f->knn_sim);
     memset(f, 0, sizeof *f);
 }
 
@@ -84,7 +86,10 @@ static int fit_knn(struct eval_fitted *f, const float *x, const int *train, int 
     float *best_s = malloc((size_t)(k + 1) * sizeof *best_s);
     int *best_i = malloc((size_t)(k + 1) * sizeof *best_i);
     double prior[OUT_MAX_AGENTS] = {0};
-    if (!xt || !sim || !best_s || !best_i) {
+    f->knn_n = k;
+    f->knn_nb = malloc((size_t)N * k * sizeof *f->knn_nb);
+    f->knn_sim = malloc((size_t)N * k * sizeof *f->knn_sim);
+    if (!xt || !sim || !best_s || !best_i || !f->knn_nb || !f->knn_sim) {
         free(xt), free(sim), free(best_s), free(best_i);
         return disr_fail(DISR_E_NOMEM, "kNN router: %d x %d similarities", chunk, n_train);
     }
@@ -120,6 +125,10 @@ static int fit_knn(struct eval_fitted *f, const float *x, const int *train, int 
                     den += w;
                 }
                 f->p_knn[(size_t)qi * K + a] = (float)(num / den);
+            }
+            for (int j = 0; j < k; j++) {
+                f->knn_nb[(size_t)qi * k + j] = j < nb ? best_i[j] : -1;
+                f->knn_sim[(size_t)qi * k + j] = j < nb ? best_s[j] : 0;
             }
         }
     }

@@ -75,6 +75,12 @@ struct eval_fitted {
     float *p_knn;    /* [n_queries x K] kNN router's P(agent correct | query) */
     float *p_mlp;    /* [n_queries x K] MLP router's P(agent correct | query) */
     float *s_frugal; /* [n_queries x K] external scorer's P(correct | query, agent's answer) */
+    /* The kNN router's neighbours, so its predictions recompute from the training labels:
+     * knn_n per query (min(knn_k, training queries), one fewer on a training query, which is
+     * left out of its own), most similar first, as query indices and cosine similarities. */
+    int knn_n;                   /* row width of knn_nb and knn_sim */
+    int *knn_nb;                 /* [n_queries x knn_n], -1 past a row's count */
+    float *knn_sim;              /* [n_queries x knn_n] */
     float mlp_loss, scorer_loss; /* final training losses */
 };
 

@@ -482,6 +482,14 @@ int report_run(const struct outcome_table *t, const struct report_config *c) {
         cJSON_Delete(j);
     }
     if (rc == DISR_OK) {
+        struct strbuf fitted = {0};
+        report_write_fitted(&fitted, st);
+        char *text = strbuf_take(&fitted);
+        snprintf(path, sizeof path, "%s/fitted.jsonl", c->out_dir);
+        rc = text ? file_write_atomic(path, text, strlen(text)) : DISR_E_NOMEM;
+        free(text);
+    }
+    if (rc == DISR_OK) {
         struct strbuf md = {0};
         report_write_markdown(&md, st);
         char *text = strbuf_take(&md);

@@ -4,6 +4,8 @@
  *   records.jsonl  one line per (split, chain, method, alpha, query): the answering agent,
  *                  correct, cost, latency, hops; every number of the report recomputes from it
  *   summary.json   the numbers of every table, machine-readable
+ *   fitted.jsonl   what the learned baselines route by (kNN neighbours and predictions, MLP
+ *                  predictions, scorer scores), one line per test and OOD query
  *   report.md      the tables (paper's Table 1 layout, in-domain and OOD, forced accuracy per
  *                  family and difficulty level, routing shares, answer rates, easy vs hard cost,
  *                  self-assessment F1, modularity, thresholds)

@@ -121,6 +121,11 @@ void report_check_claims(const struct state *st, struct claim *c);
 void report_write_markdown(struct strbuf *f, const struct state *st);
 void report_print_table(FILE *f, const struct state *st);
 struct cJSON *report_summary_json(const struct state *st);
+/* fitted.jsonl: what the learned baselines route the test and OOD queries by, one line per
+ * query, so an independent checker recomputes their routes: the kNN router's neighbours (their
+ * qids and similarities) and predictions, the MLP router's predictions, the FrugalGPT scorer's
+ * scores (the cascades' thresholds are in summary.json). */
+void report_write_fitted(struct strbuf *f, const struct state *st);
 int report_plot_all(const struct state *st, const char *dir);
 int report_plot_levels(const struct state *st, const char *dir);
 

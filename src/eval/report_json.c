@@ -2,6 +2,7 @@
 
 #include <cjson/cJSON.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/stats.h"
@@ -175,4 +176,46 @@ cJSON *report_summary_json(const struct state *st) {
         }
     }
     return root;
+}
+
+static cJSON *floats_json(const float *x, int n) {
+    cJSON *arr = cJSON_CreateArray();
+    for (int i = 0; arr && i < n; i++)
+        cJSON_AddItemToArray(arr, cJSON_CreateNumber(x[i]));
+    return arr;
+}
+
+static cJSON *fitted_line(const struct state *st, int qi) {
+    const struct eval_fitted *fit = &st->fit;
+    const int K = st->K, k = fit->knn_n;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "qid", st->t->q[qi].id);
+    cJSON_AddStringToObject(o, "split", outcome_split_name(st->t->q[qi].split));
+    cJSON *nb = cJSON_AddArrayToObject(o, "knn_neighbours");
+    int n = 0;
+    for (; n < k && fit->knn_nb[(size_t)qi * k + n] >= 0; n++)
+        cJSON_AddItemToArray(nb, cJSON_CreateString(st->t->q[fit->knn_nb[(size_t)qi * k + n]].id));
+    cJSON_AddItemToObject(o, "knn_sim", floats_json(fit->knn_sim + (size_t)qi * k, n));
+    cJSON_AddItemToObject(o, "knn_p", floats_json(fit->p_knn + (size_t)qi * K, K));
+    cJSON_AddItemToObject(o, "mlp_p", floats_json(fit->p_mlp + (size_t)qi * K, K));
+    cJSON_AddItemToObject(o, "frugal_score", floats_json(fit->s_frugal + (size_t)qi * K, K));
+    return o;
+}
+
+void report_write_fitted(struct strbuf *f, const struct state *st) {
+    if (!st->fit.knn_nb) return; /* nothing fitted (no training split) */
+    for (int qi = 0; qi < st->t->n_queries; qi++) {
+        enum out_split s = st->t->q[qi].split;
+        if (s != OUT_SPLIT_TEST && s != OUT_SPLIT_OOD) continue;
+        cJSON *o = fitted_line(st, qi);
+        char *line = o ? cJSON_PrintUnformatted(o) : NULL;
+        if (line) {
+            strbuf_puts(f, line);
+            strbuf_puts(f, "\n");
+        } else {
+            f->oom = true;
+        }
+        free(line);
+        cJSON_Delete(o);
+    }
 }

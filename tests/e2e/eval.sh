@@ -14,7 +14,7 @@ trap 'rm -rf "$tmp"' EXIT
 "$DISR_BIN" eval --synthetic 300 --quick --out "$tmp/a" >"$tmp/a.out" 2>"$tmp/a.err" ||
     { cat "$tmp/a.err"; exit 1; }
 grep -q "DiSRouter (+RL)" "$tmp/a.out"
-for f in report.md summary.json records.jsonl outcomes.jsonl; do test -s "$tmp/a/$f"; done
+for f in report.md summary.json records.jsonl outcomes.jsonl fitted.jsonl; do test -s "$tmp/a/$f"; done
 if command -v gnuplot >/dev/null; then
     for p in utility_alpha_test utility_alpha_ood routing_share answer_rate easy_hard_cost sa_f1 \
         level_accuracy; do
@@ -24,6 +24,56 @@ else
     skip_part gnuplot "gnuplot not installed: the plots are not checked"
 fi
 /usr/bin/python3 "$here/eval_check.py" "$tmp/a"
+
+# A label leak planted three ways into a copy of that report; the recomputation from the fitted
+# parameters catches each (the message names the check): the kNN router's test picks replaced by
+# the cheapest correct agent; its predictions replaced by the test labels (and its picks made to
+# follow them); a test query among a query's neighbours.
+plant() {
+    rm -rf "$tmp/p" && cp -r "$tmp/a" "$tmp/p"
+    /usr/bin/python3 - "$tmp/p" "$1" <<'PY'
+import json, sys
+d, leak = sys.argv[1], sys.argv[2]
+cells = {}
+for line in open(f"{d}/outcomes.jsonl"):
+    o = json.loads(line)
+    cells.setdefault(o["qid"], {})[o["agent"]] = o
+K = len(next(iter(cells.values())))
+cost = [cells[next(iter(cells))][a]["cost"] for a in range(K)]
+fitted = [json.loads(l) for l in open(f"{d}/fitted.jsonl")]
+if leak == "predictions":
+    for o in fitted:
+        o["knn_p"] = [float(bool(cells[o["qid"]][a]["correct"])) for a in range(K)]
+if leak == "neighbours":
+    fitted[0]["knn_neighbours"][0] = fitted[1]["qid"]
+p_of = {o["qid"]: o["knn_p"] for o in fitted}
+recs = [json.loads(l) for l in open(f"{d}/records.jsonl")]
+for r in recs:
+    if r["method"] != "knn_router" or r["split"] != "test" or r["chain"] != ",".join(map(str, range(K))):
+        continue
+    q = r["qid"]
+    if leak == "picks":
+        a = next((a for a in range(K) if cells[q][a]["correct"]), 0)
+    else:
+        a = max(range(K), key=lambda a: (p_of[q][a] - r["alpha"] * cost[a], -a))
+    r.update(agent=a, correct=int(bool(cells[q][a]["correct"])), cost=cost[a])
+open(f"{d}/records.jsonl", "w").write("".join(json.dumps(r) + "\n" for r in recs))
+open(f"{d}/fitted.jsonl", "w").write("".join(json.dumps(o) + "\n" for o in fitted))
+PY
+}
+for leak in "picks:knn_router routes" "predictions:does not follow from its neighbours" \
+    "neighbours:outside the training split"; do
+    plant "${leak%%:*}"
+    if /usr/bin/python3 "$here/eval_check.py" "$tmp/p" 2>"$tmp/p.err"; then
+        echo "a planted label leak (${leak%%:*}) passed the check"; exit 1
+    fi
+    grep -q "${leak#*:}" "$tmp/p.err" || { echo "leak ${leak%%:*}: wrong failure"; cat "$tmp/p.err"; exit 1; }
+done
+# A correct report whose printed numbers sit on a rounding edge (0.3765 printed as 0.377).
+"$DISR_BIN" eval --synthetic 400 --quick --no-plots --out "$tmp/r" >/dev/null 2>"$tmp/r.err" ||
+    { cat "$tmp/r.err"; exit 1; }
+grep -q "| Random | [0-9.]* | [0-9.]* | [0-9.]* | 0.377 |" "$tmp/r/report.md"
+/usr/bin/python3 "$here/eval_check.py" "$tmp/r" >/dev/null
 
 # The saved outcome table reproduces the same numbers.
 "$DISR_BIN" eval --outcomes "$tmp/a/outcomes.jsonl" --quick --no-plots --out "$tmp/b" \

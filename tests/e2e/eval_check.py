@@ -4,6 +4,12 @@
 From outcomes.jsonl and records.jsonl alone, in plain Python, it
   * re-derives the deterministic routes (DiSRouter SFT/+RL on every chain, Oracle, Smallest,
     Largest) and checks every record of them agent by agent;
+  * re-derives every learned baseline's route on the full chain from the fitted parameters the
+    report writes (fitted.jsonl, summary.json's thresholds), and the kNN router's predictions
+    themselves from its neighbours' training labels (a neighbour outside the training split, or
+    a prediction that does not follow from the labels, is a leak): kNN and MLP routers pick
+    argmax P(correct) - alpha * cost, the cascades stop at the first agent whose score reaches its
+    threshold;
   * checks every record's cost and correctness against the outcome table;
   * recomputes every number of summary.json (utility, accuracy, cost, cost of calls, latency,
     routing share, easy/hard cost, modularity) and the in-domain utility table of report.md;
@@ -13,6 +19,7 @@ Exits non-zero with a message on the first mismatch."""
 import json
 import math
 import re
+import struct
 import sys
 from collections import defaultdict
 
@@ -27,6 +34,71 @@ def fail(msg):
 
 def close(a, b, tol=TOL):
     return abs(a - b) <= tol
+
+
+
+def f32(x):
+    """x rounded to a C float, as the report holds scores and predictions."""
+    return struct.unpack("f", struct.pack("f", x))[0]
+
+
+SCORE_OF = {"conf_cascade": "conf", "automix": "verify"}
+
+
+def check_learned(d, cells, split_of, cost, K, groups, thresholds):
+    """The learned baselines' routes on the full chain, from the parameters they were fitted to."""
+    try:
+        fitted = {o["qid"]: o for o in map(json.loads, open(f"{d}/fitted.jsonl"))}
+    except FileNotFoundError:
+        fail("no fitted.jsonl: the learned baselines' parameters are missing")
+    train = [q for q in cells if split_of[q] == "train"]
+    prior = [sum(bool(cells[q][a]["correct"]) for q in train) / len(train) for a in range(K)]
+    widths = set()
+    for q, o in fitted.items():
+        nb, sim = o["knn_neighbours"], o["knn_sim"]
+        widths.add(len(nb))
+        if len(sim) != len(nb) or len(set(nb)) != len(nb) or not 0 < len(nb) <= len(train):
+            fail(f"fitted {q}: {len(nb)} neighbours, {len(sim)} similarities")
+        if any(split_of.get(n) != "train" for n in nb):
+            fail(f"fitted {q}: a kNN neighbour outside the training split (a label leak): {nb}")
+        if any(sim[j] < sim[j + 1] for j in range(len(sim) - 1)):
+            fail(f"fitted {q}: neighbours not in order of similarity")
+        for a in range(K):
+            num, den = prior[a], 1.0
+            for n, s in zip(nb, sim):
+                w = max(s, 0.0) + 1e-3
+                num += w * bool(cells[n][a]["correct"])
+                den += w
+            if abs(f32(num / den) - o["knn_p"][a]) > 1e-6:
+                fail(f"fitted {q}: kNN P(agent {a} correct) {o['knn_p'][a]} does not follow from its "
+                     f"neighbours' training labels ({num / den:.6f}): a label leak")
+    if len(widths) > 1:
+        fail(f"fitted.jsonl: the kNN router keeps {sorted(widths)} neighbours on different queries")
+    full = list(range(K))
+    routed = 0
+    for (split, chain_s, method, alpha), recs in groups.items():
+        if chain_s != ",".join(map(str, full)) or method not in (
+                "knn_router", "mlp_router", "frugalgpt", "automix", "conf_cascade"):
+            continue
+        ai = ALPHAS.index(alpha)
+        for r in recs:
+            q = r["qid"]
+            if q not in fitted:
+                fail(f"fitted.jsonl: no line for {q}")
+            if method in ("knn_router", "mlp_router"):
+                p = fitted[q]["knn_p" if method == "knn_router" else "mlp_p"]
+                want = max(full, key=lambda a: (p[a] - alpha * cost[a], -a))
+            else:
+                th = thresholds[method][f"{alpha:.1f}"]
+                score = [f32(cells[q][a][SCORE_OF[method]]) if method in SCORE_OF
+                         else fitted[q]["frugal_score"][a] for a in full]
+                want = next((a for a in full[:-1] if score[a] >= th[a]), full[-1])
+            if r["agent"] != want:
+                fail(f"record {r}: {method} routes {q} to agent {want} from its fitted parameters")
+            routed += 1
+    if routed == 0:
+        fail("no learned baseline's records to recompute")
+    return routed
 
 
 def main(d):
@@ -109,6 +181,7 @@ def main(d):
             hard_cost=sum(hard_c) / len(hard_c) if hard_c else None)
 
     summary = json.load(open(f"{d}/summary.json"))
+    learned = check_learned(d, cells, split_of, cost, K, groups, summary["thresholds"])
     full = ",".join(str(a) for a in range(K))
     checked = 0
 
@@ -177,7 +250,8 @@ def main(d):
     md = open(f"{d}/report.md").read()
     checked += check_levels(cells, split_of, level_of, K, summary, md)
 
-    # The in-domain table of report.md shows the same numbers, rounded to 3 decimals.
+    # The in-domain table of report.md shows summary.json's numbers (checked above against the
+    # records), each rounded to the decimals it prints: within half a unit of its last digit.
     section = md.split("## In-domain test")[1].split("##")[0]
     names = {"DiSRouter (+RL)": "disr_rl", "DiSRouter (SFT)": "disr_sft", "Oracle (topline)": "oracle",
              "Smallest": "smallest", "Largest": "largest", "Random": "random", "kNN router": "knn_router",
@@ -189,19 +263,27 @@ def main(d):
         if cols[0] not in names:
             continue
         for ai, alpha in enumerate(ALPHAS):
-            want = recomputed[("test", full, names[cols[0]], alpha)]
+            want = summary["tables"]["test"][names[cols[0]]][f"{alpha:.1f}"]
             for k, field in enumerate(("utility", "accuracy", "cost")):
-                if abs(float(cols[1 + 3 * ai + k]) - want[field]) > 0.0005 + 1e-9:
-                    fail(f"report.md {cols[0]} alpha {alpha} {field}: {cols[1 + 3 * ai + k]} vs {want[field]:.4f}")
+                text = cols[1 + 3 * ai + k]
+                if abs(float(text) - want[field]) > printed_tol(text):
+                    fail(f"report.md {cols[0]} alpha {alpha} {field}: {text} vs {want[field]!r}")
         rows += 1
     if rows < 5:
         fail(f"report.md: only {rows} rows of the in-domain table found")
-    print(f"eval_check: {len(groups)} record groups, {checked} summary entries and {rows} table rows agree")
+    print(f"eval_check: {len(groups)} record groups, {learned} learned-baseline routes, {checked} summary "
+          f"entries and {rows} table rows agree")
 
 
 MAX_FAMILIES = 32  # rows of families in the report; the rest pool in one row
 OTHER = "(other families)"
-MD_TOL = 0.0005 + 1e-9  # the report prints 3 decimals
+
+
+def printed_tol(text):
+    """Half a unit of the last printed decimal (a correctly rounded number is at most that far from
+    the exact value), plus a little for the binary value the printer rounded."""
+    frac = text.strip().split(".")[1] if "." in text else ""
+    return 0.5 * 10.0 ** -len(frac) + 1e-12
 
 
 def check_levels(cells, split_of, level_of, K, summary, md):
@@ -307,7 +389,7 @@ def check_levels(cells, split_of, level_of, K, summary, md):
                 elif n == 0:
                     ok = v == "–"
                 else:
-                    ok = v != "–" and abs(float(v) - right / n) <= MD_TOL
+                    ok = v != "–" and abs(float(v) - right / n) <= printed_tol(v)
                 if not ok:
                     fail(f"report.md {title} {r} {who} column {col}: {v} vs {right}/{n}")
             seen += 1
