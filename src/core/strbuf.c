@@ -65,3 +65,10 @@ void strbuf_free(struct strbuf *b) {
     free(b->p);
     *b = (struct strbuf){0};
 }
+
+uint64_t str_hash(const char *s) {
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}

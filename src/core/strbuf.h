@@ -1,4 +1,5 @@
-/* strbuf.h: the one growable text buffer, for building a file or a reply in memory. The first
+/* strbuf.h: the one growable text buffer, for building a file or a reply in memory, and the one
+ * string hash. The first
  * failed allocation sticks: later appends do nothing and strbuf_take reports it, so building
  * code appends straight and checks once. */
 #ifndef CORE_STRBUF_H
@@ -6,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct strbuf {
     char *p;    /* the text, NUL-terminated once anything was appended */
@@ -22,5 +24,9 @@ int strbuf_printf(struct strbuf *b, const char *fmt, ...) __attribute__((format(
  * an allocation failed, the buffer then freed. */
 char *strbuf_take(struct strbuf *b);
 void strbuf_free(struct strbuf *b);
+
+/* FNV-1a of a NUL-terminated string: what the name tables (GGUF keys and tensors, query ids)
+ * hash with. */
+uint64_t str_hash(const char *s);
 
 #endif

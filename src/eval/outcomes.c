@@ -193,13 +193,6 @@ struct qid_map {
     size_t cap;
 };
 
-static uint64_t hash_str(const char *s) {
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
-}
-
 static int map_grow(struct qid_map *m, const struct outcome_table *t) {
     size_t cap = m->cap ? 2 * m->cap : 1024;
     int *slot = malloc(cap * sizeof *slot);
@@ -207,7 +200,7 @@ static int map_grow(struct qid_map *m, const struct outcome_table *t) {
     for (size_t i = 0; i < cap; i++)
         slot[i] = -1;
     for (int qi = 0; qi < t->n_queries; qi++) {
-        size_t h = hash_str(t->q[qi].id) & (cap - 1);
+        size_t h = str_hash(t->q[qi].id) & (cap - 1);
         while (slot[h] >= 0)
             h = (h + 1) & (cap - 1);
         slot[h] = qi;
@@ -219,7 +212,7 @@ static int map_grow(struct qid_map *m, const struct outcome_table *t) {
 
 /* Returns the slot where `id` is or would go. */
 static size_t map_find(const struct qid_map *m, const struct outcome_table *t, const char *id) {
-    size_t h = hash_str(id) & (m->cap - 1);
+    size_t h = str_hash(id) & (m->cap - 1);
     while (m->slot[h] >= 0 && strcmp(t->q[m->slot[h]].id, id))
         h = (h + 1) & (m->cap - 1);
     return h;

@@ -449,6 +449,40 @@ void report_check_claims(const struct state *st, struct claim *c) {
 
 /* ---- driver --------------------------------------------------------------------------------- */
 
+int report_emit(const char *dir, const char *name, struct strbuf *b) {
+    char path[4096];
+    char *text = strbuf_take(b);
+    int rc = text ? DISR_OK : DISR_E_NOMEM;
+    if (rc == DISR_OK && snprintf(path, sizeof path, "%s/%s", dir, name) >= (int)sizeof path)
+        rc = disr_fail(DISR_E_ARG, "path too long: %s/%s", dir, name);
+    if (rc == DISR_OK) rc = file_write_atomic(path, text, strlen(text));
+    free(text);
+    return rc;
+}
+
+static int write_summary(const struct state *st, const char *dir) {
+    cJSON *j = report_summary_json(st);
+    char *s = j ? cJSON_Print(j) : NULL;
+    cJSON_Delete(j);
+    if (!s) return disr_fail(DISR_E_NOMEM, "summary");
+    struct strbuf b = {0};
+    strbuf_puts(&b, s);
+    free(s);
+    return report_emit(dir, "summary.json", &b);
+}
+
+/* The report's files other than the plots. */
+static int write_files(struct state *st) {
+    const char *dir = st->c->out_dir;
+    DISR_TRY(report_emit(dir, "records.jsonl", &st->records));
+    DISR_TRY(write_summary(st, dir));
+    struct strbuf b = {0};
+    report_write_fitted(&b, st);
+    DISR_TRY(report_emit(dir, "fitted.jsonl", &b));
+    report_write_markdown(&b, st);
+    return report_emit(dir, "report.md", &b);
+}
+
 int report_run(const struct outcome_table *t, const struct report_config *c) {
     if (!c->out_dir || !c->out_dir[0]) return disr_fail(DISR_E_ARG, "no output directory");
     if (t->n_queries == 0) return disr_fail(DISR_E_ARG, "the outcome table is empty");
@@ -468,35 +502,7 @@ int report_run(const struct outcome_table *t, const struct report_config *c) {
     st->t = t, st->c = c, st->K = t->n_agents;
     int rc = prepare(st);
     if (rc == DISR_OK) rc = run_all(st);
-    if (rc == DISR_OK && st->records.oom) rc = disr_fail(DISR_E_NOMEM, "records buffer");
-    if (rc == DISR_OK) {
-        snprintf(path, sizeof path, "%s/records.jsonl", c->out_dir);
-        rc = file_write_atomic(path, st->records.p ? st->records.p : "", st->records.n);
-    }
-    if (rc == DISR_OK) {
-        cJSON *j = report_summary_json(st);
-        char *s = j ? cJSON_Print(j) : NULL;
-        snprintf(path, sizeof path, "%s/summary.json", c->out_dir);
-        rc = s ? file_write_atomic(path, s, strlen(s)) : disr_fail(DISR_E_NOMEM, "summary");
-        free(s);
-        cJSON_Delete(j);
-    }
-    if (rc == DISR_OK) {
-        struct strbuf fitted = {0};
-        report_write_fitted(&fitted, st);
-        char *text = strbuf_take(&fitted);
-        snprintf(path, sizeof path, "%s/fitted.jsonl", c->out_dir);
-        rc = text ? file_write_atomic(path, text, strlen(text)) : DISR_E_NOMEM;
-        free(text);
-    }
-    if (rc == DISR_OK) {
-        struct strbuf md = {0};
-        report_write_markdown(&md, st);
-        char *text = strbuf_take(&md);
-        snprintf(path, sizeof path, "%s/report.md", c->out_dir);
-        rc = text ? file_write_atomic(path, text, strlen(text)) : DISR_E_NOMEM;
-        free(text);
-    }
+    if (rc == DISR_OK) rc = write_files(st);
     if (rc == DISR_OK && c->plots) {
         int prc = report_plot_all(st, c->out_dir);
         if (prc == DISR_OK) prc = report_plot_levels(st, c->out_dir);

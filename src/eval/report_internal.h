@@ -117,6 +117,9 @@ double report_forced_accuracy(const struct outcome_table *t, enum out_split s, i
 /* The paper's claims, checked on this run. */
 void report_check_claims(const struct state *st, struct claim *c);
 
+/* Writes DIR/NAME atomically from a text built in memory (which it empties). */
+int report_emit(const char *dir, const char *name, struct strbuf *b);
+
 /* report.md, the terminal table, summary.json, the plots. */
 void report_write_markdown(struct strbuf *f, const struct state *st);
 void report_print_table(FILE *f, const struct state *st);

@@ -15,13 +15,6 @@ extern char **environ;
 
 /* ---- plots ---------------------------------------------------------------------------------- */
 
-static int write_text(const char *dir, const char *name, const char *text) {
-    char path[4096];
-    if (snprintf(path, sizeof path, "%s/%s", dir, name) >= (int)sizeof path)
-        return disr_fail(DISR_E_ARG, "path too long: %s/%s", dir, name);
-    return file_write_atomic(path, text, strlen(text));
-}
-
 /* Runs gnuplot on a script (in dir, run from dir so relative names work). */
 static int run_gnuplot(const char *dir, const char *script) {
     char *argv[] = {"gnuplot", (char *)script, NULL};
@@ -44,13 +37,12 @@ static int run_gnuplot(const char *dir, const char *script) {
  * the plot unless told not to. */
 static int plot_emit(const char *dir, const char *stem, struct strbuf *d, struct strbuf *g,
                      bool draw) {
-    char *dt = strbuf_take(d), *gt = strbuf_take(g);
     char dn[96], gn[96];
     snprintf(dn, sizeof dn, "plots/%s.dat", stem);
     snprintf(gn, sizeof gn, "plots/%s.gp", stem);
-    int rc = dt && gt ? write_text(dir, dn, dt) : DISR_E_NOMEM;
-    if (rc == DISR_OK) rc = write_text(dir, gn, gt);
-    free(dt), free(gt);
+    int rc = report_emit(dir, dn, d);
+    if (rc == DISR_OK) rc = report_emit(dir, gn, g);
+    strbuf_free(g);
     if (rc == DISR_OK && draw) rc = run_gnuplot(dir, gn);
     return rc;
 }

@@ -16,6 +16,7 @@
 
 #include "core/err.h"
 #include "core/file.h"
+#include "core/strbuf.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "GGUF I/O assumes a little-endian host"
@@ -140,13 +141,6 @@ struct name_index {
     uint64_t mask;
 };
 
-static uint64_t hash_str(const char *s) {
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
-}
-
 static int index_init(struct name_index *ix, uint64_t n) {
     uint64_t cap = 16;
     while (cap < 2 * n)
@@ -165,7 +159,7 @@ typedef const char *(*name_at_fn)(const void *owner, int64_t i);
 static int64_t index_find(const struct name_index *ix, const char *s, name_at_fn name_at,
                           const void *owner, uint64_t *slot) {
     if (!ix->slots) return -1;
-    uint64_t h = hash_str(s) & ix->mask;
+    uint64_t h = str_hash(s) & ix->mask;
     while (ix->slots[h] >= 0) {
         if (!strcmp(name_at(owner, ix->slots[h]), s)) {
             if (slot) *slot = h;

@@ -336,31 +336,28 @@ static void job_free(struct job *j) {
     free(j);
 }
 
+/* The job's answer as the API describes it (borrows the job's strings). */
+static struct chat_reply job_reply(const struct job *j) {
+    return (struct chat_reply){.id = j->id,
+                               .model = j->req.model,
+                               .created = j->created,
+                               .content = j->content,
+                               .finish_reason = j->finish,
+                               .prompt_tokens = j->prompt_tokens,
+                               .completion_tokens = j->completion_tokens,
+                               .trace = &j->trace,
+                               .alpha = j->req.alpha};
+}
+
 static char *job_reply_json(struct job *j) {
-    struct chat_reply r = {.id = j->id,
-                           .model = j->req.model,
-                           .created = j->created,
-                           .content = j->content,
-                           .finish_reason = j->finish,
-                           .prompt_tokens = j->prompt_tokens,
-                           .completion_tokens = j->completion_tokens,
-                           .trace = &j->trace,
-                           .alpha = j->req.alpha};
+    struct chat_reply r = job_reply(j);
     return api_chat_reply_json(&r);
 }
 
 static void *stream_worker(void *arg) {
     struct job *j = arg;
     job_run(j);
-    struct chat_reply r = {.id = j->id,
-                           .model = j->req.model,
-                           .created = j->created,
-                           .content = j->content,
-                           .finish_reason = j->finish,
-                           .prompt_tokens = j->prompt_tokens,
-                           .completion_tokens = j->completion_tokens,
-                           .trace = &j->trace,
-                           .alpha = j->req.alpha};
+    struct chat_reply r = job_reply(j);
     if (j->err.status) {
         char *e = api_error_json(&j->err);
         if (e) {

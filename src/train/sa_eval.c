@@ -42,17 +42,23 @@ int sa_engine_init(struct model *m, const struct sa_gen_config *g, struct engine
     return engine_init(e, m, &ep);
 }
 
+/* Sampling of one answer line: full distribution at `temperature`, up to g->max_tokens. */
+static struct gen_params sa_gen_params(const struct sa_gen_config *g, float temperature,
+                                       uint64_t seed) {
+    return (struct gen_params){.temperature = temperature,
+                               .top_k = 0,
+                               .top_p = 1.0f,
+                               .seed = seed,
+                               .max_tokens = g->max_tokens,
+                               .stop_char = '\n'};
+}
+
 int sa_generate(struct engine *e, const struct qa_set *data, const int *item, const int *scen,
                 int n, const struct sa_gen_config *g, float temperature, uint64_t seed,
                 struct gen_result *res) {
     char **prompts = NULL;
     DISR_TRY(make_prompts(data, item, scen, n, &prompts));
-    struct gen_params gp = {.temperature = temperature,
-                            .top_k = 0,
-                            .top_p = 1.0f,
-                            .seed = seed,
-                            .max_tokens = g->max_tokens,
-                            .stop_char = '\n'};
+    struct gen_params gp = sa_gen_params(g, temperature, seed);
     int st = engine_generate_batch(e, n, (const char *const *)prompts, &gp, res);
     free(prompts);
     return st;
@@ -63,12 +69,7 @@ int sa_generate_groups(struct engine *e, const struct qa_set *data, const int *i
                        float temperature, uint64_t seed, struct gen_result *res) {
     char **prompts = NULL;
     DISR_TRY(make_prompts(data, item, scen, n, &prompts));
-    struct gen_params gp = {.temperature = temperature,
-                            .top_k = 0,
-                            .top_p = 1.0f,
-                            .seed = seed,
-                            .max_tokens = g->max_tokens,
-                            .stop_char = '\n'};
+    struct gen_params gp = sa_gen_params(g, temperature, seed);
     int st = engine_generate_groups(e, n, (const char *const *)prompts, group, &gp, res);
     free(prompts);
     return st;
