@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "core/strbuf.h"
 
 /* A small stack of idle easy handles. A handle keeps its connection cache, so taking the most
  * recently used one reuses a warm connection to the same next agent. */
@@ -49,8 +50,8 @@ void http_client_cleanup(void) {
 
 struct sink {
     const struct http_options *o;
-    char *buf;
-    size_t len, cap, max;
+    struct strbuf b;
+    size_t max;
     int overflow;
 };
 
@@ -58,23 +59,11 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *ud) {
     struct sink *s = ud;
     size_t n = size * nmemb;
     if (s->o && s->o->on_data) return s->o->on_data(s->o->ctx, data, n) ? 0 : n;
-    if (s->len + n > s->max) {
+    if (s->b.n + n > s->max) {
         s->overflow = 1;
         return 0;
     }
-    if (s->len + n + 1 > s->cap) {
-        size_t cap = s->cap ? s->cap : 4096;
-        while (cap < s->len + n + 1)
-            cap *= 2;
-        char *nb = realloc(s->buf, cap);
-        if (!nb) return 0;
-        s->buf = nb;
-        s->cap = cap;
-    }
-    memcpy(s->buf + s->len, data, n);
-    s->len += n;
-    s->buf[s->len] = '\0';
-    return n;
+    return strbuf_put(&s->b, data, n) == DISR_OK ? n : 0;
 }
 
 int http_request(const char *url, const char *body, size_t len, const struct http_options *o,
@@ -121,15 +110,14 @@ int http_request(const char *url, const char *body, size_t len, const struct htt
     if (st < 0) {
         /* a handle whose connection broke is not worth keeping warm */
         curl_easy_cleanup(h);
-        free(s.buf);
+        strbuf_free(&s.b);
         out->status = 0;
         return st;
     }
     handle_give(h);
-    if (!s.buf) s.buf = calloc(1, 1);
-    out->body = s.buf;
-    out->len = s.len;
-    return DISR_OK;
+    out->len = s.b.n;
+    out->body = strbuf_take(&s.b);
+    return out->body ? DISR_OK : DISR_E_NOMEM;
 }
 
 void http_response_free(struct http_response *r) {

@@ -17,6 +17,7 @@
 
 #include "core/err.h"
 #include "core/log.h"
+#include "core/strbuf.h"
 #include "route/chain.h"
 #include "route/http_client.h"
 
@@ -34,8 +35,8 @@ struct server {
 struct stream {
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    char *buf;
-    size_t len, cap, off;
+    struct strbuf data; /* everything written; the reader is at `off` */
+    size_t off;
     bool done, closed;
     int refs;
 };
@@ -56,7 +57,7 @@ static void stream_unref(struct stream *s) {
     if (left) return;
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
-    free(s->buf);
+    strbuf_free(&s->data);
     free(s);
 }
 
@@ -64,22 +65,7 @@ static void stream_unref(struct stream *s) {
 static int stream_put(struct stream *s, const char *data, size_t n, bool done) {
     pthread_mutex_lock(&s->mu);
     int gone = s->closed;
-    if (!gone && data && n) {
-        if (s->len + n > s->cap) {
-            size_t cap = s->cap ? s->cap : 4096;
-            while (cap < s->len + n)
-                cap *= 2;
-            char *nb = realloc(s->buf, cap);
-            if (nb) {
-                s->buf = nb;
-                s->cap = cap;
-            }
-        }
-        if (s->len + n <= s->cap) {
-            memcpy(s->buf + s->len, data, n);
-            s->len += n;
-        }
-    }
+    if (!gone && data && n) strbuf_put(&s->data, data, n); /* out of memory: the event is lost */
     if (done) s->done = true;
     pthread_cond_signal(&s->cv);
     pthread_mutex_unlock(&s->mu);
@@ -90,12 +76,12 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
     (void)pos;
     struct stream *s = cls;
     pthread_mutex_lock(&s->mu);
-    while (s->off == s->len && !s->done)
+    while (s->off == s->data.n && !s->done)
         pthread_cond_wait(&s->cv, &s->mu);
     ssize_t n;
-    if (s->off < s->len) {
-        size_t k = s->len - s->off < max ? s->len - s->off : max;
-        memcpy(buf, s->buf + s->off, k);
+    if (s->off < s->data.n) {
+        size_t k = s->data.n - s->off < max ? s->data.n - s->off : max;
+        memcpy(buf, s->data.p + s->off, k);
         s->off += k;
         n = (ssize_t)k;
     } else {
@@ -383,8 +369,7 @@ static void *stream_worker(void *arg) {
 /* ---------------------------------------------------------------- HTTP plumbing */
 
 struct conn {
-    char *body;
-    size_t len, cap;
+    struct strbuf body;
     bool too_large;
     bool counted;
 };
@@ -492,7 +477,7 @@ static enum MHD_Result handle_chat(struct server *s, struct MHD_Connection *c, s
             return send_error(s, c, &e, ERR_LOOP);
         }
     }
-    int st = api_parse_chat(cs->body, cs->len, &s->c.limits, &j->req, &e);
+    int st = api_parse_chat(cs->body.p, cs->body.n, &s->c.limits, &j->req, &e);
     if (st) {
         free(j);
         return send_error(s, c, &e,
@@ -580,23 +565,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (*upload_size) {
         size_t n = *upload_size;
         *upload_size = 0;
-        if (cs->too_large || cs->len + n > s->c.max_body) {
+        if (cs->too_large || cs->body.n + n > s->c.max_body) {
             cs->too_large = true;
             return MHD_YES;
         }
-        if (cs->len + n + 1 > cs->cap) {
-            size_t cap = cs->cap ? cs->cap : 4096;
-            while (cap < cs->len + n + 1)
-                cap *= 2;
-            char *nb = realloc(cs->body, cap);
-            if (!nb) return MHD_NO;
-            cs->body = nb;
-            cs->cap = cap;
-        }
-        memcpy(cs->body + cs->len, upload, n);
-        cs->len += n;
-        cs->body[cs->len] = '\0';
-        return MHD_YES;
+        return strbuf_put(&cs->body, upload, n) == DISR_OK ? MHD_YES : MHD_NO;
     }
     struct api_error e;
     bool get = !strcmp(method, "GET"), post = !strcmp(method, "POST");
@@ -628,7 +601,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     (void)cls, (void)c, (void)toe;
     struct conn *cs = *con_cls;
     if (!cs) return;
-    free(cs->body);
+    strbuf_free(&cs->body);
     free(cs);
     *con_cls = NULL;
 }
