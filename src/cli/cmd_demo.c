@@ -32,9 +32,8 @@ extern char **environ;
 
 #define DEMO_MAX_AGENTS 8
 #define DEMO_MAX_SEEDS  16
-/* The quick demo's world and training (the arguments after "--quick", which end the lists of
- * a full run): level-1 queries only, and twice the quick family's steps; measured in
- * docs/WORLD.md, "The quick family". */
+/* The quick demo's world and training: level-1 queries only, and twice the quick family's
+ * steps; measured in docs/WORLD.md, "The quick family". */
 #define DEMO_QUICK_LEVELS      "1,0,0,0"
 #define DEMO_QUICK_STEPS_SCALE "2"
 
@@ -91,8 +90,19 @@ static int stage_world(const struct demo *d, char *world, size_t cap) {
     /* The quick world asks level-1 queries only (head entities, one-digit sums, three letters,
      * one statement): the only ones its minute-sized agents learn to answer at all, so a first
      * run shows agents answering. */
-    const char *args[] = {"world", "--seed", seed, "--out", world, NULL, NULL, NULL, NULL};
-    if (d->quick) args[5] = "--quick", args[6] = "--levels", args[7] = DEMO_QUICK_LEVELS;
+    const char *args[16];
+    int n = 0;
+    args[n++] = "world";
+    args[n++] = "--seed";
+    args[n++] = seed;
+    args[n++] = "--out";
+    args[n++] = world;
+    if (d->quick) {
+        args[n++] = "--quick";
+        args[n++] = "--levels";
+        args[n++] = DEMO_QUICK_LEVELS;
+    }
+    args[n] = NULL;
     return spawn_run(args);
 }
 
@@ -103,10 +113,23 @@ static int stage_zoo(const struct demo *d, const char *world, char *zoo, size_t 
     snprintf(agents, sizeof agents, "%d", d->agents);
     /* Two agents at a time, one thread each (the largest first): the small shapes train faster
      * on one thread than on two, so side by side they use both cores. */
-    const char *args[] = {"zoo",     "--world", world, "--agents", agents, "--out", zoo,
-                          "--lanes", "2",       NULL,  NULL,       NULL,   NULL,    NULL};
-    if (d->quick)
-        args[9] = "--quick", args[10] = "--steps-scale", args[11] = DEMO_QUICK_STEPS_SCALE;
+    const char *args[16];
+    int n = 0;
+    args[n++] = "zoo";
+    args[n++] = "--world";
+    args[n++] = world;
+    args[n++] = "--agents";
+    args[n++] = agents;
+    args[n++] = "--out";
+    args[n++] = zoo;
+    args[n++] = "--lanes";
+    args[n++] = "2";
+    if (d->quick) {
+        args[n++] = "--quick";
+        args[n++] = "--steps-scale";
+        args[n++] = DEMO_QUICK_STEPS_SCALE;
+    }
+    args[n] = NULL;
     return spawn_run(args);
 }
 
