@@ -3,12 +3,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "core/log.h"
 #include "eval/collect.h"
+#include "eval/collect_remote.h"
 #include "eval/outcomes.h"
 #include "eval/report.h"
+#include "serve/netconf.h"
 #include "world/score.h"
 
 /* Splits a comma list in place into up to OUT_MAX_AGENTS entries; "-" or "" means none (NULL).
@@ -25,12 +28,58 @@ static int split_list(char *s, const char **out) {
     }
 }
 
+/* What the command line says about remote agents. */
+struct remote_args {
+    const char *models; /* comma list, '-' = found by the probe */
+    const char *key_env;
+    const char *costs;
+    const char *net;
+};
+
+/* Costs "0.1,0.5,1" into cc->cost (n entries). Returns an exit code. */
+static int parse_costs(const char *list, int n, struct collect_config *cc) {
+    const char *p = list;
+    for (int a = 0; a < n; a++) {
+        char *end;
+        double v = strtod(p, &end);
+        if (end == p || !(v > 0 && v < 1e6) || (a + 1 < n ? *end != ',' : *end != '\0')) {
+            fprintf(stderr, "disr eval: --costs needs %d positive numbers, comma separated\n", n);
+            return 2;
+        }
+        cc->cost[a] = v;
+        p = end + 1;
+    }
+    return 0;
+}
+
+/* --net FILE: every agent of a running network (disr up FILE), asked at its node for its own
+ * forced answers, at the file's costs, with the network's client key. */
+static int agents_from_net(const char *path, struct netconf *nc, struct collect_config *cc) {
+    int st = netconf_load(nc, path);
+    if (st) return cli_fail("reading the network file", st);
+    static char key[NETCONF_STR];
+    snprintf(key, sizeof key, "%s", nc->api_keys);
+    key[strcspn(key, ",")] = '\0';
+    cc->n_agents = nc->n;
+    for (int a = 0; a < nc->n; a++) {
+        cc->agent[a] = nc->agents[a].url;
+        cc->cost[a] = nc->agents[a].cost;
+        cc->api_key[a] = key[0] ? key : NULL;
+    }
+    return 0;
+}
+
 /* Runs the agents named on the command line into an outcome table. Returns an exit code. */
 static int collect_from_args(struct outcome_table *t, const char *const lists_in[3],
-                             struct collect_config *cc) {
-    char *lists[3] = {NULL, NULL, NULL};
+                             const struct remote_args *ra, struct collect_config *cc) {
+    char *lists[4] = {NULL, NULL, NULL, NULL};
     const char **dst[3] = {cc->agent, cc->sft, cc->rl};
     int counts[3] = {0, 0, 0}, rc = 0;
+    static struct netconf nc;
+    if (ra->net) {
+        if ((rc = agents_from_net(ra->net, &nc, cc))) return rc;
+        counts[0] = cc->n_agents;
+    }
     for (int i = 0; i < 3 && rc == 0; i++) {
         if (!lists_in[i]) continue;
         lists[i] = strdup(lists_in[i]);
@@ -45,12 +94,35 @@ static int collect_from_args(struct outcome_table *t, const char *const lists_in
                     i == 1 ? "sft" : "rl", counts[i], counts[0]);
             rc = 2;
         }
+    const char *models[OUT_MAX_AGENTS] = {NULL};
+    if (rc == 0 && ra->models) {
+        lists[3] = strdup(ra->models);
+        int n = lists[3] ? split_list(lists[3], models) : -1;
+        if (n != counts[0]) {
+            fprintf(stderr, "disr eval: --remote-models lists %d names for %d agents\n", n,
+                    counts[0]);
+            rc = 2;
+        }
+    }
+    const char *key = ra->key_env ? getenv(ra->key_env) : NULL;
+    if (rc == 0 && ra->key_env && (!key || !key[0])) {
+        fprintf(stderr, "disr eval: --remote-key-env %s: the variable is not set\n", ra->key_env);
+        rc = 2;
+    }
     if (rc == 0) {
         cc->n_agents = counts[0];
+        for (int a = 0; a < cc->n_agents; a++) {
+            cc->remote_model[a] = models[a];
+            if (key) cc->api_key[a] = key;
+        }
+        if (ra->costs) rc = parse_costs(ra->costs, cc->n_agents, cc);
+    }
+    if (rc == 0) {
         int st = collect_outcomes(t, cc);
         if (st) rc = cli_fail("running the agents", st);
     }
-    free(lists[0]), free(lists[1]), free(lists[2]);
+    for (int i = 0; i < 4; i++)
+        free(lists[i]);
     return rc;
 }
 
@@ -59,12 +131,29 @@ int cmd_eval(int argc, char **argv) {
     const char *agents = NULL, *sft = NULL, *rl = NULL, *sa_train = NULL, *data = NULL, *ood = NULL;
     int synthetic = 0, seed = 1, no_plots = 0, quick = 0, epochs = 0, feat_dim = 0, knn_k = 0;
     int limit = 0, verify = 8, max_tokens = SCORE_MAX_TOKENS, threads = 0, max_seqs = 32, lanes = 1;
+    struct remote_args ra = {0};
+    int concurrency = 4, timeout_ms = 120000, retries = 3;
     const struct cli_opt opts[] = {
         {"--outcomes", "-i", OPT_STR, &outcomes,
          "recorded outcome table (JSONL, one line per query x agent)"},
         {"--out", "-o", OPT_STR, &out, "report directory (default eval-report)"},
         {"--agents", NULL, OPT_STR, &agents,
-         "instead: run these GGUF agents (comma list, cheapest first)"},
+         "instead: run these agents (comma list, cheapest first): GGUF files, or http(s) URLs "
+         "of OpenAI-compatible servers"},
+        {"--net", NULL, OPT_STR, &ra.net,
+         "instead: every agent of this running network file (disr up), asked at its node"},
+        {"--costs", NULL, OPT_STR, &ra.costs,
+         "the agents' costs, comma list (default 0.1 + 0.8 i/(K-1); --net: the file's)"},
+        {"--remote-models", NULL, OPT_STR, &ra.models,
+         "model names sent to the URL agents (comma list; '-' = the server's only model, or "
+         "disr-forced on a disr node)"},
+        {"--remote-key-env", NULL, OPT_STR, &ra.key_env,
+         "environment variable holding the API key for the URL agents"},
+        {"--concurrency", NULL, OPT_INT, &concurrency,
+         "requests in flight per URL agent (default 4)"},
+        {"--timeout-ms", NULL, OPT_INT, &timeout_ms, "per request to a URL agent (default 120000)"},
+        {"--retries", NULL, OPT_INT, &retries,
+         "retries of a failed request (unreachable, 5xx, timeout, garbled reply; default 3)"},
         {"--sft", NULL, OPT_STR, &sft, "their SFT checkpoints (comma list; '-' = none)"},
         {"--rl", NULL, OPT_STR, &rl, "their RL checkpoints (comma list; '-' = none)"},
         {"--sa-train", NULL, OPT_STR, &sa_train,
@@ -96,6 +185,8 @@ int cmd_eval(int argc, char **argv) {
         "--outcomes FILE.jsonl --out DIR\n"
         "       disr eval --agents a.gguf,b.gguf,... [--sft ...] [--rl ...] --sa-train SA.jsonl "
         "--data TEST.jsonl [--ood OOD.jsonl] --out DIR\n"
+        "       disr eval --agents http://h:8080/v1,... | --net NET.conf --sa-train SA.jsonl "
+        "--data TEST.jsonl --out DIR\n"
         "       disr eval --synthetic N --out DIR\n\n"
         "Routes every query of the test and OOD splits through DiSRouter (SFT, +RL) and every "
         "baseline at alpha 0.2 / 0.5 / 0.8, fits the learned baselines on the training split, and "
@@ -104,22 +195,34 @@ int cmd_eval(int argc, char **argv) {
         "(DIR/outcomes.jsonl), which --outcomes evaluates again later without the agents.",
         NULL, 0, NULL);
     if (rc) return rc == 1 ? 0 : rc;
-    if ((outcomes != NULL) + (synthetic != 0) + (agents != NULL) != 1) {
-        fprintf(stderr, "disr eval: give exactly one of --outcomes FILE, --agents LIST or "
-                        "--synthetic N (see --help)\n");
+    if ((outcomes != NULL) + (synthetic != 0) + (agents != NULL) + (ra.net != NULL) != 1) {
+        fprintf(stderr, "disr eval: give exactly one of --outcomes FILE, --agents LIST, --net "
+                        "FILE or --synthetic N (see --help)\n");
         return 2;
     }
-    if (!agents && (sft || rl || sa_train || data || ood)) {
-        fprintf(stderr, "disr eval: --sft, --rl, --sa-train, --data and --ood go with --agents\n");
+    bool collect = agents || ra.net;
+    if (!collect && (sft || rl || sa_train || data || ood || ra.costs || ra.models || ra.key_env)) {
+        fprintf(stderr, "disr eval: --sft, --rl, --sa-train, --data, --ood, --costs, "
+                        "--remote-models and --remote-key-env go with --agents or --net\n");
         return 2;
     }
+    if (ra.net && (ra.models || ra.key_env)) {
+        fprintf(stderr, "disr eval: with --net the network file names the agents and the key\n");
+        return 2;
+    }
+    if (concurrency < 1 || concurrency > 64 || timeout_ms < 1 || retries < 0 || retries > 20) {
+        fprintf(stderr, "disr eval: --concurrency 1..64, --timeout-ms > 0, --retries 0..20\n");
+        return 2;
+    }
+    char resume[1024];
+    snprintf(resume, sizeof resume, "%s/outcomes.partial.jsonl", out);
     if (synthetic < 0 || synthetic > 1000000) {
         fprintf(stderr, "disr eval: --synthetic %d is out of range (1..1000000)\n", synthetic);
         return 2;
     }
     struct outcome_table t;
     int st;
-    if (agents) {
+    if (collect) {
         struct collect_config cc;
         collect_config_default(&cc);
         cc.split_path[OUT_SPLIT_TRAIN] = sa_train;
@@ -128,8 +231,10 @@ int cmd_eval(int argc, char **argv) {
         cc.limit = limit, cc.verify_samples = verify, cc.max_tokens = max_tokens;
         cc.max_seqs = max_seqs, cc.n_threads = threads, cc.seed = (uint64_t)seed;
         cc.lanes = lanes;
+        cc.concurrency = concurrency, cc.timeout_ms = timeout_ms, cc.retries = retries;
+        cc.resume_path = resume;
         const char *const lists[3] = {agents, sft, rl};
-        if ((rc = collect_from_args(&t, lists, &cc))) return rc;
+        if ((rc = collect_from_args(&t, lists, &ra, &cc))) return rc;
     } else if (outcomes) {
         st = outcome_table_load(&t, outcomes);
         if (st) return cli_fail("loading outcomes", st);
@@ -146,7 +251,8 @@ int cmd_eval(int argc, char **argv) {
     rep.out_dir = out;
     rep.plots = !no_plots;
     rep.source = outcomes ? outcomes
-                 : agents ? "agents run in process (disr eval --agents)"
+                 : ra.net ? "the agents of a running network, over HTTP (disr eval --net)"
+                 : agents ? "agents run in process or asked over HTTP (disr eval --agents)"
                           : "synthetic world (disr eval --synthetic)";
     if (title)
         rep.title = title;
@@ -161,6 +267,7 @@ int cmd_eval(int argc, char **argv) {
     st = report_run(&t, &rep);
     outcome_table_free(&t);
     if (st) return cli_fail("eval", st);
+    if (collect) unlink(resume); /* the table is in DIR/outcomes.jsonl now */
     log_info("eval: report written to %s/report.md in %.1fs", out, time_now() - t0);
     return 0;
 }

@@ -9,6 +9,7 @@
 
 #include "core/err.h"
 #include "core/log.h"
+#include "eval/collect_remote.h"
 #include "model/engine.h"
 #include "model/model_io.h"
 #include "route/agent.h"
@@ -27,6 +28,15 @@ void collect_config_default(struct collect_config *c) {
     c->max_tokens = SCORE_MAX_TOKENS;
     c->max_seqs = 32;
     c->seed = 1234;
+    c->concurrency = 4;
+    c->timeout_ms = 120000;
+    c->retries = 3;
+}
+
+uint64_t collect_sample_seed(const struct collect_config *c, int a, int qi, int k, int j) {
+    int q0 = qi - qi % COLLECT_CHUNK; /* the forced pass seeds a chunk, the engine each sample */
+    return c->seed + 7919u * (uint64_t)(q0 + 1) + (uint64_t)a * 104729u +
+           (uint64_t)((qi - q0) * k + j);
 }
 
 static const char *base_name(const char *path) {
@@ -79,7 +89,7 @@ static int forced_pass(struct outcome_table *t, int a, struct model *m,
         if (st == DISR_OK && k > 0) {
             /* The k samples of a query share its prompt: prefilled once, its cache copied (the
              * same samples as k separate prompts, at a fraction of the work). */
-            sample.seed = c->seed + 7919u * (uint64_t)(q0 + 1) + (uint64_t)a * 104729u;
+            sample.seed = collect_sample_seed(c, a, q0, k, 0);
             if (k <= engine_max_seqs(e)) {
                 st = engine_generate_groups(e, nq, prompts, k, &sample, smp);
             } else { /* a group larger than the batch: each sample as its own prompt */
@@ -100,7 +110,7 @@ static int forced_pass(struct outcome_table *t, int a, struct model *m,
             int agree = 0;
             for (int j = 0; j < k; j++)
                 agree += grader_check(GRADER_EXACT, res[i].text, smp[i * k + j].text);
-            cell->verify = k > 0 ? (float)agree / (float)k : 0.0f;
+            cell->verify = k > 0 ? (float)agree / (float)k : NAN; /* not sampled: not recorded */
             cell->t_answer = (float)per_answer;
         }
         progress_update(&pr, q0 + nq, NULL);
@@ -272,9 +282,21 @@ static int check_unique_ids(const struct outcome_table *t) {
     return st;
 }
 
+/* What the agents' passes share: the remote agents' probes and the resume file. */
+struct collect_run {
+    const struct remote_agent *ra; /* [n_agents] */
+    struct collect_resume *resume;
+};
+
 /* Every pass of agent a: forced answers (and verification samples), then the SFT and RL
  * decisions. Agent a writes only its own column of the table. */
-static int collect_agent(struct outcome_table *t, int a, const struct collect_config *c) {
+static int collect_agent(struct outcome_table *t, int a, const struct collect_config *c,
+                         const struct collect_run *run) {
+    if (collect_is_remote(c->agent[a])) {
+        log_info("collect: agent %d = %s, model %s (cost %.2f)", a, c->agent[a],
+                 run->ra[a].model, t->cost[a]);
+        return collect_remote_pass(t, a, c, &run->ra[a], run->resume);
+    }
     struct model *m = NULL;
     log_info("collect: agent %d = %s (cost %.2f)", a, c->agent[a], t->cost[a]);
     int st = model_load(&m, c->agent[a]);
@@ -288,6 +310,7 @@ static int collect_agent(struct outcome_table *t, int a, const struct collect_co
 struct agent_lanes {
     struct outcome_table *t;
     const struct collect_config *c;
+    const struct collect_run *run;
     atomic_int next; /* the next agent to claim */
     pthread_mutex_t mu;
     int status;
@@ -302,7 +325,7 @@ static void *agent_lane(void *arg) {
         int stop = l->status != DISR_OK;
         pthread_mutex_unlock(&l->mu);
         if (stop) break;
-        int st = collect_agent(l->t, a, l->c);
+        int st = collect_agent(l->t, a, l->c, l->run);
         if (st != DISR_OK) {
             pthread_mutex_lock(&l->mu);
             if (l->status == DISR_OK) {
@@ -319,14 +342,15 @@ static void *agent_lane(void *arg) {
 /* The agents' passes, `lanes` agents at a time (each on its own engine, with c->n_threads
  * threads): agents never read each other's cells, and every pass is deterministic, so the table
  * is the same whatever the lanes. */
-static int collect_agents(struct outcome_table *t, const struct collect_config *c) {
+static int collect_agents(struct outcome_table *t, const struct collect_config *c,
+                          const struct collect_run *run) {
     int lanes = c->lanes < 1 ? 1 : c->lanes > c->n_agents ? c->n_agents : c->lanes;
     if (lanes == 1) {
         for (int a = 0; a < c->n_agents; a++)
-            DISR_TRY(collect_agent(t, a, c));
+            DISR_TRY(collect_agent(t, a, c, run));
         return DISR_OK;
     }
-    struct agent_lanes l = {.t = t, .c = c, .status = DISR_OK};
+    struct agent_lanes l = {.t = t, .c = c, .run = run, .status = DISR_OK};
     atomic_init(&l.next, 0);
     pthread_mutex_init(&l.mu, NULL);
     pthread_t th[OUT_MAX_AGENTS];
@@ -346,8 +370,14 @@ int collect_outcomes(struct outcome_table *t, const struct collect_config *c) {
         return disr_fail(DISR_E_ARG, "collect: %d agents (1..%d)", c->n_agents, OUT_MAX_AGENTS);
     if (c->verify_samples < 0 || c->verify_samples > 64 || c->max_tokens < 1 || c->max_seqs < 1)
         return disr_fail(DISR_E_ARG, "collect: verify samples 0..64, max tokens and seqs >= 1");
-    for (int a = 0; a < c->n_agents; a++)
+    for (int a = 0; a < c->n_agents; a++) {
         if (!c->agent[a]) return disr_fail(DISR_E_ARG, "collect: agent %d has no model", a);
+        if (collect_is_remote(c->agent[a]) && (c->sft[a] || c->rl[a]))
+            return disr_fail(DISR_E_ARG,
+                             "collect: agent %d is a server (%s): its SFT / RL decisions cannot "
+                             "be recorded over HTTP ('-' in --sft / --rl)",
+                             a, c->agent[a]);
+    }
     struct qa_set sets_store[OUT_N_SPLIT];
     int full_n[OUT_N_SPLIT] = {0};
     int st = outcome_table_init(t, c->n_agents);
@@ -372,12 +402,30 @@ int collect_outcomes(struct outcome_table *t, const struct collect_config *c) {
     if (st == DISR_OK && t->n_queries == 0)
         st = disr_fail(DISR_E_ARG, "collect: no queries (give the SA-train, test or OOD set)");
     if (st == DISR_OK) st = check_unique_ids(t);
+    /* every server is asked first, so one that is down fails the run before any work */
+    struct remote_agent ra[OUT_MAX_AGENTS];
+    memset(ra, 0, sizeof ra);
+    bool any_remote = false;
+    for (int a = 0; a < c->n_agents && st == DISR_OK; a++)
+        if (collect_is_remote(c->agent[a])) {
+            any_remote = true;
+            st = collect_remote_probe(c, a, &ra[a]);
+        }
     for (int a = 0; a < c->n_agents && st == DISR_OK; a++) {
         t->cost[a] = c->cost[a] > 0 ? c->cost[a] : outcome_default_cost(a, c->n_agents);
-        t->agent_name[a] = strdup(base_name(c->agent[a]));
+        t->agent_name[a] = strdup(collect_is_remote(c->agent[a]) ? ra[a].name
+                                                                  : base_name(c->agent[a]));
         if (!t->agent_name[a]) st = disr_fail(DISR_E_NOMEM, "collect: agent names");
     }
-    if (st == DISR_OK) st = collect_agents(t, c);
+    struct collect_resume resume;
+    struct collect_config cr = *c;
+    if (!any_remote) cr.resume_path = NULL; /* in-process passes are not resumed */
+    if (st == DISR_OK) {
+        st = collect_resume_open(&resume, t, &cr, ra);
+        struct collect_run run = {.ra = ra, .resume = &resume};
+        if (st == DISR_OK) st = collect_agents(t, &cr, &run);
+        collect_resume_close(&resume);
+    }
     /* qa_set_free frees n items: restore the real count of a limited set first */
     for (int s = 0; s < OUT_N_SPLIT; s++) {
         if (full_n[s] > sets_store[s].n) sets_store[s].n = full_n[s];

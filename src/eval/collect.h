@@ -1,4 +1,5 @@
-/* collect.h: fills an outcome table by running real agents (GGUF files, in process) over the
+/* collect.h: fills an outcome table by running real agents (GGUF files in process, or servers
+ * over HTTP: eval/collect_remote.h) over the
  * self-awareness training, test and OOD query sets. Per agent it records:
  *   - from the base model: the forced greedy answer (forced-answer prompt, scenario NONE), its
  *     correctness (grader_check), its probability exp(sum log p) and the self-verification score
@@ -18,7 +19,8 @@
 
 struct collect_config {
     int n_agents;
-    const char *agent[OUT_MAX_AGENTS];   /* base GGUF per agent, cheapest first (required) */
+    const char *agent[OUT_MAX_AGENTS];   /* base GGUF per agent, cheapest first (required), or
+                                          * the http(s) URL of a server (eval/collect_remote.h) */
     const char *sft[OUT_MAX_AGENTS];     /* SFT GGUF per agent, or NULL */
     const char *rl[OUT_MAX_AGENTS];      /* RL GGUF per agent, or NULL */
     const char *split_path[OUT_N_SPLIT]; /* JSONL query sets: SA-train, test, OOD (NULL = none) */
@@ -31,8 +33,19 @@ struct collect_config {
     int n_threads;      /* engine threads per agent (0 = all cores) */
     int lanes;          /* agents collected at once, each on its own engine (default 1) */
     uint64_t seed;
+    /* remote agents */
+    const char *remote_model[OUT_MAX_AGENTS]; /* model name to send (NULL: found by the probe) */
+    const char *api_key[OUT_MAX_AGENTS];      /* bearer key, or NULL */
+    int concurrency;         /* requests in flight per remote agent (default 4) */
+    int timeout_ms;          /* per request (default 120000) */
+    int retries;             /* retries of a request after a transient failure (default 3) */
+    const char *resume_path; /* remote cells are appended here and read back on a rerun */
 };
 void collect_config_default(struct collect_config *c);
+
+/* The seed of sample j (of k) of agent a on query qi: the one the engine draws it with in
+ * process, which a server is sent, so both record the same samples. */
+uint64_t collect_sample_seed(const struct collect_config *c, int a, int qi, int k, int j);
 
 /* Runs every agent over every split into a new table (t is initialized here). */
 int collect_outcomes(struct outcome_table *t, const struct collect_config *c);

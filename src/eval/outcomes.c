@@ -127,6 +127,22 @@ int outcome_has_variant(const struct outcome_table *t, enum out_variant v) {
 static const char *const variant_key[OUT_N_VARIANT][2] = {{"sft_answer", "sft_correct"},
                                                           {"rl_answer", "rl_correct"}};
 
+/* A score that was not recorded (NAN) is written as null, never as a number. */
+static void add_score(cJSON *o, const char *key, float x) {
+    if (isnan(x))
+        cJSON_AddNullToObject(o, key);
+    else
+        cJSON_AddNumberToObject(o, key, x);
+}
+
+int outcome_agent_has_score(const struct outcome_table *t, int a, int verify) {
+    for (int qi = 0; qi < t->n_queries; qi++) {
+        const struct outcome_cell *c = outcome_at(t, qi, a);
+        if (isnan(verify ? c->verify : c->conf)) return 0;
+    }
+    return 1;
+}
+
 static cJSON *line_json(const struct outcome_table *t, int qi, int a) {
     const struct outcome_query *q = &t->q[qi];
     const struct outcome_cell *c = outcome_at(t, qi, a);
@@ -145,8 +161,8 @@ static cJSON *line_json(const struct outcome_table *t, int qi, int a) {
     cJSON_AddNumberToObject(o, "cost", t->cost[a]);
     cJSON_AddStringToObject(o, "forced", c->forced ? c->forced : "");
     cJSON_AddBoolToObject(o, "correct", c->correct);
-    cJSON_AddNumberToObject(o, "conf", c->conf);
-    cJSON_AddNumberToObject(o, "verify", c->verify);
+    add_score(o, "conf", c->conf);
+    add_score(o, "verify", c->verify);
     cJSON_AddNumberToObject(o, "t_answer", c->t_answer);
     cJSON_AddNumberToObject(o, "t_reject", c->t_reject);
     for (int v = 0; v < OUT_N_VARIANT; v++) {
@@ -252,6 +268,11 @@ static double get_num(const cJSON *o, const char *key, double lo, double hi, dou
     return x;
 }
 
+static float get_score(const cJSON *o, const char *key, const char *path, long line, int *st) {
+    if (cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(o, key))) return NAN;
+    return (float)get_num(o, key, 0, 1, 0, 0, path, line, st);
+}
+
 /* Reads a 3-entry 0/1/null array into dst (OUT_UNKNOWN for null). */
 static int get_triplet(const cJSON *o, const char *key, int8_t dst[OUT_N_SCEN], const char *path,
                        long line) {
@@ -298,8 +319,8 @@ static int parse_line(const cJSON *o, struct outcome_table *t, struct qid_map *m
     p->cost = get_num(o, "cost", 0, 1e9, -1, 0, path, line, &st);
     cell_reset(&p->cell);
     p->cell.correct = (uint8_t)get_num(o, "correct", 0, 1, 0, 1, path, line, &st);
-    p->cell.conf = (float)get_num(o, "conf", 0, 1, 0, 0, path, line, &st);
-    p->cell.verify = (float)get_num(o, "verify", 0, 1, 0, 0, path, line, &st);
+    p->cell.conf = get_score(o, "conf", path, line, &st);
+    p->cell.verify = get_score(o, "verify", path, line, &st);
     p->cell.t_answer = (float)get_num(o, "t_answer", 0, 1e6, 0, 0, path, line, &st);
     p->cell.t_reject = (float)get_num(o, "t_reject", 0, 1e6, 0, 0, path, line, &st);
     if (st) return st;

@@ -34,8 +34,9 @@ enum out_variant { OUT_SFT = 0, OUT_RL = 1 };
 struct outcome_cell {
     char *forced;    /* the forced greedy answer ("" if not recorded); owned */
     uint8_t correct; /* forced answer is correct */
-    float conf;      /* P(greedy answer) under the agent, in [0, 1] */
-    float verify;    /* self-verification score in [0, 1] */
+    float conf;      /* P(greedy answer) under the agent, in [0, 1]; NAN = not recorded (a
+                      * server that returns no log probabilities) */
+    float verify;    /* self-verification score in [0, 1]; NAN = not recorded (no samples) */
     float t_answer;  /* seconds for a full answer from this agent (0 if unknown) */
     float t_reject;  /* seconds for a reject from this agent (0 if unknown) */
     int8_t decide[OUT_N_VARIANT][OUT_N_SCEN];    /* OUT_ANSWER, OUT_REJECT or OUT_UNKNOWN */
@@ -88,11 +89,16 @@ int outcome_count_split(const struct outcome_table *t, enum out_split split);
  * the baselines, on forced answers. */
 int outcome_has_variant(const struct outcome_table *t, enum out_variant v);
 
+/* Whether every cell of agent `a` on the train, test and OOD splits has a recorded confidence
+ * (`verify` 0) or self-verification score (`verify` 1). */
+int outcome_agent_has_score(const struct outcome_table *t, int a, int verify);
+
 /* JSONL, one line per query x agent:
  * {"qid","split","family","query","answer","grader","difficulty","agent","name","cost","forced",
  *  "correct","conf","verify","t_answer","t_reject","sft_answer":[a,a,a],"sft_correct":[c,c,c],
  *  "rl_answer":[...],"rl_correct":[...]}  (the arrays are indexed by scenario alpha 0.2/0.5/0.8;
- * a null entry or a missing array means "not recorded"; "difficulty" is written only for a query
+ * a null entry or a missing array means "not recorded", and so does a null "conf" or "verify";
+ * "difficulty" is written only for a query
  * that has a level). Lines may come in any order; loading checks that every query has exactly one
  * line per agent and that costs and a query's difficulty agree across its lines. */
 int outcome_table_save(const struct outcome_table *t, const char *path);

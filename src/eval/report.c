@@ -147,6 +147,19 @@ static int prepare(struct state *st) {
         st->fit.t = t;
         st->fit.cfg = st->c->fit;
     }
+    /* A cascade on the agents' own scores needs them from every agent it may stop at: a server
+     * without log probabilities (or a run without samples) leaves it out, never scores 0. */
+    for (int k = 0; k < 2; k++) {
+        enum eval_method m = k ? EM_AUTOMIX : EM_CONF;
+        for (int a = 0; a + 1 < t->n_agents && st->avail[m]; a++)
+            if (!outcome_agent_has_score(t, a, k)) {
+                st->avail[m] = 0;
+                snprintf(st->why[m], sizeof st->why[0],
+                         "agent %d (%s) has no recorded %s", a,
+                         t->agent_name[a] ? t->agent_name[a] : "?",
+                         k ? "self-verification samples" : "answer probabilities (no logprobs)");
+            }
+    }
     st->easy = calloc((size_t)t->n_queries, 1);
     st->picks = malloc((size_t)t->n_queries * sizeof *st->picks);
     if (!st->easy || !st->picks) return disr_fail(DISR_E_NOMEM, "report: %d queries", t->n_queries);
@@ -257,7 +270,7 @@ static int pred_rejects(const struct state *st, int pred, int ai, int qi, int a)
         int d = c->decide[pred_variant(pred)][ai];
         return d == OUT_UNKNOWN ? -1 : d == OUT_REJECT;
     }
-    if (pred == 2) return c->conf < th;
+    if (pred == 2) return isnan(c->conf) ? -1 : c->conf < th;
     return st->fit.p_mlp[(size_t)qi * st->t->n_agents + a] < th;
 }
 

@@ -456,12 +456,13 @@ void engine_slot_release(struct engine *e, int slot) {
 }
 
 /* Samples the next token of slot s from logits row `row`, appends it, checks the stops. */
-static void slot_sample(struct engine *e, struct slot *s, int row) {
+static void slot_sample_token(struct engine *e, struct slot *s, int row) {
     float lp;
     float *lg = e->logits + (size_t)row * e->c.n_vocab;
     int32_t tok = sampler_sample(&s->smp, lg, e->c.n_vocab, e->sample_work, &lp);
     struct gen_result *r = &s->res;
     if (r->n_tokens == 0) r->first_logprob = lp;
+    if (r->n_tokens < GEN_MAX_TOKEN_LP) r->token_logprob[r->n_tokens] = lp;
     r->n_tokens++;
     r->sum_logprob += lp;
     s->tokens[s->n_total++] = tok;
@@ -489,6 +490,12 @@ static void slot_sample(struct engine *e, struct slot *s, int row) {
         r->truncated = true;
         s->done = true;
     }
+}
+
+static void slot_sample(struct engine *e, struct slot *s, int row) {
+    int k = s->res.n_tokens;
+    slot_sample_token(e, s, row);
+    if (k < GEN_MAX_TOKEN_LP) s->res.token_end[k] = (uint16_t)s->text_len;
 }
 
 /* Feeds slot s's uncached tokens (its prompt) in micro-batches and samples its first token. */

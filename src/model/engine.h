@@ -31,6 +31,8 @@ struct gen_params {
     char stop_char; /* stop after emitting this byte (e.g. '\n'); 0 = none. EOS always stops */
 };
 
+#define GEN_MAX_TOKEN_LP 1024 /* per-token log probabilities kept (the first this many) */
+
 struct gen_result {
     char text[1024];     /* generated text, NUL-terminated (stop char excluded) */
     int n_tokens;        /* tokens sampled, including a final stop char or EOS */
@@ -38,6 +40,10 @@ struct gen_result {
                             the raw logits: temperature and truncation do not change it) */
     float first_logprob; /* log P of the first generated token */
     bool truncated;      /* hit max_tokens, the context or the text capacity */
+    /* Token i (i < min(n_tokens, GEN_MAX_TOKEN_LP)): its log P, and where its piece ends in
+     * text (a stop char or EOS adds no text), so a server can list log probabilities per token. */
+    float token_logprob[GEN_MAX_TOKEN_LP];
+    uint16_t token_end[GEN_MAX_TOKEN_LP];
 };
 
 int engine_init(struct engine **out, struct model *m, const struct engine_params *p);

@@ -15,7 +15,8 @@
 
 #include "world/scenario.h"
 
-#define BACKEND_TEXT_CAP 4096
+#define BACKEND_TEXT_CAP     4096
+#define BACKEND_MAX_TOKEN_LP 1024
 
 struct gen_request {
     const char *query;
@@ -37,6 +38,12 @@ struct gen_output {
     bool has_logprob;
     bool stopped;   /* on_text asked to stop */
     bool truncated; /* hit max_tokens or capacity */
+    /* Per-token log probabilities when the backend gives them (n_token_logprob = n_tokens, and
+     * they sum to sum_logprob), else n_token_logprob = 0. Token i's piece ends at token_end[i]
+     * in text. */
+    int n_token_logprob;
+    float token_logprob[BACKEND_MAX_TOKEN_LP];
+    uint16_t token_end[BACKEND_MAX_TOKEN_LP];
 };
 
 struct backend;
@@ -87,5 +94,10 @@ int backend_scripted_load(struct backend *b, const char *path);
  * confidence mode works where the server supports them. */
 int backend_remote_create(struct backend **out, const char *url, const char *model,
                           const char *api_key, int timeout_ms);
+/* Reads a chat.completion reply into out (appended to what it holds): choices[0].message.content
+ * (a string, else DISR_E_FORMAT naming `url`), finish_reason "length" as truncated, usage, and
+ * choices[0].logprobs.content[].logprob when every entry has a number (has_logprob; otherwise
+ * the answer has no probability, never a partial sum). */
+int backend_remote_parse(const char *url, const char *body, struct gen_output *out);
 
 #endif

@@ -46,6 +46,16 @@ struct engine_backend {
     atomic_ulong steps, slot_steps, max_batch;
 };
 
+/* Copies the per-token log probabilities when the engine kept one for every token. */
+static void gen_output_set_token_logprobs(struct gen_output *out, const struct gen_result *res) {
+    int n = res->n_tokens;
+    out->n_token_logprob = 0;
+    if (n > GEN_MAX_TOKEN_LP || n > BACKEND_MAX_TOKEN_LP) return;
+    memcpy(out->token_logprob, res->token_logprob, (size_t)n * sizeof *res->token_logprob);
+    memcpy(out->token_end, res->token_end, (size_t)n * sizeof *res->token_end);
+    out->n_token_logprob = n;
+}
+
 /* Passes new text to the callback; finishes the request when the slot is done or the callback
  * asks to stop. Runs on the inference thread, without the lock. Returns true when finished. */
 static bool slot_progress(struct engine_backend *b, int slot, struct ereq *r) {
@@ -66,6 +76,7 @@ static bool slot_progress(struct engine_backend *b, int slot, struct ereq *r) {
         r->out->n_tokens = res.n_tokens;
         r->out->sum_logprob = res.sum_logprob;
         r->out->has_logprob = true;
+        gen_output_set_token_logprobs(r->out, &res);
         r->out->truncated = r->out->truncated || res.truncated;
         r->out->n_prompt_tokens = r->n_prompt_tokens;
     }

@@ -88,12 +88,14 @@ static int parse_fields(const cJSON *j, const struct api_limits *lim, struct cha
     if (v) {
         if (!cJSON_IsString(v)) return BAD("invalid_type", "\"model\" must be a string");
         snprintf(r->model, sizeof r->model, "%s", v->valuestring);
-        if (!strncmp(v->valuestring, "disr-", 5)) {
+        if (!strcmp(v->valuestring, API_MODEL_FORCED)) {
+            r->forced = true;
+        } else if (!strncmp(v->valuestring, "disr-", 5)) {
             int s = scenario_parse(v->valuestring);
             if (s <= SCENARIO_NONE)
                 return api_err(err, 404, "invalid_request_error", "model_not_found",
-                               "model '%.60s' does not exist; use disr-performance, disr-balance "
-                               "or disr-cost",
+                               "model '%.60s' does not exist; use disr-performance, disr-balance, "
+                               "disr-cost or disr-forced",
                                v->valuestring);
             r->alpha = scenario_alpha((enum scenario)s);
             alias = true;
@@ -172,6 +174,14 @@ static int parse_fields(const cJSON *j, const struct api_limits *lim, struct cha
     v = cJSON_GetObjectItemCaseSensitive(j, "stream_options");
     if (v && cJSON_IsObject(v))
         r->include_usage = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(v, "include_usage"));
+    v = cJSON_GetObjectItemCaseSensitive(j, "logprobs");
+    if (v && !cJSON_IsNull(v)) {
+        if (!cJSON_IsBool(v)) return BAD("invalid_type", "\"logprobs\" must be true or false");
+        r->logprobs = cJSON_IsTrue(v);
+    }
+    v = cJSON_GetObjectItemCaseSensitive(j, "top_logprobs");
+    if (v && !cJSON_IsNull(v) && !(cJSON_IsNumber(v) && v->valuedouble == 0))
+        return BAD("invalid_value", "only \"top_logprobs\": 0 is supported");
     v = cJSON_GetObjectItemCaseSensitive(j, "n");
     if (v && !cJSON_IsNull(v) && !(cJSON_IsNumber(v) && v->valuedouble == 1))
         return BAD("invalid_value", "only \"n\": 1 is supported");
@@ -279,6 +289,51 @@ static void add_usage(cJSON *j, const struct chat_reply *r) {
     cJSON_AddNumberToObject(u, "total_tokens", r->prompt_tokens + r->completion_tokens);
 }
 
+/* Whether s[0..n) is whole, well-formed UTF-8 (no cut character, no overlong form). */
+static bool utf8_valid(const char *s, size_t n) {
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t i = 0; i < n;) {
+        int k = p[i] < 0x80 ? 0 : (p[i] & 0xe0) == 0xc0 ? 1 : (p[i] & 0xf0) == 0xe0 ? 2
+                                : (p[i] & 0xf8) == 0xf0 ? 3 : -1;
+        if (k < 0 || i + (size_t)k >= n) return false;
+        if (k == 1 && p[i] < 0xc2) return false;
+        for (int b = 1; b <= k; b++)
+            if ((p[i + b] & 0xc0) != 0x80) return false;
+        i += (size_t)k + 1;
+    }
+    return true;
+}
+
+/* OpenAI's choices[0].logprobs: {"content":[{"token","logprob","bytes","top_logprobs":[]}]}, one
+ * entry per generated token (a stop char or EOS included, with an empty piece), so the entries
+ * sum to the answer's log probability. A piece that is not whole UTF-8 (a byte-level token cut
+ * inside a character) has "token" "" and its bytes in "bytes". */
+static void add_logprobs(cJSON *c, const struct chat_reply *r) {
+    if (r->n_logprob <= 0 || !r->content) {
+        cJSON_AddNullToObject(c, "logprobs");
+        return;
+    }
+    cJSON *lp = cJSON_AddObjectToObject(c, "logprobs"), *arr = cJSON_AddArrayToObject(lp, "content");
+    size_t len = strlen(r->content), start = 0;
+    for (int i = 0; i < r->n_logprob; i++) {
+        size_t end = r->token_end[i] < len ? r->token_end[i] : len;
+        if (end < start) end = start;
+        char piece[64] = "";
+        size_t n = end - start;
+        if (n < sizeof piece && utf8_valid(r->content + start, n))
+            memcpy(piece, r->content + start, n), piece[n] = '\0';
+        cJSON *e = cJSON_CreateObject(), *bytes = cJSON_CreateArray();
+        cJSON_AddStringToObject(e, "token", piece);
+        cJSON_AddNumberToObject(e, "logprob", r->token_logprob[i]);
+        for (size_t b = start; b < end; b++)
+            cJSON_AddItemToArray(bytes, cJSON_CreateNumber((unsigned char)r->content[b]));
+        cJSON_AddItemToObject(e, "bytes", bytes);
+        cJSON_AddArrayToObject(e, "top_logprobs");
+        cJSON_AddItemToArray(arr, e);
+        start = end;
+    }
+}
+
 char *api_chat_reply_json(const struct chat_reply *r) {
     cJSON *j = reply_base(r, "chat.completion");
     cJSON *choices = cJSON_AddArrayToObject(j, "choices"), *c = cJSON_CreateObject();
@@ -286,7 +341,7 @@ char *api_chat_reply_json(const struct chat_reply *r) {
     cJSON *m = cJSON_AddObjectToObject(c, "message");
     cJSON_AddStringToObject(m, "role", "assistant");
     cJSON_AddStringToObject(m, "content", r->content ? r->content : "");
-    cJSON_AddNullToObject(c, "logprobs");
+    add_logprobs(c, r);
     cJSON_AddStringToObject(c, "finish_reason", r->finish_reason ? r->finish_reason : "stop");
     cJSON_AddItemToArray(choices, c);
     add_usage(j, r);
@@ -358,6 +413,12 @@ done:
 char *api_models_json(const char *agent_name) {
     cJSON *j = cJSON_CreateObject(), *data = cJSON_AddArrayToObject(j, "data");
     cJSON_AddStringToObject(j, "object", "list");
+    cJSON *f = cJSON_CreateObject();
+    cJSON_AddStringToObject(f, "id", API_MODEL_FORCED);
+    cJSON_AddStringToObject(f, "object", "model");
+    cJSON_AddNumberToObject(f, "created", 0);
+    cJSON_AddStringToObject(f, "owned_by", agent_name);
+    cJSON_AddItemToArray(data, f);
     for (int s = SCENARIO_PERFORMANCE; s <= SCENARIO_COST; s++) {
         char id[64];
         snprintf(id, sizeof id, "disr-%s", scenario_name((enum scenario)s));

@@ -39,7 +39,13 @@ struct chat_request {
     int max_tokens;
     double temperature;
     uint64_t seed;
+    bool forced;   /* model "disr-forced": this node's own forced answer, no decision, no hop */
+    bool logprobs; /* "logprobs": true: per-token log probabilities of a local answer */
 };
+
+/* The model alias that asks a node for its own agent's forced answer (what `disr eval` records
+ * of each agent over HTTP). */
+#define API_MODEL_FORCED "disr-forced"
 
 /* Parses and validates a request body. On failure returns a negative status with `err` filled
  * (status 400/404/413...). Never reads past body[len]; body need not be NUL-terminated. */
@@ -65,6 +71,11 @@ struct chat_reply {
     int prompt_tokens, completion_tokens;
     const struct route_trace *trace;
     double alpha;
+    /* choices[0].logprobs: n_logprob entries (token i = content[token_end[i-1]..token_end[i]]),
+     * or null when n_logprob is 0 */
+    int n_logprob;
+    const float *token_logprob;
+    const uint16_t *token_end;
 };
 /* A complete chat.completion object (malloc'd). */
 char *api_chat_reply_json(const struct chat_reply *r);

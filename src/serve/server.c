@@ -112,6 +112,9 @@ struct job {
     char content[BACKEND_TEXT_CAP];
     char finish[16];
     int prompt_tokens, completion_tokens;
+    int n_logprob; /* per-token log probabilities of a local answer, when asked for */
+    float token_logprob[BACKEND_MAX_TOKEN_LP];
+    uint16_t token_end[BACKEND_MAX_TOKEN_LP];
     struct stream *stream; /* NULL: plain JSON reply */
     bool sent_first;
     struct api_error err; /* err.status != 0: the job failed */
@@ -137,6 +140,13 @@ static void job_take_local(struct job *j, const struct agent_result *r, enum hop
     j->trace.answerer = h;
     snprintf(j->content, sizeof j->content, "%s", r->gen.text);
     snprintf(j->finish, sizeof j->finish, "%s", r->gen.truncated ? "length" : "stop");
+    j->n_logprob = 0; /* an answer relayed from a next agent carries none */
+    if (j->req.logprobs && r->gen.has_logprob && r->gen.n_token_logprob == r->gen.n_tokens) {
+        int n = r->gen.n_token_logprob;
+        memcpy(j->token_logprob, r->gen.token_logprob, (size_t)n * sizeof *j->token_logprob);
+        memcpy(j->token_end, r->gen.token_end, (size_t)n * sizeof *j->token_end);
+        j->n_logprob = n;
+    }
     j->prompt_tokens += r->gen.n_prompt_tokens;
     j->completion_tokens += r->gen.n_tokens;
     atomic_fetch_add(&s->m.prompt_tokens, (unsigned long)r->gen.n_prompt_tokens);
@@ -301,6 +311,30 @@ static void job_run(struct job *j) {
                                 .seed = j->req.seed,
                                 .on_answer_text = job_emit,
                                 .ctx = j}};
+    if (j->req.forced) {
+        /* this agent's own forced answer: no decision, no next agent, and sampled at the
+         * temperature asked (an evaluation's self-verification samples), where a chain's forced
+         * answer is greedy */
+        struct gen_request rq = {.query = j->req.query,
+                                 .scenario = SCENARIO_NONE,
+                                 .max_tokens = j->req.max_tokens,
+                                 .temperature = (float)j->req.temperature,
+                                 .seed = j->req.seed,
+                                 .on_text = job_emit,
+                                 .ctx = j};
+        double t0 = time_now();
+        int st = backend_generate(s->c.agent->backend, &rq, &w.r.gen);
+        w.r.decision = HOP_ANSWER;
+        w.r.latency_ms = (time_now() - t0) * 1e3;
+        if (st == DISR_OK) {
+            job_take_local(j, &w.r, HOP_ANSWER, "forced");
+            return;
+        }
+        atomic_fetch_add(&s->m.errors[ERR_BACKEND], 1);
+        api_err(&j->err, 500, "server_error", "backend_failed", "agent %s failed: %s",
+                s->c.agent->name, disr_last_error());
+        return;
+    }
     bool can_forward = s->c.n_next > 0 && j->hops + 1 < s->c.max_hops;
     int n = 1 + (can_forward ? s->c.n_next : 0);
     static const struct chain_ops ops = {.ask = node_ask, .force = node_force};
@@ -332,7 +366,10 @@ static struct chat_reply job_reply(const struct job *j) {
                                .prompt_tokens = j->prompt_tokens,
                                .completion_tokens = j->completion_tokens,
                                .trace = &j->trace,
-                               .alpha = j->req.alpha};
+                               .alpha = j->req.alpha,
+                               .n_logprob = j->n_logprob,
+                               .token_logprob = j->token_logprob,
+                               .token_end = j->token_end};
 }
 
 static char *job_reply_json(struct job *j) {

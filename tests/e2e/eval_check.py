@@ -91,7 +91,7 @@ def check_learned(d, cells, split_of, cost, K, groups, thresholds):
             else:
                 th = thresholds[method][f"{alpha:.1f}"]
                 score = [f32(cells[q][a][SCORE_OF[method]]) if method in SCORE_OF
-                         else fitted[q]["frugal_score"][a] for a in full]
+                         else fitted[q]["frugal_score"][a] for a in full[:-1]]
                 want = next((a for a in full[:-1] if score[a] >= th[a]), full[-1])
             if r["agent"] != want:
                 fail(f"record {r}: {method} routes {q} to agent {want} from its fitted parameters")
