@@ -27,6 +27,13 @@ serve() {
     PORT=$(wait_port "$TMP/$name.port") || fail "node $name did not start"
     PID=${PIDS[-1]}
 }
+# stop PID: ends a node of this script and forgets it (the exit trap kills only live ones)
+stop() {
+    kill "$1"; wait "$1" 2>/dev/null || true
+    local keep=() p
+    for p in "${PIDS[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
+    PIDS=("${keep[@]}")
+}
 serve agent3 always; P3=$PORT; A3_PID=$PID
 serve agent2 trained; P2=$PORT
 serve agent1 trained --next "http://127.0.0.1:$P2"; P1=$PORT
@@ -87,7 +94,7 @@ grep -q "agent 1 (http://127.0.0.1:1/v1) is unreachable" down.err || { cat down.
 
 # an agent that fails on every query mid-run: exit non-zero, the cells of the others kept; with
 # the real agent back on the same port, the same command asks only for the missing cells
-kill "$A3_PID"; wait "$A3_PID" 2>/dev/null || true
+stop "$A3_PID"
 rm -f "$TMP/agent3.port"
 echo '{"contains":"","fail":true}' >fail.jsonl
 start_node agent3 0.9 always fail.jsonl --port "$P3"
@@ -101,7 +108,7 @@ grep -q "rerun the same command" fail.err || { cat fail.err; fail "no resume hin
 [ ! -e resumed/outcomes.jsonl ] && [ ! -e resumed/report.md ] || fail "a failed run wrote a report"
 kept=$(($(wc -l <resumed/outcomes.partial.jsonl) - 1))
 [ "$kept" -gt 0 ] || fail "no cells kept"
-kill "$FAIL_PID"; wait "$FAIL_PID" 2>/dev/null || true
+stop "$FAIL_PID"
 rm -f "$TMP/agent3.port"
 serve agent3 always --port "$P3"
 "$DISR" eval --agents "$URLS" "${Q[@]}" --out resumed >/dev/null 2>resume.err ||
