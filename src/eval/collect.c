@@ -78,11 +78,14 @@ static int forced_pass(struct outcome_table *t, int a, struct model *m,
         int nq = t->n_queries - q0 < COLLECT_CHUNK ? t->n_queries - q0 : COLLECT_CHUNK;
         for (int i = 0; i < nq && st == DISR_OK; i++) {
             char *buf = prompt_buf + (size_t)i * PROMPT_CAP;
-            int n = scenario_format_prompt(buf, PROMPT_CAP, t->q[q0 + i].query, SCENARIO_NONE);
+            /* the prompt a node of this model is asked with (a chat model's template) */
+            int n = backend_engine_prompt(m, t->q[q0 + i].query, SCENARIO_NONE, buf, PROMPT_CAP,
+                                          &greedy.stop_char);
             if (n < 0) st = n;
             prompts[i] = buf;
         }
         if (st != DISR_OK) break;
+        sample.stop_char = greedy.stop_char;
         double t0 = time_now();
         st = engine_generate_batch(e, nq, prompts, &greedy, res);
         double per_answer = (time_now() - t0) / nq;

@@ -141,24 +141,24 @@ static void *inference_loop(void *arg) {
     }
 }
 
-/* The prompt for this model: the built-in agents' format for a char-level model, the chat
- * template with the scenario's system prompt for a BPE model. */
+int backend_engine_prompt(const struct model *m, const char *query, enum scenario s, char *buf,
+                          size_t cap, char *stop_char) {
+    const struct tokenizer *t = m->tokenizer;
+    if (!t) return disr_fail(DISR_E_STATE, "engine backend: the model has no tokenizer");
+    if (tokenizer_kind(t) == TOKENIZER_CHAR) {
+        *stop_char = '\n'; /* built-in agents end an answer with a newline */
+        return scenario_format_prompt(buf, cap, query, s);
+    }
+    *stop_char = 0;
+    return tokenizer_apply_chat(t, scenario_system_prompt(s), query, buf, cap);
+}
+
 static int format_prompt(const struct engine_backend *b, const struct gen_request *rq, char **out,
                          char *stop_char) {
     size_t cap = strlen(rq->query) + 4096;
     char *buf = malloc(cap);
     if (!buf) return disr_fail(DISR_E_NOMEM, "engine backend: out of memory");
-    int st;
-    const struct tokenizer *t = b->m->tokenizer;
-    if (!t) {
-        st = disr_fail(DISR_E_STATE, "engine backend: the model has no tokenizer");
-    } else if (tokenizer_kind(t) == TOKENIZER_CHAR) {
-        st = scenario_format_prompt(buf, cap, rq->query, rq->scenario);
-        *stop_char = '\n'; /* built-in agents end an answer with a newline */
-    } else {
-        st = tokenizer_apply_chat(t, scenario_system_prompt(rq->scenario), rq->query, buf, cap);
-        *stop_char = 0;
-    }
+    int st = backend_engine_prompt(b->m, rq->query, rq->scenario, buf, cap, stop_char);
     if (st < 0) {
         free(buf);
         return st;

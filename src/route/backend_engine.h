@@ -14,6 +14,13 @@ struct model;
 int backend_engine_create(struct backend **out, struct model *m, bool take_model, int max_seqs,
                           int n_threads);
 
+/* The prompt an engine agent is given for (query, scenario): the built-in agents' format for a
+ * char-level model, the file's chat template with the scenario's system prompt for a BPE model.
+ * *stop_char is the byte that ends an answer ('\n' for the built-in agents, 0 = EOS only).
+ * Returns the prompt's length or a negative status. */
+int backend_engine_prompt(const struct model *m, const char *query, enum scenario s, char *buf,
+                          size_t cap, char *stop_char);
+
 struct engine_backend_stats {
     unsigned long steps;      /* engine_step calls */
     unsigned long slot_steps; /* sum over steps of active slots (slot_steps/steps = mean batch) */

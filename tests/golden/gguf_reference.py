@@ -7,10 +7,12 @@ C reader/writer is cross-checked against a second implementation:
   write-types OUT        a file with every metadata type (scalars, arrays of each, strings) and a
                          few tensors; tests/unit/test_gguf_golden.c reads the committed copy
                          (tests/golden/gguf_types.gguf) and checks every value listed here.
-  write-model OUT [ARCH] [--vocab GGUF] [--f16]
+  write-model OUT [ARCH] [--vocab GGUF] [--f16] [--chat]
                          a tiny `llama` / `qwen2` model (char tokenizer in GPT-2's alphabet, or
                          the tokenizer.* keys of another file; F32 or F16 matrices; weights from
-                         a fixed seed) for the e2e test and the fuzz seed corpus.
+                         a fixed seed) for the e2e test and the fuzz seed corpus. --chat makes
+                         it a chat model: the same alphabet as a byte-level BPE vocabulary
+                         without merges, and a chat template.
   check FILE [--like REF --quant TYPE]
                          parses FILE strictly as ggml's reader does (exact offsets, alignment,
                          no duplicates); with --like, checks that FILE has REF's metadata (but
@@ -113,7 +115,11 @@ def gpt2_byte_to_unicode():
     return table
 
 
-def model_file(path, arch='llama', vocab=None, f16=False):
+CHAT_TEMPLATE = ("{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
+                 "{% if add_generation_prompt %}assistant: {% endif %}")
+
+
+def model_file(path, arch='llama', vocab=None, f16=False, chat=False):
     rng = random.Random(1234)
     b2u = gpt2_byte_to_unicode()
     vocab_bytes = [10] + list(range(32, 127))
@@ -144,6 +150,9 @@ def model_file(path, arch='llama', vocab=None, f16=False):
     ]
     if tok_kvs:
         kvs = [kv for kv in kvs if not kv[0].startswith(('tokenizer.', 'disr.tokenizer'))] + tok_kvs
+    if chat:
+        kvs = [kv for kv in kvs if kv[0] != 'disr.tokenizer']
+        kvs.append(('tokenizer.chat_template', STRING, CHAT_TEMPLATE))
 
     def mat(rows, cols, scale=0.05):
         vals = [rng.gauss(0, scale) for _ in range(rows * cols)]
@@ -360,7 +369,7 @@ def main(argv):
         elif len(argv) >= 2 and argv[0] == 'write-model':
             vocab = argv[argv.index('--vocab') + 1] if '--vocab' in argv else None
             arch = argv[2] if len(argv) > 2 and not argv[2].startswith('--') else 'llama'
-            model_file(argv[1], arch, vocab, '--f16' in argv)
+            model_file(argv[1], arch, vocab, '--f16' in argv, '--chat' in argv)
         elif len(argv) >= 2 and argv[0] == 'check':
             like = argv[argv.index('--like') + 1] if '--like' in argv else None
             qtype = argv[argv.index('--quant') + 1] if '--quant' in argv else 'f32'
