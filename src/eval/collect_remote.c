@@ -69,9 +69,12 @@ static int get_models(const struct collect_config *c, int a, struct http_respons
         log_warn("collect: agent %d (%s): %s; retrying", a, c->agent[a], disr_last_error());
         sleep_ms(backoff_ms(attempt));
     }
-    if (st != DISR_OK)
+    if (st != DISR_OK) {
+        char why[512]; /* disr_fail writes over the message it would read */
+        snprintf(why, sizeof why, "%s", disr_last_error());
         return disr_fail(st, "agent %d (%s) is unreachable after %d attempts: %s", a, c->agent[a],
-                         c->retries + 1, disr_last_error());
+                         c->retries + 1, why);
+    }
     return DISR_OK;
 }
 
@@ -339,10 +342,12 @@ static int ask(struct remote_run *run, const struct gen_request *rq, struct gen_
                  disr_last_error(), attempt + 1, run->c->retries);
         sleep_ms(backoff_ms(attempt));
     }
-    if (st != DISR_OK)
+    if (st != DISR_OK) {
+        char why[512]; /* disr_fail writes over the message it would read */
+        snprintf(why, sizeof why, "%s", disr_last_error());
         return disr_fail(st, "agent %d (%s)%s: %s", run->a, run->c->agent[run->a],
-                         transient(st) ? " still failing after the retries" : "",
-                         disr_last_error());
+                         transient(st) ? " still failing after the retries" : "", why);
+    }
     return DISR_OK;
 }
 

@@ -109,7 +109,8 @@ set +e
 rc=$?
 set -e
 [ "$rc" -ne 0 ] || fail "an unreachable agent did not fail the run"
-grep -q "agent 1 (http://127.0.0.1:1/v1) is unreachable" down.err || { cat down.err; fail "unclear error"; }
+grep -q "agent 1 (http://127.0.0.1:1/v1) is unreachable after 2 attempts: .*/v1/models: " down.err &&
+    [ "$(grep -o "is unreachable" down.err | wc -l)" = 1 ] || { cat down.err; fail "unclear error"; }
 [ ! -e down ] || fail "an unreachable agent left files: $(ls down)"
 
 # an agent that fails on every query mid-run: exit non-zero, the cells of the others kept; with
