@@ -295,18 +295,25 @@ struct collect_run {
  * decisions. Agent a writes only its own column of the table. */
 static int collect_agent(struct outcome_table *t, int a, const struct collect_config *c,
                          const struct collect_run *run) {
+    int st;
     if (collect_is_remote(c->agent[a])) {
         log_info("collect: agent %d = %s, model %s (cost %.2f)", a, c->agent[a],
                  run->ra[a].model, t->cost[a]);
-        return collect_remote_pass(t, a, c, &run->ra[a], run->resume);
+        st = collect_remote_pass(t, a, c, &run->ra[a], run->resume);
+    } else {
+        struct model *m = NULL;
+        log_info("collect: agent %d = %s (cost %.2f)", a, c->agent[a], t->cost[a]);
+        st = model_load(&m, c->agent[a]);
+        if (st == DISR_OK) st = forced_pass(t, a, m, c);
+        model_free(m);
     }
-    struct model *m = NULL;
-    log_info("collect: agent %d = %s (cost %.2f)", a, c->agent[a], t->cost[a]);
-    int st = model_load(&m, c->agent[a]);
-    if (st == DISR_OK) st = forced_pass(t, a, m, c);
-    model_free(m);
-    if (st == DISR_OK && c->sft[a]) st = trained_pass(t, a, OUT_SFT, c->sft[a], c);
-    if (st == DISR_OK && c->rl[a]) st = trained_pass(t, a, OUT_RL, c->rl[a], c);
+    const char *ck[OUT_N_VARIANT] = {c->sft[a], c->rl[a]};
+    for (int v = 0; v < OUT_N_VARIANT && st == DISR_OK; v++) {
+        if (!ck[v]) continue;
+        st = collect_is_remote(ck[v])
+                 ? collect_remote_decide_pass(t, a, (enum out_variant)v, ck[v], c, run->resume)
+                 : trained_pass(t, a, (enum out_variant)v, ck[v], c);
+    }
     return st;
 }
 
@@ -373,14 +380,8 @@ int collect_outcomes(struct outcome_table *t, const struct collect_config *c) {
         return disr_fail(DISR_E_ARG, "collect: %d agents (1..%d)", c->n_agents, OUT_MAX_AGENTS);
     if (c->verify_samples < 0 || c->verify_samples > 64 || c->max_tokens < 1 || c->max_seqs < 1)
         return disr_fail(DISR_E_ARG, "collect: verify samples 0..64, max tokens and seqs >= 1");
-    for (int a = 0; a < c->n_agents; a++) {
+    for (int a = 0; a < c->n_agents; a++)
         if (!c->agent[a]) return disr_fail(DISR_E_ARG, "collect: agent %d has no model", a);
-        if (collect_is_remote(c->agent[a]) && (c->sft[a] || c->rl[a]))
-            return disr_fail(DISR_E_ARG,
-                             "collect: agent %d is a server (%s): its SFT / RL decisions cannot "
-                             "be recorded over HTTP ('-' in --sft / --rl)",
-                             a, c->agent[a]);
-    }
     struct qa_set sets_store[OUT_N_SPLIT];
     int full_n[OUT_N_SPLIT] = {0};
     int st = outcome_table_init(t, c->n_agents);
@@ -409,11 +410,18 @@ int collect_outcomes(struct outcome_table *t, const struct collect_config *c) {
     struct remote_agent ra[OUT_MAX_AGENTS];
     memset(ra, 0, sizeof ra);
     bool any_remote = false;
-    for (int a = 0; a < c->n_agents && st == DISR_OK; a++)
+    for (int a = 0; a < c->n_agents && st == DISR_OK; a++) {
         if (collect_is_remote(c->agent[a])) {
             any_remote = true;
             st = collect_remote_probe(c, a, &ra[a]);
         }
+        const char *ck[OUT_N_VARIANT] = {c->sft[a], c->rl[a]};
+        for (int v = 0; v < OUT_N_VARIANT && st == DISR_OK; v++)
+            if (collect_is_remote(ck[v])) {
+                any_remote = true;
+                st = collect_remote_check_decide(c, a, ck[v]);
+            }
+    }
     for (int a = 0; a < c->n_agents && st == DISR_OK; a++) {
         t->cost[a] = c->cost[a] > 0 ? c->cost[a] : outcome_default_cost(a, c->n_agents);
         t->agent_name[a] = strdup(collect_is_remote(c->agent[a]) ? ra[a].name

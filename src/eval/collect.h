@@ -21,8 +21,8 @@ struct collect_config {
     int n_agents;
     const char *agent[OUT_MAX_AGENTS];   /* base GGUF per agent, cheapest first (required), or
                                           * the http(s) URL of a server (eval/collect_remote.h) */
-    const char *sft[OUT_MAX_AGENTS];     /* SFT GGUF per agent, or NULL */
-    const char *rl[OUT_MAX_AGENTS];      /* RL GGUF per agent, or NULL */
+    const char *sft[OUT_MAX_AGENTS];     /* SFT GGUF (or disr node URL) per agent, or NULL */
+    const char *rl[OUT_MAX_AGENTS];      /* RL GGUF (or disr node URL) per agent, or NULL */
     const char *split_path[OUT_N_SPLIT]; /* JSONL query sets: SA-train, test, OOD (NULL = none) */
     double cost[OUT_MAX_AGENTS];         /* 0 = the default spacing */
     int limit;                           /* at most this many queries per split (0 = all) */

@@ -4,7 +4,8 @@
  * greedy, with logprobs asked for; then k samples at temperature 1 for self-verification. A
  * `disr serve` node is recognized by the `disr-forced` model it lists and asked for its own
  * agent's forced answer (no decision, no next hop). What a server cannot give is recorded as
- * missing (a confidence without logprobs is NAN, never 0).
+ * missing (a confidence without logprobs is NAN, never 0). A checkpoint (--sft / --rl) named by
+ * URL is a disr node asked `disr-decide`: its own decision under each scenario, never forwarded.
  *
  * Each finished cell is appended to a resume file at once, so an interrupted run (a server that
  * stays down after the retries, a crash, Ctrl-C) loses nothing: the same command reads the file
@@ -39,8 +40,11 @@ int collect_remote_probe(const struct collect_config *c, int a, struct remote_ag
 struct collect_resume {
     FILE *f; /* NULL: no resume file */
     pthread_mutex_t mu;
-    uint8_t *done; /* [n_queries x n_agents]: the cell is in the table already */
-    int n_read;    /* cells read back */
+    uint8_t *done; /* [n_queries x n_agents x 3]: the forced pass, SFT, RL decisions of a cell
+                    * are in the table already */
+    int n_read;    /* lines read back */
+    double reject_s[OUT_MAX_AGENTS][OUT_N_VARIANT]; /* seconds of the rejects recorded */
+    int rejects[OUT_MAX_AGENTS][OUT_N_VARIANT];
 };
 
 /* Opens (or creates) c->resume_path for the table's remote agents and reads back the cells it
@@ -55,5 +59,14 @@ void collect_resume_close(struct collect_resume *r);
  * the resume file are skipped; each new one is appended to it. */
 int collect_remote_pass(struct outcome_table *t, int a, const struct collect_config *c,
                         const struct remote_agent *ra, struct collect_resume *r);
+
+/* Whether `url` is a `disr serve` node that gives its own decisions (model disr-decide). */
+int collect_remote_check_decide(const struct collect_config *c, int a, const char *url);
+
+/* Records agent a's trained decisions (variant v) from the disr node at `url`: every test and
+ * OOD query under each scenario, asked as `disr-decide` (the node's own decision, never
+ * forwarded), as the in-process trained pass records them through agent_decide. */
+int collect_remote_decide_pass(struct outcome_table *t, int a, enum out_variant v, const char *url,
+                               const struct collect_config *c, struct collect_resume *r);
 
 #endif

@@ -90,12 +90,14 @@ static int parse_fields(const cJSON *j, const struct api_limits *lim, struct cha
         snprintf(r->model, sizeof r->model, "%s", v->valuestring);
         if (!strcmp(v->valuestring, API_MODEL_FORCED)) {
             r->forced = true;
+        } else if (!strcmp(v->valuestring, API_MODEL_DECIDE)) {
+            r->decide = true;
         } else if (!strncmp(v->valuestring, "disr-", 5)) {
             int s = scenario_parse(v->valuestring);
             if (s <= SCENARIO_NONE)
                 return api_err(err, 404, "invalid_request_error", "model_not_found",
                                "model '%.60s' does not exist; use disr-performance, disr-balance, "
-                               "disr-cost or disr-forced",
+                               "disr-cost, disr-forced or disr-decide",
                                v->valuestring);
             r->alpha = scenario_alpha((enum scenario)s);
             alias = true;
@@ -413,12 +415,15 @@ done:
 char *api_models_json(const char *agent_name) {
     cJSON *j = cJSON_CreateObject(), *data = cJSON_AddArrayToObject(j, "data");
     cJSON_AddStringToObject(j, "object", "list");
-    cJSON *f = cJSON_CreateObject();
-    cJSON_AddStringToObject(f, "id", API_MODEL_FORCED);
-    cJSON_AddStringToObject(f, "object", "model");
-    cJSON_AddNumberToObject(f, "created", 0);
-    cJSON_AddStringToObject(f, "owned_by", agent_name);
-    cJSON_AddItemToArray(data, f);
+    static const char *const own[2] = {API_MODEL_FORCED, API_MODEL_DECIDE};
+    for (int i = 0; i < 2; i++) {
+        cJSON *f = cJSON_CreateObject();
+        cJSON_AddStringToObject(f, "id", own[i]);
+        cJSON_AddStringToObject(f, "object", "model");
+        cJSON_AddNumberToObject(f, "created", 0);
+        cJSON_AddStringToObject(f, "owned_by", agent_name);
+        cJSON_AddItemToArray(data, f);
+    }
     for (int s = SCENARIO_PERFORMANCE; s <= SCENARIO_COST; s++) {
         char id[64];
         snprintf(id, sizeof id, "disr-%s", scenario_name((enum scenario)s));

@@ -40,12 +40,16 @@ struct chat_request {
     double temperature;
     uint64_t seed;
     bool forced;   /* model "disr-forced": this node's own forced answer, no decision, no hop */
+    bool decide;   /* model "disr-decide": this node's own decision under alpha, no hop */
     bool logprobs; /* "logprobs": true: per-token log probabilities of a local answer */
 };
 
 /* The model alias that asks a node for its own agent's forced answer (what `disr eval` records
  * of each agent over HTTP). */
 #define API_MODEL_FORCED "disr-forced"
+/* ... and for its own agent's decision under the request's scenario, a reject included (the
+ * answer, or the reject text with the route's decision "reject"), never forwarded. */
+#define API_MODEL_DECIDE "disr-decide"
 
 /* Parses and validates a request body. On failure returns a negative status with `err` filled
  * (status 400/404/413...). Never reads past body[len]; body need not be NUL-terminated. */

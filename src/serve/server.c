@@ -335,6 +335,16 @@ static void job_run(struct job *j) {
                 s->c.agent->name, disr_last_error());
         return;
     }
+    if (j->req.decide) { /* this agent's own decision, a reject included: nothing forwarded */
+        if (node_ask_self(&w, false) == CHAIN_SKIP) {
+            api_err(&j->err, 500, "server_error", "backend_failed", "agent %s failed: %s",
+                    s->c.agent->name, w.err);
+        } else if (w.r.decision != HOP_ANSWER) {
+            snprintf(j->content, sizeof j->content, "%s", w.r.gen.text);
+            snprintf(j->finish, sizeof j->finish, "%s", w.r.gen.truncated ? "length" : "stop");
+        }
+        return;
+    }
     bool can_forward = s->c.n_next > 0 && j->hops + 1 < s->c.max_hops;
     int n = 1 + (can_forward ? s->c.n_next : 0);
     static const struct chain_ops ops = {.ask = node_ask, .force = node_force};

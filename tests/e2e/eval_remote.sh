@@ -3,7 +3,8 @@
 # `trained` mode, one with a next agent, so the forced request must bypass decisions and hops),
 # collected with --agents URL,... and with --net FILE; the outcome table equals the in-process
 # one for the same GGUF files cell by cell (greedy answers, correctness, confidences from the
-# nodes' per-token logprobs, and the self-verification samples, drawn with the same seeds). An
+# nodes' per-token logprobs, the self-verification samples, drawn with the same seeds, and the
+# SFT decisions, asked of the trained-mode nodes as disr-decide). An
 # unreachable agent is a clear error with a non-zero exit and nothing written; an agent that
 # fails mid-run leaves a resume file, and the same command then asks only for what is missing;
 # a server without logprobs has its confidences recorded as null and the confidence cascade left
@@ -16,8 +17,9 @@ cd "$TMP"
     { tail zoo.log; exit 1; }
 Q=(--sa-train w/sa_train.jsonl --data w/test.jsonl --ood w/ood.jsonl --limit 24
    --verify-samples 2 --quick --no-plots)
+# the base models stand in for trained checkpoints (their nodes run in trained mode)
 "$DISR" eval --agents z/agent0.gguf,z/agent1.gguf,z/agent2.gguf,z/agent3.gguf "${Q[@]}" \
-    --threads 1 --out local >/dev/null 2>local.err || { cat local.err; exit 1; }
+    --sft z/agent0.gguf,z/agent1.gguf,z/agent2.gguf,- --threads 1 --out local >/dev/null 2>local.err || { cat local.err; exit 1; }
 
 # serve NAME MODE [args]: a GGUF node of the family; sets PORT
 serve() {
@@ -50,8 +52,8 @@ a, b = cells(sys.argv[1]), cells(sys.argv[2])
 assert a.keys() == b.keys(), "different cells"
 for k in a:
     x, y = a[k], b[k]
-    for f in ("split", "cost", "forced", "correct", "verify"):
-        assert x[f] == y[f], (k, f, x[f], y[f])
+    for f in ("split", "cost", "forced", "correct", "verify", "sft_answer", "sft_correct"):
+        assert x.get(f) == y.get(f), (k, f, x.get(f), y.get(f))
     assert (x["conf"] is None) == (y["conf"] is None), (k, x["conf"], y["conf"])
     assert x["conf"] is None or math.isclose(x["conf"], y["conf"], rel_tol=1e-6, abs_tol=1e-12), (k, x["conf"], y["conf"])
 # the quick family is nearly always wrong; what makes the comparison count is that the answers
@@ -63,7 +65,8 @@ print(f"{len(a)} cells equal")
 PY
 }
 
-"$DISR" eval --agents "$URLS" "${Q[@]}" --out remote >/dev/null 2>remote.err ||
+SFT="http://127.0.0.1:$P0,http://127.0.0.1:$P1,http://127.0.0.1:$P2,-"
+"$DISR" eval --agents "$URLS" "${Q[@]}" --sft "$SFT" --out remote >/dev/null 2>remote.err ||
     { cat remote.err; fail "remote eval failed"; }
 same_table local/outcomes.jsonl remote/outcomes.jsonl
 grep -q "q/s.*ETA" remote.err || fail "no progress line with a rate and ETA"
@@ -99,7 +102,7 @@ CHAT=1 same_table chat_local/outcomes.jsonl chat_remote/outcomes.jsonl
         i=$((i + 1))
     done
 } >net.conf
-"$DISR" eval --net net.conf "${Q[@]}" --out net >/dev/null 2>net.err || { cat net.err; fail "--net"; }
+"$DISR" eval --net net.conf "${Q[@]}" --sft "$SFT" --out net >/dev/null 2>net.err || { cat net.err; fail "--net"; }
 same_table local/outcomes.jsonl net/outcomes.jsonl
 
 # an unreachable agent: a clear error, a non-zero exit, nothing written
@@ -121,7 +124,7 @@ echo '{"contains":"","fail":true}' >fail.jsonl
 start_node agent3 0.9 always fail.jsonl --port "$P3"
 FAIL_PID=$PID
 set +e
-"$DISR" eval --agents "$URLS" "${Q[@]}" --retries 1 --out resumed >/dev/null 2>fail.err
+"$DISR" eval --agents "$URLS" "${Q[@]}" --sft "$SFT" --retries 1 --out resumed >/dev/null 2>fail.err
 rc=$?
 set -e
 [ "$rc" -ne 0 ] || fail "a failing agent did not fail the run"
@@ -132,18 +135,27 @@ kept=$(($(wc -l <resumed/outcomes.partial.jsonl) - 1))
 stop "$FAIL_PID"
 rm -f "$TMP/agent3.port"
 serve agent3 always --port "$P3"
-"$DISR" eval --agents "$URLS" "${Q[@]}" --out resumed >/dev/null 2>resume.err ||
+"$DISR" eval --agents "$URLS" "${Q[@]}" --sft "$SFT" --out resumed >/dev/null 2>resume.err ||
     { cat resume.err; fail "the resumed run failed"; }
-grep -q "$kept cells read back" resume.err || { cat resume.err; fail "resume did not read $kept cells"; }
+grep -q "$kept results read back" resume.err || { cat resume.err; fail "resume did not read $kept cells"; }
 same_table local/outcomes.jsonl resumed/outcomes.jsonl
 
-# a server without logprobs (a scripted node): confidences null, the cascade left out
+# a server without logprobs (a scripted node): confidences null, the cascade left out; the
+# trained decisions of a node that rejects everything (and has a next agent it must not ask)
 echo '{"contains":"","reply":"7"}' >seven.jsonl
 start_node plain 0.1 always seven.jsonl
-"$DISR" eval --agents "http://127.0.0.1:$PORT,http://127.0.0.1:$P3" "${Q[@]}" --out nolp \
+PP=$PORT
+echo '{"contains":"","reply":"I don'"'"'t know!","answer":"7"}' >rej.jsonl
+start_node rej 0.1 trained rej.jsonl --next "http://127.0.0.1:$P3"
+"$DISR" eval --agents "http://127.0.0.1:$PP,http://127.0.0.1:$P3" "${Q[@]}" \
+    --sft "http://127.0.0.1:$PORT,-" --out nolp \
     >/dev/null 2>nolp.err || { cat nolp.err; fail "eval with a server without logprobs"; }
 grep -q "gave no log probabilities" nolp.err || fail "no warning about missing logprobs"
 grep -q '"agent":0,"name":"plain".*"conf":null' nolp/outcomes.jsonl || fail "conf not null"
 grep -q "Left out: \*\*Confidence cascade\*\*: agent 0 (plain) has no recorded answer probabilities" \
     nolp/report.md || fail "the confidence cascade is not left out with its reason"
+grep '"agent":0,' nolp/outcomes.jsonl | grep -v '"split":"train"' | grep -qv '"sft_answer":\[0,0,0\]' &&
+    fail "the rejecting node's decisions are not all rejects"
+grep -q "Left out: \*\*DiSRouter (SFT)" nolp/report.md && fail "DiSRouter (SFT) left out"
+[ "$(metric "http://127.0.0.1:$PORT" disr_forwards_total)" = 0 ] || fail "a decision was forwarded"
 echo "eval_remote e2e ok"

@@ -1,7 +1,7 @@
 /* Unit tests for evaluating agents over HTTP: reading an OpenAI chat reply (content, finish
  * reason, usage, per-token log probabilities, and every way a reply can be malformed), the log
- * probabilities a node writes read back to the same floats, the node's `disr-forced` and
- * `logprobs` request fields, unrecorded scores (null, never 0) through the outcome file, and a
+ * probabilities a node writes read back to the same floats, the node's `disr-forced`,
+ * `disr-decide` and `logprobs` request fields, unrecorded scores (null, never 0) through the outcome file, and a
  * report that leaves out the cascades whose scores are missing. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -141,10 +141,18 @@ static void test_node_request_fields(void **state) {
     assert_true(r.forced);
     assert_true(r.logprobs);
     chat_request_free(&r);
+    const char *dec = "{\"model\":\"disr-decide\",\"disr\":{\"alpha\":0.8},\"messages\":"
+                      "[{\"role\":\"user\",\"content\":\"q\"}]}";
+    assert_int_equal(api_parse_chat(dec, strlen(dec), NULL, &r, &e), 0);
+    assert_true(r.decide);
+    assert_false(r.forced);
+    assert_float_equal(r.alpha, 0.8, 1e-12);
+    chat_request_free(&r);
     const char *plain = "{\"model\":\"disr-cost\",\"messages\":[{\"role\":\"user\",\"content\":"
                         "\"q\"}]}";
     assert_int_equal(api_parse_chat(plain, strlen(plain), NULL, &r, &e), 0);
     assert_false(r.forced);
+    assert_false(r.decide);
     assert_false(r.logprobs);
     chat_request_free(&r);
     const char *bad[] = {
@@ -158,6 +166,7 @@ static void test_node_request_fields(void **state) {
     }
     char *models = api_models_json("n0");
     assert_non_null(strstr(models, "\"id\":\"disr-forced\""));
+    assert_non_null(strstr(models, "\"id\":\"disr-decide\""));
     free(models);
 }
 
