@@ -3,13 +3,21 @@
 #ifndef CLI_CLI_H
 #define CLI_CLI_H
 
-enum cli_opt_kind { OPT_STR, OPT_INT, OPT_FLOAT, OPT_FLAG };
+#include <stdbool.h>
+#include <stdint.h>
+
+/* OPT_F32, OPT_BOOL and OPT_U64 let an option write straight into a job's float, bool or
+ * uint64_t field. */
+enum cli_opt_kind { OPT_STR, OPT_INT, OPT_FLOAT, OPT_FLAG, OPT_F32, OPT_BOOL, OPT_U64 };
 
 struct cli_opt {
     const char *name; /* "--steps" (and optional short alias "-s" in `alias`) */
     const char *alias;
     enum cli_opt_kind kind;
-    void *dst; /* const char **, int *, double *, or int * (flag set to 1) */
+    void *dst; /* const char **, int *, double *, int * (flag set to 1), float *, bool * (set),
+                  uint64_t * */
+    /* "{}" in the help is replaced by the value *dst holds before parsing: the default comes
+     * from the job's own default struct, never retyped here */
     const char *help;
 };
 
@@ -25,14 +33,15 @@ struct cli_command {
 int cli_parse(int argc, char **argv, const struct cli_opt *opts, const char *usage,
               const char **pos, int max_pos, int *n_pos);
 
+/* Whether argv[1..] holds the flag `name` (e.g. "--quick"): a preset that must apply before the
+ * options that override it are parsed into the job. */
+bool cli_has_flag(int argc, char **argv, const char *name);
+
 /* Prints "disr: <what>: <last error detail or status text>" and returns exit code 1. */
 int cli_fail(const char *what, int status);
 
-struct model;
-/* Puts the built-in chat template `name` (NULL: keep the file's) on a model that is prompted
- * through its chat template, and checks that the template renders, so that a command refuses
- * to start rather than fail on every prompt. Models without a chat vocabulary pass. */
-int cli_check_chat_template(struct model *m, const char *name);
+/* cli_fail's message for settings a job refused (its *_check): exit code 2, as a bad option. */
+int cli_fail_settings(const char *what, int status);
 
 /* For a command whose layer has not landed yet: says so and returns exit code 3. */
 int cli_pending(const char *name);
@@ -42,10 +51,10 @@ int cli_pending(const char *name);
 #define CLI_COMMANDS(X)                                                                            \
     X(generate, "generate", "generate text from a GGUF model")                                     \
     X(info, "info", "show a GGUF file's metadata and tensor table")                                \
-    X(tokenize, "tokenize", "print the token ids of text under a GGUF file's tokenizer")              \
-    X(template, "template", "show the prompt a chat template makes of a conversation")              \
+    X(tokenize, "tokenize", "print the token ids of text under a GGUF file's tokenizer")           \
+    X(template, "template", "show the prompt a chat template makes of a conversation")             \
     X(quantize, "quantize", "convert a GGUF model to another weight type (Q4_K_M, Q8_0, ...)")     \
-    X(synth, "synth", "write a random-weight model of a published shape (Qwen2.5, Llama 3.2)")    \
+    X(synth, "synth", "write a random-weight model of a published shape (Qwen2.5, Llama 3.2)")     \
     X(train, "train", "train (or resume) a model on a text or JSONL corpus")                       \
     X(bench, "bench", "measure prefill, decode and training speed")                                \
     X(world, "world", "generate the synthetic world and its JSONL splits")                         \

@@ -6,36 +6,6 @@
 #include "core/err.h"
 #include "world/scenario.h"
 
-int sa_cli_subset(const struct qa_set *all, int every, int held, struct qa_set *out, int **index) {
-    qa_set_init(out);
-    *index = NULL;
-    int n = 0;
-    int *idx = malloc(sizeof(int) * ((size_t)all->n + 1));
-    struct qa_item *items = malloc(sizeof(struct qa_item) * ((size_t)all->n + 1));
-    if (!idx || !items) {
-        free(idx);
-        free(items);
-        return disr_fail(DISR_E_NOMEM, "subset of %d queries", all->n);
-    }
-    for (int i = 0; i < all->n; i++) {
-        int is_held = every > 1 ? (i % every == every - 1) : 0;
-        if (is_held == (held != 0)) {
-            idx[n] = i;
-            items[n++] = all->items[i];
-        }
-    }
-    out->items = items;
-    out->n = out->cap = n;
-    *index = idx;
-    return DISR_OK;
-}
-
-void sa_cli_subset_free(struct qa_set *s, int *index) {
-    free(s->items); /* the strings belong to the full set */
-    qa_set_init(s);
-    free(index);
-}
-
 int sa_cli_split(char *s, char **out, int cap) {
     int n = 0;
     for (char *tok = strtok(s, ","); tok; tok = strtok(NULL, ",")) {

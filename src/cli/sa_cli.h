@@ -1,5 +1,5 @@
 /* sa_cli.h: what the three self-awareness commands (sa-sft, sa-rl, sa-report) share on the CLI
- * side: shallow subsets of a data set, comma lists, and the per-scenario table they print. */
+ * side: options, comma lists, and the per-scenario table they print. */
 #ifndef CLI_SA_CLI_H
 #define CLI_SA_CLI_H
 
@@ -8,10 +8,18 @@
 #include "train/sa.h"
 #include "world/dataset.h"
 
-/* A shallow subset: items i with (i % every == every - 1) == held (every <= 1: all items, or
- * none when held). The items point into `all`; free with sa_cli_subset_free only. */
-int sa_cli_subset(const struct qa_set *all, int every, int held, struct qa_set *out, int **index);
-void sa_cli_subset_free(struct qa_set *s, int *index);
+/* The options sa-sft and sa-rl share, on a config `c` with gen, checkpoint, checkpoint_every and
+ * stop_after: entries of a cli_opt table. */
+// clang-format off
+#define SA_CLI_RUN_OPTS(c)                                                                         \
+    {"--threads", NULL, OPT_INT, &(c)->gen.n_threads,                                              \
+     "engine threads ({}; 0: all cores; tiny agents run best on 1)"},                              \
+    {"--checkpoint", NULL, OPT_STR, &(c)->checkpoint, "checkpoint path (default OUT.ckpt)"},       \
+    {"--checkpoint-every", NULL, OPT_INT, &(c)->checkpoint_every,                                  \
+     "steps between checkpoints ({})"},                                                            \
+    {"--stop-after", NULL, OPT_INT, &(c)->stop_after,                                              \
+     "stop after N steps, checkpointed (to test resuming)"}
+// clang-format on
 
 /* Splits "a,b,c" into at most cap pieces (modifies s). Returns the count, or -1 if > cap. */
 int sa_cli_split(char *s, char **out, int cap);
