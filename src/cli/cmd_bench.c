@@ -430,28 +430,162 @@ static int bench_zoo(int n_shapes, int B, int T, int steps, int threads) {
     return DISR_OK;
 }
 
+/* ---- the command ---- */
+
+/* What `disr bench` measures: its options, defaults in bench_job_default. */
+struct bench_job {
+    const char *what, *model, *types;
+    int threads, reps, batch, pp, tg, train_steps, depth;
+    int quick;
+};
+
+static void bench_job_default(struct bench_job *j, bool quick) {
+    *j = (struct bench_job){.what = "all",
+                            .model = "all",
+                            .types = "f32,q8_0,q4_0",
+                            .reps = 5,
+                            .batch = 4,
+                            .train_steps = 5,
+                            .depth = 512};
+    /* quick: the agent shape only, two weight types and repetitions (for tests) */
+    if (quick) j->model = "agent", j->types = "f32,q8_0", j->reps = 2, j->train_steps = 2;
+}
+
+static int bench_check(const struct bench_job *j) {
+    if (j->train_steps < 1 || j->train_steps > 100 || j->reps < 1 || j->reps > 100 ||
+        j->batch < 1 || j->batch > 64 || j->pp < 0 || j->tg < 0 || j->pp > 4096 || j->tg > 4096) {
+        fprintf(stderr,
+                "disr: bench: --reps must be 1..100, --batch 1..64, --pp and --tg 0..4096\n");
+        return 2;
+    }
+    return 0;
+}
+
+/* llama-bench's pp, tg and tg @ depth on a GGUF file. */
+static int bench_gguf(const struct bench_job *j) {
+    if (j->depth < 0 || j->depth > 65536) {
+        fprintf(stderr, "disr: bench: --depth must be 0..65536\n");
+        return 2;
+    }
+    struct file_test t[3];
+    int n = 0, pp = j->pp ? j->pp : 512, tg = j->tg ? j->tg : 128;
+    t[n] = (struct file_test){"", pp, 0, 0}, snprintf(t[n].name, 32, "pp%d", pp), n++;
+    t[n] = (struct file_test){"", 0, tg, 0}, snprintf(t[n].name, 32, "tg%d", tg), n++;
+    if (j->depth) {
+        t[n] = (struct file_test){"", 0, tg, j->depth};
+        snprintf(t[n].name, 32, "tg%d @ d%d", tg, j->depth), n++;
+    }
+    int st = bench_file(j->model, t, n, j->threads, j->reps);
+    return st < 0 ? cli_fail("bench", st) : 0;
+}
+
+/* One row per weight type of --types for shape s. */
+static int infer_rows(const struct bench_job *j, const struct bench_shape *s) {
+    char list[64];
+    snprintf(list, sizeof list, "%s", j->types);
+    for (char *save = NULL, *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        enum dtype dt;
+        if (dtype_parse(t, &dt) < 0) return DISR_E_ARG;
+        struct bench_result r;
+        DISR_TRY(run_shape(s, dt, j->threads, j->reps, j->batch, &r));
+        char pp_label[32], tg_label[32], batch_cell[32] = "–"; /* --batch 1: skipped */
+        snprintf(pp_label, sizeof pp_label, "pp%d", s->pp);
+        snprintf(tg_label, sizeof tg_label, "tg%d", s->tg);
+        if (j->batch > 1) snprintf(batch_cell, sizeof batch_cell, "%.1f", r.batch_tps);
+        printf("| %s | %s | %.1f | %.1f | %.0f (%s) | %.1f (%s) | %s | %.1f |\n", s->name,
+               dtype_name(dt), r.mem.weights / 1048576.0, r.mem.kv_cache / 1048576.0, r.pp_tps,
+               pp_label, r.tg_tps, tg_label, batch_cell, r.tg_cpu_tps);
+        fflush(stdout);
+    }
+    return DISR_OK;
+}
+
+static int bench_infer(const struct bench_job *j) {
+    printf("engine kernels: %s, sgemm: OpenBLAS %s, threads: %d\n\n", matmul_kernel_name(),
+           matmul_blas_core(), j->threads);
+    printf("| model | type | weights MiB | KV MiB | pp tok/s | tg tok/s | tg x%d tok/s | tg "
+           "tok/CPU-s |\n",
+           j->batch);
+    printf("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        struct bench_shape shape = shapes[i], *s = &shape;
+        if (strcmp(j->model, "all") && strcmp(j->model, s->name)) continue;
+        if (j->pp) s->pp = j->pp;
+        if (j->tg) s->tg = j->tg;
+        if (s->c.n_ctx < s->pp) s->c.n_ctx = s->pp;
+        if (s->c.n_ctx < s->tg) s->c.n_ctx = s->tg;
+        DISR_TRY(infer_rows(j, s));
+    }
+    return DISR_OK;
+}
+
+static int bench_memory_table(const struct bench_job *j) {
+    double gbs = 0;
+    int used = 0;
+    DISR_TRY(bench_memory(j->threads, j->quick ? 2 : j->reps, &gbs, &used));
+    double bytes = decode_bytes_f32(&shapes[1].c);
+    printf("\n| memory | threads | read GB/s | 110m f32 decode ceiling (%.0f MB/token) |\n",
+           bytes / 1e6);
+    printf("| --- | ---: | ---: | ---: |\n");
+    printf("| streaming read, %u MiB | %d | %.1f | %.1f tok/s |\n", MEMBW_BYTES >> 20, used, gbs,
+           gbs * 1e9 / bytes);
+    return DISR_OK;
+}
+
+static int bench_train(const struct bench_job *j) {
+    /* llm.c's CPU trainer took 4.7 s/step on this shape here (B=4, T=64). */
+    struct model_config c;
+    train_bench_config_gpt2(&c);
+    int B = 4, T = 64;
+    const char *label = "gpt2-124m";
+    if (j->quick) c = shapes[0].c, B = 2, T = 32, label = "agent";
+    struct train_bench_result tr;
+    DISR_TRY(train_bench(&c, B, T, j->train_steps, j->threads, &tr));
+    printf("\n| training | params | B x T | s/step | tok/s | GFLOPS |\n");
+    printf("| --- | ---: | --- | ---: | ---: | ---: |\n");
+    printf("| %s | %.1fM | %d x %d | %.3f | %.0f | %.1f |\n", label, tr.n_params / 1e6, B, T,
+           tr.sec_per_step, tr.tokens_per_s, tr.gflops);
+    return DISR_OK;
+}
+
+/* The sections --what asks for, in order; a failure ends the run. */
+static int bench_sections(const struct bench_job *j) {
+    bool all = !strcmp(j->what, "all");
+    if (all || !strcmp(j->what, "infer")) DISR_TRY(bench_infer(j));
+    if (all || !strcmp(j->what, "memory")) DISR_TRY(bench_memory_table(j));
+    if (all || !strcmp(j->what, "train")) DISR_TRY(bench_train(j));
+    if (all || !strcmp(j->what, "zoo"))
+        DISR_TRY(bench_zoo(j->quick ? 1 : 4, j->quick ? 1 : 8, j->quick ? 16 : 128, j->train_steps,
+                           j->threads));
+    return DISR_OK;
+}
+
 int cmd_bench(int argc, char **argv) {
-    const char *model = "all", *types = "f32,q8_0,q4_0", *what = "all";
-    int threads = 0, reps = 5, quick = 0, batch = 4, pp = 0, tg = 0, train_steps = 5, depth = 512;
+    struct bench_job j, quick;
+    bench_job_default(&j, false);
+    bench_job_default(&quick, true);
+    char quick_help[128];
+    snprintf(quick_help, sizeof quick_help,
+             "%s shape only (inference and training), types %s, %d repetitions (for tests)",
+             quick.model, quick.types, quick.reps);
     const struct cli_opt opts[] = {
-        {"--what", NULL, OPT_STR, &what,
+        {"--what", NULL, OPT_STR, &j.what,
          "infer, train, zoo (training at the agent family's shapes), memory or all (default "
-         "all)"},
-        {"--model", NULL, OPT_STR, &model,
-         "inference shape: agent, 110m or all (default all), or a GGUF file (FILE.gguf): "
+         "{})"},
+        {"--model", NULL, OPT_STR, &j.model,
+         "inference shape: agent, 110m or all (default {}), or a GGUF file (FILE.gguf): "
          "llama-bench's pp512, tg128 and tg128 @ d512 on it"},
-        {"--types", NULL, OPT_STR, &types, "weight types, comma-separated (default f32,q8_0,q4_0)"},
-        {"--threads", "-t", OPT_INT, &threads, "compute threads (default: all cores)"},
-        {"--reps", NULL, OPT_INT, &reps, "repetitions; the median is reported (default 5)"},
-        {"--batch", NULL, OPT_INT, &batch,
-         "sequences in the batched-decode test (default 4; 1 = skip)"},
-        {"--pp", NULL, OPT_INT, &pp, "prompt tokens (default 128 agent, 512 110m)"},
-        {"--tg", NULL, OPT_INT, &tg, "decoded tokens (default 128)"},
-        {"--depth", NULL, OPT_INT, &depth,
-         "with a GGUF file: cached tokens before the tg test at depth (default 512; 0 = skip)"},
-        {"--train-steps", NULL, OPT_INT, &train_steps, "timed training steps (default 5)"},
-        {"--quick", NULL, OPT_FLAG, &quick,
-         "agent shape only (inference and training), F32 and Q8_0, 2 repetitions (for tests)"},
+        {"--types", NULL, OPT_STR, &j.types, "weight types, comma-separated (default {})"},
+        {"--threads", "-t", OPT_INT, &j.threads, "compute threads (default: all cores)"},
+        {"--reps", NULL, OPT_INT, &j.reps, "repetitions; the median is reported (default {})"},
+        {"--batch", NULL, OPT_INT, &j.batch,
+         "sequences in the batched-decode test (default {}; 1 = skip)"},
+        {"--pp", NULL, OPT_INT, &j.pp, "prompt tokens (default 128 agent, 512 110m)"},
+        {"--tg", NULL, OPT_INT, &j.tg, "decoded tokens (default 128)"},
+        {"--depth", NULL, OPT_INT, &j.depth,
+         "with a GGUF file: cached tokens before the tg test at depth (default {}; 0 = skip)"},
+        {"--train-steps", NULL, OPT_INT, &j.train_steps, "timed training steps (default {})"},
+        {"--quick", NULL, OPT_FLAG, &j.quick, quick_help},
         {0},
     };
     int rc = cli_parse(argc, argv, opts,
@@ -466,103 +600,22 @@ int cmd_bench(int argc, char **argv) {
                        "speed (s/step, tokens/s, GFLOPS) on the GPT-2-124M shape.",
                        NULL, 0, NULL);
     if (rc) return rc == 1 ? 0 : rc;
-    if (quick) model = "agent", types = "f32,q8_0", reps = 2, train_steps = 2;
-    int do_infer = !strcmp(what, "all") || !strcmp(what, "infer");
-    int do_train = !strcmp(what, "all") || !strcmp(what, "train");
-    int do_memory = !strcmp(what, "all") || !strcmp(what, "memory");
-    int do_zoo = !strcmp(what, "all") || !strcmp(what, "zoo");
-    if (!do_infer && !do_train && !do_memory && !do_zoo) {
+    if (j.quick) { /* --quick overrides the options it sets, given or not */
+        quick.what = j.what, quick.threads = j.threads, quick.batch = j.batch, quick.pp = j.pp;
+        quick.tg = j.tg, quick.depth = j.depth, quick.quick = 1;
+        j = quick;
+    }
+    static const char *const whats[] = {"all", "infer", "train", "zoo", "memory"};
+    bool known = false;
+    for (size_t i = 0; i < sizeof whats / sizeof *whats; i++)
+        known |= !strcmp(j.what, whats[i]);
+    if (!known) {
         fprintf(stderr, "disr: bench: --what must be infer, train, zoo, memory or all\n");
         return 2;
     }
-    if (train_steps < 1 || train_steps > 100 || reps < 1 || reps > 100 || batch < 1 || batch > 64 ||
-        pp < 0 || tg < 0 || pp > 4096 || tg > 4096) {
-        fprintf(stderr,
-                "disr: bench: --reps must be 1..100, --batch 1..64, --pp and --tg 0..4096\n");
-        return 2;
-    }
-    size_t ml = strlen(model);
-    if (ml > 5 && !strcmp(model + ml - 5, ".gguf")) {
-        if (depth < 0 || depth > 65536) {
-            fprintf(stderr, "disr: bench: --depth must be 0..65536\n");
-            return 2;
-        }
-        struct file_test t[3];
-        int n = 0;
-        pp = pp ? pp : 512, tg = tg ? tg : 128;
-        t[n] = (struct file_test){"", pp, 0, 0}, snprintf(t[n].name, 32, "pp%d", pp), n++;
-        t[n] = (struct file_test){"", 0, tg, 0}, snprintf(t[n].name, 32, "tg%d", tg), n++;
-        if (depth) {
-            t[n] = (struct file_test){"", 0, tg, depth};
-            snprintf(t[n].name, 32, "tg%d @ d%d", tg, depth), n++;
-        }
-        int st = bench_file(model, t, n, threads, reps);
-        return st < 0 ? cli_fail("bench", st) : 0;
-    }
-    if (do_infer) {
-        printf("engine kernels: %s, sgemm: OpenBLAS %s, threads: %d\n\n", matmul_kernel_name(),
-               matmul_blas_core(), threads);
-        printf("| model | type | weights MiB | KV MiB | pp tok/s | tg tok/s | tg x%d tok/s | tg "
-               "tok/CPU-s |\n",
-               batch);
-        printf("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
-        for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
-            struct bench_shape shape = shapes[i], *s = &shape;
-            if (strcmp(model, "all") && strcmp(model, s->name)) continue;
-            if (pp) s->pp = pp;
-            if (tg) s->tg = tg;
-            if (s->c.n_ctx < s->pp) s->c.n_ctx = s->pp;
-            if (s->c.n_ctx < s->tg) s->c.n_ctx = s->tg;
-            char list[64];
-            snprintf(list, sizeof list, "%s", types);
-            for (char *save = NULL, *t = strtok_r(list, ",", &save); t;
-                 t = strtok_r(NULL, ",", &save)) {
-                enum dtype dt;
-                if (dtype_parse(t, &dt) < 0) return cli_fail("bench", DISR_E_ARG);
-                struct bench_result r;
-                int st = run_shape(s, dt, threads, reps, batch, &r);
-                if (st < 0) return cli_fail("bench", st);
-                char pp_label[32], tg_label[32], batch_cell[32] = "–"; /* --batch 1: skipped */
-                snprintf(pp_label, sizeof pp_label, "pp%d", s->pp);
-                snprintf(tg_label, sizeof tg_label, "tg%d", s->tg);
-                if (batch > 1) snprintf(batch_cell, sizeof batch_cell, "%.1f", r.batch_tps);
-                printf("| %s | %s | %.1f | %.1f | %.0f (%s) | %.1f (%s) | %s | %.1f |\n", s->name,
-                       dtype_name(dt), r.mem.weights / 1048576.0, r.mem.kv_cache / 1048576.0,
-                       r.pp_tps, pp_label, r.tg_tps, tg_label, batch_cell, r.tg_cpu_tps);
-                fflush(stdout);
-            }
-        }
-    }
-    if (do_memory) {
-        double gbs = 0;
-        int used = 0;
-        int st = bench_memory(threads, quick ? 2 : reps, &gbs, &used);
-        if (st < 0) return cli_fail("bench", st);
-        double bytes = decode_bytes_f32(&shapes[1].c);
-        printf("\n| memory | threads | read GB/s | 110m f32 decode ceiling (%.0f MB/token) |\n",
-               bytes / 1e6);
-        printf("| --- | ---: | ---: | ---: |\n");
-        printf("| streaming read, %u MiB | %d | %.1f | %.1f tok/s |\n", MEMBW_BYTES >> 20, used,
-               gbs, gbs * 1e9 / bytes);
-    }
-    if (do_train) {
-        /* llm.c's CPU trainer took 4.7 s/step on this shape here (B=4, T=64). */
-        struct model_config c;
-        train_bench_config_gpt2(&c);
-        int B = 4, T = 64;
-        const char *label = "gpt2-124m";
-        if (quick) c = shapes[0].c, B = 2, T = 32, label = "agent";
-        struct train_bench_result tr;
-        int st = train_bench(&c, B, T, train_steps, threads, &tr);
-        if (st < 0) return cli_fail("bench", st);
-        printf("\n| training | params | B x T | s/step | tok/s | GFLOPS |\n");
-        printf("| --- | ---: | --- | ---: | ---: | ---: |\n");
-        printf("| %s | %.1fM | %d x %d | %.3f | %.0f | %.1f |\n", label, tr.n_params / 1e6, B, T,
-               tr.sec_per_step, tr.tokens_per_s, tr.gflops);
-    }
-    if (do_zoo) {
-        int st = bench_zoo(quick ? 1 : 4, quick ? 1 : 8, quick ? 16 : 128, train_steps, threads);
-        if (st < 0) return cli_fail("bench", st);
-    }
-    return 0;
+    if ((rc = bench_check(&j))) return rc;
+    size_t ml = strlen(j.model);
+    if (ml > 5 && !strcmp(j.model + ml - 5, ".gguf")) return bench_gguf(&j);
+    int st = bench_sections(&j);
+    return st < 0 ? cli_fail("bench", st) : 0;
 }
