@@ -6,6 +6,36 @@
 #include <immintrin.h>
 #endif
 
+#include "core/gemm.h"
+
+#if defined(__AVX512F__) && defined(__FMA__)
+#define OPS_V512 1
+/* Lanes [0, n) of 16, n >= 1: tails run through the same vector code, so an element's result
+ * does not depend on where a row or a chunk begins. */
+static inline __mmask16 tail_mask(int n) {
+    return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1);
+}
+
+/* e^x to about 2 ulp (Cephes' polynomial for e^r, |r| <= ln2 / 2, scaled by 2^n). Inputs below
+ * -104 give 0 and above 88.7 give inf, as expf does. */
+static inline __m512 exp_v512(__m512 x) {
+    x = _mm512_max_ps(x, _mm512_set1_ps(-104.0f));
+    x = _mm512_min_ps(x, _mm512_set1_ps(88.8f));
+    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    return _mm512_scalef_ps(p, n);
+}
+#endif
+
 void rmsnorm_forward(float *out, float *rstd, const float *x, const float *w, int rows, int n,
                      float eps) {
     for (int r = 0; r < rows; r++) {
@@ -86,6 +116,17 @@ void softmax_forward(float *x, int n) {
 }
 
 void swiglu_forward(float *out, const float *gate, const float *up, int n) {
+#ifdef OPS_V512
+    const __m512 one = _mm512_set1_ps(1.0f);
+    for (int i = 0; i < n; i += 16) {
+        __mmask16 m = tail_mask(n - i);
+        __m512 g = _mm512_maskz_loadu_ps(m, gate + i);
+        __m512 sig = _mm512_div_ps(one, _mm512_add_ps(one, exp_v512(_mm512_sub_ps(_mm512_setzero_ps(), g))));
+        _mm512_mask_storeu_ps(out + i, m,
+                              _mm512_mul_ps(_mm512_mul_ps(g, sig), _mm512_maskz_loadu_ps(m, up + i)));
+    }
+    return;
+#endif
     for (int i = 0; i < n; i++) {
         float g = gate[i];
         out[i] = g / (1.0f + expf(-g)) * up[i];
@@ -141,142 +182,156 @@ void softmax_backward(float *dx, const float *dy, const float *y, int n) {
 
 void swiglu_backward(float *dgate, float *dup, const float *dout, const float *gate,
                      const float *up, int n) {
+#ifdef OPS_V512
+    const __m512 one = _mm512_set1_ps(1.0f);
+    for (int i = 0; i < n; i += 16) {
+        __mmask16 m = tail_mask(n - i);
+        __m512 g = _mm512_maskz_loadu_ps(m, gate + i), u = _mm512_maskz_loadu_ps(m, up + i),
+               d = _mm512_maskz_loadu_ps(m, dout + i);
+        __m512 sig = _mm512_div_ps(one, _mm512_add_ps(one, exp_v512(_mm512_sub_ps(_mm512_setzero_ps(), g))));
+        __m512 silu = _mm512_mul_ps(g, sig);
+        __m512 dsilu = _mm512_fmadd_ps(silu, _mm512_sub_ps(one, sig), sig);
+        _mm512_mask_storeu_ps(dgate + i, m, _mm512_mul_ps(_mm512_mul_ps(d, u), dsilu));
+        _mm512_mask_storeu_ps(dup + i, m, _mm512_mul_ps(d, silu));
+    }
+    return;
+#endif
     for (int i = 0; i < n; i++) {
         float g = gate[i];
         float sig = 1.0f / (1.0f + expf(-g));
         float silu = g * sig;
         /* silu'(g) = sig + g sig (1 - sig) */
-        dgate[i] += dout[i] * up[i] * (sig + silu * (1.0f - sig));
-        dup[i] += dout[i] * silu;
+        dgate[i] = dout[i] * up[i] * (sig + silu * (1.0f - sig));
+        dup[i] = dout[i] * silu;
     }
 }
 
-/* Dot product over one head (hd floats). Vectorized by hand: without -ffast-math
- * the compiler may not reorder a float reduction, so a plain loop stays scalar. */
-static inline float head_dot(const float *a, const float *b, int n) {
-    int i = 0;
-    float s = 0;
-#if defined(__AVX2__) && defined(__FMA__)
-    if (n >= 8) {
-        __m256 acc = _mm256_setzero_ps();
-        for (; i + 8 <= n; i += 8)
-            acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc);
-        __m128 h = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
-        h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-        h = _mm_add_ss(h, _mm_shuffle_ps(h, h, 1));
-        s = _mm_cvtss_f32(h);
+size_t attention_scratch_floats(int T, int hd) {
+    int n = T > hd ? T : hd;
+    return (size_t)T * T + gemm_scratch_floats(n, n, 1);
+}
+
+/* Row t of one head's scores, in place: a[s] = softmax over s <= t of scale * a[s]; a[s] = 0
+ * for s > t (the products after it read across the diagonal and count on those zeros). */
+static void softmax_causal_row(float *a, int n, int T, float scale) {
+    int s = 0;
+    float max = -INFINITY, sum = 0;
+#ifdef OPS_V512
+    __m512 vmax = _mm512_set1_ps(-INFINITY), vsum = _mm512_setzero_ps();
+    const __m512 vs = _mm512_set1_ps(scale);
+    for (; s < n; s += 16) {
+        __mmask16 m = tail_mask(n - s);
+        vmax = _mm512_mask_max_ps(vmax, m, vmax, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, a + s), vs));
     }
+    max = _mm512_reduce_max_ps(vmax);
+    const __m512 vm = _mm512_set1_ps(max);
+    for (s = 0; s < n; s += 16) {
+        __mmask16 m = tail_mask(n - s);
+        __m512 e = exp_v512(_mm512_fmsub_ps(_mm512_maskz_loadu_ps(m, a + s), vs, vm));
+        vsum = _mm512_mask_add_ps(vsum, m, vsum, e);
+        _mm512_mask_storeu_ps(a + s, m, e);
+    }
+    sum = _mm512_reduce_add_ps(vsum);
+    const __m512 inv = _mm512_set1_ps(1.0f / sum);
+    for (s = 0; s < n; s += 16) {
+        __mmask16 m = tail_mask(n - s);
+        _mm512_mask_storeu_ps(a + s, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, a + s), inv));
+    }
+#else
+    for (s = 0; s < n; s++)
+        if (a[s] * scale > max) max = a[s] * scale;
+    for (s = 0; s < n; s++) {
+        a[s] = expf(a[s] * scale - max);
+        sum += a[s];
+    }
+    float inv = 1.0f / sum;
+    for (s = 0; s < n; s++)
+        a[s] *= inv;
 #endif
-    for (; i < n; i++)
-        s += a[i] * b[i];
-    return s;
+    for (s = n; s < T; s++)
+        a[s] = 0;
 }
 
-/* y[0..hd) += sum over i < n of w[i * ws] * (row i of x, rows xs apart). Each 32-float block of y
- * stays in registers across all n rows: adding row by row into memory chains every FMA behind a
- * store-to-load forward, which had made the attention backward the slowest op of training. */
-static void head_weighted_sum(float *y, const float *w, int64_t ws, const float *x, int64_t xs,
-                              int n, int hd) {
-    int j = 0;
-#if defined(__AVX2__) && defined(__FMA__)
-    for (; j + 32 <= hd; j += 32) {
-        __m256 a0 = _mm256_loadu_ps(y + j), a1 = _mm256_loadu_ps(y + j + 8),
-               a2 = _mm256_loadu_ps(y + j + 16), a3 = _mm256_loadu_ps(y + j + 24);
-        for (int i = 0; i < n; i++) {
-            const __m256 wi = _mm256_set1_ps(w[i * ws]);
-            const float *xi = x + i * xs + j;
-            a0 = _mm256_fmadd_ps(wi, _mm256_loadu_ps(xi), a0);
-            a1 = _mm256_fmadd_ps(wi, _mm256_loadu_ps(xi + 8), a1);
-            a2 = _mm256_fmadd_ps(wi, _mm256_loadu_ps(xi + 16), a2);
-            a3 = _mm256_fmadd_ps(wi, _mm256_loadu_ps(xi + 24), a3);
-        }
-        _mm256_storeu_ps(y + j, a0), _mm256_storeu_ps(y + j + 8, a1);
-        _mm256_storeu_ps(y + j + 16, a2), _mm256_storeu_ps(y + j + 24, a3);
-    }
-    /* 8, 16 or 24 floats left (head sizes 16 and 24 are common). One loop over blocks of up to
-     * four vectors with the counts as variables measured 25 % slower at head size 24: the
-     * accumulators then live in memory. */
-    const int rest = (hd - j) / 8;
-    if (rest > 0) {
-        const __m256 z = _mm256_setzero_ps();
-        __m256 a0 = _mm256_loadu_ps(y + j), a1 = rest > 1 ? _mm256_loadu_ps(y + j + 8) : z,
-               a2 = rest > 2 ? _mm256_loadu_ps(y + j + 16) : z;
-        for (int i = 0; i < n; i++) {
-            const __m256 wi = _mm256_set1_ps(w[i * ws]);
-            const float *xi = x + i * xs + j;
-            a0 = _mm256_fmadd_ps(wi, _mm256_loadu_ps(xi), a0);
-            if (rest > 1) a1 = _mm256_fmadd_ps(wi, _mm256_loadu_ps(xi + 8), a1);
-            if (rest > 2) a2 = _mm256_fmadd_ps(wi, _mm256_loadu_ps(xi + 16), a2);
-        }
-        _mm256_storeu_ps(y + j, a0);
-        if (rest > 1) _mm256_storeu_ps(y + j + 8, a1);
-        if (rest > 2) _mm256_storeu_ps(y + j + 16, a2);
-        j += 8 * rest;
-    }
-#endif
-    for (; j < hd; j++) {
-        float a = y[j];
-        for (int i = 0; i < n; i++)
-            a += w[i * ws] * x[i * xs + j];
-        y[j] = a;
-    }
+/* Head h's slice of a [T][stride] array, as a T x hd matrix or (cols) its transpose. */
+static struct gemm_view head_rows(const float *x, int h, int hd, int stride) {
+    return (struct gemm_view){x + (int64_t)h * hd, stride, 1};
+}
+static struct gemm_view head_cols(const float *x, int h, int hd, int stride) {
+    return (struct gemm_view){x + (int64_t)h * hd, 1, stride};
 }
 
+/* Per head: scores S = Q Kᵀ on and below the diagonal, the causal softmax in place, then
+ * out = P V reading P only up to the diagonal. */
 void attention_forward(float *out, float *att, const float *q, const float *k, const float *v,
-                       int T, int n_head, int n_head_kv, int hd, int q_stride, int kv_stride) {
+                       int T, int n_head, int n_head_kv, int hd, int q_stride, int kv_stride,
+                       float *scratch) {
     const float scale = 1.0f / sqrtf((float)hd);
     const int group = n_head / n_head_kv;
+    float *pack = scratch + (int64_t)T * T;
     for (int h = 0; h < n_head; h++) {
         const int kvh = h / group;
-        for (int t = 0; t < T; t++) {
-            const float *qt = q + (int64_t)t * q_stride + h * hd;
-            float *a = att + ((int64_t)h * T + t) * T;
-            for (int s = 0; s <= t; s++)
-                a[s] = head_dot(qt, k + (int64_t)s * kv_stride + kvh * hd, hd) * scale;
-            softmax_forward(a, t + 1);
-            for (int s = t + 1; s < T; s++)
-                a[s] = 0;
-            float *o = out + (int64_t)t * q_stride + h * hd;
-            for (int i = 0; i < hd; i++)
-                o[i] = 0;
-            head_weighted_sum(o, a, 1, v + kvh * hd, kv_stride, t + 1, hd);
-        }
+        float *ah = att + (int64_t)h * T * T;
+        gemm_run(NULL, T, T, hd, head_rows(q, h, hd, q_stride), head_cols(k, kvh, hd, kv_stride),
+                 ah, T, GEMM_C_LOWER, pack);
+        for (int t = 0; t < T; t++)
+            softmax_causal_row(ah + (int64_t)t * T, t + 1, T, scale);
+        gemm_run(NULL, T, hd, T, (struct gemm_view){ah, T, 1}, head_rows(v, kvh, hd, kv_stride),
+                 out + (int64_t)h * hd, q_stride, GEMM_A_LOWER, pack);
     }
 }
 
-/* Two passes per head. By query row t: the score gradients ds[t][s] and dq_t = sum_s ds k_s.
- * Then by key row s: dv_s = sum_t att[t][s] dout_t and dk_s = sum_t ds[t][s] q_t, so every
- * output row is summed once in registers instead of being updated T times in memory. */
-void attention_backward(float *dq, float *dk, float *dv, float *dscore, const float *dout,
-                        const float *att, const float *q, const float *k, const float *v, int T,
-                        int n_head, int n_head_kv, int hd, int q_stride, int kv_stride) {
+/* ds[s] = a[s] (dp[s] - sum_s' dp[s'] a[s']) scale for s <= t, in place over dp; 0 beyond. */
+static void softmax_causal_backward_row(float *ds, const float *a, int n, int T, float scale) {
+    int s = 0;
+    float dot = 0;
+#ifdef OPS_V512
+    __m512 acc = _mm512_setzero_ps();
+    for (; s < n; s += 16) {
+        __mmask16 m = tail_mask(n - s);
+        acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, ds + s), _mm512_maskz_loadu_ps(m, a + s),
+                              acc);
+    }
+    dot = _mm512_reduce_add_ps(acc);
+    const __m512 vd = _mm512_set1_ps(dot), vs = _mm512_set1_ps(scale);
+    for (s = 0; s < n; s += 16) {
+        __mmask16 m = tail_mask(n - s);
+        __m512 d = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, ds + s), vd);
+        _mm512_mask_storeu_ps(ds + s, m,
+                              _mm512_mul_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, a + s), d), vs));
+    }
+#else
+    for (s = 0; s < n; s++)
+        dot += ds[s] * a[s];
+    for (s = 0; s < n; s++)
+        ds[s] = a[s] * (ds[s] - dot) * scale;
+#endif
+    for (s = n; s < T; s++)
+        ds[s] = 0;
+}
+
+/* Per head, as products: dP = dO Vᵀ (on and below the diagonal), dS through the softmax in
+ * place, then dQ += dS K, dK += dSᵀ Q and dV += Pᵀ dO, each reading only the triangle that is
+ * not zero. */
+void attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *att,
+                        const float *q, const float *k, const float *v, int T, int n_head,
+                        int n_head_kv, int hd, int q_stride, int kv_stride, float *scratch) {
     const float scale = 1.0f / sqrtf((float)hd);
     const int group = n_head / n_head_kv;
+    float *ds = scratch, *pack = scratch + (int64_t)T * T;
+    const unsigned acc = GEMM_ACCUMULATE;
     for (int h = 0; h < n_head; h++) {
         const int kvh = h / group;
         const float *ah = att + (int64_t)h * T * T;
-        const float *kh = k + kvh * hd, *vh = v + kvh * hd;
-        for (int t = 0; t < T; t++) {
-            const float *a = ah + (int64_t)t * T;
-            const float *dot_ = dout + (int64_t)t * q_stride + h * hd;
-            float *ds = dscore + (int64_t)t * T;
-            /* out_t = sum_s a_s v_s, so d a_s = dot(dout_t, v_s); then through the softmax,
-             * y (dy - dot(dy, y)), and the scale of the dot product. */
-            double sum = 0;
-            for (int s = 0; s <= t; s++) {
-                ds[s] = head_dot(dot_, vh + (int64_t)s * kv_stride, hd);
-                sum += (double)ds[s] * a[s];
-            }
-            for (int s = 0; s <= t; s++)
-                ds[s] = a[s] * (ds[s] - (float)sum) * scale;
-            head_weighted_sum(dq + (int64_t)t * q_stride + h * hd, ds, 1, kh, kv_stride, t + 1, hd);
-        }
-        for (int s = 0; s < T; s++) {
-            const int64_t rows = (int64_t)s * q_stride + h * hd, col = (int64_t)s * T + s;
-            const int64_t off = (int64_t)s * kv_stride + kvh * hd;
-            head_weighted_sum(dv + off, ah + col, T, dout + rows, q_stride, T - s, hd);
-            head_weighted_sum(dk + off, dscore + col, T, q + rows, q_stride, T - s, hd);
-        }
+        gemm_run(NULL, T, T, hd, head_rows(dout, h, hd, q_stride),
+                 head_cols(v, kvh, hd, kv_stride), ds, T, GEMM_C_LOWER, pack);
+        for (int t = 0; t < T; t++)
+            softmax_causal_backward_row(ds + (int64_t)t * T, ah + (int64_t)t * T, t + 1, T, scale);
+        gemm_run(NULL, T, hd, T, (struct gemm_view){ds, T, 1}, head_rows(k, kvh, hd, kv_stride),
+                 dq + (int64_t)h * hd, q_stride, acc | GEMM_A_LOWER, pack);
+        gemm_run(NULL, T, hd, T, (struct gemm_view){ds, 1, T}, head_rows(q, h, hd, q_stride),
+                 dk + (int64_t)kvh * hd, kv_stride, acc | GEMM_A_UPPER, pack);
+        gemm_run(NULL, T, hd, T, (struct gemm_view){ah, 1, T}, head_rows(dout, h, hd, q_stride),
+                 dv + (int64_t)kvh * hd, kv_stride, acc | GEMM_A_UPPER, pack);
     }
 }
 

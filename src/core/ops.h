@@ -6,6 +6,7 @@
 #ifndef CORE_OPS_H
 #define CORE_OPS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* out[r] = x[r] / rms(x[r]) * w, for `rows` rows of `n`. rstd (may be NULL) receives 1/rms per
@@ -51,21 +52,25 @@ void rope_backward_cached(float *dx, int n_heads, int head_dim, const float *cs,
 /* Gradient of softmax_forward: dx += y * (dy - dot(dy, y)), y = the forward's output. */
 void softmax_backward(float *dx, const float *dy, const float *y, int n);
 
-/* Gradient of swiglu_forward: dgate += dout * up * silu'(gate), dup += dout * silu(gate). */
+/* Gradient of swiglu_forward: dgate = dout * up * silu'(gate), dup = dout * silu(gate); these
+ * two OVERWRITE (they are a product's whole input gradient). */
 void swiglu_backward(float *dgate, float *dup, const float *dout, const float *gate,
                      const float *up, int n);
 
 /* Causal multi-head attention of one sequence of T tokens, grouped-query: query head h reads
  * key/value head h / (n_head / n_head_kv). q is [T][q_stride] with head h at column h*hd, k and
  * v are [T][kv_stride]; out is [T][q_stride]. att receives the probabilities [n_head][T][T]
- * (row t only filled up to t; the rest is zeroed) for the backward pass; scale = 1/sqrt(hd). */
+ * (row t only filled up to t; the rest is zeroed) for the backward pass; scale = 1/sqrt(hd).
+ * scratch holds attention_scratch_floats(T, hd) floats. */
+size_t attention_scratch_floats(int T, int hd);
 void attention_forward(float *out, float *att, const float *q, const float *k, const float *v,
-                       int T, int n_head, int n_head_kv, int hd, int q_stride, int kv_stride);
+                       int T, int n_head, int n_head_kv, int hd, int q_stride, int kv_stride,
+                       float *scratch);
 
-/* Gradient of attention_forward: dq, dk, dv accumulate; dscore is scratch of [T][T] floats. */
-void attention_backward(float *dq, float *dk, float *dv, float *dscore, const float *dout,
-                        const float *att, const float *q, const float *k, const float *v, int T,
-                        int n_head, int n_head_kv, int hd, int q_stride, int kv_stride);
+/* Gradient of attention_forward: dq, dk, dv accumulate; scratch as for the forward. */
+void attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *att,
+                        const float *q, const float *k, const float *v, int T, int n_head,
+                        int n_head_kv, int hd, int q_stride, int kv_stride, float *scratch);
 
 /* Cross-entropy per row: losses[r] = logsumexp(logits[r]) - logits[r][targets[r]]. */
 void crossentropy_forward(float *losses, const float *logits, const int32_t *targets, int rows,

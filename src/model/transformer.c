@@ -1,75 +1,42 @@
 #include "model/transformer.h"
 
-#include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/err.h"
+#include "core/gemm.h"
 #include "core/ops.h"
 #include "core/pool.h"
 
-/* Below this many multiply-adds a product is done by a plain loop: OpenBLAS's thread start and
- * packing cost more than the arithmetic on the tiny shapes of unit tests and small heads. */
-#define TF_BLAS_MIN_MACS 32768.0
-
-void tf_linear_forward(float *out, const float *inp, const float *w, const float *bias, int N,
-                       int IC, int OC) {
-    if ((double)N * IC * OC >= TF_BLAS_MIN_MACS) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, IC, 1.0f, inp, IC, w, IC, 0.0f,
-                    out, OC);
-    } else {
-        for (int n = 0; n < N; n++)
-            for (int o = 0; o < OC; o++) {
-                const float *a = inp + (int64_t)n * IC, *b = w + (int64_t)o * IC;
-                float s = 0;
-                for (int i = 0; i < IC; i++)
-                    s += a[i] * b[i];
-                out[(int64_t)n * OC + o] = s;
-            }
-    }
+void tf_linear_forward(struct pool *pool, float *scratch, float *out, const float *inp,
+                       const float *w, const float *bias, int N, int IC, int OC) {
+    gemm_run(pool, N, OC, IC, (struct gemm_view){inp, IC, 1}, (struct gemm_view){w, 1, IC}, out,
+             OC, 0, scratch);
     if (bias)
         for (int n = 0; n < N; n++)
             for (int o = 0; o < OC; o++)
                 out[(int64_t)n * OC + o] += bias[o];
 }
 
-void tf_linear_backward(float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
-                        const float *w, int N, int IC, int OC) {
-    int blas = (double)N * IC * OC >= TF_BLAS_MIN_MACS;
-    if (dinp) {
-        if (blas) {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, IC, OC, 1.0f, dout, OC, w, IC,
-                        1.0f, dinp, IC);
-        } else {
-            for (int n = 0; n < N; n++)
-                for (int o = 0; o < OC; o++) {
-                    float d = dout[(int64_t)n * OC + o];
-                    const float *wr = w + (int64_t)o * IC;
-                    float *di = dinp + (int64_t)n * IC;
-                    for (int i = 0; i < IC; i++)
-                        di[i] += d * wr[i];
-                }
-        }
-    }
-    if (dw) {
-        if (blas) {
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, IC, N, 1.0f, dout, OC, inp, IC,
-                        1.0f, dw, IC);
-        } else {
-            for (int n = 0; n < N; n++)
-                for (int o = 0; o < OC; o++) {
-                    float d = dout[(int64_t)n * OC + o];
-                    const float *in = inp + (int64_t)n * IC;
-                    float *dwr = dw + (int64_t)o * IC;
-                    for (int i = 0; i < IC; i++)
-                        dwr[i] += d * in[i];
-                }
-        }
-    }
+void tf_linear_backward(struct pool *pool, float *scratch, float *dinp, int dinp_add, float *dw,
+                        float *dbias, const float *dout, const float *inp, const float *w, int N,
+                        int IC, int OC) {
+    if (dinp)
+        gemm_run(pool, N, IC, OC, (struct gemm_view){dout, OC, 1}, (struct gemm_view){w, IC, 1},
+                 dinp, IC, dinp_add ? GEMM_ACCUMULATE : 0, scratch);
+    if (dw)
+        gemm_run(pool, OC, IC, N, (struct gemm_view){dout, 1, OC}, (struct gemm_view){inp, IC, 1},
+                 dw, IC, GEMM_ACCUMULATE, scratch);
     if (dbias)
         for (int n = 0; n < N; n++)
             for (int o = 0; o < OC; o++)
                 dbias[o] += dout[(int64_t)n * OC + o];
+}
+
+size_t tf_linear_scratch_floats(int N, int IC, int OC, int n_threads) {
+    size_t a = gemm_scratch_floats(OC, IC, n_threads), b = gemm_scratch_floats(IC, OC, n_threads),
+           c = gemm_scratch_floats(IC, N, n_threads);
+    return a > b ? (a > c ? a : c) : (b > c ? b : c);
 }
 
 double transformer_flops(const struct model_config *c, int B, int T) {
@@ -104,11 +71,17 @@ int transformer_init(struct transformer **out, const struct model_config *c, int
         free(tf);
         return disr_fail(DISR_E_NOMEM, "transformer: cannot start threads");
     }
-    /* Workers sleep soon after a job: between jobs OpenBLAS's own threads need the cores. */
-    pool_set_spin_us(tf->pool, 50);
     const int pool_threads = pool_size(tf->pool);
     const size_t BT = (size_t)B * T, C = c->n_embd, KV = model_kv_dim(c), F = c->n_ff,
                  V = c->n_vocab, H = c->n_head, L = c->n_layer;
+    /* Every product's packing room: (rows, in, out) of each linear layer. */
+    const int shapes[][2] = {{c->n_embd, c->n_embd}, {c->n_embd, (int)KV}, {c->n_embd, c->n_ff},
+                             {c->n_ff, c->n_embd}, {c->n_embd, c->n_vocab}};
+    size_t gemm_floats = 0;
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        size_t n = tf_linear_scratch_floats(B * T, shapes[i][0], shapes[i][1], pool_threads);
+        if (n > gemm_floats) gemm_floats = n;
+    }
     /* Two passes over one list: count, then point (the layout cannot drift between them). */
     for (int pass = 0; pass < 2; pass++) {
         size_t off = 0;
@@ -149,7 +122,8 @@ int transformer_init(struct transformer **out, const struct model_config *c, int
         TAKE(tf->dgate, BT * F);
         TAKE(tf->dup, BT * F);
         TAKE(tf->dact, BT * F);
-        TAKE(tf->dscore, (size_t)T * T * (size_t)pool_threads);
+        TAKE(tf->attn_scratch, attention_scratch_floats(T, model_head_dim(c)) * pool_threads);
+        TAKE(tf->gemm_scratch, gemm_floats);
         TAKE(tf->rope_cs, (size_t)T * (size_t)model_head_dim(c));
 #undef TAKE
         if (!pass) {
@@ -204,13 +178,14 @@ static void attn_chunk(void *vctx, int chunk, int thread) {
     const int64_t r0 = (int64_t)b * T, qo = r0 * C + (int64_t)g * group * hd,
                   ko = r0 * KV + (int64_t)g * hd;
     float *att = j->a->att + ((int64_t)b * H + (int64_t)g * group) * T * T;
+    float *scratch = tf->attn_scratch + (int64_t)thread * attention_scratch_floats(T, hd);
     if (!j->backward)
         attention_forward(j->a->atty + qo, att, j->a->q + qo, j->a->k + ko, j->a->v + ko, T, group,
-                          1, hd, C, KV);
+                          1, hd, C, KV, scratch);
     else
-        attention_backward(tf->dq + qo, tf->dk + ko, tf->dv + ko,
-                           tf->dscore + (int64_t)thread * T * T, tf->datty + qo, att, j->a->q + qo,
-                           j->a->k + ko, j->a->v + ko, T, group, 1, hd, C, KV);
+        attention_backward(tf->dq + qo, tf->dk + ko, tf->dv + ko, tf->datty + qo, att,
+                           j->a->q + qo, j->a->k + ko, j->a->v + ko, T, group, 1, hd, C, KV,
+                           scratch);
 }
 
 static void attention_run(struct transformer *tf, struct tf_layer_acts *a, int backward) {
@@ -299,6 +274,18 @@ static void rows_run(struct transformer *tf, struct row_job j) {
     pool_run(tf->pool, TF_ROW_CHUNKS, row_chunk, &j);
 }
 
+static void linear_fwd(struct transformer *tf, float *out, const float *inp, const float *w,
+                       const float *bias, int IC, int OC) {
+    tf_linear_forward(tf->pool, tf->gemm_scratch, out, inp, w, bias, tf->B * tf->T, IC, OC);
+}
+
+/* dinp = (or += with add) dout . W; dw += dout^T . inp; dbias += colsum(dout). */
+static void linear_bwd(struct transformer *tf, float *dinp, int add, float *dw, float *dbias,
+                       const float *dout, const float *inp, const float *w, int IC, int OC) {
+    tf_linear_backward(tf->pool, tf->gemm_scratch, dinp, add, dw, dbias, dout, inp, w,
+                       tf->B * tf->T, IC, OC);
+}
+
 static int check_f32(const struct model_weights *w, const struct model_config *c) {
     if (w->token_embd.type != DTYPE_F32 || w->output.type != DTYPE_F32)
         return disr_fail(DISR_E_STATE, "transformer: training needs F32 weights");
@@ -329,27 +316,27 @@ int transformer_forward(struct transformer *tf, const struct model_weights *w,
         struct tf_layer_acts *a = &tf->layer[l];
         const float *x = tf->res[l];
         rmsnorm_forward(a->ln1, a->ln1_rstd, x, lw->attn_norm, BT, C, c->norm_eps);
-        tf_linear_forward(a->q, a->ln1, lw->wq.data, lw->bq, BT, C, C);
-        tf_linear_forward(a->k, a->ln1, lw->wk.data, lw->bk, BT, C, KV);
-        tf_linear_forward(a->v, a->ln1, lw->wv.data, lw->bv, BT, C, KV);
+        linear_fwd(tf, a->q, a->ln1, lw->wq.data, lw->bq, C, C);
+        linear_fwd(tf, a->k, a->ln1, lw->wk.data, lw->bk, C, KV);
+        linear_fwd(tf, a->v, a->ln1, lw->wv.data, lw->bv, C, KV);
         rows_run(tf, (struct row_job){.op = ROW_ROPE_Q, .x = a->q});
         rows_run(tf, (struct row_job){.op = ROW_ROPE_K, .x = a->k});
         attention_run(tf, a, 0);
         /* res_mid = x + Wo . atty */
-        tf_linear_forward(a->res_mid, a->atty, lw->wo.data, NULL, BT, C, C);
+        linear_fwd(tf, a->res_mid, a->atty, lw->wo.data, NULL, C, C);
         for (int64_t i = 0; i < (int64_t)BT * C; i++)
             a->res_mid[i] += x[i];
         rmsnorm_forward(a->ln2, a->ln2_rstd, a->res_mid, lw->ffn_norm, BT, C, c->norm_eps);
-        tf_linear_forward(a->gate, a->ln2, lw->w_gate.data, NULL, BT, C, F);
-        tf_linear_forward(a->up, a->ln2, lw->w_up.data, NULL, BT, C, F);
+        linear_fwd(tf, a->gate, a->ln2, lw->w_gate.data, NULL, C, F);
+        linear_fwd(tf, a->up, a->ln2, lw->w_up.data, NULL, C, F);
         rows_run(tf, (struct row_job){.op = ROW_SWIGLU_FWD, .a = a});
         float *y = tf->res[l + 1];
-        tf_linear_forward(y, a->act, lw->w_down.data, NULL, BT, F, C);
+        linear_fwd(tf, y, a->act, lw->w_down.data, NULL, F, C);
         for (int64_t i = 0; i < (int64_t)BT * C; i++)
             y[i] += a->res_mid[i];
     }
     rmsnorm_forward(tf->lnf, tf->lnf_rstd, tf->res[c->n_layer], w->output_norm, BT, C, c->norm_eps);
-    tf_linear_forward(tf->logits, tf->lnf, w->output.data, NULL, BT, C, V);
+    linear_fwd(tf, tf->logits, tf->lnf, w->output.data, NULL, C, V);
     return DISR_OK;
 }
 
@@ -384,15 +371,13 @@ int transformer_backward(struct transformer *tf, const struct model_weights *w,
                          const struct tf_soft_targets *soft, const float *dlosses) {
     const struct model_config *c = &tf->c;
     const int BT = tf->B * tf->T, C = c->n_embd, KV = model_kv_dim(c), F = c->n_ff, V = c->n_vocab;
-    const size_t rowsC = (size_t)BT * C * sizeof(float), rowsKV = (size_t)BT * KV * sizeof(float),
-                 rowsF = (size_t)BT * F * sizeof(float);
+    const size_t rowsC = (size_t)BT * C * sizeof(float), rowsKV = (size_t)BT * KV * sizeof(float);
 
     /* Head: dlogits in place of the logits, then through the output matrix and final norm. */
     float *dlogits = tf->logits;
     rows_run(tf, (struct row_job){
                      .op = ROW_CE_BWD, .targets = targets, .soft = soft, .dlosses = dlosses});
-    memset(tf->dln, 0, rowsC);
-    tf_linear_backward(tf->dln, g->output.data, NULL, dlogits, tf->lnf, w->output.data, BT, C, V);
+    linear_bwd(tf, tf->dln, 0, g->output.data, NULL, dlogits, tf->lnf, w->output.data, C, V);
     memset(tf->dres, 0, rowsC);
     rmsnorm_backward(tf->dres, g->output_norm, tf->dln, tf->res[c->n_layer], w->output_norm,
                      tf->lnf_rstd, BT, C);
@@ -402,31 +387,23 @@ int transformer_backward(struct transformer *tf, const struct model_weights *w,
         struct layer_weights *gl = &g->layer[l];
         struct tf_layer_acts *a = &tf->layer[l];
         /* dres is dL/d res[l+1]; the skip carries it unchanged to res_mid. */
-        memset(tf->dact, 0, rowsF);
-        tf_linear_backward(tf->dact, gl->w_down.data, NULL, tf->dres, a->act, lw->w_down.data, BT,
-                           F, C);
-        memset(tf->dgate, 0, rowsF);
-        memset(tf->dup, 0, rowsF);
+        linear_bwd(tf, tf->dact, 0, gl->w_down.data, NULL, tf->dres, a->act, lw->w_down.data, F, C);
         rows_run(tf, (struct row_job){.op = ROW_SWIGLU_BWD, .a = a});
-        memset(tf->dln, 0, rowsC);
-        tf_linear_backward(tf->dln, gl->w_gate.data, NULL, tf->dgate, a->ln2, lw->w_gate.data, BT,
-                           C, F);
-        tf_linear_backward(tf->dln, gl->w_up.data, NULL, tf->dup, a->ln2, lw->w_up.data, BT, C, F);
+        linear_bwd(tf, tf->dln, 0, gl->w_gate.data, NULL, tf->dgate, a->ln2, lw->w_gate.data, C, F);
+        linear_bwd(tf, tf->dln, 1, gl->w_up.data, NULL, tf->dup, a->ln2, lw->w_up.data, C, F);
         rmsnorm_backward(tf->dres, gl->ffn_norm, tf->dln, a->res_mid, lw->ffn_norm, a->ln2_rstd, BT,
                          C);
         /* dres is now dL/d res_mid, which the skip carries to res[l]. */
-        memset(tf->datty, 0, rowsC);
-        tf_linear_backward(tf->datty, gl->wo.data, NULL, tf->dres, a->atty, lw->wo.data, BT, C, C);
+        linear_bwd(tf, tf->datty, 0, gl->wo.data, NULL, tf->dres, a->atty, lw->wo.data, C, C);
         memset(tf->dq, 0, rowsC);
         memset(tf->dk, 0, rowsKV);
         memset(tf->dv, 0, rowsKV);
         attention_run(tf, a, 1);
         rows_run(tf, (struct row_job){.op = ROW_ROPE_Q, .backward = 1, .x = tf->dq});
         rows_run(tf, (struct row_job){.op = ROW_ROPE_K, .backward = 1, .x = tf->dk});
-        memset(tf->dln, 0, rowsC);
-        tf_linear_backward(tf->dln, gl->wq.data, gl->bq, tf->dq, a->ln1, lw->wq.data, BT, C, C);
-        tf_linear_backward(tf->dln, gl->wk.data, gl->bk, tf->dk, a->ln1, lw->wk.data, BT, C, KV);
-        tf_linear_backward(tf->dln, gl->wv.data, gl->bv, tf->dv, a->ln1, lw->wv.data, BT, C, KV);
+        linear_bwd(tf, tf->dln, 0, gl->wq.data, gl->bq, tf->dq, a->ln1, lw->wq.data, C, C);
+        linear_bwd(tf, tf->dln, 1, gl->wk.data, gl->bk, tf->dk, a->ln1, lw->wk.data, C, KV);
+        linear_bwd(tf, tf->dln, 1, gl->wv.data, gl->bv, tf->dv, a->ln1, lw->wv.data, C, KV);
         rmsnorm_backward(tf->dres, gl->attn_norm, tf->dln, tf->res[l], lw->attn_norm, a->ln1_rstd,
                          BT, C);
     }

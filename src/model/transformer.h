@@ -6,7 +6,8 @@
  *
  * A step: transformer_forward (logits), transformer_loss (weighted cross-entropy),
  * transformer_backward (accumulates parameter gradients; destroys the logits). The dense
- * products go through tf_linear_* (OpenBLAS sgemm for real shapes, a plain loop for tiny ones). */
+ * products go through tf_linear_* (core/gemm.h, on the pool: results independent of the thread
+ * count). */
 #ifndef MODEL_TRANSFORMER_H
 #define MODEL_TRANSFORMER_H
 
@@ -38,12 +39,12 @@ struct transformer {
     float *losses;         /* [BT] per-token cross-entropy */
     /* gradient scratch, reused by every layer */
     float *dres, *dln, *dq, *dk, *dv, *datty, *dgate, *dup, *dact;
-    float *dscore;     /* [threads][T][T] attention-backward scratch */
+    float *attn_scratch; /* [threads][attention_scratch_floats] */
+    float *gemm_scratch; /* the products' packing room */
     float *rope_cs;    /* [T][head_dim] RoPE (cos, sin) per position (rope_angles) */
-    struct pool *pool; /* runs the row-wise ops and attention; the products use OpenBLAS */
+    struct pool *pool; /* runs the products, the row-wise ops and attention */
 };
 
-/* Also starts the pool (every core) that runs the non-BLAS work. */
 /* n_threads: the pool's size (0 = every core this process may use). */
 int transformer_init(struct transformer **out, const struct model_config *c, int B, int T,
                      int n_threads);
@@ -74,12 +75,16 @@ int transformer_backward(struct transformer *tf, const struct model_weights *w,
                          struct model_weights *g, const int32_t *inputs, const int32_t *targets,
                          const struct tf_soft_targets *soft, const float *dlosses);
 
-/* out[N][OC] = inp[N][IC] . W[OC][IC]^T (+ bias). */
-void tf_linear_forward(float *out, const float *inp, const float *w, const float *bias, int N,
-                       int IC, int OC);
-/* Accumulates dinp += dout . W, dw += dout^T . inp, dbias += colsum(dout); any may be NULL. */
-void tf_linear_backward(float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
-                        const float *w, int N, int IC, int OC);
+/* out[N][OC] = inp[N][IC] . W[OC][IC]^T (+ bias), on pool (may be NULL) with scratch of
+ * tf_linear_scratch_floats(N, IC, OC, the pool's size) floats. */
+void tf_linear_forward(struct pool *pool, float *scratch, float *out, const float *inp,
+                       const float *w, const float *bias, int N, int IC, int OC);
+/* dinp = dout . W (dinp_add: +=), and accumulates dw += dout^T . inp, dbias += colsum(dout);
+ * any may be NULL. */
+void tf_linear_backward(struct pool *pool, float *scratch, float *dinp, int dinp_add, float *dw,
+                        float *dbias, const float *dout, const float *inp, const float *w, int N,
+                        int IC, int OC);
+size_t tf_linear_scratch_floats(int N, int IC, int OC, int n_threads);
 
 /* Floating-point operations of one forward+backward over B*T tokens: 6 * (matmul params) *
  * tokens plus the attention products (counted once, causal half). For GFLOPS reports. */

@@ -158,8 +158,10 @@ static void test_swiglu_backward(void **state) {
     (void)state;
     struct rng r;
     rng_init(&r, 4);
-    enum { N = 9 };
-    float g[N], u[N], R[N], dg[N] = {0}, du[N] = {0};
+    enum { N = 21 }; /* a whole vector of 16 and a tail */
+    float g[N], u[N], R[N], dg[N], du[N];
+    for (int i = 0; i < N; i++) /* overwritten, not accumulated */
+        dg[i] = du[i] = 5.0f;
     fill(&r, g, N, 2.0f);
     fill(&r, u, N, 1.0f);
     fill(&r, R, N, 1.0f);
@@ -181,7 +183,10 @@ struct att_ctx {
 };
 static void att_f(void *vc, float *out) {
     struct att_ctx *c = vc;
-    attention_forward(out, c->att, c->q, c->k, c->v, AT, AH, AHKV, c->hd, AH * c->hd, AHKV * c->hd);
+    float *scratch = malloc(sizeof(float) * attention_scratch_floats(AT, c->hd));
+    attention_forward(out, c->att, c->q, c->k, c->v, AT, AH, AHKV, c->hd, AH * c->hd, AHKV * c->hd,
+                      scratch);
+    free(scratch);
 }
 static void check_attention_backward(int hd) {
     const int qn = AT * AH * hd, kn = AT * AHKV * hd;
@@ -191,7 +196,8 @@ static void check_attention_backward(int hd) {
     float *q = malloc(sizeof(float) * qn), *k = malloc(sizeof(float) * kn),
           *v = malloc(sizeof(float) * kn), *R = malloc(sizeof(float) * qn),
           *out = malloc(sizeof(float) * qn), *dq = calloc(qn, sizeof(float)),
-          *dk = calloc(kn, sizeof(float)), *dv = calloc(kn, sizeof(float)), scratch[AT * AT];
+          *dk = calloc(kn, sizeof(float)), *dv = calloc(kn, sizeof(float)),
+          *scratch = malloc(sizeof(float) * attention_scratch_floats(AT, hd));
     fill(&r, q, qn, 1.0f);
     fill(&r, k, kn, 1.0f);
     fill(&r, v, kn, 1.0f);
@@ -200,12 +206,12 @@ static void check_attention_backward(int hd) {
     att_f(&c, out);
     /* Causality: the first position attends only to itself. */
     assert_float_equal(c.att[0], 1.0f, 1e-6);
-    attention_backward(dq, dk, dv, scratch, R, c.att, q, k, v, AT, AH, AHKV, hd, AH * hd,
-                       AHKV * hd);
+    attention_backward(dq, dk, dv, R, c.att, q, k, v, AT, AH, AHKV, hd, AH * hd, AHKV * hd,
+                       scratch);
     assert_int_equal(fd_mismatches(att_f, &c, q, qn, dq, R, qn, 1e-2f, 1e-3, "dq"), 0);
     assert_int_equal(fd_mismatches(att_f, &c, k, kn, dk, R, qn, 1e-2f, 1e-3, "dk"), 0);
     assert_int_equal(fd_mismatches(att_f, &c, v, kn, dv, R, qn, 1e-2f, 1e-3, "dv"), 0);
-    free(q), free(k), free(v), free(R), free(out), free(dq), free(dk), free(dv);
+    free(q), free(k), free(v), free(R), free(out), free(dq), free(dk), free(dv), free(scratch);
 }
 static void test_attention_backward(void **state) {
     (void)state;
@@ -297,14 +303,16 @@ static void test_crossentropy_soft_backward(void **state) {
         assert_float_equal(d[i], hard_d[i], 1e-6);
 }
 
-/* ---- linear layer: both the plain-loop and the OpenBLAS paths ---- */
+/* ---- linear layer (core/gemm.h: tile edges and whole tiles) ---- */
 struct lin_ctx {
     float *x, *w, *b;
     int N, IC, OC;
 };
 static void lin_f(void *vc, float *out) {
     struct lin_ctx *c = vc;
-    tf_linear_forward(out, c->x, c->w, c->b, c->N, c->IC, c->OC);
+    float *scratch = malloc(sizeof(float) * tf_linear_scratch_floats(c->N, c->IC, c->OC, 1));
+    tf_linear_forward(NULL, scratch, out, c->x, c->w, c->b, c->N, c->IC, c->OC);
+    free(scratch);
 }
 static void check_linear(int N, int IC, int OC) {
     struct rng r;
@@ -328,7 +336,9 @@ static void check_linear(int N, int IC, int OC) {
                 s += (double)x[n * IC + i] * w[o * IC + i];
             assert_float_equal(out[n * OC + o], s, 1e-4);
         }
-    tf_linear_backward(dx, dw, db, R, x, w, N, IC, OC);
+    float *scratch = malloc(sizeof(float) * tf_linear_scratch_floats(N, IC, OC, 1));
+    tf_linear_backward(NULL, scratch, dx, 1, dw, db, R, x, w, N, IC, OC);
+    free(scratch);
     /* The function is linear, so a large step is exact up to rounding. */
     assert_int_equal(fd_mismatches(lin_f, &c, x, nx, dx, R, no, 0.5f, 1e-3, "dinp"), 0);
     assert_int_equal(fd_mismatches(lin_f, &c, w, nw, dw, R, no, 0.5f, 1e-3, "dw"), 0);
@@ -337,8 +347,8 @@ static void check_linear(int N, int IC, int OC) {
 }
 static void test_linear_backward_small_and_blas(void **state) {
     (void)state;
-    check_linear(3, 5, 4);   /* plain loop */
-    check_linear(8, 64, 80); /* OpenBLAS sgemm */
+    check_linear(3, 5, 4);   /* edges only */
+    check_linear(8, 64, 80); /* whole tiles and edges */
 }
 
 int main(void) {
