@@ -396,18 +396,20 @@ static int run_shape(const struct bench_shape *s, enum dtype type, int threads, 
     return st;
 }
 
-/* Training tokens/s at the default family's agent shapes (the zoo's ladder, character
- * vocabulary, context 256) and batch (8 x 128), random tokens: the speed `disr zoo` trains
- * them at. With --quick the largest shape only, at 1 x 16. */
+/* Training tokens/s at the default ladder's agent shapes (all five rungs, `disr zoo --agents 5`;
+ * the default family of four is the last four), character vocabulary, context 256, batch 8 x
+ * 128, random tokens: the speed `disr zoo` trains them at. With --quick the largest shape only,
+ * at 1 x 16. */
+enum { BENCH_RUNGS = 5 }; /* the ladder's rungs: `disr zoo --agents` takes up to five */
 static int bench_zoo(int n_shapes, int B, int T, int steps, int threads) {
     /* as `disr zoo --threads N` runs: OpenBLAS's own threads capped to the same N (their
      * spin-wait otherwise takes a quarter of a one-thread step at these sizes) */
     if (threads > 0) matmul_set_blas_threads(threads);
     printf("\n| zoo shape | params | B x T | threads | s/step | tok/s | tok/CPU-s |\n");
     printf("| --- | ---: | --- | ---: | ---: | ---: | ---: |\n");
-    for (int i = 4 - n_shapes; i < 4; i++) {
+    for (int i = BENCH_RUNGS - n_shapes; i < BENCH_RUNGS; i++) {
         struct zoo_size sz;
-        DISR_TRY(zoo_agent_size(WORLD_DEFAULT, i, 4, &sz));
+        DISR_TRY(zoo_agent_size(WORLD_DEFAULT, i, BENCH_RUNGS, &sz));
         struct model_config c = {.arch = MODEL_ARCH_LLAMA,
                                  .n_vocab = 98,
                                  .n_embd = sz.n_embd,
@@ -555,7 +557,7 @@ static int bench_sections(const struct bench_job *j) {
     if (all || !strcmp(j->what, "memory")) DISR_TRY(bench_memory_table(j));
     if (all || !strcmp(j->what, "train")) DISR_TRY(bench_train(j));
     if (all || !strcmp(j->what, "zoo"))
-        DISR_TRY(bench_zoo(j->quick ? 1 : 4, j->quick ? 1 : 8, j->quick ? 16 : 128, j->train_steps,
+        DISR_TRY(bench_zoo(j->quick ? 1 : BENCH_RUNGS, j->quick ? 1 : 8, j->quick ? 16 : 128, j->train_steps,
                            j->threads));
     return DISR_OK;
 }

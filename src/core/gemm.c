@@ -22,10 +22,10 @@
 #define GEMM_MC_STRIPS  16
 #define GEMM_NC         128
 
-/* C[MR][nr] += sum over k < kn of a[i][k * acs] * b[k * bs + j]: the tile of C is loaded,
- * updated in registers and stored back (ldc apart). a holds MR row pointers. */
-typedef void (*gemm_kernel_fn)(int kn, const float *const *a, int64_t acs, const float *b,
-                               int64_t bs, float *c, int64_t ldc);
+/* C[MR][nr] = (load ? C : 0) + sum over k < kn of a[i * ars + k * acs] * b[k * bs + j]: the
+ * tile of C lives in registers over the whole of k and is stored once (rows ldc apart). */
+typedef void (*gemm_kernel_fn)(int kn, const float *a, int64_t ars, int64_t acs, const float *b,
+                               int64_t bs, float *c, int64_t ldc, int load);
 
 struct gemm_kernels {
     const char *name;
@@ -33,16 +33,16 @@ struct gemm_kernels {
     gemm_kernel_fn one, two;     /* NR = vec and NR = 2 vec */
 };
 
-static void kernel_scalar(int kn, const float *const *a, int64_t acs, const float *b, int64_t bs,
-                          float *c, int64_t ldc) {
+static void kernel_scalar(int kn, const float *a, int64_t ars, int64_t acs, const float *b,
+                          int64_t bs, float *c, int64_t ldc, int load) {
     enum { MR = 4, NR = 8 };
     float acc[MR][NR];
     for (int i = 0; i < MR; i++)
         for (int j = 0; j < NR; j++)
-            acc[i][j] = c[i * ldc + j];
+            acc[i][j] = load ? c[i * ldc + j] : 0.0f;
     for (int k = 0; k < kn; k++)
         for (int i = 0; i < MR; i++) {
-            const float ai = a[i][k * acs];
+            const float ai = a[i * ars + k * acs];
             for (int j = 0; j < NR; j++)
                 acc[i][j] += ai * b[k * bs + j];
         }
@@ -57,20 +57,20 @@ static const struct gemm_kernels k_scalar = {"scalar", 4, 8, kernel_scalar, NULL
 /* One body per ISA with MR and the vector count as constants, so the accumulators stay in
  * registers once the loops unroll. */
 #define DEFINE_KERNEL(NAME, TARGET, VT, LOAD, STORE, SET1, FMA, MR, NV)                            \
-    TARGET static void NAME(int kn, const float *const *a, int64_t acs, const float *b,           \
-                            int64_t bs, float *c, int64_t ldc) {                                   \
+    TARGET static void NAME(int kn, const float *a, int64_t ars, int64_t acs, const float *b,     \
+                            int64_t bs, float *c, int64_t ldc, int load) {                         \
         enum { W = sizeof(VT) / sizeof(float) };                                                   \
         VT acc[MR][NV];                                                                            \
         _Pragma("GCC unroll 8") for (int i = 0; i < MR; i++)                                       \
             _Pragma("GCC unroll 2") for (int v = 0; v < NV; v++) acc[i][v] =                       \
-                LOAD(c + i * ldc + v * W);                                                         \
+                load ? LOAD(c + i * ldc + v * W) : SET1(0.0f);                                     \
         for (int k = 0; k < kn; k++) {                                                             \
             const float *bk = b + k * bs;                                                          \
             const int64_t ak = k * acs;                                                            \
             VT bv[NV];                                                                             \
             _Pragma("GCC unroll 2") for (int v = 0; v < NV; v++) bv[v] = LOAD(bk + v * W);         \
             _Pragma("GCC unroll 8") for (int i = 0; i < MR; i++) {                                 \
-                const VT ai = SET1(a[i][ak]);                                                      \
+                const VT ai = SET1(a[i * ars + ak]);                                               \
                 _Pragma("GCC unroll 2") for (int v = 0; v < NV; v++) acc[i][v] =                   \
                     FMA(ai, bv[v], acc[i][v]);                                                     \
             }                                                                                      \
@@ -129,7 +129,7 @@ static int64_t padded_floats(int N, int K) {
 
 size_t gemm_scratch_floats(int N, int K, int n_threads) {
     int64_t all = padded_floats(N, K), per_chunk = (int64_t)K * GEMM_NC * n_threads;
-    return (size_t)(all <= GEMM_SHARED_PACK ? all : per_chunk);
+    return (size_t)((all <= GEMM_SHARED_PACK ? all : per_chunk) + (int64_t)GEMM_MAX_MR * K);
 }
 
 struct gemm_job {
@@ -140,6 +140,7 @@ struct gemm_job {
     const float *b;      /* packed panels [N / nr][K][nr], or B itself with rows bs apart */
     int64_t bs, b_panel; /* floats between k rows, between panels (packed) or 0 (in place) */
     float *pack;         /* per-chunk packing: thread t packs at pack + t * K * GEMM_NC */
+    const float *a_edge; /* the last strip when M is not a multiple of MR: [MR][K], 0-padded */
     float *c;
     int64_t ldc;
     unsigned flags;
@@ -153,27 +154,33 @@ static void strip_k_range(const struct gemm_job *j, int r0, int mr, int *k0, int
 }
 
 /* One MR x nr tile at (r0, c0), mr x nc of it inside C; b points at column c0 of B (a panel or
- * B in place). Edge tiles go through a local tile: the kernel always runs whole, on duplicated
- * rows of A and zero-padded columns of B. */
+ * B in place). A partial tile goes through a local one, so the kernel always runs whole: the
+ * last strip of A reads a zero-padded copy and B's last panel is zero-padded. */
 static void gemm_tile(const struct gemm_job *j, const float *b, int r0, int c0) {
-    const int MR = j->kr->mr, nr = j->nr;
+    const int MR = j->kr->mr, nr = j->nr, load = (j->flags & GEMM_ACCUMULATE) != 0;
     const int mr = j->M - r0 < MR ? j->M - r0 : MR, nc = j->N - c0 < nr ? j->N - c0 : nr;
     int k0, k1;
     strip_k_range(j, r0, MR, &k0, &k1);
-    if (k1 <= k0) return;
-    const float *rows[GEMM_MAX_MR];
-    for (int i = 0; i < MR; i++)
-        rows[i] = j->a.p + (int64_t)(r0 + (i < mr ? i : mr - 1)) * j->a.rs + (int64_t)k0 * j->a.cs;
-    b += k0 * j->bs;
     float *c = j->c + (int64_t)r0 * j->ldc + c0;
+    if (k1 <= k0) { /* A is zero across this strip */
+        if (!load)
+            for (int i = 0; i < mr; i++)
+                memset(c + (int64_t)i * j->ldc, 0, (size_t)nc * sizeof(float));
+        return;
+    }
+    const float *a = j->a.p + (int64_t)r0 * j->a.rs + (int64_t)k0 * j->a.cs;
+    int64_t ars = j->a.rs, acs = j->a.cs;
+    if (mr < MR) a = j->a_edge + k0, ars = j->K, acs = 1;
+    b += k0 * j->bs;
     if (mr == MR && nc == nr) {
-        j->fn(k1 - k0, rows, j->a.cs, b, j->bs, c, j->ldc);
+        j->fn(k1 - k0, a, ars, acs, b, j->bs, c, j->ldc, load);
         return;
     }
     float tile[GEMM_MAX_MR * GEMM_MAX_NR] = {0};
-    for (int i = 0; i < mr; i++)
-        memcpy(tile + i * nr, c + (int64_t)i * j->ldc, (size_t)nc * sizeof(float));
-    j->fn(k1 - k0, rows, j->a.cs, b, j->bs, tile, nr);
+    if (load)
+        for (int i = 0; i < mr; i++)
+            memcpy(tile + i * nr, c + (int64_t)i * j->ldc, (size_t)nc * sizeof(float));
+    j->fn(k1 - k0, a, ars, acs, b, j->bs, tile, nr, load);
     for (int i = 0; i < mr; i++)
         memcpy(c + (int64_t)i * j->ldc, tile + i * nr, (size_t)nc * sizeof(float));
 }
@@ -202,10 +209,6 @@ static void gemm_chunk(void *vctx, int chunk, int thread) {
     const int r_end = r_begin + j->row_block < j->M ? r_begin + j->row_block : j->M;
     const int c_end = c_begin + GEMM_NC < j->N ? c_begin + GEMM_NC : j->N;
     if ((j->flags & GEMM_C_LOWER) && c_begin > r_end - 1) return;
-    if (!(j->flags & GEMM_ACCUMULATE))
-        for (int r = r_begin; r < r_end; r++)
-            memset(j->c + (int64_t)r * j->ldc + c_begin, 0,
-                   (size_t)(c_end - c_begin) * sizeof(float));
     float *own = j->pack ? j->pack + (int64_t)thread * j->K * GEMM_NC : NULL;
     /* Panel by panel, so one panel of B serves every strip of the block from cache. */
     for (int c0 = c_begin; c0 < c_end; c0 += j->nr) {
@@ -251,6 +254,15 @@ void gemm_run(struct pool *pool, int M, int N, int K, struct gemm_view a, struct
             for (int r = 0; r < M; r++)
                 memset(c + (int64_t)r * ldc, 0, (size_t)N * sizeof(float));
         return;
+    }
+    if (M % kr->mr) { /* the last, partial strip of A, copied with zero rows below */
+        float *e = scratch;
+        scratch += (int64_t)GEMM_MAX_MR * K;
+        const int r0 = M - M % kr->mr;
+        for (int i = 0; i < kr->mr; i++)
+            for (int k = 0; k < K; k++)
+                e[(int64_t)i * K + k] = r0 + i < M ? a.p[(int64_t)(r0 + i) * a.rs + k * a.cs] : 0;
+        j.a_edge = e;
     }
     if (b.cs == 1 && N % nr == 0) { /* rows of B are contiguous: the kernel reads B in place */
         j.b = b.p, j.bs = b.rs, j.b_panel = 0;

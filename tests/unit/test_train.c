@@ -13,6 +13,7 @@
 
 #include "core/err.h"
 #include "core/log.h"
+#include "core/matmul.h"
 #include "model/model.h"
 #include "model/model_io.h"
 #include "model/tokenizer.h"
@@ -275,6 +276,48 @@ static void test_gradient_accumulation_equals_big_batch(void **state) {
     assert_int_equal(trainer_update(t2, 0, &n2), DISR_OK);
     assert_float_equal(n1, n2, 1e-5 * n1);
     trainer_free(t1), trainer_free(t2), model_free(m1), model_free(m2);
+}
+
+/* Training gives the same bytes on one thread and on two (the zoo trains one agent per core,
+ * other runs use every core, and both must grow the same model): an agent-like shape with
+ * enough rows that the products and attention split into several chunks. */
+static void test_same_weights_on_any_thread_count(void **state) {
+    (void)state;
+    enum { V = 98, B = 4, T = 64, STEPS = 4 };
+    struct model_config mc = {.arch = MODEL_ARCH_LLAMA,
+                              .n_vocab = V,
+                              .n_embd = 48,
+                              .n_layer = 2,
+                              .n_head = 4,
+                              .n_head_kv = 4,
+                              .n_ff = 128,
+                              .n_ctx = T,
+                              .norm_eps = 1e-5f,
+                              .rope_base = 10000.0f,
+                              .rope_style = ROPE_NORMAL,
+                              .tied_output = true};
+    struct model *m[2];
+    int32_t in[B * T], tg[B * T];
+    for (int i = 0; i < B * T; i++)
+        in[i] = (i * 7 + i / 13) % V, tg[i] = (i * 5 + 3) % V;
+    for (int k = 0; k < 2; k++) {
+        assert_int_equal(model_init_random(&m[k], &mc, NULL, 5), DISR_OK);
+        struct train_config c;
+        train_config_default(&c);
+        c.batch = B, c.seq = T, c.steps = STEPS, c.threads = k + 1;
+        matmul_set_blas_threads(k + 1); /* as `--threads N` sets it */
+        struct trainer *t;
+        assert_int_equal(trainer_init(&t, m[k], &c), DISR_OK);
+        for (int s = 0; s < STEPS; s++) {
+            float loss, norm;
+            assert_int_equal(trainer_accumulate(t, in, tg, NULL, &loss), DISR_OK);
+            assert_int_equal(trainer_update(t, s, &norm), DISR_OK);
+        }
+        trainer_free(t);
+    }
+    assert_int_equal(m[0]->n_params, m[1]->n_params);
+    assert_memory_equal(m[0]->params, m[1]->params, m[0]->n_params * sizeof(float));
+    model_free(m[0]), model_free(m[1]);
 }
 
 /* With zero gradients AdamW only decays: 2-D weights shrink by (1 - lr*wd), norms and biases
@@ -562,6 +605,7 @@ int main(void) {
         cmocka_unit_test(test_corpus_sampling_is_deterministic),
         cmocka_unit_test(test_lr_schedule),
         cmocka_unit_test(test_gradient_accumulation_equals_big_batch),
+        cmocka_unit_test(test_same_weights_on_any_thread_count),
         cmocka_unit_test(test_weight_decay_only_on_matrices),
         cmocka_unit_test(test_frozen_trainer_is_forward_only),
         cmocka_unit_test(test_tempered_trainer),
