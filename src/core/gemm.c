@@ -226,6 +226,14 @@ static void gemm_chunk(void *vctx, int chunk, int thread) {
     }
 }
 
+/* Rows per chunk: up to GEMM_MC_STRIPS strips, fewer when M is short (a weight gradient has as
+ * many rows as the layer has outputs), so a product still splits into about four chunks. Set by
+ * the shape alone: the same tiles whatever the thread count. */
+static int row_block(int M, int mr) {
+    int strips = (M + mr - 1) / mr, per = (strips + 3) / 4;
+    return (per < 1 ? 1 : per > GEMM_MC_STRIPS ? GEMM_MC_STRIPS : per) * mr;
+}
+
 void gemm_run(struct pool *pool, int M, int N, int K, struct gemm_view a, struct gemm_view b,
               float *c, int64_t ldc, unsigned flags, float *scratch) {
     if (M <= 0 || N <= 0) return;
@@ -243,7 +251,7 @@ void gemm_run(struct pool *pool, int M, int N, int K, struct gemm_view a, struct
                          .K = K,
                          .nr = nr,
                          .n_col_chunks = (N + GEMM_NC - 1) / GEMM_NC,
-                         .row_block = GEMM_MC_STRIPS * kr->mr,
+                         .row_block = row_block(M, kr->mr),
                          .a = a,
                          .bv = b,
                          .c = c,

@@ -8,7 +8,7 @@
 
 #include "core/gemm.h"
 
-#if defined(__AVX512F__) && defined(__FMA__)
+#if defined(__AVX512F__) && defined(__AVX512VL__) && defined(__FMA__)
 #define OPS_V512 1
 /* Lanes [0, n) of 16, n >= 1: tails run through the same vector code, so an element's result
  * does not depend on where a row or a chunk begins. */
@@ -36,17 +36,41 @@ static inline __m512 exp_v512(__m512 x) {
 }
 #endif
 
+#ifdef OPS_V512
+/* sum of a[i] * b[i] in double (the norms' reductions), 8 lanes at a time. */
+static inline double dot_f64(const float *a, const float *b, int n) {
+    __m512d acc = _mm512_setzero_pd();
+    for (int i = 0; i < n; i += 8) {
+        __mmask8 m = (__mmask8)tail_mask(n - i < 8 ? n - i : 8);
+        acc = _mm512_fmadd_pd(_mm512_cvtps_pd(_mm256_maskz_loadu_ps(m, a + i)),
+                              _mm512_cvtps_pd(_mm256_maskz_loadu_ps(m, b + i)), acc);
+    }
+    return _mm512_reduce_add_pd(acc);
+}
+#endif
+
 void rmsnorm_forward(float *out, float *rstd, const float *x, const float *w, int rows, int n,
                      float eps) {
     for (int r = 0; r < rows; r++) {
         const float *xr = x + (int64_t)r * n;
         float *o = out + (int64_t)r * n;
+#ifdef OPS_V512
+        float s = 1.0f / sqrtf((float)(dot_f64(xr, xr, n) / n) + eps);
+        const __m512 vs = _mm512_set1_ps(s);
+        for (int i = 0; i < n; i += 16) {
+            __mmask16 m = tail_mask(n - i);
+            _mm512_mask_storeu_ps(o + i, m,
+                                  _mm512_mul_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, xr + i), vs),
+                                                _mm512_maskz_loadu_ps(m, w + i)));
+        }
+#else
         double ss = 0;
         for (int i = 0; i < n; i++)
             ss += (double)xr[i] * xr[i];
         float s = 1.0f / sqrtf((float)(ss / n) + eps);
         for (int i = 0; i < n; i++)
             o[i] = xr[i] * s * w[i];
+#endif
         if (rstd) rstd[r] = s;
     }
 }
@@ -153,6 +177,27 @@ void rmsnorm_backward(float *dx, float *dw, const float *dout, const float *x, c
         float s = rstd[r];
         /* y_i = x_i s w_i with s = (mean(x^2) + eps)^-1/2, so ds/dx_j = -s^3 x_j / n and
          * dx_j = s w_j dy_j - x_j s^3 / n * sum_i dy_i w_i x_i. */
+#ifdef OPS_V512
+        __m512d acc = _mm512_setzero_pd();
+        for (int i = 0; i < n; i += 8) {
+            __mmask8 m = (__mmask8)tail_mask(n - i < 8 ? n - i : 8);
+            __m256 dwx = _mm256_mul_ps(_mm256_mul_ps(_mm256_maskz_loadu_ps(m, dr + i),
+                                                     _mm256_maskz_loadu_ps(m, w + i)),
+                                       _mm256_maskz_loadu_ps(m, xr + i));
+            acc = _mm512_add_pd(acc, _mm512_cvtps_pd(dwx));
+        }
+        float k = (float)(_mm512_reduce_add_pd(acc) * s * s * s / n);
+        const __m512 vs = _mm512_set1_ps(s), vk = _mm512_set1_ps(k);
+        for (int i = 0; i < n; i += 16) {
+            __mmask16 m = tail_mask(n - i);
+            __m512 d = _mm512_maskz_loadu_ps(m, dr + i), xv = _mm512_maskz_loadu_ps(m, xr + i);
+            __m512 g = _mm512_sub_ps(_mm512_mul_ps(_mm512_mul_ps(vs, _mm512_maskz_loadu_ps(m, w + i)), d),
+                                     _mm512_mul_ps(vk, xv));
+            _mm512_mask_storeu_ps(dxr + i, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, dxr + i), g));
+            _mm512_mask_storeu_ps(dw + i, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, dw + i),
+                                                           _mm512_mul_ps(_mm512_mul_ps(d, xv), vs)));
+        }
+#else
         double dot = 0;
         for (int i = 0; i < n; i++)
             dot += (double)dr[i] * w[i] * xr[i];
@@ -161,6 +206,7 @@ void rmsnorm_backward(float *dx, float *dw, const float *dout, const float *x, c
             dxr[i] += s * w[i] * dr[i] - k * xr[i];
             dw[i] += dr[i] * xr[i] * s;
         }
+#endif
     }
 }
 
