@@ -23,47 +23,66 @@
 #define GEMM_NC         128
 
 /* C[MR][nr] = (load ? C : 0) + sum over k < kn of a[i * ars + k * acs] * b[k * bs + j]: the
- * tile of C lives in registers over the whole of k and is stored once (rows ldc apart). */
+ * tile of C lives in registers over the whole of k and is stored once (rows ldc apart). Only
+ * the first mr rows and nc columns of C are read or written (the edges of C). */
 typedef void (*gemm_kernel_fn)(int kn, const float *a, int64_t ars, int64_t acs, const float *b,
-                               int64_t bs, float *c, int64_t ldc, int load);
+                               int64_t bs, float *c, int64_t ldc, int load, int mr, int nc);
 
 struct gemm_kernels {
     const char *name;
-    int mr, vec;                 /* rows, floats per vector */
-    gemm_kernel_fn one, two;     /* NR = vec and NR = 2 vec */
+    int mr, vec;             /* rows, floats per vector */
+    gemm_kernel_fn one, two; /* NR = vec and NR = 2 vec */
 };
 
 static void kernel_scalar(int kn, const float *a, int64_t ars, int64_t acs, const float *b,
-                          int64_t bs, float *c, int64_t ldc, int load) {
+                          int64_t bs, float *c, int64_t ldc, int load, int mr, int nc) {
     enum { MR = 4, NR = 8 };
     float acc[MR][NR];
     for (int i = 0; i < MR; i++)
         for (int j = 0; j < NR; j++)
-            acc[i][j] = load ? c[i * ldc + j] : 0.0f;
+            acc[i][j] = load && i < mr && j < nc ? c[i * ldc + j] : 0.0f;
     for (int k = 0; k < kn; k++)
         for (int i = 0; i < MR; i++) {
             const float ai = a[i * ars + k * acs];
             for (int j = 0; j < NR; j++)
                 acc[i][j] += ai * b[k * bs + j];
         }
-    for (int i = 0; i < MR; i++)
-        for (int j = 0; j < NR; j++)
+    for (int i = 0; i < mr; i++)
+        for (int j = 0; j < nc; j++)
             c[i * ldc + j] = acc[i][j];
 }
 
 static const struct gemm_kernels k_scalar = {"scalar", 4, 8, kernel_scalar, NULL};
 
 #if GEMM_X86
+/* Column masks of a tile's vectors: vector v holds columns [v W, v W + W) of the nc valid. */
+TARGET_AVX512 static inline __mmask16 mask_avx512(int cols) {
+    return cols <= 0 ? 0 : cols >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << cols) - 1);
+}
+TARGET_AVX2 static inline __m256i mask_avx2(int cols) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(cols), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+#define LOADM_AVX512(p, m)     _mm512_maskz_loadu_ps(m, p)
+#define STOREM_AVX512(p, m, x) _mm512_mask_storeu_ps(p, m, x)
+#define LOADM_AVX2(p, m)       _mm256_maskload_ps(p, m)
+#define STOREM_AVX2(p, m, x)   _mm256_maskstore_ps(p, m, x)
+
 /* One body per ISA with MR and the vector count as constants, so the accumulators stay in
- * registers once the loops unroll. */
-#define DEFINE_KERNEL(NAME, TARGET, VT, LOAD, STORE, SET1, FMA, MR, NV)                            \
+ * registers once the loops unroll. Whole tiles use plain loads and stores; edges masked ones. */
+#define DEFINE_KERNEL(NAME, TARGET, VT, MT, MASK, LOAD, STORE, LOADM, STOREM, SET1, FMA, MR, NV)  \
     TARGET static void NAME(int kn, const float *a, int64_t ars, int64_t acs, const float *b,     \
-                            int64_t bs, float *c, int64_t ldc, int load) {                         \
+                            int64_t bs, float *c, int64_t ldc, int load, int mr, int nc) {         \
         enum { W = sizeof(VT) / sizeof(float) };                                                   \
+        const int whole = mr == MR && nc == NV * W;                                                \
+        MT m[NV];                                                                                  \
+        for (int v = 0; v < NV; v++)                                                               \
+            m[v] = MASK(nc - v * W);                                                               \
         VT acc[MR][NV];                                                                            \
         _Pragma("GCC unroll 8") for (int i = 0; i < MR; i++)                                       \
             _Pragma("GCC unroll 2") for (int v = 0; v < NV; v++) acc[i][v] =                       \
-                load ? LOAD(c + i * ldc + v * W) : SET1(0.0f);                                     \
+                !load || i >= mr ? SET1(0.0f)                                                      \
+                : whole          ? LOAD(c + i * ldc + v * W)                                       \
+                                 : LOADM(c + i * ldc + v * W, m[v]);                               \
         for (int k = 0; k < kn; k++) {                                                             \
             const float *bk = b + k * bs;                                                          \
             const int64_t ak = k * acs;                                                            \
@@ -75,19 +94,27 @@ static const struct gemm_kernels k_scalar = {"scalar", 4, 8, kernel_scalar, NULL
                     FMA(ai, bv[v], acc[i][v]);                                                     \
             }                                                                                      \
         }                                                                                          \
-        _Pragma("GCC unroll 8") for (int i = 0; i < MR; i++)                                       \
-            _Pragma("GCC unroll 2") for (int v = 0; v < NV; v++)                                   \
-                STORE(c + i * ldc + v * W, acc[i][v]);                                             \
+        if (whole) {                                                                               \
+            _Pragma("GCC unroll 8") for (int i = 0; i < MR; i++)                                   \
+                _Pragma("GCC unroll 2") for (int v = 0; v < NV; v++)                               \
+                    STORE(c + i * ldc + v * W, acc[i][v]);                                         \
+            return;                                                                                \
+        }                                                                                          \
+        for (int i = 0; i < mr; i++)                                                               \
+            for (int v = 0; v < NV; v++)                                                           \
+                STOREM(c + i * ldc + v * W, m[v], acc[i][v]);                                      \
     }
 
-DEFINE_KERNEL(kernel_avx2_1, TARGET_AVX2, __m256, _mm256_loadu_ps, _mm256_storeu_ps,
-              _mm256_set1_ps, _mm256_fmadd_ps, 6, 1)
-DEFINE_KERNEL(kernel_avx2_2, TARGET_AVX2, __m256, _mm256_loadu_ps, _mm256_storeu_ps,
-              _mm256_set1_ps, _mm256_fmadd_ps, 6, 2)
-DEFINE_KERNEL(kernel_avx512_1, TARGET_AVX512, __m512, _mm512_loadu_ps, _mm512_storeu_ps,
-              _mm512_set1_ps, _mm512_fmadd_ps, 8, 1)
-DEFINE_KERNEL(kernel_avx512_2, TARGET_AVX512, __m512, _mm512_loadu_ps, _mm512_storeu_ps,
-              _mm512_set1_ps, _mm512_fmadd_ps, 8, 2)
+DEFINE_KERNEL(kernel_avx2_1, TARGET_AVX2, __m256, __m256i, mask_avx2, _mm256_loadu_ps,
+              _mm256_storeu_ps, LOADM_AVX2, STOREM_AVX2, _mm256_set1_ps, _mm256_fmadd_ps, 6, 1)
+DEFINE_KERNEL(kernel_avx2_2, TARGET_AVX2, __m256, __m256i, mask_avx2, _mm256_loadu_ps,
+              _mm256_storeu_ps, LOADM_AVX2, STOREM_AVX2, _mm256_set1_ps, _mm256_fmadd_ps, 6, 2)
+DEFINE_KERNEL(kernel_avx512_1, TARGET_AVX512, __m512, __mmask16, mask_avx512, _mm512_loadu_ps,
+              _mm512_storeu_ps, LOADM_AVX512, STOREM_AVX512, _mm512_set1_ps, _mm512_fmadd_ps, 8,
+              1)
+DEFINE_KERNEL(kernel_avx512_2, TARGET_AVX512, __m512, __mmask16, mask_avx512, _mm512_loadu_ps,
+              _mm512_storeu_ps, LOADM_AVX512, STOREM_AVX512, _mm512_set1_ps, _mm512_fmadd_ps, 8,
+              2)
 
 static const struct gemm_kernels k_avx2 = {"avx2", 6, 8, kernel_avx2_1, kernel_avx2_2};
 static const struct gemm_kernels k_avx512 = {"avx512", 8, 16, kernel_avx512_1, kernel_avx512_2};
@@ -154,8 +181,8 @@ static void strip_k_range(const struct gemm_job *j, int r0, int mr, int *k0, int
 }
 
 /* One MR x nr tile at (r0, c0), mr x nc of it inside C; b points at column c0 of B (a panel or
- * B in place). A partial tile goes through a local one, so the kernel always runs whole: the
- * last strip of A reads a zero-padded copy and B's last panel is zero-padded. */
+ * B in place). The kernel always computes a whole tile: the last strip of A reads a zero-padded
+ * copy and B's last panel is zero-padded; only the part inside C is stored. */
 static void gemm_tile(const struct gemm_job *j, const float *b, int r0, int c0) {
     const int MR = j->kr->mr, nr = j->nr, load = (j->flags & GEMM_ACCUMULATE) != 0;
     const int mr = j->M - r0 < MR ? j->M - r0 : MR, nc = j->N - c0 < nr ? j->N - c0 : nr;
@@ -171,18 +198,7 @@ static void gemm_tile(const struct gemm_job *j, const float *b, int r0, int c0) 
     const float *a = j->a.p + (int64_t)r0 * j->a.rs + (int64_t)k0 * j->a.cs;
     int64_t ars = j->a.rs, acs = j->a.cs;
     if (mr < MR) a = j->a_edge + k0, ars = j->K, acs = 1;
-    b += k0 * j->bs;
-    if (mr == MR && nc == nr) {
-        j->fn(k1 - k0, a, ars, acs, b, j->bs, c, j->ldc, load);
-        return;
-    }
-    float tile[GEMM_MAX_MR * GEMM_MAX_NR] = {0};
-    if (load)
-        for (int i = 0; i < mr; i++)
-            memcpy(tile + i * nr, c + (int64_t)i * j->ldc, (size_t)nc * sizeof(float));
-    j->fn(k1 - k0, a, ars, acs, b, j->bs, tile, nr, load);
-    for (int i = 0; i < mr; i++)
-        memcpy(c + (int64_t)i * j->ldc, tile + i * nr, (size_t)nc * sizeof(float));
+    j->fn(k1 - k0, a, ars, acs, b + k0 * j->bs, j->bs, c, j->ldc, load, mr, nc);
 }
 
 /* B's columns [c0, c0 + nr) as a panel [K][nr], zero-padded past N. */
