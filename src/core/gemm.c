@@ -2,6 +2,7 @@
 
 #include <string.h>
 
+#include "core/matmul.h"
 #include "core/pool.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -120,8 +121,6 @@ static const struct gemm_kernels k_avx2 = {"avx2", 6, 8, kernel_avx2_1, kernel_a
 static const struct gemm_kernels k_avx512 = {"avx512", 8, 16, kernel_avx512_1, kernel_avx512_2};
 #endif
 
-static int forced; /* enum matmul_kernels: 0 best, 1 scalar, 2 AVX2 */
-
 static const struct gemm_kernels *kernels_get(void) {
 #if GEMM_X86
     static int level = -1; /* 0 scalar, 1 AVX2, 2 AVX-512: what this CPU runs */
@@ -129,17 +128,12 @@ static const struct gemm_kernels *kernels_get(void) {
         level = !(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) ? 0
                 : __builtin_cpu_supports("avx512f")                                 ? 2
                                                                                     : 1;
-    if (forced == 1) return &k_scalar;
-    if (level >= 2 && forced != 2) return &k_avx512;
+    const int forced = matmul_forced_kernels();
+    if (forced == MATMUL_KERNELS_SCALAR) return &k_scalar;
+    if (level >= 2 && forced != MATMUL_KERNELS_AVX2) return &k_avx512;
     if (level >= 1) return &k_avx2;
 #endif
     return &k_scalar;
-}
-
-int gemm_force_kernels(int which) {
-    int old = forced;
-    forced = which;
-    return old;
 }
 
 const char *gemm_kernel_name(void) {

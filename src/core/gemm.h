@@ -41,11 +41,8 @@ size_t gemm_scratch_floats(int N, int K, int n_threads);
 void gemm_run(struct pool *pool, int M, int N, int K, struct gemm_view a, struct gemm_view b,
               float *c, int64_t ldc, unsigned flags, float *scratch);
 
-/* Restricts the kernels as matmul_force_kernels does (enum matmul_kernels: 0 best, 1 scalar,
- * 2 AVX2), for tests. Returns the previous setting. */
-int gemm_force_kernels(int which);
-
-/* "avx512", "avx2" or "scalar": the kernels gemm_run uses. */
+/* "avx512", "avx2" or "scalar": the kernels gemm_run uses (matmul_force_kernels restricts
+ * them, for tests). */
 const char *gemm_kernel_name(void);
 
 #endif

@@ -710,6 +710,10 @@ int matmul_force_kernels(int which) {
     return old;
 }
 
+int matmul_forced_kernels(void) {
+    return forced;
+}
+
 float matmul_dot_f32(const float *a, const float *b, int n) {
     return kernels_get()->dot_f32(a, b, n);
 }

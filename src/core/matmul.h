@@ -65,6 +65,8 @@ int matmul_row_f32(const struct mat *w, int row, float *out);
  * setting. Not thread-safe: call between products. */
 enum matmul_kernels { MATMUL_KERNELS_BEST = 0, MATMUL_KERNELS_SCALAR = 1, MATMUL_KERNELS_AVX2 = 2 };
 int matmul_force_kernels(int which);
+/* The current setting (core/gemm.c follows it too). */
+int matmul_forced_kernels(void);
 
 /* "avx512vnni", "avx2" or "scalar": which kernels run. */
 const char *matmul_kernel_name(void);

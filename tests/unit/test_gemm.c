@@ -85,7 +85,7 @@ static void test_gemm_matches_reference(void **state) {
     (void)state;
     int kernels[] = {MATMUL_KERNELS_SCALAR, MATMUL_KERNELS_AVX2, MATMUL_KERNELS_BEST};
     for (size_t ks = 0; ks < 3; ks++) {
-        int old = gemm_force_kernels(kernels[ks]);
+        int old = matmul_force_kernels(kernels[ks]);
         for (size_t p = 0; p < sizeof PRODUCTS / sizeof PRODUCTS[0]; p++) {
             const struct product *pr = &PRODUCTS[p];
             float *c = malloc(sizeof(float) * ((size_t)pr->M * pr->N + 1));
@@ -95,7 +95,7 @@ static void test_gemm_matches_reference(void **state) {
                          gemm_kernel_name(), pr->M, pr->N, pr->K, pr->lay, pr->flags, worst);
             free(c);
         }
-        gemm_force_kernels(old);
+        matmul_force_kernels(old);
     }
 }
 
