@@ -557,8 +557,8 @@ static int bench_sections(const struct bench_job *j) {
     if (all || !strcmp(j->what, "memory")) DISR_TRY(bench_memory_table(j));
     if (all || !strcmp(j->what, "train")) DISR_TRY(bench_train(j));
     if (all || !strcmp(j->what, "zoo"))
-        DISR_TRY(bench_zoo(j->quick ? 1 : BENCH_RUNGS, j->quick ? 1 : 8, j->quick ? 16 : 128, j->train_steps,
-                           j->threads));
+        DISR_TRY(bench_zoo(j->quick ? 1 : BENCH_RUNGS, j->quick ? 1 : 8, j->quick ? 16 : 128,
+                           j->train_steps, j->threads));
     return DISR_OK;
 }
 

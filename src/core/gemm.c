@@ -18,10 +18,10 @@
 /* The register tile is MR rows by NR = nv vectors of floats. A chunk of the pool is a block of
  * up to GEMM_MC_STRIPS strips of MR rows by GEMM_NC columns, so both threads get work even on
  * the narrow products, and a packed B panel stays in cache while the strips pass over it. */
-#define GEMM_MAX_MR     8
-#define GEMM_MAX_NR     32
-#define GEMM_MC_STRIPS  16
-#define GEMM_NC         128
+#define GEMM_MAX_MR    8
+#define GEMM_MAX_NR    32
+#define GEMM_MC_STRIPS 16
+#define GEMM_NC        128
 
 /* C[MR][nr] = (load ? C : 0) + sum over k < kn of a[i * ars + k * acs] * b[k * bs + j]: the
  * tile of C lives in registers over the whole of k and is stored once (rows ldc apart). Only
@@ -70,8 +70,8 @@ TARGET_AVX2 static inline __m256i mask_avx2(int cols) {
 
 /* One body per ISA with MR and the vector count as constants, so the accumulators stay in
  * registers once the loops unroll. Whole tiles use plain loads and stores; edges masked ones. */
-#define DEFINE_KERNEL(NAME, TARGET, VT, MT, MASK, LOAD, STORE, LOADM, STOREM, SET1, FMA, MR, NV)  \
-    TARGET static void NAME(int kn, const float *a, int64_t ars, int64_t acs, const float *b,     \
+#define DEFINE_KERNEL(NAME, TARGET, VT, MT, MASK, LOAD, STORE, LOADM, STOREM, SET1, FMA, MR, NV)   \
+    TARGET static void NAME(int kn, const float *a, int64_t ars, int64_t acs, const float *b,      \
                             int64_t bs, float *c, int64_t ldc, int load, int mr, int nc) {         \
         enum { W = sizeof(VT) / sizeof(float) };                                                   \
         const int whole = mr == MR && nc == NV * W;                                                \
@@ -83,7 +83,7 @@ TARGET_AVX2 static inline __m256i mask_avx2(int cols) {
             _Pragma("GCC unroll 2") for (int v = 0; v < NV; v++) acc[i][v] =                       \
                 !load || i >= mr ? SET1(0.0f)                                                      \
                 : whole          ? LOAD(c + i * ldc + v * W)                                       \
-                                 : LOADM(c + i * ldc + v * W, m[v]);                               \
+                                 : LOADM(c + i * ldc + v * W, m[v]);                                        \
         for (int k = 0; k < kn; k++) {                                                             \
             const float *bk = b + k * bs;                                                          \
             const int64_t ak = k * acs;                                                            \
@@ -111,11 +111,9 @@ DEFINE_KERNEL(kernel_avx2_1, TARGET_AVX2, __m256, __m256i, mask_avx2, _mm256_loa
 DEFINE_KERNEL(kernel_avx2_2, TARGET_AVX2, __m256, __m256i, mask_avx2, _mm256_loadu_ps,
               _mm256_storeu_ps, LOADM_AVX2, STOREM_AVX2, _mm256_set1_ps, _mm256_fmadd_ps, 6, 2)
 DEFINE_KERNEL(kernel_avx512_1, TARGET_AVX512, __m512, __mmask16, mask_avx512, _mm512_loadu_ps,
-              _mm512_storeu_ps, LOADM_AVX512, STOREM_AVX512, _mm512_set1_ps, _mm512_fmadd_ps, 8,
-              1)
+              _mm512_storeu_ps, LOADM_AVX512, STOREM_AVX512, _mm512_set1_ps, _mm512_fmadd_ps, 8, 1)
 DEFINE_KERNEL(kernel_avx512_2, TARGET_AVX512, __m512, __mmask16, mask_avx512, _mm512_loadu_ps,
-              _mm512_storeu_ps, LOADM_AVX512, STOREM_AVX512, _mm512_set1_ps, _mm512_fmadd_ps, 8,
-              2)
+              _mm512_storeu_ps, LOADM_AVX512, STOREM_AVX512, _mm512_set1_ps, _mm512_fmadd_ps, 8, 2)
 
 static const struct gemm_kernels k_avx2 = {"avx2", 6, 8, kernel_avx2_1, kernel_avx2_2};
 static const struct gemm_kernels k_avx512 = {"avx512", 8, 16, kernel_avx512_1, kernel_avx512_2};
@@ -126,8 +124,8 @@ static const struct gemm_kernels *kernels_get(void) {
     static int level = -1; /* 0 scalar, 1 AVX2, 2 AVX-512: what this CPU runs */
     if (level < 0)
         level = !(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) ? 0
-                : __builtin_cpu_supports("avx512f")                                 ? 2
-                                                                                    : 1;
+                : __builtin_cpu_supports("avx512f")                                ? 2
+                                                                                   : 1;
     const int forced = matmul_forced_kernels();
     if (forced == MATMUL_KERNELS_SCALAR) return &k_scalar;
     if (level >= 2 && forced != MATMUL_KERNELS_AVX2) return &k_avx512;

@@ -145,9 +145,10 @@ void swiglu_forward(float *out, const float *gate, const float *up, int n) {
     for (int i = 0; i < n; i += 16) {
         __mmask16 m = tail_mask(n - i);
         __m512 g = _mm512_maskz_loadu_ps(m, gate + i);
-        __m512 sig = _mm512_div_ps(one, _mm512_add_ps(one, exp_v512(_mm512_sub_ps(_mm512_setzero_ps(), g))));
-        _mm512_mask_storeu_ps(out + i, m,
-                              _mm512_mul_ps(_mm512_mul_ps(g, sig), _mm512_maskz_loadu_ps(m, up + i)));
+        __m512 sig =
+            _mm512_div_ps(one, _mm512_add_ps(one, exp_v512(_mm512_sub_ps(_mm512_setzero_ps(), g))));
+        _mm512_mask_storeu_ps(
+            out + i, m, _mm512_mul_ps(_mm512_mul_ps(g, sig), _mm512_maskz_loadu_ps(m, up + i)));
     }
     return;
 #endif
@@ -181,9 +182,9 @@ void rmsnorm_backward(float *dx, float *dw, const float *dout, const float *x, c
         __m512d acc = _mm512_setzero_pd();
         for (int i = 0; i < n; i += 8) {
             __mmask8 m = (__mmask8)tail_mask(n - i < 8 ? n - i : 8);
-            __m256 dwx = _mm256_mul_ps(_mm256_mul_ps(_mm256_maskz_loadu_ps(m, dr + i),
-                                                     _mm256_maskz_loadu_ps(m, w + i)),
-                                       _mm256_maskz_loadu_ps(m, xr + i));
+            __m256 dwx = _mm256_mul_ps(
+                _mm256_mul_ps(_mm256_maskz_loadu_ps(m, dr + i), _mm256_maskz_loadu_ps(m, w + i)),
+                _mm256_maskz_loadu_ps(m, xr + i));
             acc = _mm512_add_pd(acc, _mm512_cvtps_pd(dwx));
         }
         float k = (float)(_mm512_reduce_add_pd(acc) * s * s * s / n);
@@ -191,11 +192,13 @@ void rmsnorm_backward(float *dx, float *dw, const float *dout, const float *x, c
         for (int i = 0; i < n; i += 16) {
             __mmask16 m = tail_mask(n - i);
             __m512 d = _mm512_maskz_loadu_ps(m, dr + i), xv = _mm512_maskz_loadu_ps(m, xr + i);
-            __m512 g = _mm512_sub_ps(_mm512_mul_ps(_mm512_mul_ps(vs, _mm512_maskz_loadu_ps(m, w + i)), d),
-                                     _mm512_mul_ps(vk, xv));
+            __m512 g =
+                _mm512_sub_ps(_mm512_mul_ps(_mm512_mul_ps(vs, _mm512_maskz_loadu_ps(m, w + i)), d),
+                              _mm512_mul_ps(vk, xv));
             _mm512_mask_storeu_ps(dxr + i, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, dxr + i), g));
-            _mm512_mask_storeu_ps(dw + i, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, dw + i),
-                                                           _mm512_mul_ps(_mm512_mul_ps(d, xv), vs)));
+            _mm512_mask_storeu_ps(dw + i, m,
+                                  _mm512_add_ps(_mm512_maskz_loadu_ps(m, dw + i),
+                                                _mm512_mul_ps(_mm512_mul_ps(d, xv), vs)));
         }
 #else
         double dot = 0;
@@ -234,7 +237,8 @@ void swiglu_backward(float *dgate, float *dup, const float *dout, const float *g
         __mmask16 m = tail_mask(n - i);
         __m512 g = _mm512_maskz_loadu_ps(m, gate + i), u = _mm512_maskz_loadu_ps(m, up + i),
                d = _mm512_maskz_loadu_ps(m, dout + i);
-        __m512 sig = _mm512_div_ps(one, _mm512_add_ps(one, exp_v512(_mm512_sub_ps(_mm512_setzero_ps(), g))));
+        __m512 sig =
+            _mm512_div_ps(one, _mm512_add_ps(one, exp_v512(_mm512_sub_ps(_mm512_setzero_ps(), g))));
         __m512 silu = _mm512_mul_ps(g, sig);
         __m512 dsilu = _mm512_fmadd_ps(silu, _mm512_sub_ps(one, sig), sig);
         _mm512_mask_storeu_ps(dgate + i, m, _mm512_mul_ps(_mm512_mul_ps(d, u), dsilu));
@@ -267,7 +271,8 @@ static void softmax_causal_row(float *a, int n, int T, float scale) {
     const __m512 vs = _mm512_set1_ps(scale);
     for (; s < n; s += 16) {
         __mmask16 m = tail_mask(n - s);
-        vmax = _mm512_mask_max_ps(vmax, m, vmax, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, a + s), vs));
+        vmax =
+            _mm512_mask_max_ps(vmax, m, vmax, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, a + s), vs));
     }
     max = _mm512_reduce_max_ps(vmax);
     const __m512 vm = _mm512_set1_ps(max);
@@ -334,8 +339,8 @@ static void softmax_causal_backward_row(float *ds, const float *a, int n, int T,
     __m512 acc = _mm512_setzero_ps();
     for (; s < n; s += 16) {
         __mmask16 m = tail_mask(n - s);
-        acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, ds + s), _mm512_maskz_loadu_ps(m, a + s),
-                              acc);
+        acc =
+            _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, ds + s), _mm512_maskz_loadu_ps(m, a + s), acc);
     }
     dot = _mm512_reduce_add_ps(acc);
     const __m512 vd = _mm512_set1_ps(dot), vs = _mm512_set1_ps(scale);
@@ -368,8 +373,8 @@ void attention_backward(float *dq, float *dk, float *dv, const float *dout, cons
     for (int h = 0; h < n_head; h++) {
         const int kvh = h / group;
         const float *ah = att + (int64_t)h * T * T;
-        gemm_run(NULL, T, T, hd, head_rows(dout, h, hd, q_stride),
-                 head_cols(v, kvh, hd, kv_stride), ds, T, GEMM_C_LOWER, pack);
+        gemm_run(NULL, T, T, hd, head_rows(dout, h, hd, q_stride), head_cols(v, kvh, hd, kv_stride),
+                 ds, T, GEMM_C_LOWER, pack);
         for (int t = 0; t < T; t++)
             softmax_causal_backward_row(ds + (int64_t)t * T, ah + (int64_t)t * T, t + 1, T, scale);
         gemm_run(NULL, T, hd, T, (struct gemm_view){ds, T, 1}, head_rows(k, kvh, hd, kv_stride),

@@ -10,8 +10,8 @@
 
 void tf_linear_forward(struct pool *pool, float *scratch, float *out, const float *inp,
                        const float *w, const float *bias, int N, int IC, int OC) {
-    gemm_run(pool, N, OC, IC, (struct gemm_view){inp, IC, 1}, (struct gemm_view){w, 1, IC}, out,
-             OC, 0, scratch);
+    gemm_run(pool, N, OC, IC, (struct gemm_view){inp, IC, 1}, (struct gemm_view){w, 1, IC}, out, OC,
+             0, scratch);
     if (bias)
         for (int n = 0; n < N; n++)
             for (int o = 0; o < OC; o++)
@@ -75,8 +75,11 @@ int transformer_init(struct transformer **out, const struct model_config *c, int
     const size_t BT = (size_t)B * T, C = c->n_embd, KV = model_kv_dim(c), F = c->n_ff,
                  V = c->n_vocab, H = c->n_head, L = c->n_layer;
     /* Every product's packing room: (rows, in, out) of each linear layer. */
-    const int shapes[][2] = {{c->n_embd, c->n_embd}, {c->n_embd, (int)KV}, {c->n_embd, c->n_ff},
-                             {c->n_ff, c->n_embd}, {c->n_embd, c->n_vocab}};
+    const int shapes[][2] = {{c->n_embd, c->n_embd},
+                             {c->n_embd, (int)KV},
+                             {c->n_embd, c->n_ff},
+                             {c->n_ff, c->n_embd},
+                             {c->n_embd, c->n_vocab}};
     size_t gemm_floats = 0;
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
         size_t n = tf_linear_scratch_floats(B * T, shapes[i][0], shapes[i][1], pool_threads);
@@ -183,9 +186,8 @@ static void attn_chunk(void *vctx, int chunk, int thread) {
         attention_forward(j->a->atty + qo, att, j->a->q + qo, j->a->k + ko, j->a->v + ko, T, group,
                           1, hd, C, KV, scratch);
     else
-        attention_backward(tf->dq + qo, tf->dk + ko, tf->dv + ko, tf->datty + qo, att,
-                           j->a->q + qo, j->a->k + ko, j->a->v + ko, T, group, 1, hd, C, KV,
-                           scratch);
+        attention_backward(tf->dq + qo, tf->dk + ko, tf->dv + ko, tf->datty + qo, att, j->a->q + qo,
+                           j->a->k + ko, j->a->v + ko, T, group, 1, hd, C, KV, scratch);
 }
 
 static void attention_run(struct transformer *tf, struct tf_layer_acts *a, int backward) {

@@ -41,8 +41,8 @@ struct transformer {
     float *dres, *dln, *dq, *dk, *dv, *datty, *dgate, *dup, *dact;
     float *attn_scratch; /* [threads][attention_scratch_floats] */
     float *gemm_scratch; /* the products' packing room */
-    float *rope_cs;    /* [T][head_dim] RoPE (cos, sin) per position (rope_angles) */
-    struct pool *pool; /* runs the products, the row-wise ops and attention */
+    float *rope_cs;      /* [T][head_dim] RoPE (cos, sin) per position (rope_angles) */
+    struct pool *pool;   /* runs the products, the row-wise ops and attention */
 };
 
 /* n_threads: the pool's size (0 = every core this process may use). */

@@ -38,7 +38,8 @@ static double run_product(struct pool *pool, const struct product *pr, float *c,
     struct gemm_view vb = pr->lay == NT ? (struct gemm_view){b, 1, K} : (struct gemm_view){b, N, 1};
     for (int i = 0; i < M; i++)
         for (int k = 0; k < K; k++) {
-            int zero = ((pr->flags & GEMM_A_LOWER) && k > i) || ((pr->flags & GEMM_A_UPPER) && k < i);
+            int zero =
+                ((pr->flags & GEMM_A_LOWER) && k > i) || ((pr->flags & GEMM_A_UPPER) && k < i);
             if (zero) a[i * va.rs + k * va.cs] = 0;
         }
     float *c0 = malloc(sizeof(float) * (size_t)M * N);
