@@ -83,7 +83,7 @@ TARGET_AVX2 static inline __m256i mask_avx2(int cols) {
             _Pragma("GCC unroll 2") for (int v = 0; v < NV; v++) acc[i][v] =                       \
                 !load || i >= mr ? SET1(0.0f)                                                      \
                 : whole          ? LOAD(c + i * ldc + v * W)                                       \
-                                 : LOADM(c + i * ldc + v * W, m[v]);                                        \
+                                 : LOADM(c + i * ldc + v * W, m[v]);                               \
         for (int k = 0; k < kn; k++) {                                                             \
             const float *bk = b + k * bs;                                                          \
             const int64_t ak = k * acs;                                                            \
